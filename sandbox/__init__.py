@@ -1,0 +1,1 @@
+"""upsync sandbox: local HTTPS stand-ins for Salesforce, HubSpot and a product usage API."""
