@@ -1,0 +1,37 @@
+# upsync's single entry point. `make demo` and `make test` set up .venv themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint unit e2e sandbox bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)            ## the sandbox + one cycle against Salesforce and HubSpot, tasks printed
+	$(BIN)/upsync demo
+
+test: lint $(STAMP)       ## everything CI runs: lint, types, import contracts, all tests
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(STAMP)            ## the fast tests (seconds): pure logic and the store
+	$(BIN)/pytest -m "not e2e"
+
+e2e: $(STAMP)
+	$(BIN)/pytest -m e2e
+
+sandbox: $(STAMP)         ## serve the stand-ins on the ports config.toml names
+	$(BIN)/upsync sandbox
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache state.db* .sandbox

@@ -1,0 +1,90 @@
+"""The ports every connector implements: streams that read pages, writers that write tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from sync.records import Account, CursorSpec, Owner, TaskIntent, UsageDay, Window, WriteResult
+
+__all__ = ["CrmConnector", "Page", "Stream", "TaskWriter", "domain_of", "parse_utc"]
+
+Record = Account | Owner | UsageDay
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """One page of canonical records; ``problems`` names each raw record that could not be read."""
+
+    records: Sequence[Record]
+    problems: Sequence[str] = field(default_factory=tuple)
+
+
+class Stream(Protocol):
+    """One object of one system, read page by page in ascending cursor order."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def spec(self) -> CursorSpec | None:
+        """How to read incrementally; None for small objects read whole on every run."""
+
+    def read(self, window: Window | None) -> Iterator[Page]: ...
+
+
+class TaskWriter(Protocol):
+    """Writes native tasks; every task carries its idempotency key on the CRM record."""
+
+    @property
+    def system(self) -> str: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    def find(self, keys: Sequence[str]) -> dict[str, str]:
+        """Tasks already in the CRM for these keys: key → CRM id."""
+
+    def create(self, tasks: Sequence[TaskIntent]) -> list[WriteResult]:
+        """Create ``tasks`` (one batch call); one result per task, in order."""
+
+    def list_tasks(self) -> list[dict[str, Any]]:
+        """Every task upsync created, read back from the CRM (for the demo and checks)."""
+
+
+class CrmConnector(Protocol):
+    @property
+    def system(self) -> str: ...
+
+    @property
+    def streams(self) -> Sequence[Stream]: ...
+
+    @property
+    def writer(self) -> TaskWriter: ...
+
+    def close(self) -> None: ...
+
+
+def parse_utc(value: Any) -> datetime:
+    """ISO-8601 with or without millis, ``Z``/``+0000``/``+00:00``, or epoch milliseconds → aware UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    elif isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+    else:
+        raise ValueError(f"not a datetime: {value!r}")
+    if parsed.tzinfo is None:
+        raise ValueError(f"datetime without a time zone: {value!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+def domain_of(url: str | None) -> str | None:
+    """``https://www.acme.example.com/x`` → ``acme.example.com`` (the identity fallback key)."""
+    if not url:
+        return None
+    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    return host.removeprefix("www.") or None

@@ -1,0 +1,453 @@
+"""The ``upsync`` command (typer + rich): validate, sync, run, status, demo, sandbox.
+
+The only place that reads the system clock: every command builds one clock (the real one, or
+a fixed one from ``--as-of``) and hands it down. Errors raised on purpose (UpsyncError) print
+``error:`` and ``hint:`` and exit with their code; anything else is a bug: traceback, exit 70.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from sync.errors import ConfigError, UpsyncError
+from sync.records import Clock
+from sync.settings import Settings, load_settings
+from sync.store import Store
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+app = typer.Typer(
+    name="upsync",
+    help="Tell your CRM, in native tasks and fields, which customers are ripe for an upsell, a cross-sell or a save.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file", show_default=True)]
+StateOpt = Annotated[
+    str | None, typer.Option("--state", help="state.db path or database URL (default: [upsync].state)")
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="run as of this UTC date/time (ISO-8601) instead of now: replays and tests"),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log every step")]
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def make_clock(as_of: str | None) -> Clock:
+    """The real clock, or one fixed at ``--as-of`` (naive values are taken as UTC)."""
+    if as_of is None:
+        return system_clock
+    try:
+        fixed = datetime.fromisoformat(as_of)
+    except ValueError:
+        try:
+            fixed = datetime.combine(date.fromisoformat(as_of), datetime.min.time())
+        except ValueError:
+            raise ConfigError(f"--as-of {as_of!r} is not an ISO-8601 date or datetime", hint="e.g. 2026-06-01T12:00Z") from None
+    fixed = fixed.replace(tzinfo=timezone.utc) if fixed.tzinfo is None else fixed.astimezone(timezone.utc)
+    return lambda: fixed
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Top-level error policy: UpsyncError → message + hint + its exit code; else a bug (70)."""
+    try:
+        return fn()
+    except UpsyncError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        if exc.hint:
+            err.print(f"[bold]hint:[/] {exc.hint}", markup=True, highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception:
+        err.print("upsync hit a bug; please report it with this traceback:")
+        err.print(traceback.format_exc(), markup=False, highlight=False)
+        raise typer.Exit(70) from None
+
+
+def _settings(config: Path, env: Mapping[str, str] | None = None) -> Settings:
+    return load_settings(config, os.environ if env is None else env)
+
+
+def _open_store(settings: Settings, state: str | None, config: Path) -> Store:
+    target = state or settings.upsync.state
+    if "://" not in target and not Path(target).is_absolute() and state is None:
+        target = str(config.parent / target)
+    return Store.open(target)
+
+
+@app.command()
+def validate(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
+    """Check config.toml and its environment; print every problem at once."""
+
+    def body() -> None:
+        settings = _settings(config)
+        rules = ", ".join(r.id for r in settings.rules if r.enabled) or "none"
+        console.print(f"[green]ok[/]: {config} (crm: {settings.upsync.crm}; rules: {rules})")
+        if state is not None:
+            Store.open(state).close()
+
+    _guard(body)
+
+
+def _build_context(settings: Settings, store: Store, clock: Clock, env: Mapping[str, str], dry_run: bool) -> Any:
+    from sync.runner import Context, connect_crm, connect_usage
+
+    return Context(
+        settings=settings,
+        store=store,
+        crm=connect_crm(settings, env),
+        usage=connect_usage(settings, env),
+        clock=clock,
+        dry_run=dry_run,
+    )
+
+
+def _print_report(report: Any, system: str) -> None:
+    table = Table(title=f"upsync cycle · {system} · as of {report.started_at:%Y-%m-%d %H:%M} UTC")
+    table.add_column("step")
+    table.add_column("result", overflow="fold")
+    for pull in report.pulls:
+        text = f"{pull.records} records in {pull.pages} pages"
+        if pull.problems:
+            text += f", {len(pull.problems)} unreadable (see log)"
+        if pull.error:
+            text = f"[red]{pull.error}[/]" + (f"\nhint: {pull.hint}" if pull.hint else "")
+        table.add_row(f"pull {pull.stream}", text)
+    table.add_row("signals", str(len(report.signals)))
+    table.add_row("plan", f"{len(report.plan.writes)} tasks to write, {len(report.plan.skipped)} skipped")
+    if report.applied is None:
+        table.add_row("write", "dry run: nothing written")
+    else:
+        a = report.applied
+        text = f"{a.created} created, {a.reconciled} reconciled, {a.failed} refused, {a.unknown} unconfirmed"
+        if a.errors:
+            text += "\n[red]" + "\n".join(a.errors) + "[/]"
+        table.add_row("write", text)
+    console.print(table)
+
+
+@app.command()
+def sync(
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="run one cycle and exit (else: the daemon, as `run`)")] = False,
+    as_of: AsOfOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="plan, but write nothing to the CRM")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Pull, evaluate, plan and write back: one cycle with --once."""
+    if not once:
+        run(config=config, state=state, verbose=verbose)
+        return
+    _setup_logging(verbose)
+
+    def body() -> int:
+        from sync.runner import run_cycle
+
+        settings = _settings(config)
+        clock = make_clock(as_of)
+        store = _open_store(settings, state, config)
+        ctx = _build_context(settings, store, clock, os.environ, dry_run)
+        try:
+            report = run_cycle(ctx, command="sync --once")
+        finally:
+            ctx.close()
+            store.close()
+        _print_report(report, settings.upsync.crm)
+        return 0 if report.ok else 1
+
+    code = _guard(body)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    verbose: VerboseOpt = True,
+) -> None:
+    """The daemon: a cycle now and every [schedule].every_minutes; SIGTERM stops it cleanly."""
+    _setup_logging(verbose)
+
+    def body() -> None:
+        from sync.runner import run_cycle
+        from sync.scheduler import run_daemon
+
+        settings = _settings(config)
+        store = _open_store(settings, state, config)
+        ctx = _build_context(settings, store, system_clock, os.environ, False)
+        log = logging.getLogger("upsync")
+
+        def cycle() -> None:
+            try:
+                run_cycle(ctx, command="run")
+            except UpsyncError as exc:
+                log.error("cycle stopped: %s (hint: %s)", exc.message, exc.hint)
+
+        log.info("upsync daemon: %s every %d min", settings.upsync.crm, settings.schedule.every_minutes)
+        try:
+            run_daemon(
+                cycle,
+                every_minutes=settings.schedule.every_minutes,
+                jitter_seconds=settings.schedule.jitter_seconds,
+                misfire_grace_seconds=settings.schedule.misfire_grace_seconds,
+                first_run_at=system_clock(),
+                stop=ctx.stop,
+            )
+        finally:
+            ctx.close()
+            store.close()
+
+    _guard(body)
+
+
+@app.command()
+def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
+    """Cursors, recent runs, ledger and accounts with no usage match."""
+
+    def body() -> None:
+        settings = _settings(config)
+        store = _open_store(settings, state, config)
+        try:
+            system = settings.upsync.crm
+            counts = store.counts()
+            console.print(
+                f"state schema v{store.schema_version()}: {counts['accounts']} accounts, "
+                f"{counts['usage_daily']} usage rows, {counts['ledger']} ledger entries"
+            )
+            cursors = Table(title="cursors")
+            for col in ("stream", "position", "last key"):
+                cursors.add_column(col)
+            for name, cur in sorted(store.cursors().items()):
+                cursors.add_row(name, f"{cur.last_value:%Y-%m-%d %H:%M:%S} UTC", cur.last_key or "-")
+            console.print(cursors)
+            runs = Table(title="recent runs")
+            for col in ("id", "command", "as of", "status", "summary"):
+                runs.add_column(col, overflow="fold")
+            for r in store.last_runs():
+                runs.add_row(str(r["id"]), r["command"], f"{r['as_of']:%Y-%m-%d %H:%M}", r["status"], r["summary"])
+            console.print(runs)
+            unmatched = store.unmatched_accounts(system)
+            if unmatched:
+                t = Table(title=f"{len(unmatched)} accounts with no usage data (never silently dropped)")
+                for col in ("crm id", "name", "workspace id"):
+                    t.add_column(col)
+                for crm_id, name, ws in unmatched[:50]:
+                    t.add_row(crm_id, name, ws or "(no workspace id on the account)")
+                console.print(t)
+        finally:
+            store.close()
+
+    _guard(body)
+
+
+@app.command()
+def sandbox(
+    config: ConfigOpt = Path("config.toml"),
+    as_of: AsOfOpt = None,
+    accounts: Annotated[int, typer.Option(help="customers in the sample world")] = 300,
+    seed: Annotated[int, typer.Option(help="seed of the sample world")] = 7,
+) -> None:
+    """Serve the HTTPS stand-ins (Salesforce, HubSpot, usage API) on the ports config.toml names."""
+
+    def body() -> None:
+        from sandbox.server import start_sandbox
+        from sandbox.world import build_world
+
+        settings = _settings(config, env=_sandbox_env(config))
+        ports = {
+            "salesforce": _port(settings.salesforce.instance_url if settings.salesforce else None),
+            "hubspot": _port(settings.hubspot.base_url if settings.hubspot else None),
+            "usage": _port(settings.usage.base_url if settings.usage else None),
+        }
+        ca_file = next(
+            (s.ca_file for s in (settings.salesforce, settings.hubspot, settings.usage) if s and s.ca_file),
+            (config.parent / ".sandbox" / "ca.pem").resolve(),
+        )
+        world = build_world(seed=seed, accounts=accounts, anchor=make_clock(as_of)())
+        with start_sandbox(world, ca_path=Path(ca_file), ports=ports) as sb:
+            console.print(f"upsync sandbox: {accounts} customers as of {world.anchor:%Y-%m-%d %H:%M} UTC")
+            for name, svc in sb.services.items():
+                console.print(f"  {name:<10} {svc.url}")
+            console.print(f"  CA file    {sb.ca_path}")
+            console.print("tokens (sandbox only, export them in another shell):")
+            for name, var in _token_vars(settings).items():
+                console.print(f"  export {var}={world.tokens[name]}")
+            console.print("Ctrl-C stops the sandbox.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                console.print("sandbox stopped")
+
+    _guard(body)
+
+
+def _port(url: str | None) -> int:
+    if not url:
+        return 0
+    tail = url.split("://", 1)[-1].split("/", 1)[0]
+    return int(tail.rsplit(":", 1)[1]) if ":" in tail else 443
+
+
+def _token_vars(settings: Settings) -> dict[str, str]:
+    return {
+        name: section.token_env
+        for name, section in (("salesforce", settings.salesforce), ("hubspot", settings.hubspot), ("usage", settings.usage))
+        if section is not None
+    }
+
+
+def _sandbox_env(config: Path) -> dict[str, str]:
+    """Env for settings that talk to the sandbox: every token_env set to the sandbox token."""
+    import tomllib
+
+    from sandbox.world import World
+
+    tokens = World.__dataclass_fields__["tokens"].default_factory()  # type: ignore[misc]
+    env = dict(os.environ)
+    try:
+        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return env
+    defaults = {"salesforce": "SALESFORCE_TOKEN", "hubspot": "HUBSPOT_TOKEN", "usage": "USAGE_TOKEN"}
+    for name, default in defaults.items():
+        section = raw.get(name)
+        var = section.get("token_env", default) if isinstance(section, dict) else default
+        env[str(var)] = tokens[name]
+    return env
+
+
+@app.command()
+def demo(
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    accounts: Annotated[int, typer.Option(help="customers in the sample world")] = 300,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Start the sandbox in-process, run one cycle against Salesforce and one against HubSpot,
+    and print the tasks now in each CRM, read back through the client libraries."""
+    _setup_logging(verbose)
+
+    def body() -> None:
+        from sandbox.server import start_sandbox
+        from sandbox.world import build_world
+        from sync.runner import run_cycle
+
+        clock = system_clock
+        env = _sandbox_env(config)
+        base = _settings(config, env=env)
+        with tempfile.TemporaryDirectory(prefix="upsync-demo-") as tmp:
+            world = build_world(seed=7, accounts=accounts, anchor=clock())
+            with start_sandbox(world, ca_path=Path(tmp) / "ca.pem") as sb:
+                console.print(
+                    f"sandbox up: Salesforce {sb.salesforce.url}, HubSpot {sb.hubspot.url}, usage {sb.usage.url}"
+                )
+                rows: list[tuple[str, dict[str, Any]]] = []
+                totals: dict[str, int] = {}
+                for system in ("salesforce", "hubspot"):
+                    settings = _point_at_sandbox(base, sb, system)
+                    target = state or str(Path(tmp) / f"demo-{system}.db")
+                    if state is not None and "://" not in state:
+                        target = f"{state}.{system}"
+                    store = Store.open(target)
+                    ctx = _build_context(settings, store, clock, env, False)
+                    try:
+                        report = run_cycle(ctx, command="demo")
+                        _print_report(report, system)
+                        tasks = ctx.crm.writer.list_tasks()
+                        names = store.account_names(system)
+                        owners = store.owner_names(system)
+                        by_key = {k: e.account_id for k, e in store.ledger(system).items()}
+                        for t in tasks:
+                            account_id = t["account_id"] or by_key.get(t["key"] or "")
+                            t["account"] = names.get(account_id or "", account_id or "?")
+                            t["owner"] = owners.get(t["owner_id"] or "", t["owner_id"] or "?")
+                            rows.append((system, t))
+                        totals[system] = len(tasks)
+                    finally:
+                        ctx.close()
+                        store.close()
+                _print_tasks(rows, totals)
+
+    _guard(body)
+
+
+def _point_at_sandbox(base: Settings, sb: Any, system: str) -> Settings:
+    upsync = base.upsync.model_copy(update={"crm": system, "dry_run": False})
+    updates: dict[str, Any] = {"upsync": upsync}
+    if base.salesforce is not None:
+        updates["salesforce"] = base.salesforce.model_copy(
+            update={"instance_url": sb.salesforce.url, "ca_file": sb.ca_path}
+        )
+    if base.hubspot is not None:
+        updates["hubspot"] = base.hubspot.model_copy(update={"base_url": sb.hubspot.url, "ca_file": sb.ca_path})
+    if base.usage is not None:
+        updates["usage"] = base.usage.model_copy(update={"base_url": sb.usage.url, "ca_file": sb.ca_path})
+    return base.model_copy(update=updates)
+
+
+def _print_tasks(rows: list[tuple[str, dict[str, Any]]], totals: Mapping[str, int], per_crm: int = 12) -> None:
+    table = Table(
+        title="Tasks now in each CRM (read back through simple-salesforce and hubspot-api-client)",
+        caption=" · ".join(f"{system}: {n} upsync tasks" for system, n in totals.items()),
+    )
+    for col in ("CRM", "account", "owner", "subject", "due", "priority", "task id"):
+        table.add_column(col, overflow="fold")
+    for system in totals:
+        mine = sorted((t for s, t in rows if s == system), key=lambda t: (str(t["account"]), str(t["id"])))
+        for t in mine[:per_crm]:
+            table.add_row(
+                system, t["account"], t["owner"], t["subject"] or "", t["due"] or "", t["priority"] or "", t["id"]
+            )
+        if len(mine) > per_crm:
+            table.add_row(system, f"… and {len(mine) - per_crm} more", "", "", "", "", "", end_section=True)
+        else:
+            table.add_section()
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,209 @@
+"""Shared value types that cross layers: records, cursors, signals, task intents, write results.
+
+All are frozen, keyword-only dataclasses: plain values that the pure core takes and returns and
+the shell stores or sends. Time is always tz-aware UTC; instants end in ``_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Literal
+
+__all__ = [
+    "CURSOR_STATE_VERSION",
+    "Account",
+    "AccountSnapshot",
+    "Clock",
+    "CursorSpec",
+    "CursorState",
+    "LedgerEntry",
+    "LedgerState",
+    "Owner",
+    "Signal",
+    "TaskIntent",
+    "UsageDay",
+    "Window",
+    "WriteResult",
+]
+
+CURSOR_STATE_VERSION = 1
+
+Clock = Callable[[], datetime]
+"""Where every time-dependent step takes ``now`` from: the system clock, or ``--as-of``."""
+
+System = Literal["salesforce", "hubspot"]
+Priority = Literal["high", "normal", "low"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CursorSpec:
+    """How a stream reads incrementally (dlt's vocabulary): field, tie-break key, lookback."""
+
+    field: str
+    tie_breaker: str
+    lookback: timedelta
+    initial_value: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CursorState:
+    """The saved position of one stream: the highest (timestamp, key) committed so far."""
+
+    version: int = CURSOR_STATE_VERSION
+    last_value: datetime
+    last_key: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Window:
+    """Records with ``start <= cursor < end``: inclusive start, the run's signpost as end."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    """A CRM account (Salesforce Account, HubSpot company) in canonical form."""
+
+    system: System
+    crm_id: str
+    name: str
+    owner_id: str | None
+    domain: str | None
+    workspace_id: str | None
+    seats_purchased: int | None
+    deleted: bool
+    modified_at: datetime
+
+    @property
+    def key(self) -> str:
+        return self.crm_id
+
+    @property
+    def cursor_value(self) -> datetime:
+        return self.modified_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owner:
+    """A CRM user who can own accounts and tasks (Salesforce User, HubSpot owner)."""
+
+    system: System
+    crm_id: str
+    name: str
+    email: str | None
+    active: bool
+    modified_at: datetime
+
+    @property
+    def key(self) -> str:
+        return self.crm_id
+
+    @property
+    def cursor_value(self) -> datetime:
+        return self.modified_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageDay:
+    """One workspace's product usage on one day, from the usage API."""
+
+    workspace_id: str
+    day: date
+    active_users: int | None
+    seats_used: int | None
+    seats_limit: int | None
+    updated_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace_id}|{self.day.isoformat()}"
+
+    @property
+    def cursor_value(self) -> datetime:
+        return self.updated_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSnapshot:
+    """What the rules see of one account as of ``now``: CRM facts joined with its latest usage."""
+
+    system: System
+    crm_id: str
+    name: str
+    owner_id: str | None
+    owner_active: bool | None
+    workspace_id: str | None
+    seats_purchased: int | None
+    usage_day: date | None = None
+    seats_used: int | None = None
+    seats_limit: int | None = None
+    active_users: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signal:
+    """A rule fired on an account; ``evidence`` holds the values that decided it (G8: say why)."""
+
+    rule_id: str
+    system: System
+    account_id: str
+    account_name: str
+    owner_id: str | None
+    owner_active: bool | None
+    evidence: Mapping[str, float | int | str]
+    observed_on: date
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskIntent:
+    """One native CRM task upsync wants to exist, with its deterministic idempotency key."""
+
+    key: str
+    rule_id: str
+    system: System
+    account_id: str
+    owner_id: str | None
+    subject: str
+    body: str
+    due_on: date
+    priority: Priority
+    playbook_url: str | None
+    window: str
+    evidence: Mapping[str, float | int | str] = field(default_factory=dict)
+
+
+class LedgerState(str, Enum):
+    """Life of one write in the ledger (CONNECTORS rule 25)."""
+
+    pending = "pending"  # recorded before the CRM call: the CRM may or may not have it
+    confirmed = "confirmed"  # the CRM answered with the record's id
+    failed = "failed"  # the CRM refused it; nothing was created
+    unknown = "unknown"  # the call failed ambiguously: reconcile by key before any re-create
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerEntry:
+    key: str
+    system: System
+    rule_id: str
+    account_id: str
+    window: str
+    state: LedgerState
+    crm_id: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteResult:
+    """What the CRM said about one task write."""
+
+    key: str
+    crm_id: str | None
+    state: LedgerState
+    error: str | None = None

@@ -1,0 +1,140 @@
+"""One cycle: pull → store → evaluate → plan → write. A straight line of effects around pure calls."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.base import CrmConnector
+from connectors.usage.client import UsageConnector
+from rules.plan import Plan, plan_tasks
+from rules.signals import RuleSpec, evaluate
+from sync.pull import PullReport, pull_stream
+from sync.records import Clock, Signal
+from sync.settings import Settings
+from sync.store import Store
+from sync.writeback import ApplyReport, apply_plan
+
+__all__ = ["Context", "RunReport", "connect_crm", "connect_usage", "rule_specs", "run_cycle"]
+
+log = logging.getLogger("upsync.runner")
+
+
+def connect_crm(settings: Settings, env: Mapping[str, str]) -> CrmConnector:
+    """The configured CRM's connector (imported lazily: each vendor SDK is slow to import)."""
+    if settings.upsync.crm == "salesforce":
+        from connectors.salesforce.writes import SalesforceConnector
+
+        assert settings.salesforce is not None
+        return SalesforceConnector(settings.salesforce, settings.secret("salesforce", env), settings.retry)
+    from connectors.hubspot.writes import HubSpotConnector
+
+    assert settings.hubspot is not None
+    return HubSpotConnector(settings.hubspot, settings.secret("hubspot", env), settings.retry)
+
+
+def connect_usage(settings: Settings, env: Mapping[str, str]) -> UsageConnector:
+    assert settings.usage is not None
+    return UsageConnector(settings.usage, settings.secret("usage", env), settings.retry)
+
+
+def rule_specs(settings: Settings) -> dict[str, RuleSpec]:
+    specs = {}
+    for rule in settings.rules:
+        if not rule.enabled:
+            continue
+        playbook = settings.playbook(rule.playbook)
+        specs[rule.id] = RuleSpec(
+            id=rule.id,
+            signal=rule.signal,
+            kind=rule.kind,
+            threshold=rule.threshold,
+            priority=rule.priority,
+            due_in_days=rule.due_in_days,
+            window=rule.window,
+            subject=rule.subject,
+            playbook_title=playbook.title,
+            playbook_url=playbook.url,
+        )
+    return specs
+
+
+@dataclass
+class Context:
+    """Everything a cycle needs, built once by the CLI or the daemon."""
+
+    settings: Settings
+    store: Store
+    crm: CrmConnector
+    usage: UsageConnector
+    clock: Clock
+    stop: threading.Event = field(default_factory=threading.Event)
+    dry_run: bool = False
+
+    def close(self) -> None:
+        self.crm.close()
+        self.usage.close()
+
+
+@dataclass(kw_only=True)
+class RunReport:
+    started_at: datetime
+    pulls: list[PullReport]
+    signals: list[Signal]
+    plan: Plan
+    applied: ApplyReport | None
+    stopped: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "pulled": {p.stream: p.records for p in self.pulls},
+            "pull_errors": {p.stream: p.error for p in self.pulls if p.error},
+            "problems": sum(len(p.problems) for p in self.pulls),
+            "signals": len(self.signals),
+            "planned": len(self.plan.writes),
+            "skipped": len(self.plan.skipped),
+            "created": self.applied.created if self.applied else 0,
+            "reconciled": self.applied.reconciled if self.applied else 0,
+            "failed": self.applied.failed if self.applied else 0,
+            "unknown": self.applied.unknown if self.applied else 0,
+            "stopped": self.stopped,
+        }
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.error for p in self.pulls) and not (self.applied and self.applied.errors)
+
+
+def run_cycle(ctx: Context, *, command: str = "sync") -> RunReport:
+    """Pull every stream, evaluate the rules as of the clock's ``now``, plan and apply."""
+    started = ctx.clock()
+    run_id = ctx.store.start_run(command, started_at=started, as_of=started)
+    pulls: list[PullReport] = []
+    stopped = False
+    for stream in (*ctx.crm.streams, *ctx.usage.streams):
+        if ctx.stop.is_set():
+            stopped = True
+            break
+        pulls.append(pull_stream(ctx.store, stream, run_started_at=started, clock=ctx.clock, stop=ctx.stop))
+    specs = rule_specs(ctx.settings)
+    snapshots = ctx.store.account_snapshots(ctx.crm.system, now=started)
+    signals = evaluate(specs.values(), snapshots, now=started)
+    ledger = ctx.store.ledger(ctx.crm.system)
+    crm_settings = getattr(ctx.settings, ctx.crm.system)
+    plan = plan_tasks(signals, specs, ledger, now=started, fallback_owner_id=crm_settings.fallback_owner_id)
+    applied = None
+    if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
+        applied = apply_plan(ctx.store, ctx.crm.writer, plan, ledger, clock=ctx.clock, stop=ctx.stop)
+        stopped = stopped or applied.stopped
+    report = RunReport(
+        started_at=started, pulls=pulls, signals=signals, plan=plan, applied=applied, stopped=stopped
+    )
+    ctx.store.finish_run(
+        run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()
+    )
+    log.info("cycle done: %s", report.summary())
+    return report

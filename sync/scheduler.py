@@ -1,0 +1,72 @@
+"""The daemon's schedule: APScheduler 3.x, one cycle at a time, clean stop on SIGTERM/SIGINT.
+
+The only importer of apscheduler. The scheduler knows nothing of the job's domain: it runs a
+callable on an interval, coalesces missed runs into one, never runs two at once, and on a
+signal sets ``stop`` (which the cycle checks between pages and batches) and waits for the
+running job to finish its current step.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from types import FrameType
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+__all__ = ["run_daemon"]
+
+log = logging.getLogger("upsync.scheduler")
+
+
+def _log_event(event: JobExecutionEvent) -> None:
+    if event.code == EVENT_JOB_ERROR:
+        log.error("cycle failed: %r", event.exception)
+    elif event.code == EVENT_JOB_MISSED:
+        log.warning("cycle missed its time (%s): coalesced into the next one", event.scheduled_run_time)
+    else:
+        log.info("cycle finished")
+
+
+def run_daemon(
+    job: Callable[[], object],
+    *,
+    every_minutes: int,
+    jitter_seconds: int,
+    misfire_grace_seconds: int,
+    first_run_at: datetime,
+    stop: threading.Event,
+) -> None:
+    """Run ``job`` now and then every ``every_minutes`` until SIGTERM/SIGINT (or ``stop`` is set)."""
+    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler.add_job(
+        job,
+        IntervalTrigger(minutes=every_minutes, jitter=jitter_seconds or None),
+        id="sync-cycle",
+        name="upsync cycle",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=misfire_grace_seconds,
+        next_run_time=first_run_at,
+    )
+    scheduler.add_listener(_log_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: finishing the current step, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        scheduler.start()
+        while not stop.wait(timeout=1.0):
+            pass
+    finally:
+        scheduler.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("stopped")

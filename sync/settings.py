@@ -1,0 +1,367 @@
+"""config.toml → typed, validated settings; every problem reported at once with its key path.
+
+Unknown keys are rejected (with the closest valid key when it looks like a typo), wrong types
+name the key and the expected type, cross-references (a rule's playbook) are checked, and every
+secret is read from an environment variable that the config names (``token_env``): the file
+itself never holds a secret, so it can be committed and reviewed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sync.errors import ConfigError, ConfigProblem
+
+__all__ = [
+    "HubSpotSettings",
+    "PlaybookSettings",
+    "RetrySettings",
+    "RuleSettings",
+    "SalesforceSettings",
+    "ScheduleSettings",
+    "Settings",
+    "UpsyncSettings",
+    "UsageSettings",
+    "load_settings",
+    "parse_settings",
+]
+
+_RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class UpsyncSettings(_Section):
+    crm: Literal["salesforce", "hubspot"] = Field(description="the CRM this config reads and writes")
+    dry_run: bool = Field(False, description="plan and print, never write to the CRM")
+    state: str = Field("state.db", description="state.db path or a SQLAlchemy URL (postgresql+psycopg://…)")
+
+
+class ScheduleSettings(_Section):
+    every_minutes: int = Field(15, ge=1, le=24 * 60)
+    misfire_grace_seconds: int = Field(300, ge=1)
+    jitter_seconds: int = Field(30, ge=0)
+
+
+class RetrySettings(_Section):
+    """Retries of retryable errors (429, 5xx, timeouts): tenacity, honouring Retry-After."""
+
+    attempts: int = Field(6, ge=1, le=20)
+    initial_seconds: float = Field(1.0, ge=0)
+    max_seconds: float = Field(60.0, ge=0)
+    give_up_after_seconds: float = Field(300.0, ge=0)
+
+
+class _Connector(_Section):
+    token_env: str = Field(description="name of the environment variable that holds the token")
+    ca_file: Path | None = Field(None, description="extra CA bundle to trust (a stand-in, a proxy)")
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    read_timeout_seconds: float = Field(120.0, gt=0)
+    lookback_seconds: int = Field(300, ge=0)
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError("must be the NAME of an environment variable (the secret itself never goes in the file)")
+        return value
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must be an absolute URL with scheme, host and port if any, e.g. https://127.0.0.1:8443")
+    return value.rstrip("/")
+
+
+class SalesforceSettings(_Connector):
+    instance_url: str
+    api_version: str = "60.0"
+    token_env: str = "SALESFORCE_TOKEN"
+    lookback_seconds: int = Field(600, ge=0)
+    page_size: int = Field(2000, ge=200, le=2000)
+    workspace_field: str = "Workspace_Id__c"
+    seats_field: str | None = "Seats_Purchased__c"
+    sync_key_field: str = "Upsync_Sync_Key__c"
+    fallback_owner_id: str | None = Field(None, description="owner of tasks whose account owner is inactive")
+
+    @field_validator("instance_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(value)
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{2}\.\d", value):
+            raise ValueError("must look like 60.0")
+        return value
+
+
+class HubSpotSettings(_Connector):
+    base_url: str = "https://api.hubapi.com"
+    token_env: str = "HUBSPOT_TOKEN"
+    workspace_property: str = "workspace_id"
+    seats_property: str | None = "upsync_seats_purchased"
+    sync_key_property: str = "upsync_sync_key"
+    fallback_owner_id: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(value)
+
+
+class UsageSettings(_Connector):
+    base_url: str
+    token_env: str = "USAGE_TOKEN"
+    page_size: int = Field(500, ge=1, le=1000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(value)
+
+
+class PlaybookSettings(_Section):
+    id: str
+    title: str
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(value)
+
+
+class RuleSettings(_Section):
+    id: str = Field(description="kebab-case, stable: it is part of every task's idempotency key")
+    signal: Literal["S5"] = Field(description="the DOMAIN.md signal this rule evaluates")
+    kind: Literal["upsell", "cross-sell", "save", "review"]
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, le=10)
+    playbook: str
+    priority: Literal["high", "normal", "low"] = "normal"
+    due_in_days: int = Field(3, ge=0, le=365)
+    window: Literal["week", "month", "quarter"] = Field(
+        "month", description="one task per account per window: the idempotency period"
+    )
+    subject: str = Field("Seats at {utilisation:.0%} of plan: propose more seats", max_length=200)
+
+    @field_validator("id")
+    @classmethod
+    def _kebab(cls, value: str) -> str:
+        if not _RULE_ID.fullmatch(value):
+            raise ValueError("must be kebab-case, e.g. seats-near-limit")
+        return value
+
+
+class Settings(_Section):
+    upsync: UpsyncSettings
+    schedule: ScheduleSettings = ScheduleSettings()
+    retry: RetrySettings = RetrySettings()
+    salesforce: SalesforceSettings | None = None
+    hubspot: HubSpotSettings | None = None
+    usage: UsageSettings | None = None
+    playbooks: tuple[PlaybookSettings, ...] = ()
+    rules: tuple[RuleSettings, ...] = ()
+
+    def playbook(self, playbook_id: str) -> PlaybookSettings:
+        return next(p for p in self.playbooks if p.id == playbook_id)
+
+    def secret(self, section: Literal["salesforce", "hubspot", "usage"], env: Mapping[str, str]) -> str:
+        """The token of ``section``, read from the environment variable the config names."""
+        connector = getattr(self, section)
+        if connector is None:
+            raise ConfigError([ConfigProblem(section, "section is missing")])
+        value = env.get(connector.token_env)
+        if not value:
+            raise ConfigError(
+                [ConfigProblem(f"{section}.token_env", f"environment variable {connector.token_env} is not set")]
+            )
+        return str(value)
+
+
+def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
+    """Read and validate ``path``; raise one ConfigError that lists every problem found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [ConfigProblem(str(path), "file not found", "pass --config PATH or copy the bundled config.toml")]
+        ) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem(str(path), f"not valid TOML: {exc}")]) from None
+    return parse_settings(raw, env, base_dir=path.parent)
+
+
+def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path | None = None) -> Settings:
+    """Validate already-parsed TOML; relative ``ca_file`` paths are resolved against ``base_dir``."""
+    problems: list[ConfigProblem] = []
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_translate(exc, raw))
+    problems.extend(_missing_secrets(raw, env))
+    if settings is not None:
+        problems.extend(_cross_check(settings))
+    if problems:
+        raise ConfigError(problems, hint="fix the keys named above; `upsync validate` re-checks them all")
+    assert settings is not None
+    return _resolve_paths(settings, base_dir) if base_dir is not None else settings
+
+
+def _cross_check(settings: Settings) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    crm = settings.upsync.crm
+    if getattr(settings, crm) is None:
+        problems.append(ConfigProblem(crm, f"section [{crm}] is required because upsync.crm = {crm!r}"))
+    if settings.usage is None:
+        problems.append(ConfigProblem("usage", "section [usage] is required: rules read product usage"))
+    playbook_ids = [p.id for p in settings.playbooks]
+    for i, playbook in enumerate(settings.playbooks):
+        if playbook_ids.index(playbook.id) != i:
+            problems.append(ConfigProblem(f"playbooks[{i}].id", f"duplicate playbook id {playbook.id!r}"))
+    seen: set[str] = set()
+    for i, rule in enumerate(settings.rules):
+        where = f"rules[{i}] ({rule.id})"
+        if rule.id in seen:
+            problems.append(ConfigProblem(f"{where}.id", f"duplicate rule id {rule.id!r}"))
+        seen.add(rule.id)
+        if rule.playbook not in playbook_ids:
+            problems.append(
+                ConfigProblem(f"{where}.playbook", f"unknown playbook {rule.playbook!r}", _suggest(rule.playbook, playbook_ids))
+            )
+        try:
+            rule.subject.format(utilisation=0.8, seats_used=8, seats_limit=10, account="Acme")
+        except (KeyError, ValueError, IndexError) as exc:
+            problems.append(
+                ConfigProblem(
+                    f"{where}.subject",
+                    f"bad template field {exc}",
+                    "use {utilisation:.0%}, {seats_used}, {seats_limit} or {account}",
+                )
+            )
+    return problems
+
+
+def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[ConfigProblem]:
+    """Env vars named by the connectors in use that are not set; checked on the raw TOML so that
+    they are reported together with type errors elsewhere in the file."""
+    upsync = raw.get("upsync")
+    crm = upsync.get("crm") if isinstance(upsync, dict) else None
+    models: dict[str, type[_Connector]] = {
+        "salesforce": SalesforceSettings,
+        "hubspot": HubSpotSettings,
+        "usage": UsageSettings,
+    }
+    problems = []
+    for name in (crm, "usage"):
+        section = raw.get(name) if isinstance(name, str) and name in models else None
+        if not isinstance(section, dict):
+            continue
+        var = section.get("token_env", models[str(name)].model_fields["token_env"].default)
+        if isinstance(var, str) and _ENV_NAME.fullmatch(var) and not env.get(var):
+            problems.append(
+                ConfigProblem(
+                    f"{name}.token_env",
+                    f"environment variable {var} is not set",
+                    f"export {var}=<token> before running upsync",
+                )
+            )
+    return problems
+
+
+def _resolve_paths(settings: Settings, base_dir: Path) -> Settings:
+    updates: dict[str, Any] = {}
+    for name in ("salesforce", "hubspot", "usage"):
+        connector = getattr(settings, name)
+        if connector is not None and connector.ca_file is not None and not connector.ca_file.is_absolute():
+            updates[name] = connector.model_copy(update={"ca_file": (base_dir / connector.ca_file).resolve()})
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def _translate(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        path = _key_path(loc, raw)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            valid = _fields_at(loc[:-1])
+            problems.append(ConfigProblem(path, "unknown key", _suggest(str(loc[-1]), valid)))
+        elif kind == "missing":
+            problems.append(ConfigProblem(path, "required key is missing"))
+        elif kind == "literal_error":
+            expected = error.get("ctx", {}).get("expected", "")
+            problems.append(
+                ConfigProblem(path, f"invalid value {error.get('input')!r}", f"expected {expected}" if expected else None)
+            )
+        elif kind == "value_error":
+            problems.append(ConfigProblem(path, str(error["msg"]).removeprefix("Value error, ")))
+        else:
+            got = error.get("input")
+            shown = f" (got {type(got).__name__} {got!r})" if not isinstance(got, dict | list) else ""
+            problems.append(ConfigProblem(path, f"{error['msg'].lower()}{shown}"))
+    return problems
+
+
+def _key_path(loc: Sequence[int | str], raw: Mapping[str, Any]) -> str:
+    """``('rules', 0, 'threshold')`` → ``rules[0] (seats-near-limit).threshold`` (the id helps find it)."""
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
+                label += f" ({node[item]['id']})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def _fields_at(loc: Sequence[int | str]) -> list[str]:
+    """The valid keys of the section at ``loc`` (for did-you-mean suggestions)."""
+    model: Any = Settings
+    for item in loc:
+        if isinstance(item, int):
+            continue
+        field = model.model_fields.get(item) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_of(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _suggest(name: str, valid: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"valid keys: {', '.join(valid)}" if valid else None

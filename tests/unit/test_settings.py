@@ -1,0 +1,89 @@
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync.errors import ConfigError
+from sync.settings import load_settings, parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {"HUBSPOT_TOKEN": "t", "USAGE_TOKEN": "u", "SALESFORCE_TOKEN": "s"}
+
+
+def bundled() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "config.toml").read_text())
+
+
+def problems(raw: dict[str, Any], env: dict[str, str] = ENV) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(raw, env)
+    return [str(p) for p in info.value.problems]
+
+
+def test_the_bundled_config_is_valid_and_resolves_the_ca_file_next_to_it() -> None:
+    settings = load_settings(ROOT / "config.toml", ENV)
+    assert settings.upsync.crm == "hubspot"
+    assert settings.hubspot is not None and settings.hubspot.ca_file == ROOT / ".sandbox" / "ca.pem"
+    assert [r.id for r in settings.rules] == ["seats-near-limit"]
+
+
+def test_a_misspelt_key_names_its_path_and_the_closest_valid_key() -> None:
+    raw = bundled()
+    raw["hubspot"]["sync_key_propery"] = "x"
+    assert problems(raw) == ["hubspot.sync_key_propery: unknown key (did you mean 'sync_key_property'?)"]
+
+
+def test_a_wrong_type_names_its_path_and_the_value() -> None:
+    raw = bundled()
+    raw["schedule"]["every_minutes"] = "often"
+    [problem] = problems(raw)
+    assert problem.startswith("schedule.every_minutes: input should be a valid integer")
+    assert "'often'" in problem
+
+
+def test_rule_problems_name_the_rule_by_index_and_id() -> None:
+    raw = bundled()
+    raw["rules"][0]["priority"] = "urgent"
+    raw["rules"][0]["playbook"] = "seat-expansio"
+    found = problems(raw)
+    assert "rules[0] (seats-near-limit).priority: invalid value 'urgent' (expected 'high', 'normal' or 'low')" in found
+
+
+def test_an_unknown_playbook_is_reported_with_a_suggestion() -> None:
+    raw = bundled()
+    raw["rules"][0]["playbook"] = "seat-expansio"
+    assert problems(raw) == ["rules[0] (seats-near-limit).playbook: unknown playbook 'seat-expansio' (did you mean 'seat-expansion'?)"]
+
+
+def test_misspelt_key_wrong_type_and_missing_env_var_are_all_reported_together() -> None:
+    raw = bundled()
+    raw["hubspot"]["base_ur"] = "https://x"
+    raw["usage"]["page_size"] = "lots"
+    found = problems(raw, env={"HUBSPOT_TOKEN": "t"})
+    assert len(found) == 3
+    assert any(p.startswith("hubspot.base_ur: unknown key (did you mean 'base_url'?)") for p in found)
+    assert any(p.startswith("usage.page_size:") for p in found)
+    assert any(p.startswith("usage.token_env: environment variable USAGE_TOKEN is not set") for p in found)
+
+
+def test_the_secret_itself_is_refused_in_token_env() -> None:
+    raw = bundled()
+    raw["hubspot"]["token_env"] = "pat-na1-1234-abcd"
+    [problem] = problems(raw)
+    assert problem.startswith("hubspot.token_env: must be the NAME of an environment variable")
+
+
+def test_the_chosen_crm_needs_its_section() -> None:
+    raw = bundled()
+    raw["upsync"]["crm"] = "salesforce"
+    del raw["salesforce"]
+    assert problems(raw) == ["salesforce: section [salesforce] is required because upsync.crm = 'salesforce'"]
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[upsync\ncrm = 1")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, ENV)
+    assert str(path) in str(info.value) and "not valid TOML" in str(info.value)
