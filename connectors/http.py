@@ -57,7 +57,7 @@ def call_with_retry(
             return False
         return idempotent or isinstance(exc, RateLimitError)
 
-    backoff = wait_exponential_jitter(initial=policy.initial_seconds, max=policy.max_seconds)
+    backoff = wait_exponential_jitter(multiplier=policy.initial_seconds, max=policy.max_seconds)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

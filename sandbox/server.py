@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import socket
 import threading
@@ -128,6 +129,17 @@ class _FaultMiddleware:
             await send(message)
 
 
+class _QuietShutdown(logging.Filter):
+    """Drop uvicorn's shutdown chatter about idle keep-alive connections the clients still hold."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Cancel ") or "graceful shutdown" in message)
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietShutdown())
+
+
 class Service:
     """One running stand-in: its URL, faults and request log."""
 
@@ -150,6 +162,7 @@ class Service:
             access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,  # clients keep TLS connections open; do not wait on them
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"sandbox-{name}", daemon=True)

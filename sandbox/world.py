@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
+    "SANDBOX_TOKENS",
     "HubSpotStore",
     "SalesforceStore",
     "UsageStore",
@@ -31,11 +32,54 @@ __all__ = [
 ]
 
 _WORDS = (
-    "Acme Globex Initech Umbrella Stark Wayne Wonka Tyrell Cyberdyne Soylent Hooli Vandelay "
-    "Massive Dynamic Gringotts Oscorp Pied Piper Aperture Black Mesa Nakatomi Monarch Vehement "
-    "Duff Krusty Ollivander Sirius Planet Express Blue Sun Nuka Rekall Oceanic Dunder Mifflin "
-    "Sakura Fuji Hikari Kumo Midori Tsubasa Yamato Kaze Hoshi Sora"
-).split()
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Hooli",
+    "Vandelay",
+    "Massive",
+    "Dynamic",
+    "Gringotts",
+    "Oscorp",
+    "Pied",
+    "Piper",
+    "Aperture",
+    "Black",
+    "Mesa",
+    "Nakatomi",
+    "Monarch",
+    "Vehement",
+    "Duff",
+    "Krusty",
+    "Ollivander",
+    "Sirius",
+    "Planet",
+    "Express",
+    "Blue",
+    "Sun",
+    "Nuka",
+    "Rekall",
+    "Oceanic",
+    "Dunder",
+    "Mifflin",
+    "Sakura",
+    "Fuji",
+    "Hikari",
+    "Kumo",
+    "Midori",
+    "Tsubasa",
+    "Yamato",
+    "Kaze",
+    "Hoshi",
+    "Sora",
+)
 _SUFFIXES = ("Corp", "Inc", "KK", "GmbH", "Ltd", "Labs", "Systems", "Holdings", "Group", "Works")
 _INDUSTRIES = ("Technology", "Manufacturing", "Retail", "Finance", "Healthcare", "Education", "Logistics")
 _PLANS = (("starter", 10), ("team", 25), ("business", 50), ("business", 100), ("enterprise", 250))
@@ -49,6 +93,14 @@ _OWNERS = (
     ("Grace Kim", True),
     ("Hiro Sato", False),  # left the company: routing must not assign to an inactive owner
 )
+
+
+SANDBOX_TOKENS = {
+    "salesforce": "sandbox-salesforce-token",
+    "hubspot": "sandbox-hubspot-token",
+    "usage": "sandbox-usage-token",
+}
+"""Not secrets: the fixed tokens of the local stand-ins, printed by `upsync sandbox`."""
 
 
 def sf_time(at: datetime) -> str:
@@ -135,13 +187,7 @@ class World:
     hubspot: HubSpotStore
     usage: UsageStore
     # The bearer tokens the stand-ins accept; anything else gets the real 401 body.
-    tokens: dict[str, str] = field(
-        default_factory=lambda: {
-            "salesforce": "sandbox-salesforce-token",
-            "hubspot": "sandbox-hubspot-token",
-            "usage": "sandbox-usage-token",
-        }
-    )
+    tokens: dict[str, str] = field(default_factory=lambda: dict(SANDBOX_TOKENS))
     started: float = field(default_factory=time.monotonic)
 
     def now(self) -> datetime:
@@ -221,7 +267,7 @@ def build_world(*, seed: int = 7, accounts: int = 300, anchor: datetime, usage_d
         workspace_id = f"ws-{n + 1:05d}"
         owner_idx = n % active_owner_count if n % 17 else len(_OWNERS) - 1  # a few with the inactive owner
         sf_owner, hs_owner = owner_pairs[owner_idx]
-        plan, seats = rng.choice(_PLANS)
+        _plan, seats = rng.choice(_PLANS)
         created = anchor - timedelta(days=rng.randint(60, 1400), minutes=rng.randint(0, 1439))
         modified = anchor - timedelta(days=rng.randint(1, 50), seconds=rng.randint(0, 86_399))
         employees = rng.choice((20, 45, 80, 150, 300, 800, 2500))
@@ -287,14 +333,14 @@ def build_world(*, seed: int = 7, accounts: int = 300, anchor: datetime, usage_d
         }
 
         # Usage: a seat curve that ends near, under or over the 80% line.
-        target = rng.choice((0.35, 0.5, 0.6, 0.7, 0.75, 0.82, 0.9, 0.97))
+        target = rng.choice((0.3, 0.35, 0.5, 0.6, 0.65, 0.7, 0.75, 0.82, 0.9, 0.97))
         for d in range(usage_days, 0, -1):
             day = (anchor - timedelta(days=d)).date()
             progress = (usage_days - d + 1) / usage_days
             used = max(1, round(seats * target * (0.85 + 0.15 * progress)))
             if d == 1:
                 used = max(1, round(seats * target))
-            active = max(1, round(used * rng.uniform(0.55, 0.95)))
+            active_users = max(1, round(used * rng.uniform(0.55, 0.95)))
             updated = datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc) + timedelta(
                 minutes=rng.randint(5, 180)
             )
@@ -304,7 +350,7 @@ def build_world(*, seed: int = 7, accounts: int = 300, anchor: datetime, usage_d
                 {
                     "workspace_id": workspace_id,
                     "date": day.isoformat(),
-                    "active_users": active,
+                    "active_users": active_users,
                     "seats_used": used,
                     "seats_limit": seats,
                     "updated_at": updated.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -38,8 +38,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 150)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file", show_default=True)]
 StateOpt = Annotated[
@@ -66,7 +66,9 @@ def make_clock(as_of: str | None) -> Clock:
         try:
             fixed = datetime.combine(date.fromisoformat(as_of), datetime.min.time())
         except ValueError:
-            raise ConfigError(f"--as-of {as_of!r} is not an ISO-8601 date or datetime", hint="e.g. 2026-06-01T12:00Z") from None
+            raise ConfigError(
+                f"--as-of {as_of!r} is not an ISO-8601 date or datetime", hint="e.g. 2026-06-01T12:00Z"
+            ) from None
     fixed = fixed.replace(tzinfo=timezone.utc) if fixed.tzinfo is None else fixed.astimezone(timezone.utc)
     return lambda: fixed
 
@@ -135,12 +137,16 @@ def _build_context(settings: Settings, store: Store, clock: Clock, env: Mapping[
     )
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _print_report(report: Any, system: str) -> None:
     table = Table(title=f"upsync cycle · {system} · as of {report.started_at:%Y-%m-%d %H:%M} UTC")
     table.add_column("step")
     table.add_column("result", overflow="fold")
     for pull in report.pulls:
-        text = f"{pull.records} records in {pull.pages} pages"
+        text = f"{_n(pull.records, 'record')} in {_n(pull.pages, 'page')}"
         if pull.problems:
             text += f", {len(pull.problems)} unreadable (see log)"
         if pull.error:
@@ -327,7 +333,11 @@ def _port(url: str | None) -> int:
 def _token_vars(settings: Settings) -> dict[str, str]:
     return {
         name: section.token_env
-        for name, section in (("salesforce", settings.salesforce), ("hubspot", settings.hubspot), ("usage", settings.usage))
+        for name, section in (
+            ("salesforce", settings.salesforce),
+            ("hubspot", settings.hubspot),
+            ("usage", settings.usage),
+        )
         if section is not None
     }
 
@@ -336,9 +346,8 @@ def _sandbox_env(config: Path) -> dict[str, str]:
     """Env for settings that talk to the sandbox: every token_env set to the sandbox token."""
     import tomllib
 
-    from sandbox.world import World
+    from sandbox.world import SANDBOX_TOKENS as tokens
 
-    tokens = World.__dataclass_fields__["tokens"].default_factory()  # type: ignore[misc]
     env = dict(os.environ)
     try:
         raw = tomllib.loads(config.read_text(encoding="utf-8"))
@@ -450,4 +459,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -33,8 +33,8 @@ __all__ = [
     "ResponseShapeError",
     "RuleError",
     "StateError",
-    "UpsyncError",
     "UpstreamError",
+    "UpsyncError",
     "WriteRejectedError",
 ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 __all__ = [
@@ -177,7 +177,7 @@ class TaskIntent:
     evidence: Mapping[str, float | int | str] = field(default_factory=dict)
 
 
-class LedgerState(str, Enum):
+class LedgerState(StrEnum):
     """Life of one write in the ledger (CONNECTORS rule 25)."""
 
     pending = "pending"  # recorded before the CRM call: the CRM may or may not have it

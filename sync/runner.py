@@ -130,9 +130,7 @@ def run_cycle(ctx: Context, *, command: str = "sync") -> RunReport:
     if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
         applied = apply_plan(ctx.store, ctx.crm.writer, plan, ledger, clock=ctx.clock, stop=ctx.stop)
         stopped = stopped or applied.stopped
-    report = RunReport(
-        started_at=started, pulls=pulls, signals=signals, plan=plan, applied=applied, stopped=stopped
-    )
+    report = RunReport(started_at=started, pulls=pulls, signals=signals, plan=plan, applied=applied, stopped=stopped)
     ctx.store.finish_run(
         run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()
     )

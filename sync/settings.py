@@ -167,8 +167,8 @@ class RuleSettings(_Section):
 
 class Settings(_Section):
     upsync: UpsyncSettings
-    schedule: ScheduleSettings = ScheduleSettings()
-    retry: RetrySettings = RetrySettings()
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
     salesforce: SalesforceSettings | None = None
     hubspot: HubSpotSettings | None = None
     usage: UsageSettings | None = None
@@ -242,7 +242,9 @@ def _cross_check(settings: Settings) -> list[ConfigProblem]:
         seen.add(rule.id)
         if rule.playbook not in playbook_ids:
             problems.append(
-                ConfigProblem(f"{where}.playbook", f"unknown playbook {rule.playbook!r}", _suggest(rule.playbook, playbook_ids))
+                ConfigProblem(
+                    f"{where}.playbook", f"unknown playbook {rule.playbook!r}", _suggest(rule.playbook, playbook_ids)
+                )
             )
         try:
             rule.subject.format(utilisation=0.8, seats_used=8, seats_limit=10, account="Acme")
@@ -307,7 +309,9 @@ def _translate(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigProbl
         elif kind == "literal_error":
             expected = error.get("ctx", {}).get("expected", "")
             problems.append(
-                ConfigProblem(path, f"invalid value {error.get('input')!r}", f"expected {expected}" if expected else None)
+                ConfigProblem(
+                    path, f"invalid value {error.get('input')!r}", f"expected {expected}" if expected else None
+                )
             )
         elif kind == "value_error":
             problems.append(ConfigProblem(path, str(error["msg"]).removeprefix("Value error, ")))

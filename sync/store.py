@@ -135,6 +135,15 @@ class RunRow(SQLModel, table=True):
     summary: str = "{}"
 
 
+META = cast(sa.Table, MetaRow.__table__)  # type: ignore[attr-defined]
+CURSORS = cast(sa.Table, CursorRow.__table__)  # type: ignore[attr-defined]
+ACCOUNTS = cast(sa.Table, AccountRow.__table__)  # type: ignore[attr-defined]
+OWNERS = cast(sa.Table, OwnerRow.__table__)  # type: ignore[attr-defined]
+USAGE = cast(sa.Table, UsageRow.__table__)  # type: ignore[attr-defined]
+LEDGER = cast(sa.Table, LedgerRow.__table__)  # type: ignore[attr-defined]
+RUNS = cast(sa.Table, RunRow.__table__)  # type: ignore[attr-defined]
+
+
 def _migrate_1_to_2(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE ledger ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"))
     conn.execute(sa.text("ALTER TABLE ledger ADD COLUMN last_error VARCHAR"))
@@ -194,7 +203,7 @@ class Store:
             tables = set(sa.inspect(conn).get_table_names())
             if not tables:
                 SQLModel.metadata.create_all(conn)
-                conn.execute(sa.insert(MetaRow.__table__).values(key="schema_version", value=str(SCHEMA_VERSION)))  # type: ignore[arg-type]
+                conn.execute(sa.insert(META).values(key="schema_version", value=str(SCHEMA_VERSION)))
                 return
             if "meta" not in tables:
                 raise StateError(
@@ -224,14 +233,14 @@ class Store:
 
     def cursor(self, stream: str) -> CursorState | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(CursorRow.__table__).where(CursorRow.__table__.c.stream == stream)).first()  # type: ignore[attr-defined]
+            row = conn.execute(sa.select(CURSORS).where(CURSORS.c.stream == stream)).first()
         if row is None:
             return None
         return CursorState(version=row.version, last_value=row.last_value, last_key=row.last_key)
 
     def cursors(self) -> dict[str, CursorState]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(CursorRow.__table__)).all()  # type: ignore[call-overload]
+            rows = conn.execute(sa.select(CURSORS)).all()
         return {r.stream: CursorState(version=r.version, last_value=r.last_value, last_key=r.last_key) for r in rows}
 
     def commit_page(
@@ -268,12 +277,12 @@ class Store:
         now: datetime,
     ) -> None:
         with self.engine.begin() as conn:
-            self._upsert_rows(conn, AccountRow.__table__, accounts, ("system", "crm_id"))  # type: ignore[arg-type]
-            self._upsert_rows(conn, OwnerRow.__table__, owners, ("system", "crm_id"))  # type: ignore[arg-type]
-            self._upsert_rows(conn, UsageRow.__table__, usage, ("workspace_id", "day"))  # type: ignore[arg-type]
+            self._upsert_rows(conn, ACCOUNTS, accounts, ("system", "crm_id"))
+            self._upsert_rows(conn, OWNERS, owners, ("system", "crm_id"))
+            self._upsert_rows(conn, USAGE, usage, ("workspace_id", "day"))
             self._upsert_rows(
                 conn,
-                CursorRow.__table__,  # type: ignore[arg-type]
+                CURSORS,
                 [
                     {
                         "stream": stream,
@@ -299,9 +308,9 @@ class Store:
 
     def account_snapshots(self, system: str, *, now: datetime) -> list[AccountSnapshot]:
         """Live accounts of ``system`` joined with their owner and latest usage known at ``now``."""
-        a = AccountRow.__table__.alias("a")  # type: ignore[attr-defined]
-        o = OwnerRow.__table__.alias("o")  # type: ignore[attr-defined]
-        u = UsageRow.__table__.alias("u")  # type: ignore[attr-defined]
+        a = ACCOUNTS.alias("a")
+        o = OWNERS.alias("o")
+        u = USAGE.alias("u")
         latest = (
             sa.select(u.c.workspace_id, sa.func.max(u.c.day).label("day"))
             .where(u.c.updated_at <= now)
@@ -348,27 +357,27 @@ class Store:
         ]
 
     def account_names(self, system: str) -> dict[str, str]:
-        t = AccountRow.__table__  # type: ignore[attr-defined]
+        t = ACCOUNTS
         with self.engine.connect() as conn:
             return {r.crm_id: r.name for r in conn.execute(sa.select(t.c.crm_id, t.c.name).where(t.c.system == system))}
 
     def owner_names(self, system: str) -> dict[str, str]:
-        t = OwnerRow.__table__  # type: ignore[attr-defined]
+        t = OWNERS
         with self.engine.connect() as conn:
             return {r.crm_id: r.name for r in conn.execute(sa.select(t.c.crm_id, t.c.name).where(t.c.system == system))}
 
     def counts(self) -> dict[str, int]:
-        tables = {"accounts": AccountRow, "owners": OwnerRow, "usage_daily": UsageRow, "ledger": LedgerRow}
+        tables = {"accounts": ACCOUNTS, "owners": OWNERS, "usage_daily": USAGE, "ledger": LEDGER}
         with self.engine.connect() as conn:
             return {
-                name: int(conn.execute(sa.select(sa.func.count()).select_from(model.__table__)).scalar_one())  # type: ignore[attr-defined]
-                for name, model in tables.items()
+                name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+                for name, table in tables.items()
             }
 
     def unmatched_accounts(self, system: str) -> list[tuple[str, str, str | None]]:
         """Live accounts whose workspace has no usage at all: (crm_id, name, workspace_id)."""
-        a = AccountRow.__table__  # type: ignore[attr-defined]
-        u = UsageRow.__table__  # type: ignore[attr-defined]
+        a = ACCOUNTS
+        u = USAGE
         has_usage = sa.exists().where(u.c.workspace_id == a.c.workspace_id)
         query = (
             sa.select(a.c.crm_id, a.c.name, a.c.workspace_id)
@@ -381,7 +390,7 @@ class Store:
     # -- ledger ---------------------------------------------------------------------------
 
     def ledger(self, system: str) -> dict[str, LedgerEntry]:
-        t = LedgerRow.__table__  # type: ignore[attr-defined]
+        t = LEDGER
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t).where(t.c.system == system)).all()
         return {
@@ -420,19 +429,20 @@ class Store:
         ]
         if not rows:
             return
-        t = LedgerRow.__table__  # type: ignore[attr-defined]
+        t = LEDGER
         stmt = self._upsert(t)
         keep = {"key", "created_at"}
         with self.engine.begin() as conn:
             conn.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=["key"], set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name not in keep}
+                    index_elements=["key"],
+                    set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name not in keep},
                 ),
                 rows,
             )
 
     def record_results(self, results: Iterable[WriteResult], *, now: datetime) -> None:
-        t = LedgerRow.__table__  # type: ignore[attr-defined]
+        t = LEDGER
         with self.engine.begin() as conn:
             for r in results:
                 conn.execute(
@@ -445,13 +455,13 @@ class Store:
 
     def start_run(self, command: str, *, started_at: datetime, as_of: datetime) -> int:
         with self.engine.begin() as conn:
-            result = conn.execute(
-                sa.insert(RunRow.__table__).values(command=command, started_at=started_at, as_of=as_of)  # type: ignore[arg-type]
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            result = conn.execute(sa.insert(RUNS).values(command=command, started_at=started_at, as_of=as_of))
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def finish_run(self, run_id: int, *, finished_at: datetime, status: str, summary: Mapping[str, Any]) -> None:
-        t = RunRow.__table__  # type: ignore[attr-defined]
+        t = RUNS
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(t)
@@ -460,7 +470,7 @@ class Store:
             )
 
     def last_runs(self, limit: int = 5) -> list[dict[str, Any]]:
-        t = RunRow.__table__  # type: ignore[attr-defined]
+        t = RUNS
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).all()
         return [dict(r._mapping) for r in rows]

@@ -117,7 +117,10 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
     except urllib3.exceptions.HTTPError as exc:
         what = "timed out" if isinstance(exc, urllib3.exceptions.TimeoutError) else "connection failed"
         raise UpstreamError(
-            f"{what} ({type(exc).__name__})", system=SYSTEM, stream=stream, hint="check hubspot.base_url and the network"
+            f"{what} ({type(exc).__name__})",
+            system=SYSTEM,
+            stream=stream,
+            hint="check hubspot.base_url and the network",
         ) from exc
     except ValueError as exc:  # the SDK raises ValueError on bodies it cannot deserialize
         raise ResponseShapeError(f"unexpected response shape: {exc}"[:200], system=SYSTEM, stream=stream) from exc
@@ -166,7 +169,9 @@ class HubSpotClient:
             after=body.get("after"),
         )
         page = self._call(
-            lambda: self._companies_search.do_search(public_object_search_request=request, _request_timeout=self._timeout),
+            lambda: self._companies_search.do_search(
+                public_object_search_request=request, _request_timeout=self._timeout
+            ),
             stream=stream,
         )
         after = page.paging.next.after if page.paging and page.paging.next else None

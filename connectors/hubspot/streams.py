@@ -35,7 +35,9 @@ class Companies:
 
     @property
     def spec(self) -> CursorSpec:
-        return CursorSpec(field="hs_lastmodifieddate", tie_breaker="hs_object_id", lookback=self.lookback, initial_value=EPOCH)
+        return CursorSpec(
+            field="hs_lastmodifieddate", tie_breaker="hs_object_id", lookback=self.lookback, initial_value=EPOCH
+        )
 
     @property
     def properties(self) -> list[str]:

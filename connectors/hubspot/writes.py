@@ -28,9 +28,7 @@ def task_body_html(text: str) -> str:
     lines = []
     for line in text.split("\n"):
         escaped = html.escape(line, quote=True)
-        words = [
-            f'<a href="{w}">{w}</a>' if w.startswith(("https://", "http://")) else w for w in escaped.split(" ")
-        ]
+        words = [f'<a href="{w}">{w}</a>' if w.startswith(("https://", "http://")) else w for w in escaped.split(" ")]
         lines.append(" ".join(words))
     return "<p>" + "<br>".join(lines) + "</p>"
 
@@ -118,7 +116,9 @@ class _CompanyStream:
         assert window is not None
         after: str | None = None
         while True:
-            results, after, _total = self.client.search_companies(self.decl.search_body(window, after), stream=self.name)
+            results, after, _total = self.client.search_companies(
+                self.decl.search_body(window, after), stream=self.name
+            )
             records, problems = [], []
             for raw in results:
                 try:

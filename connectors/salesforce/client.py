@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
@@ -162,12 +163,13 @@ class SalesforceClient:
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
                 return
-            result = self._call(
-                lambda url=next_url: self._sf.query_more(
-                    url, identifier_is_url=True, headers=headers, timeout=self._timeout
-                ),
-                stream=stream,
-            )
+            result = self._call(partial(self._query_more, next_url, headers), stream=stream)
+
+    def _query_more(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
+        result: dict[str, Any] = self._sf.query_more(
+            url, identifier_is_url=True, headers=headers, timeout=self._timeout
+        )
+        return result
 
     def query_all(self, soql: str, *, stream: str | None = None) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

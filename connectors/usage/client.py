@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -95,6 +96,14 @@ class UsageClient:
 
         return call_with_retry(attempt, policy=self.retry)
 
+    def _get_page(self, params: dict[str, Any]) -> dict[str, Any]:
+        response = self._http.get("/v1/usage/daily", params=params)
+        response.raise_for_status()
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise ValueError("no data list")
+        return body
+
     def daily_pages(self, window: Window, *, stream: str) -> Iterator[list[dict[str, Any]]]:
         """Pages of daily rows updated in ``window``, ascending; follows ``next_cursor``."""
         params: dict[str, Any] = {
@@ -104,16 +113,7 @@ class UsageClient:
         }
         seen_cursors: set[str] = set()
         while True:
-
-            def get(p: dict[str, Any] = dict(params)) -> dict[str, Any]:
-                response = self._http.get("/v1/usage/daily", params=p)
-                response.raise_for_status()
-                body = response.json()
-                if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                    raise ValueError("no data list")
-                return body
-
-            body = self._call(get, stream=stream)
+            body = self._call(partial(self._get_page, dict(params)), stream=stream)
             yield body["data"]
             cursor = body.get("next_cursor")
             if not cursor:

@@ -50,7 +50,9 @@ def test_a_version_1_state_db_is_upgraded_in_place_keeping_its_rows(tmp_path: Pa
     assert store.schema_version() == SCHEMA_VERSION == 2
     [entry] = store.ledger("hubspot").values()
     assert (entry.key, entry.state, entry.crm_id, entry.attempts) == ("k1", LedgerState.confirmed, "301", 0)
-    assert store.cursor("hubspot.companies") == CursorState(last_value=datetime(2026, 5, 1, tzinfo=timezone.utc), last_key="7")
+    assert store.cursor("hubspot.companies") == CursorState(
+        last_value=datetime(2026, 5, 1, tzinfo=timezone.utc), last_key="7"
+    )
     # and the new tables exist and work
     store.commit_page("hubspot.companies", [account("1")], CursorState(last_value=NOW), now=NOW)
     assert store.counts()["accounts"] == 1
@@ -83,8 +85,14 @@ def test_state_db_uses_wal(tmp_path: Path) -> None:
 def test_a_page_and_its_cursor_commit_together_or_not_at_all(tmp_path: Path) -> None:
     store = Store.open(str(tmp_path / "state.db"))
     store.commit_page("hubspot.companies", [account("1")], CursorState(last_value=NOW - timedelta(days=1)), now=NOW)
-    bad_usage = UsageDay(workspace_id="ws-1", day=date(2026, 5, 31), active_users=1, seats_used=1, seats_limit=1,
-                         updated_at=datetime(2026, 5, 31))  # naive: refused by the store
+    bad_usage = UsageDay(
+        workspace_id="ws-1",
+        day=date(2026, 5, 31),
+        active_users=1,
+        seats_used=1,
+        seats_limit=1,
+        updated_at=datetime(2026, 5, 31),
+    )  # naive: refused by the store
     with pytest.raises(StateError):
         store.commit_page("usage.daily", [account("2"), bad_usage], CursorState(last_value=NOW), now=NOW)
     assert store.counts()["accounts"] == 1
@@ -103,8 +111,14 @@ def test_records_upsert_on_their_key_so_reread_overlap_is_harmless(tmp_path: Pat
 def test_snapshots_join_the_latest_usage_known_at_now(tmp_path: Path) -> None:
     store = Store.open(str(tmp_path / "state.db"))
     rows = [
-        UsageDay(workspace_id="ws-1", day=date(2026, 5, d), active_users=d, seats_used=d, seats_limit=50,
-                 updated_at=datetime(2026, 5, d, 23, tzinfo=timezone.utc))
+        UsageDay(
+            workspace_id="ws-1",
+            day=date(2026, 5, d),
+            active_users=d,
+            seats_used=d,
+            seats_limit=50,
+            updated_at=datetime(2026, 5, d, 23, tzinfo=timezone.utc),
+        )
         for d in (29, 30, 31)
     ]
     store.commit_page("usage.daily", [account("1"), *rows], CursorState(last_value=NOW), now=NOW)
@@ -116,7 +130,9 @@ def test_snapshots_join_the_latest_usage_known_at_now(tmp_path: Path) -> None:
 
 def test_ledger_pending_then_results(tmp_path: Path) -> None:
     store = Store.open(str(tmp_path / "state.db"))
-    entry = LedgerEntry(key="k", system="hubspot", rule_id="r", account_id="1", window="2026-06", state=LedgerState.pending)
+    entry = LedgerEntry(
+        key="k", system="hubspot", rule_id="r", account_id="1", window="2026-06", state=LedgerState.pending
+    )
     store.mark_pending([entry], now=NOW)
     assert store.ledger("hubspot")["k"].state is LedgerState.pending
     assert store.ledger("hubspot")["k"].attempts == 1

@@ -5,7 +5,9 @@ from sync.cursor import advance, next_window
 from sync.records import CursorSpec, CursorState, Window
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
-SPEC = CursorSpec(field="SystemModstamp", tie_breaker="Id", lookback=timedelta(minutes=10), initial_value=T0 - timedelta(days=365))
+SPEC = CursorSpec(
+    field="SystemModstamp", tie_breaker="Id", lookback=timedelta(minutes=10), initial_value=T0 - timedelta(days=365)
+)
 
 
 @dataclass(frozen=True)

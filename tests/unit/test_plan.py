@@ -36,7 +36,15 @@ def signal(account_id: str, *, owner: str | None = "005A", active: bool | None =
 
 
 def entry(key: str, state: LedgerState, attempts: int = 1) -> LedgerEntry:
-    return LedgerEntry(key=key, system="salesforce", rule_id=RULE.id, account_id="001A", window="2026-11", state=state, attempts=attempts)
+    return LedgerEntry(
+        key=key,
+        system="salesforce",
+        rule_id=RULE.id,
+        account_id="001A",
+        window="2026-11",
+        state=state,
+        attempts=attempts,
+    )
 
 
 def test_periods_are_iso_weeks_months_and_quarters() -> None:
@@ -73,7 +81,9 @@ def test_a_new_signal_becomes_a_task_with_reasons_playbook_and_due_date() -> Non
 
 def test_intent_already_confirmed_in_the_ledger_is_skipped() -> None:
     key = op_key(RULE.id, "salesforce", "001A", "2026-11")
-    plan = plan_tasks([signal("001A")], RULES, {key: entry(key, LedgerState.confirmed)}, now=NOW, fallback_owner_id=None)
+    plan = plan_tasks(
+        [signal("001A")], RULES, {key: entry(key, LedgerState.confirmed)}, now=NOW, fallback_owner_id=None
+    )
     assert plan.writes == ()
     assert [s.reason for s in plan.skipped] == ["already written"]
 
@@ -88,7 +98,9 @@ def test_an_unconfirmed_write_is_reconciled_not_created(state: LedgerState) -> N
 
 def test_a_refused_write_is_retried_until_the_attempt_cap() -> None:
     key = op_key(RULE.id, "salesforce", "001A", "2026-11")
-    again = plan_tasks([signal("001A")], RULES, {key: entry(key, LedgerState.failed, 1)}, now=NOW, fallback_owner_id=None)
+    again = plan_tasks(
+        [signal("001A")], RULES, {key: entry(key, LedgerState.failed, 1)}, now=NOW, fallback_owner_id=None
+    )
     assert [t.key for t in again.creates] == [key]
     capped = plan_tasks(
         [signal("001A")], RULES, {key: entry(key, LedgerState.failed, MAX_ATTEMPTS)}, now=NOW, fallback_owner_id=None

@@ -53,7 +53,9 @@ def test_rule_problems_name_the_rule_by_index_and_id() -> None:
 def test_an_unknown_playbook_is_reported_with_a_suggestion() -> None:
     raw = bundled()
     raw["rules"][0]["playbook"] = "seat-expansio"
-    assert problems(raw) == ["rules[0] (seats-near-limit).playbook: unknown playbook 'seat-expansio' (did you mean 'seat-expansion'?)"]
+    assert problems(raw) == [
+        "rules[0] (seats-near-limit).playbook: unknown playbook 'seat-expansio' (did you mean 'seat-expansion'?)"
+    ]
 
 
 def test_misspelt_key_wrong_type_and_missing_env_var_are_all_reported_together() -> None:

@@ -18,7 +18,14 @@ RULE = RuleSpec(
 )
 
 
-def snap(crm_id: str, *, used: int | None, limit: int | None = None, purchased: int | None = None, day: date | None = date(2026, 5, 31)) -> AccountSnapshot:
+def snap(
+    crm_id: str,
+    *,
+    used: int | None,
+    limit: int | None = None,
+    purchased: int | None = None,
+    day: date | None = date(2026, 5, 31),
+) -> AccountSnapshot:
     return AccountSnapshot(
         system="hubspot",
         crm_id=crm_id,
@@ -47,8 +54,8 @@ def test_s5_fires_at_and_above_the_threshold_only() -> None:
 
 def test_s5_prefers_the_crm_purchased_seats_over_the_usage_plan_limit() -> None:
     # 45 used: 90% of the usage API's 50 but only 45% of the 100 seats the contract says were bought
-    [signal] = seats_near_limit(RULE, [snap("a", used=45, limit=100, purchased=50)], now=NOW) or [None]
-    assert signal is not None and signal.evidence["seats_limit"] == 50
+    [signal] = seats_near_limit(RULE, [snap("a", used=45, limit=100, purchased=50)], now=NOW)
+    assert signal.evidence["seats_limit"] == 50
     assert seats_near_limit(RULE, [snap("b", used=45, limit=50, purchased=100)], now=NOW) == []
 
 

@@ -1,0 +1,88 @@
+"""Shared fixtures: a fresh sandbox world per test and configs that point at it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from sandbox.server import Sandbox, start_sandbox
+from sandbox.world import build_world
+
+ANCHOR = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+"""The sandbox's "today" and the cycles' --as-of: tests run the same on any day."""
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    world = build_world(seed=11, accounts=120, anchor=ANCHOR)
+    with start_sandbox(world, ca_path=tmp_path / "ca" / "ca.pem") as sb:
+        yield sb
+
+
+def sandbox_env(sb: Sandbox) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()}
+    env.update(
+        SALESFORCE_TOKEN=sb.world.tokens["salesforce"],
+        HUBSPOT_TOKEN=sb.world.tokens["hubspot"],
+        USAGE_TOKEN=sb.world.tokens["usage"],
+    )
+    return env
+
+
+def write_config(directory: Path, sb: Sandbox, crm: str, *, every_minutes: int = 15, extra: str = "") -> Path:
+    path = directory / f"config-{crm}.toml"
+    path.write_text(
+        f"""
+[upsync]
+crm = "{crm}"
+state = "state-{crm}.db"
+
+[schedule]
+every_minutes = {every_minutes}
+jitter_seconds = 0
+
+[retry]
+attempts = 3
+initial_seconds = 0.05
+max_seconds = 0.2
+give_up_after_seconds = 5
+
+[salesforce]
+instance_url = "{sb.salesforce.url}"
+ca_file = "{sb.ca_path}"
+
+[hubspot]
+base_url = "{sb.hubspot.url}"
+ca_file = "{sb.ca_path}"
+
+[usage]
+base_url = "{sb.usage.url}"
+ca_file = "{sb.ca_path}"
+page_size = 1000
+
+[[playbooks]]
+id = "seat-expansion"
+title = "Seat expansion"
+url = "https://playbooks.example.com/seat-expansion"
+
+[[rules]]
+id = "seats-near-limit"
+signal = "S5"
+kind = "upsell"
+threshold = 0.8
+playbook = "seat-expansion"
+priority = "high"
+due_in_days = 3
+{extra}
+"""
+    )
+    return path
+
+
+def upsync_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sync.cli", *args]

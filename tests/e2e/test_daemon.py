@@ -1,0 +1,56 @@
+"""`upsync run`: a cycle at start, then a clean stop on SIGTERM after the current step."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.server import Sandbox
+from tests.conftest import sandbox_env, upsync_cmd, write_config
+from tests.e2e.expect import seat_heavy, upsync_tasks
+
+pytestmark = pytest.mark.e2e
+
+
+def finished_runs(state: Path) -> int:
+    if not state.exists():
+        return 0
+    try:
+        with sqlite3.connect(state) as conn:
+            return int(conn.execute("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_the_daemon_runs_a_cycle_and_stops_cleanly_on_a_signal(tmp_path: Path, sandbox: Sandbox, sig: int) -> None:
+    config = write_config(tmp_path, sandbox, "hubspot", every_minutes=60)
+    state = tmp_path / "state.db"
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            upsync_cmd("run", "--config", str(config), "--state", str(state)),
+            env=sandbox_env(sandbox),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while finished_runs(state) < 1:
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "no cycle finished"
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "stopped" in log_path.read_text()
+    # the daemon's cycle ran against the real "now", so its tasks are those of the current usage
+    assert len(upsync_tasks(sandbox, "hubspot")) == len(seat_heavy(sandbox, "hubspot"))

@@ -1,0 +1,38 @@
+"""Each vendor library is imported by exactly one module of the product (the sandbox aside)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OWNER = {
+    "simple_salesforce": "connectors/salesforce/client.py",
+    "requests": "connectors/salesforce/client.py",
+    "hubspot": "connectors/hubspot/client.py",
+    "urllib3": "connectors/hubspot/client.py",
+    "httpx": "connectors/usage/client.py",
+    "sqlmodel": "sync/store.py",
+    "sqlalchemy": "sync/store.py",
+    "apscheduler": "sync/scheduler.py",
+    "tenacity": "connectors/http.py",
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_each_vendor_library_has_exactly_one_importer() -> None:
+    importers: dict[str, set[str]] = {lib: set() for lib in OWNER}
+    for package in ("connectors", "sync", "rules"):
+        for path in (ROOT / package).rglob("*.py"):
+            for lib in imported_roots(path) & OWNER.keys():
+                importers[lib].add(path.relative_to(ROOT).as_posix())
+    assert importers == {lib: {owner} for lib, owner in OWNER.items()}
