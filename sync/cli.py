@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -153,7 +154,11 @@ def _print_report(report: Any, system: str) -> None:
             text = f"[red]{pull.error}[/]" + (f"\nhint: {pull.hint}" if pull.hint else "")
         table.add_row(f"pull {pull.stream}", text)
     table.add_row("signals", str(len(report.signals)))
-    table.add_row("plan", f"{len(report.plan.writes)} tasks to write, {len(report.plan.skipped)} skipped")
+    reasons = Counter(s.reason.split(";")[0].split(":")[0] for s in report.plan.skipped)
+    skipped = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+    table.add_row(
+        "plan", f"{_n(len(report.plan.writes), 'task')} to write" + (f"; skipped: {skipped}" if skipped else "")
+    )
     if report.applied is None:
         table.add_row("write", "dry run: nothing written")
     else:
@@ -191,7 +196,6 @@ def sync(
             report = run_cycle(ctx, command="sync --once")
         finally:
             ctx.close()
-            store.close()
         _print_report(report, settings.upsync.crm)
         return 0 if report.ok else 1
 
@@ -236,7 +240,6 @@ def run(
             )
         finally:
             ctx.close()
-            store.close()
 
     _guard(body)
 
@@ -410,7 +413,6 @@ def demo(
                         totals[system] = len(tasks)
                     finally:
                         ctx.close()
-                        store.close()
                 _print_tasks(rows, totals)
 
     _guard(body)

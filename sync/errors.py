@@ -95,7 +95,7 @@ class ConnectorError(UpsyncError):
     """Something went wrong talking to an outside system."""
 
     def __init__(self, message: str, *, system: str, stream: str | None = None, hint: str | None = None) -> None:
-        where = f"{system} {stream}" if stream else system
+        where = stream if stream and stream.startswith(f"{system}.") else f"{system} {stream}" if stream else system
         super().__init__(f"{where}: {message}", hint=hint)
         self.system = system
         self.stream = stream

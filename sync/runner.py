@@ -76,8 +76,10 @@ class Context:
     dry_run: bool = False
 
     def close(self) -> None:
+        """Release the connectors and the store (the context owns all three)."""
         self.crm.close()
         self.usage.close()
+        self.store.close()
 
 
 @dataclass(kw_only=True)

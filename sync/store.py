@@ -184,9 +184,19 @@ class Store:
     @classmethod
     def open(cls, target: str) -> Store:
         try:
-            store = cls(_engine(target))
+            engine = _engine(target)
+        except (sa.exc.SQLAlchemyError, ImportError) as exc:
+            raise StateError(
+                f"cannot use {target!r} as state: {exc}",
+                hint="pass a file path, or a URL such as postgresql+psycopg://user@host/db",
+            ) from exc
+        store = cls(engine)
+        try:
             store._prepare()
-        except sa.exc.SQLAlchemyError as exc:
+        except BaseException as exc:
+            store.close()
+            if not isinstance(exc, sa.exc.SQLAlchemyError):
+                raise
             raise StateError(
                 f"cannot open state at {target}: {type(exc).__name__}",
                 hint="check --state / [upsync].state; for PostgreSQL, that the server is up and the database exists",
@@ -195,6 +205,12 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- schema -------------------------------------------------------------------------
 

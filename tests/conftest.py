@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,3 +87,24 @@ due_in_days = 3
 
 def upsync_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "sync.cli", *args]
+
+
+POSTGRES = os.environ.get("UPSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+"""The machine's PostgreSQL (CI has one); each test gets a throw-away database on it."""
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    import psycopg
+
+    name = f"upsync_it_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES} is not reachable ({exc}); set UPSYNC_TEST_POSTGRES_URL")
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")

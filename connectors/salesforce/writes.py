@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from connectors.base import Page
@@ -141,8 +142,6 @@ class SalesforceConnector:
     system = "salesforce"
 
     def __init__(self, settings: SalesforceSettings, token: str, retry: RetrySettings) -> None:
-        from datetime import timedelta
-
         self.client = SalesforceClient(settings, token, retry)
         accounts = Accounts(
             workspace_field=settings.workspace_field,

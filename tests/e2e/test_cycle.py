@@ -19,24 +19,28 @@ pytestmark = pytest.mark.e2e
 CREATE_PATH = {"salesforce": r"/composite/sobjects/Task/", "hubspot": r"/crm/v3/objects/tasks/batch/create"}
 
 
-def context(tmp_path: Path, sb: Sandbox, crm: str) -> Context:
+def context(tmp_path: Path, sb: Sandbox, crm: str, state: str | None = None) -> Context:
     env = sandbox_env(sb)
     settings = load_settings(write_config(tmp_path, sb, crm), env)
     return Context(
         settings=settings,
-        store=Store.open(str(tmp_path / f"state-{crm}.db")),
+        store=Store.open(state or str(tmp_path / f"state-{crm}.db")),
         crm=connect_crm(settings, env),
         usage=connect_usage(settings, env),
         clock=make_clock(ANCHOR.isoformat()),
     )
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
-def test_two_cycles_write_exactly_one_task_per_matching_account(tmp_path: Path, sandbox: Sandbox, crm: str) -> None:
+@pytest.mark.parametrize(
+    ("crm", "backend"), [("salesforce", None), ("hubspot", None), ("hubspot", "postgresql")], ids=["sf", "hs", "hs-pg"]
+)
+def test_two_cycles_write_exactly_one_task_per_matching_account(
+    tmp_path: Path, sandbox: Sandbox, crm: str, backend: str | None, request: pytest.FixtureRequest
+) -> None:
     expected = seat_heavy(sandbox, crm)
     assert 10 <= len(expected) < 120  # the world has something to find, and not everything
 
-    ctx = context(tmp_path, sandbox, crm)
+    ctx = context(tmp_path, sandbox, crm, state=request.getfixturevalue("postgres_url") if backend else None)
     first = run_cycle(ctx)
     assert first.ok, first.summary()
     tasks = upsync_tasks(sandbox, crm)

@@ -1,4 +1,6 @@
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -9,6 +11,17 @@ from sync.records import Account, CursorState, LedgerEntry, LedgerState, UsageDa
 from sync.store import SCHEMA_VERSION, Store
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty state database on each backend."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "state.db")
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
 # What upsync's first schema (version 1) wrote: kept verbatim to prove in-place upgrades.
@@ -44,9 +57,13 @@ def account(crm_id: str, *, deleted: bool = False, ws: str | None = "ws-1") -> A
 
 def test_a_version_1_state_db_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.executescript(V1_SCHEMA)
-    store = Store.open(str(path))
+    with Store.open(str(path)) as store:
+        check_upgraded(store)
+
+
+def check_upgraded(store: Store) -> None:
     assert store.schema_version() == SCHEMA_VERSION == 2
     [entry] = store.ledger("hubspot").values()
     assert (entry.key, entry.state, entry.crm_id, entry.attempts) == ("k1", LedgerState.confirmed, "301", 0)
@@ -61,7 +78,7 @@ def test_a_version_1_state_db_is_upgraded_in_place_keeping_its_rows(tmp_path: Pa
 def test_a_state_db_from_a_newer_upsync_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     Store.open(str(path)).close()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StateError, match="schema version 99"):
         Store.open(str(path))
@@ -69,7 +86,7 @@ def test_a_state_db_from_a_newer_upsync_is_refused(tmp_path: Path) -> None:
 
 def test_a_database_that_is_not_upsyncs_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("CREATE TABLE customers (id INTEGER)")
     with pytest.raises(StateError, match="no upsync schema version"):
         Store.open(str(path))
@@ -78,12 +95,17 @@ def test_a_database_that_is_not_upsyncs_is_refused(tmp_path: Path) -> None:
 def test_state_db_uses_wal(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     Store.open(str(path)).close()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_a_page_and_its_cursor_commit_together_or_not_at_all(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "state.db"))
+@pytest.fixture
+def store(target: str) -> Iterator[Store]:
+    with Store.open(target) as opened:
+        yield opened
+
+
+def test_a_page_and_its_cursor_commit_together_or_not_at_all(store: Store) -> None:
     store.commit_page("hubspot.companies", [account("1")], CursorState(last_value=NOW - timedelta(days=1)), now=NOW)
     bad_usage = UsageDay(
         workspace_id="ws-1",
@@ -99,8 +121,7 @@ def test_a_page_and_its_cursor_commit_together_or_not_at_all(tmp_path: Path) -> 
     assert store.cursor("usage.daily") is None
 
 
-def test_records_upsert_on_their_key_so_reread_overlap_is_harmless(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "state.db"))
+def test_records_upsert_on_their_key_so_reread_overlap_is_harmless(store: Store) -> None:
     for _ in range(3):
         store.commit_page("hubspot.companies", [account("1"), account("2")], CursorState(last_value=NOW), now=NOW)
     store.commit_page("hubspot.companies", [account("2", deleted=True)], CursorState(last_value=NOW), now=NOW)
@@ -108,8 +129,7 @@ def test_records_upsert_on_their_key_so_reread_overlap_is_harmless(tmp_path: Pat
     assert [s.crm_id for s in store.account_snapshots("hubspot", now=NOW)] == ["1"]
 
 
-def test_snapshots_join_the_latest_usage_known_at_now(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "state.db"))
+def test_snapshots_join_the_latest_usage_known_at_now(store: Store) -> None:
     rows = [
         UsageDay(
             workspace_id="ws-1",
@@ -128,8 +148,7 @@ def test_snapshots_join_the_latest_usage_known_at_now(tmp_path: Path) -> None:
     assert (replayed.usage_day, replayed.seats_used) == (date(2026, 5, 30), 30)
 
 
-def test_ledger_pending_then_results(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "state.db"))
+def test_ledger_pending_then_results(store: Store) -> None:
     entry = LedgerEntry(
         key="k", system="hubspot", rule_id="r", account_id="1", window="2026-06", state=LedgerState.pending
     )
@@ -139,3 +158,10 @@ def test_ledger_pending_then_results(tmp_path: Path) -> None:
     store.record_results([WriteResult(key="k", crm_id="301", state=LedgerState.confirmed)], now=NOW)
     assert store.ledger("hubspot")["k"].crm_id == "301"
     assert store.ledger("salesforce") == {}
+
+
+def test_a_fresh_database_gets_the_current_schema(target: str) -> None:
+    with Store.open(target) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+    with Store.open(target) as store:  # reopening changes nothing
+        assert store.schema_version() == SCHEMA_VERSION
