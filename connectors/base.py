@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from sync.records import Account, CursorSpec, Owner, TaskIntent, UsageDay, Window, WriteResult
 
-__all__ = ["CrmConnector", "Page", "Stream", "TaskWriter", "domain_of", "parse_utc"]
+__all__ = [
+    "BoundStream",
+    "CrmConnector",
+    "Page",
+    "Stream",
+    "TaskWriter",
+    "domain_of",
+    "parse_utc",
+    "required_window",
+    "to_page",
+]
 
 Record = Account | Owner | UsageDay
 
@@ -88,3 +98,44 @@ def domain_of(url: str | None) -> str | None:
         return None
     host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
     return host.removeprefix("www.") or None
+
+
+def required_window(window: Window | None) -> Window:
+    """Incremental streams are always read with a window; None here is a wiring bug."""
+    if window is None:
+        raise ValueError("an incremental stream needs a window")
+    return window
+
+
+def _ref(raw: Mapping[str, Any]) -> str:
+    """How a problem names the raw record: its CRM id, or workspace/day for usage rows."""
+    if not isinstance(raw, Mapping):
+        return "?"
+    ident = raw.get("Id") or raw.get("id")
+    return str(ident) if ident else f"{raw.get('workspace_id', '?')}/{raw.get('date', '?')}"
+
+
+def to_page(rows: Iterable[Mapping[str, Any]], to_record: Callable[[Mapping[str, Any]], Record], stream: str) -> Page:
+    """Convert raw rows; a row that cannot be read is named in ``problems``, the rest kept."""
+    records: list[Record] = []
+    problems: list[str] = []
+    for raw in rows:
+        try:
+            records.append(to_record(raw))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            problems.append(f"{stream} record {_ref(raw)}: {type(exc).__name__}: {exc}")
+    return Page(records=records, problems=problems)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoundStream:
+    """A stream declaration bound to a client: raw pages in, canonical pages out."""
+
+    name: str
+    spec: CursorSpec | None
+    pages: Callable[[Window | None], Iterator[Sequence[Mapping[str, Any]]]]
+    to_record: Callable[[Mapping[str, Any]], Record]
+
+    def read(self, window: Window | None) -> Iterator[Page]:
+        for rows in self.pages(window):
+            yield to_page(rows, self.to_record, self.name)

@@ -168,7 +168,20 @@ class Service:
         self._thread = threading.Thread(target=self._serve, name=f"sandbox-{name}", daemon=True)
 
     def _serve(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+        finally:
+            # Connections a client never closed (a killed process, a kept-alive pool) outlive the
+            # graceful-shutdown timeout: close them here, before the loop goes.
+            for connection in list(self._server.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()  # no TLS close_notify dance with a peer that is gone
+            loop.run_until_complete(asyncio.sleep(0.05))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._sock.close()
 
     def start(self) -> None:
         self._thread.start()

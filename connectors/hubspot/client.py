@@ -147,7 +147,10 @@ class HubSpotClient:
         self._tasks_search = api.crm.objects.tasks.search_api
 
     def close(self) -> None:
-        """Nothing to release: the SDK's pools close with the process."""
+        """Close every API object's connection pool (the SDK only does so when collected)."""
+        for api in (self._companies_search, self._owners, self._tasks_batch, self._tasks_search):
+            api.api_client.rest_client.pool_manager.clear()
+            api.api_client.close()
 
     def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True) -> T:
         def attempt() -> T:

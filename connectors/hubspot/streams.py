@@ -84,13 +84,13 @@ class Owners:
     name = "hubspot.owners"
     spec = None
 
-    def to_record(self, raw: Mapping[str, Any], *, archived: bool) -> Owner:
+    def to_record(self, raw: Mapping[str, Any]) -> Owner:
         first, last = raw.get("first_name") or "", raw.get("last_name") or ""
         return Owner(
             system="hubspot",
             crm_id=str(raw["id"]),
             name=f"{first} {last}".strip() or str(raw.get("email") or raw["id"]),
             email=raw.get("email"),
-            active=not archived,
+            active=not raw.get("archived", False),
             modified_at=parse_utc(raw["updated_at"]),
         )

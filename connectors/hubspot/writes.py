@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from connectors.base import Page
+from connectors.base import BoundStream, required_window
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.streams import Companies, Owners
-from sync.records import CursorSpec, LedgerState, TaskIntent, Window, WriteResult
+from sync.records import LedgerState, TaskIntent, Window, WriteResult
 from sync.settings import HubSpotSettings, RetrySettings
 
 __all__ = ["HubSpotConnector", "HubSpotTaskWriter", "task_body_html"]
@@ -99,62 +98,6 @@ class HubSpotTaskWriter:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class _CompanyStream:
-    client: HubSpotClient
-    decl: Companies
-
-    @property
-    def name(self) -> str:
-        return self.decl.name
-
-    @property
-    def spec(self) -> CursorSpec:
-        return self.decl.spec
-
-    def read(self, window: Window | None) -> Iterator[Page]:
-        assert window is not None
-        after: str | None = None
-        while True:
-            results, after, _total = self.client.search_companies(
-                self.decl.search_body(window, after), stream=self.name
-            )
-            records, problems = [], []
-            for raw in results:
-                try:
-                    records.append(self.decl.to_record(raw))
-                except (KeyError, ValueError, TypeError) as exc:
-                    problems.append(f"{self.name} record {raw.get('id', '?')}: {type(exc).__name__}: {exc}")
-            yield Page(records=records, problems=problems)
-            if not after:
-                return
-
-
-@dataclass(frozen=True, slots=True)
-class _OwnerStream:
-    client: HubSpotClient
-    decl: Owners
-
-    @property
-    def name(self) -> str:
-        return self.decl.name
-
-    @property
-    def spec(self) -> None:
-        return None
-
-    def read(self, window: Window | None) -> Iterator[Page]:
-        for archived in (False, True):
-            for rows in self.client.owners(archived=archived):
-                records, problems = [], []
-                for raw in rows:
-                    try:
-                        records.append(self.decl.to_record(raw, archived=archived))
-                    except (KeyError, ValueError, TypeError) as exc:
-                        problems.append(f"{self.name} record {raw.get('id', '?')}: {type(exc).__name__}: {exc}")
-                yield Page(records=records, problems=problems)
-
-
 class HubSpotConnector:
     """HubSpot as upsync sees it: its streams and its task writer over one client."""
 
@@ -167,8 +110,35 @@ class HubSpotConnector:
             seats_property=settings.seats_property,
             lookback=timedelta(seconds=settings.lookback_seconds),
         )
-        self.streams = (_OwnerStream(self.client, Owners()), _CompanyStream(self.client, companies))
+        owners = Owners()
+        self.streams = (
+            BoundStream(
+                name=owners.name, spec=None, pages=lambda _window: self._owner_pages(), to_record=owners.to_record
+            ),
+            BoundStream(
+                name=companies.name,
+                spec=companies.spec,
+                pages=lambda window: self._company_pages(companies, window),
+                to_record=companies.to_record,
+            ),
+        )
         self.writer = HubSpotTaskWriter(self.client, settings)
+
+    def _owner_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Active owners, then archived (inactive) ones: routing must know both."""
+        for archived in (False, True):
+            yield from self.client.owners(archived=archived)
+
+    def _company_pages(self, companies: Companies, window: Window | None) -> Iterator[list[dict[str, Any]]]:
+        window = required_window(window)
+        after: str | None = None
+        while True:
+            results, after, _total = self.client.search_companies(
+                companies.search_body(window, after), stream=companies.name
+            )
+            yield results
+            if not after:
+                return
 
     def close(self) -> None:
         self.client.close()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from connectors.base import Page
+from connectors.base import BoundStream, required_window
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.streams import Accounts, Users, soql_string
-from sync.records import CursorSpec, LedgerState, TaskIntent, Window, WriteResult
+from sync.records import LedgerState, TaskIntent, WriteResult
 from sync.settings import RetrySettings, SalesforceSettings
 
 __all__ = ["SalesforceConnector", "SalesforceTaskWriter"]
@@ -88,54 +87,6 @@ class SalesforceTaskWriter:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class _AccountStream:
-    client: SalesforceClient
-    decl: Accounts
-
-    @property
-    def name(self) -> str:
-        return self.decl.name
-
-    @property
-    def spec(self) -> CursorSpec:
-        return self.decl.spec
-
-    def read(self, window: Window | None) -> Iterator[Page]:
-        assert window is not None
-        for rows in self.client.query_pages(self.decl.soql(window), stream=self.name):
-            yield _convert(rows, self.decl.to_record, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class _UserStream:
-    client: SalesforceClient
-    decl: Users
-
-    @property
-    def name(self) -> str:
-        return self.decl.name
-
-    @property
-    def spec(self) -> None:
-        return None
-
-    def read(self, window: Window | None) -> Iterator[Page]:
-        for rows in self.client.query_pages(self.decl.soql(), stream=self.name, include_deleted=False):
-            yield _convert(rows, self.decl.to_record, self.name)
-
-
-def _convert(rows: list[dict[str, Any]], to_record: Any, stream: str) -> Page:
-    records = []
-    problems = []
-    for raw in rows:
-        try:
-            records.append(to_record(raw))
-        except (KeyError, ValueError, TypeError) as exc:
-            problems.append(f"{stream} record {raw.get('Id', '?')}: {type(exc).__name__}: {exc}")
-    return Page(records=records, problems=problems)
-
-
 class SalesforceConnector:
     """Salesforce as upsync sees it: its streams and its task writer over one client."""
 
@@ -148,7 +99,23 @@ class SalesforceConnector:
             seats_field=settings.seats_field,
             lookback=timedelta(seconds=settings.lookback_seconds),
         )
-        self.streams = (_UserStream(self.client, Users()), _AccountStream(self.client, accounts))
+        users = Users()
+        self.streams = (
+            BoundStream(
+                name=users.name,
+                spec=None,
+                pages=lambda _window: self.client.query_pages(users.soql(), stream=users.name, include_deleted=False),
+                to_record=users.to_record,
+            ),
+            BoundStream(
+                name=accounts.name,
+                spec=accounts.spec,
+                pages=lambda window: self.client.query_pages(
+                    accounts.soql(required_window(window)), stream=accounts.name
+                ),
+                to_record=accounts.to_record,
+            ),
+        )
         self.writer = SalesforceTaskWriter(self.client, settings)
 
     def close(self) -> None:

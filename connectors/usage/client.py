@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, TypeVar
 
 import httpx
 
-from connectors.base import Page
+from connectors.base import BoundStream, required_window
 from connectors.http import call_with_retry, redact, ssl_context
 from connectors.usage.streams import DailyUsage
 from sync.errors import AuthError, ConnectorError, RateLimitError, ResponseShapeError, UpstreamError
-from sync.records import CursorSpec, Window
+from sync.records import Window
 from sync.settings import RetrySettings, UsageSettings
 
 __all__ = ["VENDOR_ERRORS", "UsageClient", "UsageConnector", "translated"]
@@ -124,38 +123,20 @@ class UsageClient:
             params["cursor"] = cursor
 
 
-@dataclass(frozen=True, slots=True)
-class _DailyStream:
-    client: UsageClient
-    decl: DailyUsage
-
-    @property
-    def name(self) -> str:
-        return self.decl.name
-
-    @property
-    def spec(self) -> CursorSpec:
-        return self.decl.spec
-
-    def read(self, window: Window | None) -> Iterator[Page]:
-        assert window is not None
-        for rows in self.client.daily_pages(window, stream=self.name):
-            records, problems = [], []
-            for raw in rows:
-                try:
-                    records.append(self.decl.to_record(raw))
-                except (KeyError, ValueError, TypeError) as exc:
-                    where = f"{raw.get('workspace_id', '?')}/{raw.get('date', '?')}" if isinstance(raw, dict) else "?"
-                    problems.append(f"{self.name} row {where}: {type(exc).__name__}: {exc}")
-            yield Page(records=records, problems=problems)
-
-
 class UsageConnector:
     system = "usage"
 
     def __init__(self, settings: UsageSettings, token: str, retry: RetrySettings, *, transport: Any = None) -> None:
         self.client = UsageClient(settings, token, retry, transport=transport)
-        self.streams = (_DailyStream(self.client, DailyUsage(lookback=timedelta(seconds=settings.lookback_seconds))),)
+        daily = DailyUsage(lookback=timedelta(seconds=settings.lookback_seconds))
+        self.streams = (
+            BoundStream(
+                name=daily.name,
+                spec=daily.spec,
+                pages=lambda window: self.client.daily_pages(required_window(window), stream=daily.name),
+                to_record=daily.to_record,
+            ),
+        )
 
     def close(self) -> None:
         self.client.close()
