@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "SANDBOX_TOKENS",
+    "AuthState",
     "HubSpotStore",
     "SalesforceStore",
     "UsageStore",
@@ -123,12 +124,47 @@ def sf_id(prefix: str, n: int) -> str:
 
 
 @dataclass
+class AuthState:
+    """One system's credentials: which access tokens are valid now, and how to get new ones.
+
+    Stand-ins accept ``Authorization: Bearer <t>`` for ``t in access_tokens``. Tests expire
+    sessions with ``expire()``; the OAuth token endpoints (refresh-token and client-credentials
+    grants) call ``issue()``.
+    """
+
+    access_tokens: set[str] = field(default_factory=set)
+    refresh_tokens: set[str] = field(default_factory=lambda: {"sandbox-refresh-token"})
+    client_id: str = "sandbox-client-id"
+    client_secret: str = "sandbox-client-secret"
+    issued: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def valid(self, token: str | None) -> bool:
+        with self.lock:
+            return token is not None and token in self.access_tokens
+
+    def issue(self) -> str:
+        with self.lock:
+            self.issued += 1
+            token = f"sandbox-access-{self.issued}-{time.monotonic_ns() % 1_000_000_007}"
+            self.access_tokens.add(token)
+            return token
+
+    def expire(self) -> None:
+        """Every access token stops working (a session timeout, a revoked token)."""
+        with self.lock:
+            self.access_tokens.clear()
+
+
+@dataclass
 class SalesforceStore:
     """sObject name → Id → field values (REST JSON shapes: datetimes as strings)."""
 
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     integration_user_id: str = ""
+    # Hard deletes (emptied recycle bin): gone from queryAll, still listed by /sobjects/{o}/deleted.
+    deleted_log: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def new_id(self, prefix: str) -> str:
@@ -188,6 +224,9 @@ class World:
     usage: UsageStore
     # The bearer tokens the stand-ins accept; anything else gets the real 401 body.
     tokens: dict[str, str] = field(default_factory=lambda: dict(SANDBOX_TOKENS))
+    auth: dict[str, AuthState] = field(
+        default_factory=lambda: {name: AuthState(access_tokens={token}) for name, token in SANDBOX_TOKENS.items()}
+    )
     started: float = field(default_factory=time.monotonic)
 
     def now(self) -> datetime:
