@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
-from sync.records import Account, CursorSpec, Owner, TaskIntent, UsageDay, Window, WriteResult
+from sync.records import CursorSpec, Deletion, Record, TaskIntent, Window, WriteResult
 
 __all__ = [
     "BoundStream",
@@ -21,28 +21,40 @@ __all__ = [
     "to_page",
 ]
 
-Record = Account | Owner | UsageDay
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Page:
-    """One page of canonical records; ``problems`` names each raw record that could not be read."""
+    """One page of canonical records; ``problems`` names each raw record that could not be read.
+
+    ``checkpoint`` says everything before this page's highest (timestamp, id) has been read, so
+    the cursor may move there. Readers that page out of cursor order (HubSpot search sorted by
+    id within a time window, Bulk API results) mark only the last page of a window.
+    """
 
     records: Sequence[Record]
     problems: Sequence[str] = field(default_factory=tuple)
+    checkpoint: bool = True
 
 
 class Stream(Protocol):
-    """One object of one system, read page by page in ascending cursor order."""
+    """One object of one system, read page by page."""
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str:
+        """The canonical kind it writes (``sync.canonical.KINDS``)."""
 
     @property
     def spec(self) -> CursorSpec | None:
         """How to read incrementally; None for small objects read whole on every run."""
 
     def read(self, window: Window | None) -> Iterator[Page]: ...
+
+    def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
+        """Records deleted in ``[start, end)`` that a read cannot see (hard deletes, archives);
+        None when the source reports deletes in the records themselves."""
 
 
 class TaskWriter(Protocol):
@@ -115,7 +127,13 @@ def _ref(raw: Mapping[str, Any]) -> str:
     return str(ident) if ident else f"{raw.get('workspace_id', '?')}/{raw.get('date', '?')}"
 
 
-def to_page(rows: Iterable[Mapping[str, Any]], to_record: Callable[[Mapping[str, Any]], Record], stream: str) -> Page:
+def to_page(
+    rows: Iterable[Mapping[str, Any]],
+    to_record: Callable[[Mapping[str, Any]], Record],
+    stream: str,
+    *,
+    checkpoint: bool = True,
+) -> Page:
     """Convert raw rows; a row that cannot be read is named in ``problems``, the rest kept."""
     records: list[Record] = []
     problems: list[str] = []
@@ -124,7 +142,7 @@ def to_page(rows: Iterable[Mapping[str, Any]], to_record: Callable[[Mapping[str,
             records.append(to_record(raw))
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             problems.append(f"{stream} record {_ref(raw)}: {type(exc).__name__}: {exc}")
-    return Page(records=records, problems=problems)
+    return Page(records=records, problems=problems, checkpoint=checkpoint)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,10 +150,70 @@ class BoundStream:
     """A stream declaration bound to a client: raw pages in, canonical pages out."""
 
     name: str
+    kind: str
     spec: CursorSpec | None
     pages: Callable[[Window | None], Iterator[Sequence[Mapping[str, Any]]]]
     to_record: Callable[[Mapping[str, Any]], Record]
+    deleted: Callable[[datetime, datetime], Iterator[Sequence[Deletion]]] | None = None
 
     def read(self, window: Window | None) -> Iterator[Page]:
         for rows in self.pages(window):
             yield to_page(rows, self.to_record, self.name)
+
+    def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
+        return None if self.deleted is None else self.deleted(start, end)
+
+
+# -- value coercion: REST JSON and Bulk CSV (all strings, "" for null) give the same values --
+
+
+def text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    return float(value)
+
+
+def integer(value: Any) -> int | None:
+    as_float = number(value)
+    return None if as_float is None else int(as_float)
+
+
+def boolean(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def day(value: Any) -> date | None:
+    """A calendar date (no time-zone shifting): ``2026-05-01``, or the date part of a datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raw = str(value)
+    if raw.isdigit():  # HubSpot date properties: epoch ms at midnight UTC
+        return parse_utc(raw).date()
+    return date.fromisoformat(raw[:10])
+
+
+def instant(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    return parse_utc(value)

@@ -18,10 +18,10 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
 
-from sync.errors import RateLimitError, UpsyncError
+from sync.errors import QuotaExhaustedError, RateLimitError, UpsyncError
 from sync.settings import RetrySettings
 
-__all__ = ["call_with_retry", "redact", "ssl_context"]
+__all__ = ["ApiBudget", "TokenBucket", "call_with_retry", "redact", "ssl_context"]
 
 T = TypeVar("T")
 log = logging.getLogger("upsync.http")
@@ -78,3 +78,97 @@ def call_with_retry(
         before_sleep=before_sleep,
     )
     return retrying(fn)
+
+
+class ApiBudget:
+    """One CRM's API allowance for a run, shared by reads and writes.
+
+    Reads stop once this run has used ``run_share`` of the daily allocation (less the share
+    reserved for writes, which reach reps), or once the org as a whole has used ``org_share`` of
+    it: the cursor is kept and the next scheduled run resumes. ``observe`` feeds the org-wide
+    count from the API's own header (Salesforce ``Sforce-Limit-Info``).
+    """
+
+    def __init__(
+        self,
+        *,
+        system: str,
+        run_share: float = 0.25,
+        org_share: float = 0.80,
+        write_reserve: float = 0.10,
+        daily_total: int | None = None,
+    ) -> None:
+        self.system = system
+        self.run_share = run_share
+        self.org_share = org_share
+        self.write_reserve = write_reserve
+        self.daily_total = daily_total
+        self.org_used: int | None = None
+        self.calls = 0
+        self.write_calls = 0
+
+    def observe(self, *, used: int, total: int) -> None:
+        self.org_used = used
+        self.daily_total = total
+
+    def charge(self, *, write: bool, stream: str | None = None) -> None:
+        """Count one call about to be made; raise QuotaExhaustedError when it would overspend."""
+        if self.daily_total:
+            run_limit = self.run_share * self.daily_total
+            read_limit = run_limit * (1 - self.write_reserve)
+            if self.org_used is not None and self.org_used >= self.org_share * self.daily_total:
+                raise QuotaExhaustedError(
+                    f"org has used {self.org_used} of {self.daily_total} daily API calls (over {self.org_share:.0%})",
+                    system=self.system,
+                    stream=stream,
+                    hint="upsync resumes at the next scheduled run; raise org_quota_share to allow more",
+                )
+            limit = run_limit if write else read_limit
+            if self.calls >= limit:
+                raise QuotaExhaustedError(
+                    f"this run has used {self.calls} API calls, its share of the daily {self.daily_total}",
+                    system=self.system,
+                    stream=stream,
+                    hint="upsync resumes at the next scheduled run; raise run_quota_share to allow more",
+                )
+        self.calls += 1
+        if write:
+            self.write_calls += 1
+
+
+class TokenBucket:
+    """Client-side throttle: at most ``capacity`` calls per ``per_seconds``, smoothly refilled.
+
+    Waiting here is cheaper than a 429: HubSpot counts errors against the app, and a burst of
+    429s inside the 10-second window fails even with retries (tap-hubspot PR #93).
+    """
+
+    def __init__(
+        self,
+        capacity: float,
+        per_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if capacity <= 0 or per_seconds <= 0:
+            raise ValueError("capacity and per_seconds must be positive")
+        self.capacity = capacity
+        self.rate = capacity / per_seconds
+        self._tokens = capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+        self.waited = 0.0
+
+    def acquire(self) -> None:
+        while True:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            wait = (1 - self._tokens) / self.rate
+            self.waited += wait
+            self._sleep(wait)

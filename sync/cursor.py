@@ -11,6 +11,7 @@ by the next one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -51,4 +52,6 @@ def advance(state: CursorState | None, page: Sequence[Cursored], window: Window)
     value, key = best
     if value >= window.end:
         value, key = window.end, ""
-    return CursorState(version=CURSOR_STATE_VERSION, last_value=value, last_key=key)
+    if state is None:
+        return CursorState(version=CURSOR_STATE_VERSION, last_value=value, last_key=key)
+    return replace(state, last_value=value, last_key=key)

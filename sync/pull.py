@@ -1,21 +1,38 @@
-"""The page loop: read a stream's window page by page, committing each page with its cursor."""
+"""The page loop: read a stream page by page, committing each page with the cursor it reaches.
+
+Per stream and run, in order:
+
+1. **full pass** when one is due (every ``full_refresh``) or one was interrupted: the whole
+   history ``[epoch, pass start)`` is read again under its own cursor (``<stream>#full``), which
+   catches formula and roll-up fields whose changes never move the modstamp. Records the
+   pass saw carry its id; when it completes, records of this stream it did not see (and that
+   were not modified since it began) are marked deleted: the weekly Id reconciliation.
+2. **incremental read** of ``[cursor - lookback, run start)``: each page commits with the cursor
+   it reaches (only at checkpoints, for readers whose pages are not in cursor order).
+3. **deletes** when due (every ``deletes_every``): hard deletes and archives the read cannot see.
+
+A ConnectorError stops the stream with its cursors at the last committed page; the next run
+resumes there. Nothing is ever skipped: a cursor only moves past records already stored.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 
-from connectors.base import Stream
+from connectors.base import Page, Stream
 from sync.cursor import advance, next_window
-from sync.errors import ConnectorError
-from sync.records import Clock, CursorState
+from sync.errors import ConnectorError, QuotaExhaustedError
+from sync.records import Clock, CursorState, Window
 from sync.store import Store
 
-__all__ = ["PullReport", "pull_stream"]
+__all__ = ["EPOCH", "PullReport", "pull_stream"]
 
 log = logging.getLogger("upsync.pull")
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(kw_only=True)
@@ -23,10 +40,23 @@ class PullReport:
     stream: str
     records: int = 0
     pages: int = 0
+    deleted: int = 0
+    full_pass: bool = False
     problems: list[str] = field(default_factory=list)
     error: str | None = None
     hint: str | None = None
+    quota: bool = False
     stopped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    key: str
+    cursor_value: datetime
+
+
+class _Stopped(Exception):
+    pass
 
 
 def pull_stream(
@@ -36,37 +66,182 @@ def pull_stream(
     run_started_at: datetime,
     clock: Clock,
     stop: threading.Event | None = None,
+    full_refresh: timedelta | None = None,
+    deletes_every: timedelta | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> PullReport:
-    """Read everything of ``stream`` changed since its cursor, up to the run's start.
-
-    Each page and the cursor it reaches commit together, so a crash or a ConnectorError loses
-    at most the page in flight and the next run resumes from the last committed page. Records
-    that cannot be read are named in ``problems`` and the rest of the page is kept.
-    """
+    """Bring ``stream`` up to ``run_started_at``: full pass if due, then incremental, then deletes."""
     report = PullReport(stream=stream.name)
-    spec = stream.spec
-    state = store.cursor(stream.name) if spec is not None else None
-    window = next_window(state, spec, run_started_at=run_started_at) if spec is not None else None
-    if window is not None and window.start >= window.end:
-        return report  # replaying a moment before the saved cursor: nothing new to read
     try:
-        for page in stream.read(window):
-            if window is not None:
-                cursor = advance(state, page.records, window)
-            else:
-                cursor = CursorState(last_value=run_started_at)  # full read: remember when
-            store.commit_page(stream.name, page.records, cursor, now=clock())
-            state = cursor
-            report.pages += 1
-            report.records += len(page.records)
-            for problem in page.problems:
-                log.warning("skipped a record: %s", problem)
-            report.problems.extend(page.problems)
-            if stop is not None and stop.is_set():
-                report.stopped = True
-                break
+        if stream.spec is None:
+            _read_whole(store, stream, run_started_at, clock, report, stop, progress)
+            return report
+        state = store.cursor(stream.name)
+        full = store.cursor(f"{stream.name}#full")
+        due = state is not None and (
+            state.full_at is None or (full_refresh is not None and run_started_at - state.full_at >= full_refresh)
+        )
+        if full is not None or due:
+            report.full_pass = True
+            state = _full_pass(store, stream, state, full, run_started_at, clock, report, stop, progress)
+            if state is not None and state.full_at == run_started_at:
+                _deletes(store, stream, run_started_at, clock, report, deletes_every)
+                return report  # a pass that started this run covered everything up to now
+        state = _incremental(store, stream, state, run_started_at, clock, report, stop, progress)
+        _deletes(store, stream, run_started_at, clock, report, deletes_every)
+    except _Stopped:
+        report.stopped = True
     except ConnectorError as exc:
         report.error = str(exc)
         report.hint = exc.hint
+        report.quota = isinstance(exc, QuotaExhaustedError)
         log.error("%s (cursor kept at the last committed page)", exc)
     return report
+
+
+def _consume(
+    store: Store,
+    stream: Stream,
+    cursor_name: str,
+    state: CursorState | None,
+    window: Window,
+    clock: Clock,
+    report: PullReport,
+    stop: threading.Event | None,
+    progress: Callable[[int], None] | None,
+    *,
+    pass_id: str | None = None,
+) -> CursorState | None:
+    """Read ``window`` into the store, moving the cursor ``cursor_name`` at each checkpoint."""
+    best: _Seen | None = None
+    for page in stream.read(window):
+        best = _max_seen(best, page)
+        cursor: CursorState | None = None
+        if page.checkpoint:
+            cursor = advance(state, [best] if best else [], window)
+            best = None
+        store.commit_page(stream.name, page.records, cursor, now=clock(), pass_id=pass_id, cursor_name=cursor_name)
+        if cursor is not None:
+            state = cursor
+        _account(report, page, progress)
+        if stop is not None and stop.is_set():
+            raise _Stopped
+    return state
+
+
+def _incremental(
+    store: Store,
+    stream: Stream,
+    state: CursorState | None,
+    run_started_at: datetime,
+    clock: Clock,
+    report: PullReport,
+    stop: threading.Event | None,
+    progress: Callable[[int], None] | None,
+) -> CursorState | None:
+    assert stream.spec is not None
+    window = next_window(state, stream.spec, run_started_at=run_started_at)
+    if window.start >= window.end:
+        return state  # replaying a moment before the saved cursor: nothing new to read
+    first_read = state is None
+    state = _consume(store, stream, stream.name, state, window, clock, report, stop, progress)
+    if first_read:  # the first read is a full read: the next full pass is due a period from now
+        base = state or CursorState(last_value=window.start)
+        state = replace(base, full_at=run_started_at)
+        store.save_cursor(stream.name, state, now=clock())
+    return state
+
+
+def _full_pass(
+    store: Store,
+    stream: Stream,
+    state: CursorState | None,
+    full: CursorState | None,
+    run_started_at: datetime,
+    clock: Clock,
+    report: PullReport,
+    stop: threading.Event | None,
+    progress: Callable[[int], None] | None,
+) -> CursorState | None:
+    assert stream.spec is not None
+    if full is None:
+        full = CursorState(last_value=EPOCH, pass_id=run_started_at.isoformat(), window_end=run_started_at)
+        store.save_cursor(f"{stream.name}#full", full, now=clock())
+        log.info("%s: full pass started (formula fields, deletes by absence)", stream.name)
+    assert full.window_end is not None and full.pass_id is not None
+    start = EPOCH if full.last_value <= EPOCH else full.last_value - stream.spec.lookback
+    window = Window(start=start, end=full.window_end)
+    done = _consume(
+        store, stream, f"{stream.name}#full", full, window, clock, report, stop, progress, pass_id=full.pass_id
+    )
+    assert done is not None
+    gone = store.reconcile_full_pass(
+        stream.kind, stream.name, pass_id=full.pass_id, before=full.window_end, now=clock()
+    )
+    report.deleted += gone
+    if gone:
+        log.info("%s: %d records no longer in the source, marked deleted", stream.name, gone)
+    main = state or CursorState(last_value=EPOCH)
+    value, key = max((main.last_value, main.last_key), (done.last_value, done.last_key))
+    main = replace(main, last_value=value, last_key=key, full_at=full.window_end)
+    store.save_cursor(stream.name, main, now=clock())
+    store.save_cursor(f"{stream.name}#full", None, now=clock())
+    return main
+
+
+def _deletes(
+    store: Store,
+    stream: Stream,
+    run_started_at: datetime,
+    clock: Clock,
+    report: PullReport,
+    every: timedelta | None,
+) -> None:
+    if every is None:
+        return
+    name = f"{stream.name}#deletes"
+    state = store.cursor(name)
+    if state is None:  # what exists now was just read: deletes count from here on
+        store.save_cursor(name, CursorState(last_value=run_started_at), now=clock())
+        return
+    if run_started_at - state.last_value < every:
+        return
+    batches = stream.deletions(state.last_value, run_started_at)
+    if batches is None:
+        return
+    for batch in batches:
+        report.deleted += store.mark_deleted(list(batch), now=clock())
+    store.save_cursor(name, CursorState(last_value=run_started_at), now=clock())
+
+
+def _read_whole(
+    store: Store,
+    stream: Stream,
+    run_started_at: datetime,
+    clock: Clock,
+    report: PullReport,
+    stop: threading.Event | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    for page in stream.read(None):
+        store.commit_page(stream.name, page.records, CursorState(last_value=run_started_at), now=clock())
+        _account(report, page, progress)
+        if stop is not None and stop.is_set():
+            raise _Stopped
+
+
+def _max_seen(best: _Seen | None, page: Page) -> _Seen | None:
+    for record in page.records:
+        if best is None or (record.cursor_value, record.key) > (best.cursor_value, best.key):
+            best = _Seen(record.key, record.cursor_value)
+    return best
+
+
+def _account(report: PullReport, page: Page, progress: Callable[[int], None] | None) -> None:
+    report.pages += 1
+    report.records += len(page.records)
+    for problem in page.problems:
+        log.warning("skipped: %s", problem)
+    report.problems.extend(page.problems)
+    if progress is not None:
+        progress(len(page.records))

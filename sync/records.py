@@ -10,21 +10,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "CURSOR_STATE_VERSION",
-    "Account",
     "AccountSnapshot",
     "Clock",
     "CursorSpec",
     "CursorState",
+    "Deletion",
     "LedgerEntry",
     "LedgerState",
-    "Owner",
+    "Record",
     "Signal",
     "TaskIntent",
-    "UsageDay",
     "Window",
     "WriteResult",
 ]
@@ -55,6 +54,9 @@ class CursorState:
     version: int = CURSOR_STATE_VERSION
     last_value: datetime
     last_key: str = ""
+    pass_id: str | None = None  # a full pass in progress: its id (records it saw carry it)
+    window_end: datetime | None = None  # a full pass in progress: the end of its window
+    full_at: datetime | None = None  # when the last full pass of this stream completed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,66 +68,30 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Account:
-    """A CRM account (Salesforce Account, HubSpot company) in canonical form."""
+class Record:
+    """One record of one canonical kind (``sync.canonical.KINDS``), from one system.
 
-    system: System
-    crm_id: str
-    name: str
-    owner_id: str | None
-    domain: str | None
-    workspace_id: str | None
-    seats_purchased: int | None
-    deleted: bool
-    modified_at: datetime
+    ``values`` holds the kind's columns (keys included); ``key`` and ``cursor_value`` give the
+    stream's (timestamp, id) position. A record with ``deleted`` set stops contributing to
+    signals but stays stored.
+    """
 
-    @property
-    def key(self) -> str:
-        return self.crm_id
-
-    @property
-    def cursor_value(self) -> datetime:
-        return self.modified_at
+    kind: str
+    system: str
+    key: str
+    cursor_value: datetime
+    values: Mapping[str, Any]
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Owner:
-    """A CRM user who can own accounts and tasks (Salesforce User, HubSpot owner)."""
+class Deletion:
+    """A record the source says is gone (Salesforce getDeleted, HubSpot archive)."""
 
-    system: System
+    kind: str
+    system: str
     crm_id: str
-    name: str
-    email: str | None
-    active: bool
-    modified_at: datetime
-
-    @property
-    def key(self) -> str:
-        return self.crm_id
-
-    @property
-    def cursor_value(self) -> datetime:
-        return self.modified_at
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UsageDay:
-    """One workspace's product usage on one day, from the usage API."""
-
-    workspace_id: str
-    day: date
-    active_users: int | None
-    seats_used: int | None
-    seats_limit: int | None
-    updated_at: datetime
-
-    @property
-    def key(self) -> str:
-        return f"{self.workspace_id}|{self.day.isoformat()}"
-
-    @property
-    def cursor_value(self) -> datetime:
-        return self.updated_at
+    deleted_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

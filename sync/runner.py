@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.base import CrmConnector
@@ -19,7 +19,7 @@ from sync.settings import Settings
 from sync.store import Store
 from sync.writeback import ApplyReport, apply_plan
 
-__all__ = ["Context", "RunReport", "connect_crm", "connect_usage", "rule_specs", "run_cycle"]
+__all__ = ["Context", "RunReport", "cadences", "connect_crm", "connect_usage", "pull_all", "rule_specs", "run_cycle"]
 
 log = logging.getLogger("upsync.runner")
 
@@ -27,19 +27,64 @@ log = logging.getLogger("upsync.runner")
 def connect_crm(settings: Settings, env: Mapping[str, str]) -> CrmConnector:
     """The configured CRM's connector (imported lazily: each vendor SDK is slow to import)."""
     if settings.upsync.crm == "salesforce":
-        from connectors.salesforce.writes import SalesforceConnector
+        from connectors.salesforce.connector import SalesforceConnector
 
         assert settings.salesforce is not None
-        return SalesforceConnector(settings.salesforce, settings.secret("salesforce", env), settings.retry)
-    from connectors.hubspot.writes import HubSpotConnector
+        return SalesforceConnector(settings.salesforce, env, settings.retry)
+    from connectors.hubspot.connector import HubSpotConnector
 
     assert settings.hubspot is not None
-    return HubSpotConnector(settings.hubspot, settings.secret("hubspot", env), settings.retry)
+    return HubSpotConnector(settings.hubspot, env, settings.retry)
 
 
 def connect_usage(settings: Settings, env: Mapping[str, str]) -> UsageConnector:
     assert settings.usage is not None
-    return UsageConnector(settings.usage, settings.secret("usage", env), settings.retry)
+    return UsageConnector(settings.usage, env, settings.retry)
+
+
+def cadences(settings: Settings, system: str) -> tuple[timedelta | None, timedelta | None]:
+    """(full refresh period, deletes period) of a system's streams; the usage API has neither."""
+    section = getattr(settings, system, None)
+    if system not in ("salesforce", "hubspot") or section is None:
+        return None, None
+    return timedelta(days=section.full_refresh_days), timedelta(hours=section.deletes_every_hours)
+
+
+def pull_all(
+    ctx: Context,
+    *,
+    started: datetime,
+    only: Callable[[str], bool] | None = None,
+    progress: Callable[[str], Callable[[int], None] | None] | None = None,
+) -> list[PullReport]:
+    """Pull every stream of the CRM, then the usage API. After an auth or quota stop, the rest of
+    that system's streams wait for the next run (their cursors untouched)."""
+    reports: list[PullReport] = []
+    for connector in (ctx.crm, ctx.usage):
+        full_refresh, deletes_every = cadences(ctx.settings, connector.system)
+        halted: str | None = None
+        for stream in connector.streams:
+            if only is not None and not only(stream.name):
+                continue
+            if ctx.stop.is_set():
+                return reports
+            if halted is not None:
+                reports.append(PullReport(stream=stream.name, error=f"not read: {halted}", quota=True))
+                continue
+            report = pull_stream(
+                ctx.store,
+                stream,
+                run_started_at=started,
+                clock=ctx.clock,
+                stop=ctx.stop,
+                full_refresh=full_refresh,
+                deletes_every=deletes_every,
+                progress=progress(stream.name) if progress else None,
+            )
+            reports.append(report)
+            if report.quota or (report.error and report.error.split(": ", 1)[-1].startswith(("401", "403"))):
+                halted = f"{connector.system} stopped after {stream.name}"
+    return reports
 
 
 def rule_specs(settings: Settings) -> dict[str, RuleSpec]:
@@ -115,13 +160,8 @@ def run_cycle(ctx: Context, *, command: str = "sync") -> RunReport:
     """Pull every stream, evaluate the rules as of the clock's ``now``, plan and apply."""
     started = ctx.clock()
     run_id = ctx.store.start_run(command, started_at=started, as_of=started)
-    pulls: list[PullReport] = []
-    stopped = False
-    for stream in (*ctx.crm.streams, *ctx.usage.streams):
-        if ctx.stop.is_set():
-            stopped = True
-            break
-        pulls.append(pull_stream(ctx.store, stream, run_started_at=started, clock=ctx.clock, stop=ctx.stop))
+    pulls = pull_all(ctx, started=started)
+    stopped = ctx.stop.is_set()
     specs = rule_specs(ctx.settings)
     snapshots = ctx.store.account_snapshots(ctx.crm.system, now=started)
     signals = evaluate(specs.values(), snapshots, now=started)

@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -21,6 +21,7 @@ from sync.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "HubSpotSettings",
+    "OAuthSettings",
     "PlaybookSettings",
     "RetrySettings",
     "RuleSettings",
@@ -28,6 +29,7 @@ __all__ = [
     "ScheduleSettings",
     "Settings",
     "UpsyncSettings",
+    "UsageFields",
     "UsageSettings",
     "load_settings",
     "parse_settings",
@@ -83,14 +85,91 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+class OAuthSettings(_Section):
+    """Where and how to get a new access token (on a 401, or when none is set)."""
+
+    token_url: str | None = Field(None, description="default: the system's own token endpoint")
+    grant: Literal["refresh_token", "client_credentials"] = "refresh_token"
+    client_id_env: str
+    client_secret_env: str | None = None
+    refresh_token_env: str | None = None
+
+    @field_validator("token_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value)
+
+    @field_validator("client_id_env", "client_secret_env", "refresh_token_env")
+    @classmethod
+    def _env_names(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError("must be the NAME of an environment variable")
+        return value
+
+    def form(self, env: Mapping[str, str], default_url: str) -> dict[str, str]:
+        """The token request's form (secrets read from the environment) plus ``token_url``."""
+        form = {
+            "grant_type": self.grant,
+            "client_id": env.get(self.client_id_env, ""),
+            "token_url": self.token_url or default_url,
+        }
+        if self.client_secret_env:
+            form["client_secret"] = env.get(self.client_secret_env, "")
+        if self.grant == "refresh_token" and self.refresh_token_env:
+            form["refresh_token"] = env.get(self.refresh_token_env, "")
+        return form
+
+
+SalesforceObject = Literal[
+    "users",
+    "accounts",
+    "contracts",
+    "opportunities",
+    "products",
+    "line_items",
+    "assets",
+    "contacts",
+    "tasks",
+    "events",
+    "cases",
+]
+HubSpotObject = Literal[
+    "owners",
+    "companies",
+    "contacts",
+    "deals",
+    "products",
+    "line_items",
+    "tickets",
+    "tasks",
+    "calls",
+    "meetings",
+    "emails",
+    "notes",
+]
+
+
 class SalesforceSettings(_Connector):
     instance_url: str
     api_version: str = "60.0"
     token_env: str = "SALESFORCE_TOKEN"
+    oauth: OAuthSettings | None = None
+    objects: tuple[SalesforceObject, ...] = get_args(SalesforceObject)
     lookback_seconds: int = Field(600, ge=0)
     page_size: int = Field(2000, ge=200, le=2000)
+    bulk_threshold: int = Field(50_000, ge=1, description="a window with more rows is read through Bulk API 2.0")
+    bulk_chunk: int = Field(50_000, ge=1, description="maxRecords per Bulk result download")
+    bulk_poll_seconds: float = Field(2.0, ge=0)
+    bulk_poll_max_seconds: float = Field(20.0, ge=0)
+    bulk_read_timeout_seconds: float = Field(300.0, gt=0)
+    run_quota_share: float = Field(0.25, gt=0, le=1, description="stop a run after this share of the daily allocation")
+    org_quota_share: float = Field(0.80, gt=0, le=1, description="stop when the org has used this share of it")
+    write_reserve_share: float = Field(0.10, ge=0, lt=1, description="part of the run's share kept for task writes")
+    full_refresh_days: float = Field(7, gt=0, description="re-read every object whole this often (formula fields)")
+    deletes_every_hours: float = Field(24, gt=0, description="ask /sobjects/{o}/deleted this often (hard deletes)")
     workspace_field: str = "Workspace_Id__c"
     seats_field: str | None = "Seats_Purchased__c"
+    health_field: str | None = "Health_Rollup__c"
     sync_key_field: str = "Upsync_Sync_Key__c"
     fallback_owner_id: str | None = Field(None, description="owner of tasks whose account owner is inactive")
 
@@ -110,8 +189,17 @@ class SalesforceSettings(_Connector):
 class HubSpotSettings(_Connector):
     base_url: str = "https://api.hubapi.com"
     token_env: str = "HUBSPOT_TOKEN"
+    oauth: OAuthSettings | None = None
+    objects: tuple[HubSpotObject, ...] = get_args(HubSpotObject)
+    requests_per_10s: int = Field(100, ge=1, description="your tier's burst limit (100, 110 or 190 per 10 s)")
+    throttle_share: float = Field(0.8, gt=0, le=1, description="upsync uses this share of the burst limit")
+    search_per_second: float = Field(4, gt=0, le=5, description="CRM search allows 5 per second per account")
+    full_refresh_days: float = Field(7, gt=0)
+    deletes_every_hours: float = Field(1, gt=0, description="list archived records this often")
     workspace_property: str = "workspace_id"
     seats_property: str | None = "upsync_seats_purchased"
+    contract_end_property: str | None = "contract_end_date"
+    health_property: str | None = "health_rollup"
     sync_key_property: str = "upsync_sync_key"
     fallback_owner_id: str | None = None
 
@@ -121,10 +209,51 @@ class HubSpotSettings(_Connector):
         return _url(value)
 
 
+class UsageFields(_Section):
+    """Where each canonical metric is in one item of the API's JSON: a dotted path."""
+
+    workspace_id: str = "workspace_id"
+    day: str = "date"
+    updated_at: str = "updated_at"
+    active_users: str | None = "active_users"
+    weekly_active_users: str | None = "weekly_active_users"
+    seats_used: str | None = "seats_used"
+    seats_limit: str | None = "seats_limit"
+    storage_used_gb: str | None = "storage_used_gb"
+    storage_limit_gb: str | None = "storage_limit_gb"
+    api_calls_used: str | None = "api_calls_used"
+    api_calls_limit: str | None = "api_calls_limit"
+    integrations: str | None = "integrations"
+    premium_feature_views: str | None = "premium_feature_views"
+    trials_started: str | None = "trials_started"
+    pricing_page_views: str | None = "pricing_page_views"
+    feature_events: str | None = "feature_events"
+    users_by_department: str | None = "users_by_department"
+
+
 class UsageSettings(_Connector):
     base_url: str
     token_env: str = "USAGE_TOKEN"
-    page_size: int = Field(500, ge=1, le=1000)
+    auth: Literal["bearer", "api_key", "oauth2"] = "bearer"
+    api_key_header: str = "X-API-Key"
+    oauth: OAuthSettings | None = None
+    path: str = "/v1/usage/daily"
+    pagination: Literal["cursor", "next_link", "page", "offset", "link_header"] = "cursor"
+    page_size: int = Field(500, ge=1, le=10_000)
+    items_field: str = "data"
+    since_param: str = "updated_since"
+    until_param: str | None = "updated_before"
+    limit_param: str = "limit"
+    cursor_param: str = "cursor"
+    next_cursor_field: str = "next_cursor"
+    next_link_field: str = "links.next"
+    page_param: str = "page"
+    total_pages_field: str = "total_pages"
+    offset_param: str = "offset"
+    total_field: str = "total"
+    fields: UsageFields = Field(default_factory=UsageFields)
+    workspaces_path: str | None = Field(None, description="workspaces with their domain: the identity fallback")
+    workspaces_items_field: str = "data"
 
     @field_validator("base_url")
     @classmethod
@@ -261,7 +390,8 @@ def _cross_check(settings: Settings) -> list[ConfigProblem]:
 
 def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[ConfigProblem]:
     """Env vars named by the connectors in use that are not set; checked on the raw TOML so that
-    they are reported together with type errors elsewhere in the file."""
+    they are reported together with type errors elsewhere in the file. With an ``oauth`` section
+    the token may come from the token endpoint instead, so its client id is what must be set."""
     upsync = raw.get("upsync")
     crm = upsync.get("crm") if isinstance(upsync, dict) else None
     models: dict[str, type[_Connector]] = {
@@ -274,15 +404,27 @@ def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[Con
         section = raw.get(name) if isinstance(name, str) and name in models else None
         if not isinstance(section, dict):
             continue
-        var = section.get("token_env", models[str(name)].model_fields["token_env"].default)
-        if isinstance(var, str) and _ENV_NAME.fullmatch(var) and not env.get(var):
-            problems.append(
-                ConfigProblem(
-                    f"{name}.token_env",
-                    f"environment variable {var} is not set",
-                    f"export {var}=<token> before running upsync",
-                )
+        oauth = section.get("oauth")
+        if name == "usage" and section.get("auth") == "oauth2" or name != "usage" and isinstance(oauth, dict):
+            names = (
+                [
+                    (f"{name}.oauth.{k}", oauth.get(k))
+                    for k in ("client_id_env", "client_secret_env", "refresh_token_env")
+                ]
+                if isinstance(oauth, dict)
+                else []
             )
+        else:
+            names = [
+                (f"{name}.token_env", section.get("token_env", models[str(name)].model_fields["token_env"].default))
+            ]
+        for path, var in names:
+            if isinstance(var, str) and _ENV_NAME.fullmatch(var) and not env.get(var):
+                problems.append(
+                    ConfigProblem(
+                        path, f"environment variable {var} is not set", f"export {var}=<value> before running upsync"
+                    )
+                )
     return problems
 
 

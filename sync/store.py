@@ -21,22 +21,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
+from sync.canonical import KINDS, ColumnType, Kind
 from sync.errors import StateError
 from sync.records import (
-    Account,
     AccountSnapshot,
     CursorState,
+    Deletion,
     LedgerEntry,
     LedgerState,
-    Owner,
-    UsageDay,
+    Record,
     WriteResult,
 )
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 
-SCHEMA_VERSION = 2
-"""1: initial schema. 2: ledger.attempts and ledger.last_error (why a write failed, how often)."""
+SCHEMA_VERSION = 3
+"""1: initial schema. 2: ledger.attempts and ledger.last_error (why a write failed, how often).
+3: every canonical kind (contracts, opportunities, activities…), full-pass and delete cursors."""
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -67,46 +68,18 @@ class MetaRow(SQLModel, table=True):
 
 
 class CursorRow(SQLModel, table=True):
+    """One stream position. ``<stream>`` is the incremental cursor; ``<stream>#full`` a full pass
+    in progress (``pass_id``, ``window_end``); ``<stream>#deletes`` how far deletes were read."""
+
     __tablename__ = "cursors"
     stream: str = Field(primary_key=True)
     version: int
     last_value: datetime = _utc()
     last_key: str = ""
     updated_at: datetime = _utc()
-
-
-class AccountRow(SQLModel, table=True):
-    __tablename__ = "accounts"
-    system: str = Field(primary_key=True)
-    crm_id: str = Field(primary_key=True)
-    name: str
-    owner_id: str | None = None
-    domain: str | None = None
-    workspace_id: str | None = Field(default=None, index=True)
-    seats_purchased: int | None = None
-    deleted: bool = False
-    modified_at: datetime = _utc()
-    synced_at: datetime = _utc()
-
-
-class OwnerRow(SQLModel, table=True):
-    __tablename__ = "owners"
-    system: str = Field(primary_key=True)
-    crm_id: str = Field(primary_key=True)
-    name: str
-    email: str | None = None
-    active: bool = True
-    modified_at: datetime = _utc()
-
-
-class UsageRow(SQLModel, table=True):
-    __tablename__ = "usage_daily"
-    workspace_id: str = Field(primary_key=True)
-    day: date = Field(primary_key=True)
-    active_users: int | None = None
-    seats_used: int | None = None
-    seats_limit: int | None = None
-    updated_at: datetime = _utc()
+    pass_id: str | None = None
+    window_end: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    full_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class LedgerRow(SQLModel, table=True):
@@ -135,11 +108,33 @@ class RunRow(SQLModel, table=True):
     summary: str = "{}"
 
 
+_SA_TYPES: dict[ColumnType, Any] = {
+    "text": sa.String,
+    "int": sa.BigInteger,
+    "float": sa.Float,
+    "bool": sa.Boolean,
+    "date": sa.Date,
+    "datetime": UTCDateTime,
+    "json": sa.JSON,
+}
+
+
+def _canonical_table(k: Kind) -> sa.Table:
+    columns = [
+        sa.Column(name, _SA_TYPES[ctype], primary_key=name in k.key, nullable=name not in k.key)
+        for name, ctype in k.columns.items()
+    ]
+    indexes = [sa.Index(f"ix_{k.name}_{'_'.join(cols)}", *cols) for cols in k.indexes]
+    return sa.Table(k.name, SQLModel.metadata, *columns, *indexes)
+
+
+TABLES: dict[str, sa.Table] = {name: _canonical_table(k) for name, k in KINDS.items()}
 META = cast(sa.Table, MetaRow.__table__)  # type: ignore[attr-defined]
 CURSORS = cast(sa.Table, CursorRow.__table__)  # type: ignore[attr-defined]
-ACCOUNTS = cast(sa.Table, AccountRow.__table__)  # type: ignore[attr-defined]
-OWNERS = cast(sa.Table, OwnerRow.__table__)  # type: ignore[attr-defined]
-USAGE = cast(sa.Table, UsageRow.__table__)  # type: ignore[attr-defined]
+ACCOUNTS = TABLES["accounts"]
+OWNERS = TABLES["owners"]
+USAGE = TABLES["usage_daily"]
+WORKSPACES = TABLES["workspaces"]
 LEDGER = cast(sa.Table, LedgerRow.__table__)  # type: ignore[attr-defined]
 RUNS = cast(sa.Table, RunRow.__table__)  # type: ignore[attr-defined]
 
@@ -149,7 +144,24 @@ def _migrate_1_to_2(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE ledger ADD COLUMN last_error VARCHAR"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
+def _add_missing_columns(conn: Connection) -> None:
+    """Forward-compatible part of every upgrade: columns a newer schema added to an existing
+    table are added (nullable; booleans default to false), data untouched."""
+    inspector = sa.inspect(conn)
+    existing_tables = set(inspector.get_table_names())
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl_type = column.type.compile(dialect=conn.dialect)
+            default = " DEFAULT false" if isinstance(column.type, sa.Boolean) else ""
+            conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl_type}{default}'))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2, 2: _add_missing_columns}
 """version N → the function that upgrades a version-N database to N+1, in place."""
 
 
@@ -239,6 +251,7 @@ class Store:
                 MIGRATIONS[version](conn)
                 version += 1
             SQLModel.metadata.create_all(conn)  # tables added by later versions
+            _add_missing_columns(conn)
             conn.execute(sa.text("UPDATE meta SET value = :v WHERE key = 'schema_version'"), {"v": str(version)})
 
     def schema_version(self) -> int:
@@ -250,66 +263,56 @@ class Store:
     def cursor(self, stream: str) -> CursorState | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(CURSORS).where(CURSORS.c.stream == stream)).first()
-        if row is None:
-            return None
-        return CursorState(version=row.version, last_value=row.last_value, last_key=row.last_key)
+        return None if row is None else _cursor_state(row)
 
     def cursors(self) -> dict[str, CursorState]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(CURSORS)).all()
-        return {r.stream: CursorState(version=r.version, last_value=r.last_value, last_key=r.last_key) for r in rows}
+        return {r.stream: _cursor_state(r) for r in rows}
+
+    def save_cursor(self, stream: str, cursor: CursorState | None, *, now: datetime) -> None:
+        """Set (or, with None, remove) one cursor row outside of a page commit."""
+        with self.engine.begin() as conn:
+            if cursor is None:
+                conn.execute(sa.delete(CURSORS).where(CURSORS.c.stream == stream))
+            else:
+                self._upsert_rows(conn, CURSORS, [_cursor_values(stream, cursor, now)], ("stream",))
 
     def commit_page(
         self,
         stream: str,
-        records: Sequence[Account | Owner | UsageDay],
-        cursor: CursorState,
+        records: Sequence[Record],
+        cursor: CursorState | None,
         *,
         now: datetime,
+        pass_id: str | None = None,
+        cursor_name: str | None = None,
     ) -> None:
         """Upsert one page and move the stream's cursor in the same transaction.
 
         A crash before the commit loses the whole page and leaves the cursor where it was; the
-        next run reads the page again. Records upsert on their primary key, so the overlap the
-        lookback causes is harmless.
+        next run reads the page again. Records upsert on their key (the last of duplicates in a
+        page wins), so the overlap the lookback causes is harmless. ``pass_id`` marks the
+        records as seen by that full pass. With ``cursor`` None only the records are stored;
+        ``cursor_name`` (default: the stream) is the cursor row it moves.
         """
-        accounts = [_account_values(r, now) for r in records if isinstance(r, Account)]
-        owners = [_owner_values(r) for r in records if isinstance(r, Owner)]
-        usage = [_usage_values(r) for r in records if isinstance(r, UsageDay)]
+        by_kind: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+        for record in records:
+            k = KINDS.get(record.kind)
+            if k is None:
+                raise StateError(f"{stream}: unknown record kind {record.kind!r}", hint="this is a bug in the stream")
+            row = _row(k, record, now, pass_id, stream)
+            by_kind.setdefault(k.name, {})[tuple(row[c] for c in k.key)] = row
         try:
-            self._commit_page(stream, accounts, owners, usage, cursor, now)
+            with self.engine.begin() as conn:
+                for name, rows in by_kind.items():
+                    self._upsert_rows(conn, TABLES[name], list(rows.values()), KINDS[name].key)
+                if cursor is not None:
+                    self._upsert_rows(conn, CURSORS, [_cursor_values(cursor_name or stream, cursor, now)], ("stream",))
         except sa.exc.StatementError as exc:
             raise StateError(
                 f"could not store a page of {stream}: {exc.orig or exc}", hint="the cursor was not moved; this is a bug"
             ) from exc
-
-    def _commit_page(
-        self,
-        stream: str,
-        accounts: Sequence[Mapping[str, Any]],
-        owners: Sequence[Mapping[str, Any]],
-        usage: Sequence[Mapping[str, Any]],
-        cursor: CursorState,
-        now: datetime,
-    ) -> None:
-        with self.engine.begin() as conn:
-            self._upsert_rows(conn, ACCOUNTS, accounts, ("system", "crm_id"))
-            self._upsert_rows(conn, OWNERS, owners, ("system", "crm_id"))
-            self._upsert_rows(conn, USAGE, usage, ("workspace_id", "day"))
-            self._upsert_rows(
-                conn,
-                CURSORS,
-                [
-                    {
-                        "stream": stream,
-                        "version": cursor.version,
-                        "last_value": cursor.last_value,
-                        "last_key": cursor.last_key,
-                        "updated_at": now,
-                    }
-                ],
-                ("stream",),
-            )
 
     def _upsert_rows(
         self, conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...]
@@ -317,16 +320,69 @@ class Store:
         if not rows:
             return
         stmt = self._upsert(table)
-        update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        present = rows[0].keys()
+        update = {c: stmt.excluded[c] for c in present if c not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), list(rows))
+
+    def mark_deleted(self, deletions: Sequence[Deletion], *, now: datetime) -> int:
+        """Flag records the source reports gone; unknown ids are ignored. Returns rows changed."""
+        changed = 0
+        with self.engine.begin() as conn:
+            for (kind_name, system), group in _group_deletions(deletions).items():
+                table = TABLES[kind_name]
+                for start in range(0, len(group), 500):
+                    ids = group[start : start + 500]
+                    result = conn.execute(
+                        sa.update(table)
+                        .where(table.c.system == system, table.c.crm_id.in_(ids), table.c.deleted.is_(False))
+                        .values(deleted=True, synced_at=now)
+                    )
+                    changed += result.rowcount or 0
+        return changed
+
+    def reconcile_full_pass(self, kind_name: str, source: str, *, pass_id: str, before: datetime, now: datetime) -> int:
+        """After a complete full pass of stream ``source``: its records the pass did not see (and
+        that were not modified after it began) are gone from the source. Returns how many."""
+        table = TABLES[kind_name]
+        if "seen_pass" not in table.c:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(table)
+                .where(
+                    table.c.source == source,
+                    table.c.deleted.is_(False),
+                    sa.or_(table.c.seen_pass.is_(None), table.c.seen_pass != pass_id),
+                    table.c.modified_at < before,
+                )
+                .values(deleted=True, synced_at=now)
+            )
+        return result.rowcount or 0
+
+    def rows(self, kind_name: str, *, system: str | None = None, include_deleted: bool = True) -> list[dict[str, Any]]:
+        """Every stored row of a kind (tests, status and small reads; rules read in bulk elsewhere)."""
+        table = TABLES[kind_name]
+        query = sa.select(table)
+        if system is not None:
+            query = query.where(table.c.system == system)
+        if not include_deleted and "deleted" in table.c:
+            query = query.where(table.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     # -- what the rules read ----------------------------------------------------------------
 
     def account_snapshots(self, system: str, *, now: datetime) -> list[AccountSnapshot]:
-        """Live accounts of ``system`` joined with their owner and latest usage known at ``now``."""
+        """Live accounts of ``system`` joined with their owner and latest usage known at ``now``.
+
+        The workspace is the account's own workspace field, or else the workspace whose domain
+        is the account's domain.
+        """
         a = ACCOUNTS.alias("a")
         o = OWNERS.alias("o")
         u = USAGE.alias("u")
+        w = WORKSPACES.alias("w")
+        workspace = sa.func.coalesce(a.c.workspace_id, w.c.workspace_id)
         latest = (
             sa.select(u.c.workspace_id, sa.func.max(u.c.day).label("day"))
             .where(u.c.updated_at <= now)
@@ -338,7 +394,7 @@ class Store:
                 a.c.crm_id,
                 a.c.name,
                 a.c.owner_id,
-                a.c.workspace_id,
+                workspace.label("workspace_id"),
                 a.c.seats_purchased,
                 o.c.active.label("owner_active"),
                 u.c.day,
@@ -348,7 +404,8 @@ class Store:
             )
             .select_from(a)
             .outerjoin(o, sa.and_(o.c.system == a.c.system, o.c.crm_id == a.c.owner_id))
-            .outerjoin(latest, latest.c.workspace_id == a.c.workspace_id)
+            .outerjoin(w, sa.and_(a.c.workspace_id.is_(None), w.c.domain == a.c.domain))
+            .outerjoin(latest, latest.c.workspace_id == workspace)
             .outerjoin(u, sa.and_(u.c.workspace_id == latest.c.workspace_id, u.c.day == latest.c.day))
             .where(a.c.system == system, a.c.deleted.is_(False))
             .order_by(a.c.crm_id)
@@ -359,7 +416,7 @@ class Store:
             AccountSnapshot(
                 system=cast(Any, system),
                 crm_id=r.crm_id,
-                name=r.name,
+                name=r.name or "",
                 owner_id=r.owner_id,
                 owner_active=r.owner_active,
                 workspace_id=r.workspace_id,
@@ -373,30 +430,37 @@ class Store:
         ]
 
     def account_names(self, system: str) -> dict[str, str]:
-        t = ACCOUNTS
         with self.engine.connect() as conn:
-            return {r.crm_id: r.name for r in conn.execute(sa.select(t.c.crm_id, t.c.name).where(t.c.system == system))}
+            query = sa.select(ACCOUNTS.c.crm_id, ACCOUNTS.c.name).where(ACCOUNTS.c.system == system)
+            return {r.crm_id: r.name for r in conn.execute(query)}
 
     def owner_names(self, system: str) -> dict[str, str]:
-        t = OWNERS
         with self.engine.connect() as conn:
-            return {r.crm_id: r.name for r in conn.execute(sa.select(t.c.crm_id, t.c.name).where(t.c.system == system))}
+            query = sa.select(OWNERS.c.crm_id, OWNERS.c.name).where(OWNERS.c.system == system)
+            return {r.crm_id: r.name for r in conn.execute(query)}
 
-    def counts(self) -> dict[str, int]:
-        tables = {"accounts": ACCOUNTS, "owners": OWNERS, "usage_daily": USAGE, "ledger": LEDGER}
+    def counts(self, *, include_deleted: bool = False) -> dict[str, int]:
+        """Rows per canonical kind (live ones unless ``include_deleted``), plus the ledger."""
+        out = {}
         with self.engine.connect() as conn:
-            return {
-                name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-                for name, table in tables.items()
-            }
+            for name, table in TABLES.items():
+                query = sa.select(sa.func.count()).select_from(table)
+                if not include_deleted and "deleted" in table.c:
+                    query = query.where(table.c.deleted.is_(False))
+                out[name] = int(conn.execute(query).scalar_one())
+            out["ledger"] = int(conn.execute(sa.select(sa.func.count()).select_from(LEDGER)).scalar_one())
+        return out
 
     def unmatched_accounts(self, system: str) -> list[tuple[str, str, str | None]]:
-        """Live accounts whose workspace has no usage at all: (crm_id, name, workspace_id)."""
+        """Live accounts matched to no workspace with usage, by field or by domain: (id, name, workspace)."""
         a = ACCOUNTS
-        u = USAGE
-        has_usage = sa.exists().where(u.c.workspace_id == a.c.workspace_id)
+        w = WORKSPACES
+        workspace = sa.func.coalesce(a.c.workspace_id, w.c.workspace_id)
+        has_usage = sa.exists().where(USAGE.c.workspace_id == workspace)
         query = (
             sa.select(a.c.crm_id, a.c.name, a.c.workspace_id)
+            .select_from(a)
+            .outerjoin(w, sa.and_(a.c.workspace_id.is_(None), w.c.domain == a.c.domain))
             .where(a.c.system == system, a.c.deleted.is_(False), sa.not_(has_usage))
             .order_by(a.c.name)
         )
@@ -492,38 +556,52 @@ class Store:
         return [dict(r._mapping) for r in rows]
 
 
-def _account_values(r: Account, now: datetime) -> dict[str, Any]:
+_MANAGED = frozenset(("seen_pass", "synced_at", "deleted", "modified_at", "source"))
+
+
+def _row(k: Kind, record: Record, now: datetime, pass_id: str | None, stream: str) -> dict[str, Any]:
+    row = {c: record.values.get(c) for c in k.columns if c not in _MANAGED}
+    if "system" in k.columns:
+        row["system"] = record.system
+        row["crm_id"] = record.key
+        row["deleted"] = record.deleted
+        row["modified_at"] = record.cursor_value
+        row["synced_at"] = now
+        row["source"] = stream
+        if pass_id is not None:
+            row["seen_pass"] = pass_id
+    for key in k.key:
+        if row.get(key) is None:
+            raise StateError(f"{k.name} record {record.key!r} has no {key}", hint="this is a bug in the stream")
+    return row
+
+
+def _cursor_state(row: Any) -> CursorState:
+    return CursorState(
+        version=row.version,
+        last_value=row.last_value,
+        last_key=row.last_key,
+        pass_id=row.pass_id,
+        window_end=row.window_end,
+        full_at=row.full_at,
+    )
+
+
+def _cursor_values(stream: str, cursor: CursorState, now: datetime) -> dict[str, Any]:
     return {
-        "system": r.system,
-        "crm_id": r.crm_id,
-        "name": r.name,
-        "owner_id": r.owner_id,
-        "domain": r.domain,
-        "workspace_id": r.workspace_id,
-        "seats_purchased": r.seats_purchased,
-        "deleted": r.deleted,
-        "modified_at": r.modified_at,
-        "synced_at": now,
+        "stream": stream,
+        "version": cursor.version,
+        "last_value": cursor.last_value,
+        "last_key": cursor.last_key,
+        "updated_at": now,
+        "pass_id": cursor.pass_id,
+        "window_end": cursor.window_end,
+        "full_at": cursor.full_at,
     }
 
 
-def _owner_values(r: Owner) -> dict[str, Any]:
-    return {
-        "system": r.system,
-        "crm_id": r.crm_id,
-        "name": r.name,
-        "email": r.email,
-        "active": r.active,
-        "modified_at": r.modified_at,
-    }
-
-
-def _usage_values(r: UsageDay) -> dict[str, Any]:
-    return {
-        "workspace_id": r.workspace_id,
-        "day": r.day,
-        "active_users": r.active_users,
-        "seats_used": r.seats_used,
-        "seats_limit": r.seats_limit,
-        "updated_at": r.updated_at,
-    }
+def _group_deletions(deletions: Sequence[Deletion]) -> dict[tuple[str, str], list[str]]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for d in deletions:
+        groups.setdefault((d.kind, d.system), []).append(d.crm_id)
+    return groups

@@ -1,38 +1,45 @@
-"""HubSpot CRM through hubspot-api-client: search paging, owners, tasks, error mapping.
+"""HubSpot CRM through hubspot-api-client: search, lists, associations v4, owners, tasks, auth.
 
 The only importer of ``hubspot`` (and of urllib3, its transport). Each generated sub-package
 has its own ``ApiException``, so ``translated`` catches every one used; their ``str()`` dumps
 headers and body, so it is never logged: only the status and HubSpot's category are kept.
 API objects are built once (each ``client.crm.X.Y_api`` access builds a new connection pool).
+Every call first takes a token from the general bucket (and searches from the search bucket
+too), so upsync stays under the account's limits instead of bouncing off them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import urllib3
 from hubspot import HubSpot
+from hubspot.crm.associations.v4 import ApiException as AssociationsApiException
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.companies import ApiException as CompaniesApiException
-from hubspot.crm.companies import Filter as CompanyFilter
-from hubspot.crm.companies import FilterGroup as CompanyFilterGroup
-from hubspot.crm.companies import PublicObjectSearchRequest as CompanySearch
+from hubspot.crm.objects import ApiException as ObjectsApiException
+from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
 from hubspot.crm.objects.tasks import ApiException as TasksApiException
 from hubspot.crm.objects.tasks import (
     AssociationSpec,
     BatchInputSimplePublicObjectBatchInputForCreate,
-    Filter,
-    FilterGroup,
     PublicAssociationsForObject,
     PublicObjectId,
     SimplePublicObjectBatchInputForCreate,
 )
-from hubspot.crm.objects.tasks import PublicObjectSearchRequest as TaskSearch
 from hubspot.crm.owners import ApiException as OwnersApiException
 
-from connectors.http import call_with_retry, redact
+from connectors.http import TokenBucket, call_with_retry, redact, ssl_context
 from sync.errors import (
     AuthError,
     ConnectorError,
@@ -43,13 +50,22 @@ from sync.errors import (
 )
 from sync.settings import HubSpotSettings, RetrySettings
 
-__all__ = ["VENDOR_ERRORS", "HubSpotClient", "translated"]
+__all__ = ["API_EXCEPTIONS", "VENDOR_ERRORS", "HubSpotClient", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "hubspot"
+log = logging.getLogger("upsync.hubspot")
 TASK_TO_COMPANY = 192
 """HUBSPOT_DEFINED association type id: task → company (associations v4 type list)."""
-API_EXCEPTIONS: tuple[type[Exception], ...] = (CompaniesApiException, TasksApiException, OwnersApiException)
+ASSOCIATIONS_BATCH = 1000
+"""Associations v4 batch read takes at most 1,000 ids."""
+API_EXCEPTIONS: tuple[type[Exception], ...] = (
+    CompaniesApiException,
+    ObjectsApiException,
+    TasksApiException,
+    OwnersApiException,
+    AssociationsApiException,
+)
 VENDOR_ERRORS: tuple[type[BaseException], ...] = (*API_EXCEPTIONS, urllib3.exceptions.HTTPError, ValueError)
 """Every exception a call can raise that ``translated`` maps (tests assert the mapping is total)."""
 
@@ -86,7 +102,8 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
                 f"401 {category or 'unauthorized'}",
                 system=SYSTEM,
                 stream=stream,
-                hint="rotate the private-app token in the environment variable named by hubspot.token_env",
+                hint="rotate the token in the environment variable named by hubspot.token_env, "
+                "or configure [hubspot.oauth] so upsync refreshes it",
             ) from exc
         if status == 403:
             raise AuthError(
@@ -100,8 +117,9 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
                     stream=stream,
                     hint="upsync stops until the account's midnight; the cursor is kept",
                 ) from exc
+            policy = body.get("policyName")
             raise RateLimitError(
-                f"rate limited (429 {body.get('policyName') or ''})".replace(" )", ")"),
+                f"rate limited (429 {policy})" if policy else "rate limited (429)",
                 system=SYSTEM,
                 stream=stream,
                 retry_after=_retry_after(exc),
@@ -112,7 +130,7 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
             f"{status} {category}: {message}",
             system=SYSTEM,
             stream=stream,
-            hint="check the HubSpot property names in config.toml ([hubspot])",
+            hint="check the HubSpot property and object names in config.toml ([hubspot])",
         ) from exc
     except urllib3.exceptions.HTTPError as exc:
         what = "timed out" if isinstance(exc, urllib3.exceptions.TimeoutError) else "connection failed"
@@ -127,43 +145,116 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
 
 
 class HubSpotClient:
-    """One HubSpot API client with timeouts, retries and translated errors."""
+    """One HubSpot API client with throttling, timeouts, retries, token refresh and translated errors."""
 
-    def __init__(self, settings: HubSpotSettings, token: str, retry: RetrySettings) -> None:
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        token: str | None,
+        retry: RetrySettings,
+        *,
+        oauth: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings
         self.retry = retry
-        self._token = token
+        self._oauth = dict(oauth) if oauth else None
+        self._sleep = sleep
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
+        self._http = urllib3.PoolManager(ssl_context=ssl_context(settings.ca_file))
+        self._token = token or ""
+        if not self._token:
+            self._token = self._fetch_token()
         api = HubSpot(
-            access_token=token,
+            access_token=self._token,
             host=settings.base_url,
             ssl_ca_cert=str(settings.ca_file) if settings.ca_file else None,
             # retries are ours (tenacity, per error class); urllib3's would re-send POSTs blindly
             retry=urllib3.Retry(total=False),
         )
-        self._companies_search = api.crm.companies.search_api
+        self._search = api.crm.objects.search_api
+        self._objects = api.crm.objects.basic_api
+        self._associations = api.crm.associations.v4.batch_api
         self._owners = api.crm.owners.owners_api
         self._tasks_batch = api.crm.objects.tasks.batch_api
-        self._tasks_search = api.crm.objects.tasks.search_api
+        self._apis = (self._search, self._objects, self._associations, self._owners, self._tasks_batch)
+        self.general = TokenBucket(settings.requests_per_10s * settings.throttle_share, 10.0, sleep=sleep)
+        self.search_bucket = TokenBucket(settings.search_per_second, 1.0, sleep=sleep)
+        self.calls = 0
 
     def close(self) -> None:
         """Close every API object's connection pool (the SDK only does so when collected)."""
-        for api in (self._companies_search, self._owners, self._tasks_batch, self._tasks_search):
+        for api in self._apis:
             api.api_client.rest_client.pool_manager.clear()
             api.api_client.close()
+        self._http.clear()
 
-    def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True) -> T:
+    # -- auth ----------------------------------------------------------------------------------
+
+    def _fetch_token(self) -> str:
+        if not self._oauth:
+            raise AuthError(
+                "no access token and no [hubspot.oauth] to get one",
+                system=SYSTEM,
+                hint="set the variable named by hubspot.token_env, or configure [hubspot.oauth]",
+            )
+        form = {k: v for k, v in self._oauth.items() if k != "token_url" and v}
+        try:
+            response = self._http.request(
+                "POST",
+                self._oauth["token_url"],
+                body=urlencode(form),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1]),
+                retries=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise UpstreamError(f"token endpoint unreachable ({type(exc).__name__})", system=SYSTEM) from exc
+        try:
+            body = json.loads(response.data or b"{}")
+        except ValueError:
+            body = {}
+        token = body.get("access_token") if response.status == 200 else None
+        if not token:
+            raise AuthError(
+                f"token refresh refused ({response.status} {body.get('status') or body.get('error') or ''})".strip(),
+                system=SYSTEM,
+                hint="check the client id/secret and refresh token named in [hubspot.oauth]",
+            )
+        log.info("hubspot access token refreshed")
+        return str(token)
+
+    def _refresh(self) -> None:
+        self._token = self._fetch_token()
+        for api in self._apis:
+            api.api_client.configuration.access_token = self._token
+
+    def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True, search: bool = False) -> T:
         def attempt() -> T:
+            if search:
+                self.search_bucket.acquire()
+            self.general.acquire()
+            self.calls += 1
             with translated(stream, token=self._token):
                 return fn()
 
-        return call_with_retry(attempt, policy=self.retry, idempotent=idempotent)
+        try:
+            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
+        except AuthError as exc:
+            if not self._oauth or "401" not in exc.message:
+                raise
+            self._refresh()  # once: a second 401 is final
+            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
 
-    def search_companies(self, body: Mapping[str, Any], *, stream: str) -> tuple[list[dict[str, Any]], str | None, int]:
-        """One search page: (results as dicts, the next ``after`` or None, total)."""
-        request = CompanySearch(
+    # -- reads ---------------------------------------------------------------------------------
+
+    def search(
+        self, object_type: str, body: Mapping[str, Any], *, stream: str
+    ) -> tuple[list[dict[str, Any]], str | None, int]:
+        """One CRM search page: (results as dicts, the next ``after`` or None, total)."""
+        request = PublicObjectSearchRequest(
             filter_groups=[
-                CompanyFilterGroup(filters=[CompanyFilter(**_snake(f)) for f in group["filters"]])
+                FilterGroup(filters=[Filter(**_snake(f)) for f in group["filters"]])
                 for group in body.get("filterGroups", [])
             ],
             sorts=body.get("sorts"),
@@ -172,20 +263,74 @@ class HubSpotClient:
             after=body.get("after"),
         )
         page = self._call(
-            lambda: self._companies_search.do_search(
-                public_object_search_request=request, _request_timeout=self._timeout
+            partial(
+                self._search.do_search,
+                object_type,
+                public_object_search_request=request,
+                _request_timeout=self._timeout,
             ),
             stream=stream,
+            search=True,
         )
         after = page.paging.next.after if page.paging and page.paging.next else None
         return [r.to_dict() for r in page.results], after, int(page.total or 0)
+
+    def archived(self, object_type: str, *, stream: str) -> Iterator[list[dict[str, Any]]]:
+        """Archived records of a type (search never returns them), 100 a page."""
+        after: str | None = None
+        while True:
+            page = self._call(
+                partial(
+                    self._objects.get_page,
+                    object_type,
+                    limit=100,
+                    after=after,
+                    archived=True,
+                    _request_timeout=self._timeout,
+                ),
+                stream=stream,
+            )
+            yield [r.to_dict() for r in page.results]
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return
+
+    def associations(
+        self, from_type: str, to_type: str, ids: Sequence[str], *, stream: str
+    ) -> dict[str, list[tuple[str, list[int]]]]:
+        """Associations v4 batch read: from-id → [(to-id, type ids)], ≤ 1,000 ids a call, long lists paged."""
+        out: dict[str, list[tuple[str, list[int]]]] = {}
+        pending: list[tuple[str, str | None]] = [(i, None) for i in ids]
+        while pending:
+            chunk, pending = pending[:ASSOCIATIONS_BATCH], pending[ASSOCIATIONS_BATCH:]
+            batch = BatchInputPublicFetchAssociationsBatchRequest(
+                inputs=[PublicFetchAssociationsBatchRequest(id=i, after=a) for i, a in chunk]
+            )
+            response = self._call(
+                partial(
+                    self._associations.get_page,
+                    from_type,
+                    to_type,
+                    batch_input_public_fetch_associations_batch_request=batch,
+                    _request_timeout=self._timeout,
+                ),
+                stream=stream,
+            )
+            for result in response.results or []:
+                from_id = str(result._from.id)
+                targets = out.setdefault(from_id, [])
+                for target in result.to or []:
+                    targets.append((str(target.to_object_id), [t.type_id for t in target.association_types or []]))
+                if result.paging and result.paging.next and result.paging.next.after:
+                    pending.append((from_id, result.paging.next.after))
+        return out
 
     def owners(self, *, archived: bool) -> Iterator[list[dict[str, Any]]]:
         after: str | None = None
         while True:
             page = self._call(
-                lambda a=after: self._owners.get_page(  # type: ignore[misc]
-                    limit=500, after=a, archived=archived, _request_timeout=self._timeout
+                partial(
+                    self._owners.get_page, limit=500, after=after, archived=archived, _request_timeout=self._timeout
                 ),
                 stream="hubspot.owners",
             )
@@ -193,6 +338,8 @@ class HubSpotClient:
             after = page.paging.next.after if page.paging and page.paging.next else None
             if not after:
                 return
+
+    # -- writes --------------------------------------------------------------------------------
 
     def create_tasks(self, inputs: Sequence[tuple[Mapping[str, str], str, str]]) -> list[dict[str, Any]]:
         """Batch-create tasks ``(properties, company_id, trace_id)`` (≤ 100), each tied to its company.
@@ -220,34 +367,27 @@ class HubSpotClient:
             ]
         )
         response = self._call(
-            lambda: self._tasks_batch.create(
-                batch_input_simple_public_object_batch_input_for_create=batch, _request_timeout=self._timeout
+            partial(
+                self._tasks_batch.create,
+                batch_input_simple_public_object_batch_input_for_create=batch,
+                _request_timeout=self._timeout,
             ),
             stream="write tasks",
             idempotent=False,
         )
         return [r.to_dict() for r in response.results or []]
 
-    def search_tasks(
-        self, filters: Sequence[Mapping[str, Any]], properties: Sequence[str]
+    def search_all(
+        self, object_type: str, filters: Sequence[Mapping[str, Any]], properties: Sequence[str], *, stream: str
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of tasks matching all ``filters`` (dicts of Filter fields), 200 at a time."""
+        """Pages of records matching all ``filters`` (API camelCase), 200 at a time."""
         after: str | None = None
         while True:
-            request = TaskSearch(
-                filter_groups=[FilterGroup(filters=[Filter(**_snake(f)) for f in filters])],
-                properties=list(properties),
-                limit=200,
-                after=after,
-            )
-            page = self._call(
-                lambda r=request: self._tasks_search.do_search(  # type: ignore[misc]
-                    public_object_search_request=r, _request_timeout=self._timeout
-                ),
-                stream="read tasks",
-            )
-            yield [r.to_dict() for r in page.results]
-            after = page.paging.next.after if page.paging and page.paging.next else None
+            body = {"filterGroups": [{"filters": list(filters)}], "properties": list(properties), "limit": 200}
+            if after:
+                body["after"] = after
+            results, after, _total = self.search(object_type, body, stream=stream)
+            yield results
             if not after:
                 return
 

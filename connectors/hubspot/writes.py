@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Sequence
-from datetime import datetime, time, timedelta, timezone
+from collections.abc import Sequence
+from datetime import datetime, time, timezone
 from typing import Any
 
-from connectors.base import BoundStream, required_window
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.streams import Companies, Owners
-from sync.records import LedgerState, TaskIntent, Window, WriteResult
-from sync.settings import HubSpotSettings, RetrySettings
+from sync.records import LedgerState, TaskIntent, WriteResult
+from sync.settings import HubSpotSettings
 
-__all__ = ["HubSpotConnector", "HubSpotTaskWriter", "task_body_html"]
+__all__ = ["HubSpotTaskWriter", "task_body_html"]
 
 _PRIORITY = {"high": "HIGH", "normal": "MEDIUM", "low": "LOW"}
 BATCH_MAX = 100
@@ -47,7 +45,7 @@ class HubSpotTaskWriter:
         for start in range(0, len(keys), IN_MAX):
             chunk = list(keys[start : start + IN_MAX])
             filters = [{"propertyName": self.key_property, "operator": "IN", "values": chunk}]
-            for page in self.client.search_tasks(filters, [self.key_property]):
+            for page in self.client.search_all("tasks", filters, [self.key_property], stream="read tasks"):
                 for task in page:
                     found[str(task["properties"][self.key_property])] = str(task["id"])
         return found
@@ -80,7 +78,7 @@ class HubSpotTaskWriter:
         props = ["hs_task_subject", "hs_timestamp", "hs_task_priority", "hs_task_status", "hubspot_owner_id"]
         filters = [{"propertyName": self.key_property, "operator": "HAS_PROPERTY"}]
         out = []
-        for page in self.client.search_tasks(filters, [*props, self.key_property]):
+        for page in self.client.search_all("tasks", filters, [*props, self.key_property], stream="read tasks"):
             for task in page:
                 p = task["properties"]
                 out.append(
@@ -96,49 +94,3 @@ class HubSpotTaskWriter:
                     }
                 )
         return out
-
-
-class HubSpotConnector:
-    """HubSpot as upsync sees it: its streams and its task writer over one client."""
-
-    system = "hubspot"
-
-    def __init__(self, settings: HubSpotSettings, token: str, retry: RetrySettings) -> None:
-        self.client = HubSpotClient(settings, token, retry)
-        companies = Companies(
-            workspace_property=settings.workspace_property,
-            seats_property=settings.seats_property,
-            lookback=timedelta(seconds=settings.lookback_seconds),
-        )
-        owners = Owners()
-        self.streams = (
-            BoundStream(
-                name=owners.name, spec=None, pages=lambda _window: self._owner_pages(), to_record=owners.to_record
-            ),
-            BoundStream(
-                name=companies.name,
-                spec=companies.spec,
-                pages=lambda window: self._company_pages(companies, window),
-                to_record=companies.to_record,
-            ),
-        )
-        self.writer = HubSpotTaskWriter(self.client, settings)
-
-    def _owner_pages(self) -> Iterator[list[dict[str, Any]]]:
-        """Active owners, then archived (inactive) ones: routing must know both."""
-        for archived in (False, True):
-            yield from self.client.owners(archived=archived)
-
-    def _company_pages(self, companies: Companies, window: Window | None) -> Iterator[list[dict[str, Any]]]:
-        window = required_window(window)
-        after: str | None = None
-        while True:
-            results, after, _total = self.client.search_companies(
-                companies.search_body(window, after), stream=companies.name
-            )
-            yield results
-            if not after:
-                return
-
-    def close(self) -> None:
-        self.client.close()

@@ -1,15 +1,22 @@
-"""Salesforce REST through simple-salesforce: paging, error mapping (its only importer).
+"""Salesforce REST and Bulk API 2.0 through simple-salesforce: paging, quota, refresh, error mapping.
 
-simple-salesforce has no retries and no default timeout, and its login helpers are hard-wired
-to ``*.salesforce.com``: upsync passes ``instance_url`` + a token (session id) itself, sets
-timeouts on every call, and wraps every call in ``translated`` + the shared retry policy.
+The only importer of simple_salesforce (and of requests, its transport). simple-salesforce has
+no retries and no default timeout, and its login helpers are hard-wired to ``*.salesforce.com``:
+upsync passes ``instance_url`` + a token itself, sets timeouts on every call, wraps every call
+in ``translated`` + the shared retry policy, refreshes the session once on a 401 when OAuth is
+configured, and charges every call to the run's API budget (``Sforce-Limit-Info``).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -24,8 +31,10 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+from simple_salesforce.util import call_salesforce
 
-from connectors.http import call_with_retry, redact
+from connectors.base import parse_utc
+from connectors.http import ApiBudget, call_with_retry, redact
 from sync.errors import (
     AuthError,
     ConnectorError,
@@ -36,10 +45,11 @@ from sync.errors import (
 )
 from sync.settings import RetrySettings, SalesforceSettings
 
-__all__ = ["SalesforceClient", "translated"]
+__all__ = ["VENDOR_ERRORS", "SalesforceClient", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "salesforce"
+log = logging.getLogger("upsync.salesforce")
 VENDOR_ERRORS: tuple[type[BaseException], ...] = (
     SalesforceError,
     requests.RequestException,
@@ -69,7 +79,8 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
             "session expired or invalid (401 INVALID_SESSION_ID)",
             system=SYSTEM,
             stream=stream,
-            hint="refresh the token in the environment variable named by salesforce.token_env",
+            hint="refresh the token in the environment variable named by salesforce.token_env, "
+            "or configure [salesforce.oauth] so upsync refreshes it",
         ) from exc
     except SalesforceRefusedRequest as exc:
         code, message = _error_code(exc.content)
@@ -118,51 +129,130 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
 
 
 class SalesforceClient:
-    """One authenticated REST session with timeouts, retries and translated errors."""
+    """One authenticated REST session with timeouts, retries, a quota budget and translated errors."""
 
-    def __init__(self, settings: SalesforceSettings, token: str, retry: RetrySettings) -> None:
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        token: str | None,
+        retry: RetrySettings,
+        *,
+        oauth: Mapping[str, str] | None = None,
+        budget: ApiBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings
         self.retry = retry
-        self._token = token
+        self.budget = budget or ApiBudget(
+            system=SYSTEM,
+            run_share=settings.run_quota_share,
+            org_share=settings.org_quota_share,
+            write_reserve=settings.write_reserve_share,
+        )
+        self._oauth = dict(oauth) if oauth else None
+        self._sleep = sleep
         session = requests.Session()
         # This machine (and many CI images) exports REQUESTS_CA_BUNDLE, which requests merges over
         # session.verify: ignore the environment so the configured CA file is the one used.
         session.trust_env = False
         session.verify = str(settings.ca_file) if settings.ca_file else True
         self._session = session
+        self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
+        self._token = token or ""
+        if not self._token:
+            self._token = self._fetch_token()
         self._sf = Salesforce(
             instance_url=settings.instance_url,
-            session_id=token,
+            session_id=self._token,
             session=session,
             version=settings.api_version,
         )
-        self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
 
     def close(self) -> None:
         self._session.close()
 
-    def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True) -> T:
+    # -- auth ----------------------------------------------------------------------------------
+
+    def _fetch_token(self) -> str:
+        """A new access token from the OAuth token endpoint (refresh-token or client-credentials grant)."""
+        if not self._oauth:
+            raise AuthError(
+                "no session token and no [salesforce.oauth] to get one",
+                system=SYSTEM,
+                hint="set the variable named by salesforce.token_env, or configure [salesforce.oauth]",
+            )
+        form = {k: v for k, v in self._oauth.items() if k not in ("token_url",) and v}
+        url = self._oauth["token_url"]
+        try:
+            response = self._session.post(url, data=form, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise UpstreamError(f"token endpoint unreachable ({type(exc).__name__})", system=SYSTEM) from exc
+        if response.status_code != 200:
+            try:
+                detail = response.json()
+            except ValueError:
+                detail = {}
+            raise AuthError(
+                f"token refresh refused ({response.status_code} {detail.get('error', '')})",
+                system=SYSTEM,
+                hint="check the client id/secret and refresh token named in [salesforce.oauth]",
+            )
+        token = response.json().get("access_token")
+        if not token:
+            raise AuthError("token endpoint answered without an access_token", system=SYSTEM)
+        log.info("salesforce session refreshed")
+        return str(token)
+
+    def _refresh(self) -> None:
+        self._token = self._fetch_token()
+        self._sf.session_id = self._token
+        self._sf.headers["Authorization"] = "Bearer " + self._token
+
+    def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True, write: bool = False) -> T:
+        """One API call: budget charged, retried on retryable errors, one session refresh on 401."""
+
         def attempt() -> T:
+            self.budget.charge(write=write, stream=stream)
             with translated(stream, token=self._token):
-                return fn()
+                result = fn()
+            usage = getattr(self._sf, "api_usage", {}).get("api-usage")
+            if usage is not None:
+                self.budget.observe(used=usage.used, total=usage.total)
+            return result
 
-        return call_with_retry(attempt, policy=self.retry, idempotent=idempotent)
+        try:
+            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
+        except AuthError as exc:
+            if not self._oauth or "401" not in exc.message:
+                raise
+            self._refresh()  # once: a second 401 is final (simple-salesforce PR #685: no recursion)
+            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
 
-    def query_pages(self, soql: str, *, stream: str, include_deleted: bool = True) -> Iterator[list[dict[str, Any]]]:
-        """Pages of a SOQL query (``queryAll`` by default, so soft-deleted rows arrive with IsDeleted)."""
+    # -- reads --------------------------------------------------------------------------------
+
+    def query_pages(
+        self, soql: str, *, stream: str, include_deleted: bool = True
+    ) -> Iterator[tuple[list[dict[str, Any]], int]]:
+        """Pages of a SOQL query with the query's ``totalSize`` (``queryAll`` by default, so
+        soft-deleted rows arrive with IsDeleted)."""
         headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
         result: dict[str, Any] = self._call(
-            lambda: self._sf.query(soql, include_deleted=include_deleted, headers=headers, timeout=self._timeout),
+            partial(self._sf.query, soql, include_deleted=include_deleted, headers=headers, timeout=self._timeout),
             stream=stream,
         )
+        total = int(result.get("totalSize") or 0)
+        seen_urls: set[str] = set()
         while True:
             records = result.get("records")
             if not isinstance(records, list):
                 raise ResponseShapeError("query response has no records list", system=SYSTEM, stream=stream)
-            yield [_strip_attributes(r) for r in records]
+            yield [_strip_attributes(r) for r in records], total
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
                 return
+            if next_url in seen_urls:
+                raise ResponseShapeError("pagination loop: nextRecordsUrl repeated", system=SYSTEM, stream=stream)
+            seen_urls.add(next_url)
             result = self._call(partial(self._query_more, next_url, headers), stream=stream)
 
     def _query_more(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -171,11 +261,91 @@ class SalesforceClient:
         )
         return result
 
+    def count(self, soql: str, *, stream: str) -> int:
+        result = self._call(partial(self._sf.query, soql, include_deleted=True, timeout=self._timeout), stream=stream)
+        return int(result.get("totalSize") or 0)
+
     def query_all(self, soql: str, *, stream: str | None = None) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        for page in self.query_pages(soql, stream=stream or "query", include_deleted=False):
+        for page, _total in self.query_pages(soql, stream=stream or "query", include_deleted=False):
             rows.extend(page)
         return rows
+
+    def bulk_query_pages(self, sobject: str, soql: str, *, stream: str) -> Iterator[list[dict[str, Any]]]:
+        """A Bulk API 2.0 ``queryAll`` job: create, poll (2 s → 20 s), download chunks of
+        ``bulk_chunk`` rows by ``Sforce-Locator``, then delete the job (rule 15)."""
+        base = "jobs/query"
+        job = self._call(
+            partial(
+                self._sf.restful,
+                base,
+                method="POST",
+                json={"operation": "queryAll", "query": soql, "contentType": "CSV", "lineEnding": "LF"},
+                timeout=self._timeout,
+            ),
+            stream=stream,
+            idempotent=False,
+        )
+        job_id = str(job["id"])
+        try:
+            delay = self.settings.bulk_poll_seconds
+            while True:
+                info = self._call(partial(self._sf.restful, f"{base}/{job_id}", timeout=self._timeout), stream=stream)
+                state = info.get("state")
+                if state == "JobComplete":
+                    break
+                if state in ("Failed", "Aborted"):
+                    raise ConnectorError(
+                        f"bulk job {job_id} for {sobject} {state}: {info.get('errorMessage', '')}"[:300],
+                        system=SYSTEM,
+                        stream=stream,
+                    )
+                self._sleep(delay)
+                delay = min(delay * 2, self.settings.bulk_poll_max_seconds)
+            locator = ""
+            while True:
+                params: dict[str, Any] = {"maxRecords": self.settings.bulk_chunk}
+                if locator:
+                    params["locator"] = locator
+                response = self._call(partial(self._bulk_results, job_id, params), stream=stream)
+                text = response.content.decode("utf-8").replace("\x00", "")
+                yield list(csv.DictReader(io.StringIO(text)))
+                locator = response.headers.get("Sforce-Locator", "")
+                if not locator or locator == "null":
+                    return
+        finally:
+            try:
+                self._call(partial(self._sf.restful, f"{base}/{job_id}", method="DELETE"), stream=stream)
+            except ConnectorError as exc:  # a leftover job expires on its own after 7 days
+                log.warning("could not delete bulk job %s: %s", job_id, exc)
+
+    def _bulk_results(self, job_id: str, params: Mapping[str, Any]) -> requests.Response:
+        url = f"{self._sf.base_url}jobs/query/{job_id}/results"
+        headers = dict(self._sf.headers)
+        headers["Accept"] = "text/csv"
+        return call_salesforce(
+            url,
+            "GET",
+            self._session,
+            headers,
+            params=dict(params),
+            timeout=(
+                self.settings.connect_timeout_seconds,
+                self.settings.bulk_read_timeout_seconds,
+            ),
+        )
+
+    def deleted(
+        self, sobject: str, start: datetime, end: datetime, *, stream: str
+    ) -> tuple[list[dict[str, Any]], datetime | None]:
+        """``GET /sobjects/{obj}/deleted``: ids deleted in [start, end] (≤ 30 days back) and the
+        ``latestDateCovered`` to resume from."""
+        sf_type = getattr(self._sf, sobject)
+        result = self._call(partial(sf_type.deleted, start, end), stream=stream)
+        latest = result.get("latestDateCovered")
+        return list(result.get("deletedRecords") or []), parse_utc(latest) if latest else None
+
+    # -- writes --------------------------------------------------------------------------------
 
     def upsert_collection(
         self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
@@ -190,7 +360,9 @@ class SalesforceClient:
         }
         path = f"composite/sobjects/{sobject}/{external_id_field}"
         result = self._call(
-            lambda: self._sf.restful(path, method="PATCH", json=body, timeout=self._timeout), stream=f"write {sobject}"
+            partial(self._sf.restful, path, method="PATCH", json=body, timeout=self._timeout),
+            stream=f"write {sobject}",
+            write=True,
         )
         if not isinstance(result, list) or len(result) != len(records):
             raise ResponseShapeError(

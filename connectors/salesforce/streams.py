@@ -1,16 +1,38 @@
-"""Salesforce objects as declarations: the SOQL each reads and how a row becomes a record. Pure."""
+"""Salesforce objects as declarations: the SOQL each reads and how a row becomes a record. Pure.
+
+One small class per sObject: its canonical kind, the fields it selects and ``values`` (row →
+canonical columns). Rows come from REST (JSON types) or Bulk API 2.0 (CSV strings); the
+coercions in ``connectors.base`` accept both, so a record is the same whichever path read it.
+Every stream reads ``queryAll`` ascending on (SystemModstamp, Id) so soft deletes arrive too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
-from connectors.base import domain_of, parse_utc
-from sync.records import Account, CursorSpec, Owner, Window
+from connectors.base import boolean, day, domain_of, instant, integer, number, parse_utc, text
+from sync.records import CursorSpec, Record, Window
 
-__all__ = ["Accounts", "Users", "soql_datetime", "soql_string"]
+__all__ = [
+    "STREAM_TYPES",
+    "Accounts",
+    "Assets",
+    "Cases",
+    "Contacts",
+    "Contracts",
+    "Events",
+    "LineItems",
+    "Opportunities",
+    "Products",
+    "SObjectStream",
+    "Tasks",
+    "Users",
+    "soql_datetime",
+    "soql_string",
+]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
@@ -30,15 +52,19 @@ def soql_string(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Accounts:
-    """Account, read by ``queryAll`` ascending on (SystemModstamp, Id) so soft deletes arrive too."""
+class SObjectStream:
+    """One sObject read incrementally into one canonical kind."""
 
-    workspace_field: str
-    seats_field: str | None
     lookback: timedelta = timedelta(seconds=600)
 
-    name = "salesforce.accounts"
-    sobject = "Account"
+    config_name: ClassVar[str]  # its name in ``[salesforce] objects`` and in the stream name
+    sobject: ClassVar[str]
+    kind: ClassVar[str]
+    base_fields: ClassVar[tuple[str, ...]]
+
+    @property
+    def name(self) -> str:
+        return f"salesforce.{self.config_name}"
 
     @property
     def spec(self) -> CursorSpec:
@@ -46,47 +72,342 @@ class Accounts:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        extra = (self.workspace_field,) + ((self.seats_field,) if self.seats_field else ())
-        return ("Id", "Name", "OwnerId", "Website", *extra, "IsDeleted", "SystemModstamp")
+        return ("Id", *self.base_fields, "SystemModstamp", "IsDeleted")
+
+    def where(self, window: Window) -> str:
+        return f"SystemModstamp >= {soql_datetime(window.start)} AND SystemModstamp < {soql_datetime(window.end)}"
 
     def soql(self, window: Window) -> str:
         return (
-            f"SELECT {', '.join(self.fields)} FROM {self.sobject} "
-            f"WHERE SystemModstamp >= {soql_datetime(window.start)} AND SystemModstamp < {soql_datetime(window.end)} "
+            f"SELECT {', '.join(self.fields)} FROM {self.sobject} WHERE {self.where(window)} "
             "ORDER BY SystemModstamp ASC, Id ASC"
         )
 
-    def to_record(self, raw: Mapping[str, Any]) -> Account:
-        seats = raw.get(self.seats_field) if self.seats_field else None
-        return Account(
+    def count_soql(self, window: Window) -> str:
+        return f"SELECT COUNT() FROM {self.sobject} WHERE {self.where(window)}"
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_record(self, raw: Mapping[str, Any]) -> Record:
+        return Record(
+            kind=self.kind,
             system="salesforce",
-            crm_id=str(raw["Id"]),
-            name=str(raw.get("Name") or ""),
-            owner_id=raw.get("OwnerId"),
-            domain=domain_of(raw.get("Website")),
-            workspace_id=raw.get(self.workspace_field) or None,
-            seats_purchased=int(seats) if seats not in (None, "") else None,
-            deleted=bool(raw.get("IsDeleted")),
-            modified_at=parse_utc(raw["SystemModstamp"]),
+            key=str(raw["Id"]),
+            cursor_value=parse_utc(raw["SystemModstamp"]),
+            deleted=bool(boolean(raw.get("IsDeleted"))),
+            values=self.values(raw),
         )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Users:
-    """User, read whole each run (a few hundred rows): who is active, for task routing."""
+class Users(SObjectStream):
+    """Users: who is active, for task routing. User has no IsDeleted: users are deactivated."""
 
-    name = "salesforce.users"
-    spec = None
+    config_name = "users"
+    sobject = "User"
+    kind = "owners"
+    base_fields = ("Name", "Email", "IsActive")
 
-    def soql(self) -> str:
-        return "SELECT Id, Name, Email, IsActive, SystemModstamp FROM User ORDER BY Id ASC"
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return ("Id", *self.base_fields, "SystemModstamp")
 
-    def to_record(self, raw: Mapping[str, Any]) -> Owner:
-        return Owner(
-            system="salesforce",
-            crm_id=str(raw["Id"]),
-            name=str(raw.get("Name") or ""),
-            email=raw.get("Email"),
-            active=bool(raw.get("IsActive")),
-            modified_at=parse_utc(raw["SystemModstamp"]),
-        )
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {"name": text(raw.get("Name")), "email": text(raw.get("Email")), "active": boolean(raw.get("IsActive"))}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accounts(SObjectStream):
+    """Accounts, with the configured workspace-id and purchased-seats fields."""
+
+    workspace_field: str = "Workspace_Id__c"
+    seats_field: str | None = "Seats_Purchased__c"
+    health_field: str | None = "Health_Rollup__c"
+
+    config_name = "accounts"
+    sobject = "Account"
+    kind = "accounts"
+    base_fields = ("Name", "OwnerId", "ParentId", "Website", "Industry", "NumberOfEmployees", "Type", "CreatedDate")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        extra = tuple(f for f in (self.workspace_field, self.seats_field, self.health_field) if f)
+        return ("Id", *self.base_fields, *extra, "SystemModstamp", "IsDeleted")
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "name": text(raw.get("Name")),
+            "owner_id": text(raw.get("OwnerId")),
+            "parent_id": text(raw.get("ParentId")),
+            "domain": domain_of(text(raw.get("Website"))),
+            "workspace_id": text(raw.get(self.workspace_field)),
+            "industry": text(raw.get("Industry")),
+            "employees": integer(raw.get("NumberOfEmployees")),
+            "account_type": text(raw.get("Type")),
+            "seats_purchased": integer(raw.get(self.seats_field)) if self.seats_field else None,
+            "health_rollup": number(raw.get(self.health_field)) if self.health_field else None,
+            "created_at": instant(raw.get("CreatedDate")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contracts(SObjectStream):
+    config_name = "contracts"
+    sobject = "Contract"
+    kind = "contracts"
+    base_fields = ("AccountId", "Status", "StatusCode", "StartDate", "EndDate", "ContractTerm", "CreatedDate")
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "account_id": text(raw.get("AccountId")),
+            "status": text(raw.get("StatusCode")) or text(raw.get("Status")),
+            "start_date": day(raw.get("StartDate")),
+            "end_date": day(raw.get("EndDate")),
+            "term_months": integer(raw.get("ContractTerm")),
+            "created_at": instant(raw.get("CreatedDate")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Opportunities(SObjectStream):
+    config_name = "opportunities"
+    sobject = "Opportunity"
+    kind = "opportunities"
+    base_fields = (
+        "AccountId",
+        "Name",
+        "Type",
+        "StageName",
+        "IsClosed",
+        "IsWon",
+        "CloseDate",
+        "Amount",
+        "OwnerId",
+        "CreatedDate",
+    )
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "account_id": text(raw.get("AccountId")),
+            "name": text(raw.get("Name")),
+            "opp_type": text(raw.get("Type")),
+            "stage": text(raw.get("StageName")),
+            "is_closed": boolean(raw.get("IsClosed")),
+            "is_won": boolean(raw.get("IsWon")),
+            "close_date": day(raw.get("CloseDate")),
+            "amount": number(raw.get("Amount")),
+            "owner_id": text(raw.get("OwnerId")),
+            "created_at": instant(raw.get("CreatedDate")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Products(SObjectStream):
+    config_name = "products"
+    sobject = "Product2"
+    kind = "products"
+    base_fields = ("Name", "ProductCode", "Family", "IsActive")
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "name": text(raw.get("Name")),
+            "code": text(raw.get("ProductCode")),
+            "family": text(raw.get("Family")),
+            "active": boolean(raw.get("IsActive")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineItems(SObjectStream):
+    config_name = "line_items"
+    sobject = "OpportunityLineItem"
+    kind = "line_items"
+    base_fields = ("OpportunityId", "Product2Id", "Quantity", "UnitPrice", "TotalPrice", "ServiceDate", "CreatedDate")
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "opportunity_id": text(raw.get("OpportunityId")),
+            "product_id": text(raw.get("Product2Id")),
+            "quantity": number(raw.get("Quantity")),
+            "unit_price": number(raw.get("UnitPrice")),
+            "total_price": number(raw.get("TotalPrice")),
+            "service_date": day(raw.get("ServiceDate")),
+            "created_at": instant(raw.get("CreatedDate")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assets(SObjectStream):
+    config_name = "assets"
+    sobject = "Asset"
+    kind = "assets"
+    base_fields = (
+        "AccountId",
+        "Product2Id",
+        "Name",
+        "Quantity",
+        "Status",
+        "PurchaseDate",
+        "InstallDate",
+        "UsageEndDate",
+        "CreatedDate",
+    )
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "account_id": text(raw.get("AccountId")),
+            "product_id": text(raw.get("Product2Id")),
+            "name": text(raw.get("Name")),
+            "quantity": number(raw.get("Quantity")),
+            "status": text(raw.get("Status")),
+            "purchase_date": day(raw.get("PurchaseDate")),
+            "install_date": day(raw.get("InstallDate")),
+            "usage_end_date": day(raw.get("UsageEndDate")),
+            "created_at": instant(raw.get("CreatedDate")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contacts(SObjectStream):
+    config_name = "contacts"
+    sobject = "Contact"
+    kind = "contacts"
+    base_fields = ("AccountId", "FirstName", "LastName", "Email", "Title", "Department", "CreatedDate")
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "account_id": text(raw.get("AccountId")),
+            "first_name": text(raw.get("FirstName")),
+            "last_name": text(raw.get("LastName")),
+            "email": text(raw.get("Email")),
+            "title": text(raw.get("Title")),
+            "department": text(raw.get("Department")),
+            "created_at": instant(raw.get("CreatedDate")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tasks(SObjectStream):
+    """Tasks, upsync's own among them (they carry the sync-key field): outcomes are read back."""
+
+    sync_key_field: str = "Upsync_Sync_Key__c"
+
+    config_name = "tasks"
+    sobject = "Task"
+    kind = "activities"
+    base_fields = (
+        "AccountId",
+        "WhatId",
+        "WhoId",
+        "Subject",
+        "Status",
+        "IsClosed",
+        "ActivityDate",
+        "OwnerId",
+        "TaskSubtype",
+        "CreatedDate",
+        "CreatedById",
+        "LastModifiedById",
+    )
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return ("Id", *self.base_fields, self.sync_key_field, "SystemModstamp", "IsDeleted")
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        due = day(raw.get("ActivityDate"))
+        return {
+            "account_id": text(raw.get("AccountId")),
+            "contact_id": _contact(raw.get("WhoId")),
+            "owner_id": text(raw.get("OwnerId")),
+            "activity_type": (text(raw.get("TaskSubtype")) or "Task").lower(),
+            "subject": text(raw.get("Subject")),
+            "status": text(raw.get("Status")),
+            "is_closed": boolean(raw.get("IsClosed")),
+            "activity_at": datetime(due.year, due.month, due.day, tzinfo=timezone.utc) if due else None,
+            "sync_key": text(raw.get(self.sync_key_field)),
+            "created_by": text(raw.get("CreatedById")),
+            "last_modified_by": text(raw.get("LastModifiedById")),
+            "created_at": instant(raw.get("CreatedDate")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Events(SObjectStream):
+    config_name = "events"
+    sobject = "Event"
+    kind = "activities"
+    base_fields = (
+        "AccountId",
+        "WhatId",
+        "WhoId",
+        "Subject",
+        "ActivityDate",
+        "ActivityDateTime",
+        "DurationInMinutes",
+        "OwnerId",
+        "CreatedDate",
+    )
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        when = instant(raw.get("ActivityDateTime"))
+        if when is None:
+            due = day(raw.get("ActivityDate"))
+            when = datetime(due.year, due.month, due.day, tzinfo=timezone.utc) if due else None
+        return {
+            "account_id": text(raw.get("AccountId")),
+            "contact_id": _contact(raw.get("WhoId")),
+            "owner_id": text(raw.get("OwnerId")),
+            "activity_type": "meeting",
+            "subject": text(raw.get("Subject")),
+            "status": None,
+            "is_closed": None,
+            "activity_at": when,
+            "sync_key": None,
+            "created_by": None,
+            "last_modified_by": None,
+            "created_at": instant(raw.get("CreatedDate")),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cases(SObjectStream):
+    config_name = "cases"
+    sobject = "Case"
+    kind = "tickets"
+    base_fields = (
+        "AccountId",
+        "ContactId",
+        "Status",
+        "Priority",
+        "IsClosed",
+        "IsEscalated",
+        "CreatedDate",
+        "ClosedDate",
+    )
+
+    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "account_id": text(raw.get("AccountId")),
+            "contact_id": text(raw.get("ContactId")),
+            "status": text(raw.get("Status")),
+            "priority": text(raw.get("Priority")),
+            "is_closed": boolean(raw.get("IsClosed")),
+            "is_escalated": boolean(raw.get("IsEscalated")),
+            "created_at": instant(raw.get("CreatedDate")),
+            "closed_at": instant(raw.get("ClosedDate")),
+        }
+
+
+def _contact(who_id: Any) -> str | None:
+    """WhoId may be a Contact (003…) or a Lead (00Q…): only contacts belong to accounts."""
+    who = text(who_id)
+    return who if who and who.startswith("003") else None
+
+
+STREAM_TYPES: dict[str, type[SObjectStream]] = {
+    cls.config_name: cls
+    for cls in (Users, Accounts, Contracts, Opportunities, Products, LineItems, Assets, Contacts, Tasks, Events, Cases)
+}
+"""Config names of the Salesforce objects (``[salesforce] objects = [...]``), in read order."""

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from connectors.base import BoundStream, required_window
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.streams import Accounts, Users, soql_string
+from connectors.salesforce.streams import soql_string
 from sync.records import LedgerState, TaskIntent, WriteResult
-from sync.settings import RetrySettings, SalesforceSettings
+from sync.settings import SalesforceSettings
 
-__all__ = ["SalesforceConnector", "SalesforceTaskWriter"]
+__all__ = ["SalesforceTaskWriter"]
 
 _PRIORITY = {"high": "High", "normal": "Normal", "low": "Low"}
 SUBJECT_MAX = 255
@@ -85,38 +83,3 @@ class SalesforceTaskWriter:
             }
             for r in self.client.query_all(soql, stream="read Task")
         ]
-
-
-class SalesforceConnector:
-    """Salesforce as upsync sees it: its streams and its task writer over one client."""
-
-    system = "salesforce"
-
-    def __init__(self, settings: SalesforceSettings, token: str, retry: RetrySettings) -> None:
-        self.client = SalesforceClient(settings, token, retry)
-        accounts = Accounts(
-            workspace_field=settings.workspace_field,
-            seats_field=settings.seats_field,
-            lookback=timedelta(seconds=settings.lookback_seconds),
-        )
-        users = Users()
-        self.streams = (
-            BoundStream(
-                name=users.name,
-                spec=None,
-                pages=lambda _window: self.client.query_pages(users.soql(), stream=users.name, include_deleted=False),
-                to_record=users.to_record,
-            ),
-            BoundStream(
-                name=accounts.name,
-                spec=accounts.spec,
-                pages=lambda window: self.client.query_pages(
-                    accounts.soql(required_window(window)), stream=accounts.name
-                ),
-                to_record=accounts.to_record,
-            ),
-        )
-        self.writer = SalesforceTaskWriter(self.client, settings)
-
-    def close(self) -> None:
-        self.client.close()

@@ -1,28 +1,34 @@
-"""The product usage API over httpx: bearer auth, cursor pagination, error mapping.
+"""The product usage API over httpx: configurable auth and pagination, error mapping, file import.
 
-The only importer of httpx. The API is our own (documented in ``sandbox/usage.py`` and the
-README): ``GET /v1/usage/daily?updated_since=…&updated_before=…&limit=…&cursor=…`` answers
-``{"data": [...], "next_cursor": "…" | null}``.
+The only importer of httpx. Every customer's usage API differs, so ``[usage]`` chooses:
+auth ``bearer`` (a token), ``api_key`` (a header) or ``oauth2`` (client credentials, refreshed
+on expiry or on a 401, as an ``httpx.Auth`` flow); pagination by ``cursor`` (a body field),
+``next_link`` (a URL in the body), ``page``, ``offset`` or ``link_header`` (RFC 8288). The
+bundled sandbox serves each (see ``sandbox/usage.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import csv
+import json
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from connectors.base import BoundStream, required_window
+from connectors.base import Page, to_page
 from connectors.http import call_with_retry, redact, ssl_context
-from connectors.usage.streams import DailyUsage
+from connectors.usage.streams import DailyUsage, Workspaces, get_path
 from sync.errors import AuthError, ConnectorError, RateLimitError, ResponseShapeError, UpstreamError
-from sync.records import Window
+from sync.records import CursorSpec, Deletion, Window
 from sync.settings import RetrySettings, UsageSettings
 
-__all__ = ["VENDOR_ERRORS", "UsageClient", "UsageConnector", "translated"]
+__all__ = ["VENDOR_ERRORS", "ClientCredentials", "UsageClient", "UsageConnector", "read_usage_file", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "usage"
@@ -45,11 +51,11 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
             detail = response.json().get("error", {})
         except ValueError:
             detail = {}
-        code = str(detail.get("code", "")) if isinstance(detail, dict) else ""
+        code = str(detail.get("code", "")) if isinstance(detail, dict) else str(detail)
         message = redact(str(detail.get("message", "")) if isinstance(detail, dict) else "", token)
         if status in (401, 403):
             raise AuthError(
-                f"{status} {code}", system=SYSTEM, stream=stream, hint="check the token named by usage.token_env"
+                f"{status} {code}", system=SYSTEM, stream=stream, hint="check the credentials named in [usage]"
             ) from exc
         if status == 429:
             retry_after = response.headers.get("Retry-After")
@@ -69,74 +75,267 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
             f"request failed ({type(exc).__name__})", system=SYSTEM, stream=stream, hint="check usage.base_url"
         ) from exc
     except ValueError as exc:
-        raise ResponseShapeError("response body is not JSON", system=SYSTEM, stream=stream) from exc
+        raise ResponseShapeError(f"unexpected response: {exc}"[:200], system=SYSTEM, stream=stream) from exc
+
+
+class ClientCredentials(httpx.Auth):
+    """OAuth 2.0 client credentials (RFC 6749 §4.4) as an httpx auth flow (sans-I/O).
+
+    Fetches a token before the first request and when it is about to expire, and retries a
+    request once with a fresh token after a 401.
+    """
+
+    requires_response_body = True
+
+    def __init__(
+        self, token_url: str, client_id: str, client_secret: str, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.clock = clock
+        self.token: str | None = None
+        self.expires_at = 0.0
+
+    def _token_request(self) -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            self.token_url,
+            data={"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.client_secret},
+        )
+
+    def _take(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            response.read()
+            raise httpx.HTTPStatusError("token request refused", request=response.request, response=response)
+        body = response.json()
+        self.token = str(body["access_token"])
+        self.expires_at = self.clock() + float(body.get("expires_in", 3600)) - 60
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.token is None or self.clock() >= self.expires_at:
+            self._take((yield self._token_request()))
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code == 401:
+            self._take((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            yield request
 
 
 class UsageClient:
-    def __init__(self, settings: UsageSettings, token: str, retry: RetrySettings, *, transport: Any = None) -> None:
+    def __init__(
+        self,
+        settings: UsageSettings,
+        env: Mapping[str, str],
+        retry: RetrySettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         self.retry = retry
-        self._token = token
+        headers = {"Accept": "application/json"}
+        auth: httpx.Auth | None = None
+        self._secret = env.get(settings.token_env, "")
+        if settings.auth == "bearer":
+            headers["Authorization"] = f"Bearer {self._secret}"
+        elif settings.auth == "api_key":
+            headers[settings.api_key_header] = self._secret
+        else:
+            oauth = settings.oauth
+            if oauth is None:
+                raise AuthError(
+                    "usage.auth = 'oauth2' needs a [usage.oauth] section", system=SYSTEM, hint="add [usage.oauth]"
+                )
+            form = oauth.form(env, f"{settings.base_url}/oauth/token")
+            self._secret = form.get("client_secret", "")
+            auth = ClientCredentials(form["token_url"], form["client_id"], form.get("client_secret", ""))
         self._http = httpx.Client(
             base_url=settings.base_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            headers=headers,
+            auth=auth,
             timeout=httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds),
             verify=ssl_context(settings.ca_file),
             transport=transport,
         )
+        self.calls = 0
 
     def close(self) -> None:
         self._http.close()
 
     def _call(self, fn: Callable[[], T], *, stream: str) -> T:
         def attempt() -> T:
-            with translated(stream, token=self._token):
+            self.calls += 1
+            with translated(stream, token=self._secret):
                 return fn()
 
         return call_with_retry(attempt, policy=self.retry)
 
-    def _get_page(self, params: dict[str, Any]) -> dict[str, Any]:
-        response = self._http.get("/v1/usage/daily", params=params)
+    def _get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
+        response = self._http.get(url, params=dict(params) if params is not None else None)
         response.raise_for_status()
-        body = response.json()
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise ValueError("no data list")
-        return body
+        return response
 
-    def daily_pages(self, window: Window, *, stream: str) -> Iterator[list[dict[str, Any]]]:
-        """Pages of daily rows updated in ``window``, ascending; follows ``next_cursor``."""
-        params: dict[str, Any] = {
-            "updated_since": _iso(window.start),
-            "updated_before": _iso(window.end),
-            "limit": self.settings.page_size,
-        }
-        seen_cursors: set[str] = set()
+    def pages(self, path: str, params: Mapping[str, Any], items_field: str, *, stream: str) -> Iterator[list[Any]]:
+        """Every page of a list endpoint in the configured pagination style."""
+        s = self.settings
+        style = s.pagination
+        query: dict[str, Any] | None = dict(params)
+        url = path
+        page_no, offset = 1, 0
+        seen: set[str] = set()
         while True:
-            body = self._call(partial(self._get_page, dict(params)), stream=stream)
-            yield body["data"]
-            cursor = body.get("next_cursor")
-            if not cursor:
+            if query is not None:
+                if style == "page":
+                    query[s.page_param] = page_no
+                elif style == "offset":
+                    query[s.offset_param] = offset
+            response = self._call(partial(self._get, url, query), stream=stream)
+            body = response.json()
+            items = get_path(body, items_field) if items_field else body
+            if not isinstance(items, list):
+                raise ResponseShapeError(f"no list at {items_field!r} in the response", system=SYSTEM, stream=stream)
+            yield items
+            if not items:
                 return
-            if cursor in seen_cursors:
-                raise ResponseShapeError("pagination loop: the same next_cursor twice", system=SYSTEM, stream=stream)
-            seen_cursors.add(cursor)
-            params["cursor"] = cursor
+            next_url: str | None = None
+            if style == "cursor":
+                cursor = get_path(body, s.next_cursor_field)
+                if not cursor:
+                    return
+                assert query is not None
+                query[s.cursor_param] = cursor
+                marker = str(cursor)
+            elif style == "next_link":
+                next_url = get_path(body, s.next_link_field)
+                marker = str(next_url)
+            elif style == "link_header":
+                next_url = response.links.get("next", {}).get("url")
+                marker = str(next_url)
+            elif style == "page":
+                total_pages = get_path(body, s.total_pages_field)
+                if total_pages is not None and page_no >= int(total_pages):
+                    return
+                page_no += 1
+                marker = str(page_no)
+            else:
+                offset += len(items)
+                total = get_path(body, s.total_field)
+                if total is not None and offset >= int(total):
+                    return
+                marker = str(offset)
+            if style in ("next_link", "link_header"):
+                if not next_url:
+                    return
+                url, query = str(next_url), None  # the link carries every parameter
+            if marker in seen:
+                raise ResponseShapeError("pagination loop: the same next page twice", system=SYSTEM, stream=stream)
+            seen.add(marker)
+
+
+class _DailyReader:
+    def __init__(self, client: UsageClient, decl: DailyUsage) -> None:
+        self.client = client
+        self.decl = decl
+
+    name = "usage.daily"
+    kind = "usage_daily"
+
+    @property
+    def spec(self) -> CursorSpec:
+        return self.decl.spec
+
+    def read(self, window: Window | None) -> Iterator[Page]:
+        if window is None:
+            raise ValueError("usage.daily is incremental: it needs a window")
+        s = self.client.settings
+        params: dict[str, Any] = {s.since_param: _iso(window.start), s.limit_param: s.page_size}
+        if s.until_param:
+            params[s.until_param] = _iso(window.end)
+        for items in self.client.pages(s.path, params, s.items_field, stream=self.name):
+            page = to_page(items, self.decl.to_record, self.name)
+            if not s.until_param:  # the API cannot bound the window: drop what is past the signpost
+                page = Page(
+                    records=[r for r in page.records if r.cursor_value < window.end],
+                    problems=page.problems,
+                    checkpoint=page.checkpoint,
+                )
+            yield page
+
+    def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
+        return None
+
+
+class _WorkspaceReader:
+    def __init__(self, client: UsageClient, path: str) -> None:
+        self.client = client
+        self.path = path
+        self.decl = Workspaces()
+
+    name = "usage.workspaces"
+    kind = "workspaces"
+    spec = None
+
+    def read(self, window: Window | None) -> Iterator[Page]:
+        s = self.client.settings
+        for items in self.client.pages(
+            self.path, {s.limit_param: s.page_size}, s.workspaces_items_field, stream=self.name
+        ):
+            yield to_page(items, self.decl.to_record, self.name)
+
+    def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
+        return None
 
 
 class UsageConnector:
     system = "usage"
 
-    def __init__(self, settings: UsageSettings, token: str, retry: RetrySettings, *, transport: Any = None) -> None:
-        self.client = UsageClient(settings, token, retry, transport=transport)
-        daily = DailyUsage(lookback=timedelta(seconds=settings.lookback_seconds))
-        self.streams = (
-            BoundStream(
-                name=daily.name,
-                spec=daily.spec,
-                pages=lambda window: self.client.daily_pages(required_window(window), stream=daily.name),
-                to_record=daily.to_record,
-            ),
-        )
+    def __init__(
+        self,
+        settings: UsageSettings,
+        env: Mapping[str, str],
+        retry: RetrySettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.client = UsageClient(settings, env, retry, transport=transport)
+        daily = DailyUsage(fields=settings.fields, lookback=timedelta(seconds=settings.lookback_seconds))
+        readers: list[_DailyReader | _WorkspaceReader] = []
+        if settings.workspaces_path:
+            readers.append(_WorkspaceReader(self.client, settings.workspaces_path))
+        readers.append(_DailyReader(self.client, daily))
+        self.streams: tuple[_DailyReader | _WorkspaceReader, ...] = tuple(readers)
 
     def close(self) -> None:
         self.client.close()
+
+
+def read_usage_file(path: Path, settings: UsageSettings, *, batch: int = 5000) -> Iterator[Page]:
+    """Pages of usage records from a historical export: NDJSON (one item per line, read with the
+    ``[usage.fields]`` mapping) or CSV (columns named as the canonical metrics; maps as JSON text).
+    A line that cannot be read is named (file and line) in the page's problems."""
+    decl = DailyUsage(fields=settings.fields)
+    csv_decl = DailyUsage()
+    suffix = path.suffix.lower()
+    with path.open(encoding="utf-8", newline="") as handle:
+        if suffix == ".csv":
+            rows: Iterator[tuple[int, Any]] = ((i + 2, row) for i, row in enumerate(csv.DictReader(handle)))
+            reader = csv_decl
+        elif suffix in (".ndjson", ".jsonl", ".json"):
+            rows = ((i + 1, line) for i, line in enumerate(handle) if line.strip())
+            reader = decl
+        else:
+            raise ConnectorError(
+                f"cannot import {path.name}: unknown format", system=SYSTEM, hint="use a .csv or .ndjson export"
+            )
+        records, problems = [], []
+        for line_no, raw in rows:
+            try:
+                item = json.loads(raw) if isinstance(raw, str) else raw
+                records.append(reader.to_record(item))
+            except (KeyError, ValueError, TypeError) as exc:
+                problems.append(f"{path.name}:{line_no}: {type(exc).__name__}: {exc}")
+            if len(records) >= batch:
+                yield Page(records=records, problems=problems)
+                records, problems = [], []
+        yield Page(records=records, problems=problems)

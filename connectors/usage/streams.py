@@ -1,47 +1,152 @@
-"""Usage API rows as canonical records. Pure."""
+"""Usage API items → canonical usage records, through the configured dotted-path mapping. Pure.
+
+Customers' usage APIs differ in shape; ``[usage.fields]`` says where each canonical metric sits
+in one item (``metrics.seats.used``). The same mapping reads historical exports (NDJSON, or CSV
+whose columns are the canonical names), so backfilled and live usage are one and the same.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connectors.base import parse_utc
-from sync.records import CursorSpec, UsageDay
+from connectors.base import day, domain_of, parse_utc, text
+from sync.records import CursorSpec, Record
+from sync.settings import UsageFields
 
-__all__ = ["DailyUsage"]
+__all__ = ["COUNTS", "MEASURES", "DailyUsage", "Workspaces", "get_path"]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+COUNTS = (
+    "active_users",
+    "weekly_active_users",
+    "seats_used",
+    "seats_limit",
+    "api_calls_used",
+    "api_calls_limit",
+    "integrations",
+    "premium_feature_views",
+    "trials_started",
+    "pricing_page_views",
+)
+MEASURES = ("storage_used_gb", "storage_limit_gb")
+MAPS = ("feature_events", "users_by_department")
+_MISSING = object()
 
 
-def _count(raw: Mapping[str, Any], name: str) -> int | None:
-    value = raw.get(name)
-    if value is None:
+def get_path(item: Any, path: str) -> Any:
+    """``get_path({"a": {"b": 1}}, "a.b") == 1``; None when any step is missing."""
+    node = item
+    for part in path.split("."):
+        if isinstance(node, Mapping):
+            node = node.get(part, _MISSING)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+        if node is _MISSING:
+            return None
+    return node
+
+
+def _count(name: str, value: Any) -> int | None:
+    if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return int(value)
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if number < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return int(number)
+
+
+def _measure(name: str, value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if number < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def _mapping(name: str, value: Any) -> dict[str, int] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)  # CSV exports carry these as JSON text
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be an object of name → count, got {type(value).__name__}")
+    return {str(k): int(float(v)) for k, v in value.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DailyUsage:
-    """``GET /v1/usage/daily``: one row per (workspace, day), read ascending on updated_at."""
+    """One (workspace, day) of usage, read ascending on its update time."""
 
+    fields: UsageFields = field(default_factory=UsageFields)
     lookback: timedelta = timedelta(seconds=300)
 
     name = "usage.daily"
+    kind = "usage_daily"
 
     @property
     def spec(self) -> CursorSpec:
         return CursorSpec(field="updated_at", tie_breaker="workspace_id", lookback=self.lookback, initial_value=EPOCH)
 
-    def to_record(self, raw: Mapping[str, Any]) -> UsageDay:
-        return UsageDay(
-            workspace_id=str(raw["workspace_id"]),
-            day=date.fromisoformat(str(raw["date"])),
-            active_users=_count(raw, "active_users"),
-            seats_used=_count(raw, "seats_used"),
-            seats_limit=_count(raw, "seats_limit"),
-            updated_at=parse_utc(raw["updated_at"]),
+    def to_record(self, item: Mapping[str, Any]) -> Record:
+        f = self.fields
+        workspace = text(get_path(item, f.workspace_id))
+        on = day(get_path(item, f.day))
+        if workspace is None or on is None:
+            raise KeyError(f"no workspace id at {f.workspace_id!r} or no day at {f.day!r}")
+        updated = parse_utc(get_path(item, f.updated_at))
+        values: dict[str, Any] = {"workspace_id": workspace, "day": on, "updated_at": updated}
+        for name in COUNTS:
+            path = getattr(f, name)
+            values[name] = _count(name, get_path(item, path)) if path else None
+        for name in MEASURES:
+            path = getattr(f, name)
+            values[name] = _measure(name, get_path(item, path)) if path else None
+        for name in MAPS:
+            path = getattr(f, name)
+            values[name] = _mapping(name, get_path(item, path)) if path else None
+        return Record(
+            kind=self.kind,
+            system="usage",
+            key=f"{workspace}|{on.isoformat()}",
+            cursor_value=updated,
+            values=values,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workspaces:
+    """Product workspaces with their domain: matches accounts that lack a workspace id."""
+
+    name = "usage.workspaces"
+    kind = "workspaces"
+    spec = None
+
+    def to_record(self, item: Mapping[str, Any]) -> Record:
+        workspace = text(item.get("id") or item.get("workspace_id"))
+        if workspace is None:
+            raise KeyError("workspace without an id")
+        updated = item.get("updated_at")
+        at = parse_utc(updated) if updated else EPOCH
+        return Record(
+            kind=self.kind,
+            system="usage",
+            key=workspace,
+            cursor_value=at,
+            values={
+                "workspace_id": workspace,
+                "name": text(item.get("name")),
+                "domain": domain_of(text(item.get("domain"))),
+                "updated_at": at,
+            },
         )

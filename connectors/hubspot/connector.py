@@ -1,0 +1,224 @@
+"""HubSpot as upsync sees it: one reader per configured object, the task writer, one client.
+
+Reading a window (CONNECTORS.md rule 8): search 200 a page, ascending on ``hs_object_id``,
+filtered ``GTE start`` / ``LT end`` in epoch ms. CRM search refuses to page past 10,000 results,
+so a window whose ``total`` reaches that is cut into slices sized from its total (so most slices
+fit at the first try and no call is spent only to count); a 1-ms window still over the cap is
+paged by ``hs_object_id > last id``. Every slice's fetched count is checked against ``total``.
+Associations are read for up to 1,000 records at a time (5 pages) before those pages commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.base import Page, parse_utc
+from connectors.hubspot.client import ASSOCIATIONS_BATCH, HubSpotClient
+from connectors.hubspot.streams import (
+    SEARCH_PAGE,
+    STREAM_TYPES,
+    Companies,
+    HubSpotStream,
+    Owners,
+    Tasks,
+    pick,
+)
+from connectors.hubspot.writes import HubSpotTaskWriter
+from sync.records import CursorSpec, Deletion, Record, Window
+from sync.settings import HubSpotSettings, RetrySettings
+
+__all__ = ["SEARCH_CAP", "HubSpotConnector", "ObjectReader", "OwnerReader"]
+
+log = logging.getLogger("upsync.hubspot")
+SEARCH_CAP = 10_000
+"""CRM search answers 400 for ``after`` past 10,000 results (search API reference, limits)."""
+SLICE_TARGET = 8_000
+"""Rows aimed at per slice when a window is over the cap: headroom for uneven density."""
+
+
+class ObjectReader:
+    """Reads one object type through CRM search, in time windows ascending."""
+
+    def __init__(self, client: HubSpotClient, decl: HubSpotStream) -> None:
+        self.client = client
+        self.decl = decl
+        self.mismatches = 0
+
+    @property
+    def name(self) -> str:
+        return self.decl.name
+
+    @property
+    def kind(self) -> str:
+        return self.decl.kind
+
+    @property
+    def spec(self) -> CursorSpec:
+        return self.decl.spec
+
+    def read(self, window: Window | None) -> Iterator[Page]:
+        if window is None:
+            raise ValueError(f"{self.name} is incremental: it needs a window")
+        start_ms, end_ms = self.decl.window_ms(window)
+        if start_ms >= end_ms:
+            return
+        yield from self._window(start_ms, end_ms)
+
+    def _window(self, start_ms: int, end_ms: int) -> Iterator[Page]:
+        body = self.decl.search_body(start_ms, end_ms)
+        results, after, total = self.client.search(self.decl.object_type, body, stream=self.name)
+        if total >= SEARCH_CAP:
+            if end_ms - start_ms <= 1:
+                yield from self._by_id(start_ms, end_ms)
+                return
+            slices = max(2, math.ceil(total / SLICE_TARGET))
+            step = max(1, math.ceil((end_ms - start_ms) / slices))
+            log.info("%s: %d results in one window, reading it in %d slices", self.name, total, slices)
+            for lo in range(start_ms, end_ms, step):
+                yield from self._window(lo, min(lo + step, end_ms))
+            return
+        raw_pages = [results]
+        fetched = len(results)
+        while after:  # follow paging.next even after a short page (peers stopped early: lost rows)
+            body = self.decl.search_body(start_ms, end_ms, after=after)
+            results, after, _ = self.client.search(self.decl.object_type, body, stream=self.name)
+            raw_pages.append(results)
+            fetched += len(results)
+            if sum(len(p) for p in raw_pages) >= ASSOCIATIONS_BATCH:
+                yield from self._pages(raw_pages, last=False)
+                raw_pages = []
+        problems = []
+        if fetched != total:
+            self.mismatches += 1
+            problems.append(
+                f"{self.name}: window {start_ms}..{end_ms} ms fetched {fetched} of total {total} "
+                "(records changed while paging; they are read again next run)"
+            )
+        yield from self._pages(raw_pages, last=True, problems=problems)
+
+    def _by_id(self, start_ms: int, end_ms: int) -> Iterator[Page]:
+        """A window of one millisecond holding more than 10,000 records (a mass update)."""
+        last_id: str | None = None
+        raw_pages: list[list[dict[str, Any]]] = []
+        while True:
+            body = self.decl.search_body(start_ms, end_ms, after_id=last_id or "0")
+            results, _after, _total = self.client.search(self.decl.object_type, body, stream=self.name)
+            if not results:
+                break
+            raw_pages.append(results)
+            last_id = str(results[-1]["id"])
+            if sum(len(p) for p in raw_pages) >= ASSOCIATIONS_BATCH:
+                yield from self._pages(raw_pages, last=False)
+                raw_pages = []
+            if len(results) < SEARCH_PAGE:
+                break
+        yield from self._pages(raw_pages, last=True)
+
+    def _pages(
+        self, raw_pages: Sequence[Sequence[Mapping[str, Any]]], *, last: bool, problems: Sequence[str] = ()
+    ) -> Iterator[Page]:
+        """Convert buffered raw pages, reading their associations in one batch call per type."""
+        ids = [str(r["id"]) for page in raw_pages for r in page]
+        linked: dict[str, dict[str, str | None]] = {i: {} for i in ids}
+        for assoc in self.decl.associations:
+            found = self.client.associations(self.decl.object_type, assoc.to_type, ids, stream=self.name) if ids else {}
+            for record_id in ids:
+                linked[record_id][assoc.column] = pick(found.get(record_id, []), assoc.type_ids)
+        for index, page in enumerate(raw_pages):
+            records: list[Record] = []
+            page_problems: list[str] = []
+            for raw in page:
+                try:
+                    records.append(self.decl.to_record(raw, linked[str(raw["id"])]))
+                except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                    page_problems.append(f"{self.name} record {raw.get('id', '?')}: {type(exc).__name__}: {exc}")
+            final = last and index == len(raw_pages) - 1
+            yield Page(records=records, problems=[*page_problems, *(problems if final else ())], checkpoint=final)
+        if last and not raw_pages:
+            yield Page(records=(), problems=list(problems), checkpoint=True)
+
+    def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
+        return self._archived(start)
+
+    def _archived(self, start: datetime) -> Iterator[Sequence[Deletion]]:
+        """Archiving does not move hs_lastmodifieddate and search hides archived records: list them."""
+        since = start - timedelta(days=1)
+        for page in self.client.archived(self.decl.object_type, stream=self.name):
+            out = []
+            for raw in page:
+                when = raw.get("archived_at") or raw.get("updated_at")
+                at = parse_utc(when) if when else since
+                if at >= since:
+                    out.append(Deletion(kind=self.kind, system="hubspot", crm_id=str(raw["id"]), deleted_at=at))
+            yield out
+
+
+class OwnerReader:
+    """Owners, read whole each run; archived (inactive) ones only on the deletes schedule."""
+
+    def __init__(self, client: HubSpotClient) -> None:
+        self.client = client
+        self.decl = Owners()
+
+    name = "hubspot.owners"
+    kind = "owners"
+    spec = None
+
+    def read(self, window: Window | None) -> Iterator[Page]:
+        for archived in (False, True):
+            for rows in self.client.owners(archived=archived):
+                records, problems = [], []
+                for raw in rows:
+                    try:
+                        records.append(self.decl.to_record({**raw, "archived": archived}))
+                    except (KeyError, ValueError, TypeError) as exc:
+                        problems.append(f"{self.name} record {raw.get('id', '?')}: {type(exc).__name__}: {exc}")
+                yield Page(records=records, problems=problems)
+
+    def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
+        return None
+
+
+def oauth_form(settings: HubSpotSettings, env: Mapping[str, str]) -> dict[str, str] | None:
+    if settings.oauth is None:
+        return None
+    return settings.oauth.form(env, f"{settings.base_url}/oauth/v1/token")
+
+
+class HubSpotConnector:
+    """HubSpot as upsync sees it: its readers and its task writer over one client."""
+
+    system = "hubspot"
+
+    def __init__(self, settings: HubSpotSettings, env: Mapping[str, str], retry: RetrySettings) -> None:
+        self.client = HubSpotClient(settings, env.get(settings.token_env), retry, oauth=oauth_form(settings, env))
+        lookback = timedelta(seconds=settings.lookback_seconds)
+        readers: list[ObjectReader | OwnerReader] = []
+        for name in settings.objects:
+            cls = STREAM_TYPES[name]
+            if cls is Owners:
+                readers.append(OwnerReader(self.client))
+                continue
+            decl: HubSpotStream
+            if cls is Companies:
+                decl = Companies(
+                    lookback=lookback,
+                    workspace_property=settings.workspace_property,
+                    seats_property=settings.seats_property,
+                    contract_end_property=settings.contract_end_property,
+                    health_property=settings.health_property,
+                )
+            elif cls is Tasks:
+                decl = Tasks(lookback=lookback, sync_key_property=settings.sync_key_property)
+            else:
+                decl = cls(lookback=lookback)
+            readers.append(ObjectReader(self.client, decl))
+        self.streams: tuple[ObjectReader | OwnerReader, ...] = tuple(readers)
+        self.writer = HubSpotTaskWriter(self.client, settings)
+
+    def close(self) -> None:
+        self.client.close()
