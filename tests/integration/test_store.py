@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync.errors import StateError
-from sync.records import Account, CursorState, LedgerEntry, LedgerState, UsageDay, WriteResult
+from sync.records import CursorState, Deletion, LedgerEntry, LedgerState, Record, WriteResult
 from sync.store import SCHEMA_VERSION, Store
 
 pytestmark = pytest.mark.integration
@@ -41,17 +41,32 @@ INSERT INTO cursors VALUES ('hubspot.companies', 1, '2026-05-01 00:00:00.000000'
 """
 
 
-def account(crm_id: str, *, deleted: bool = False, ws: str | None = "ws-1") -> Account:
-    return Account(
+def account(crm_id: str, *, deleted: bool = False, ws: str | None = "ws-1", name: str | None = None) -> Record:
+    return Record(
+        kind="accounts",
         system="hubspot",
-        crm_id=crm_id,
-        name=f"Account {crm_id}",
-        owner_id="o1",
-        domain=None,
-        workspace_id=ws,
-        seats_purchased=10,
+        key=crm_id,
+        cursor_value=NOW - timedelta(days=1),
         deleted=deleted,
-        modified_at=NOW - timedelta(days=1),
+        values={"name": name or f"Account {crm_id}", "owner_id": "o1", "workspace_id": ws, "seats_purchased": 10},
+    )
+
+
+def usage(ws: str, on: date, used: int, updated_at: datetime) -> Record:
+    return Record(
+        kind="usage_daily",
+        system="usage",
+        key=f"{ws}|{on}",
+        cursor_value=updated_at,
+        values={
+            "workspace_id": ws,
+            "day": on,
+            "active_users": used,
+            "seats_used": used,
+            "seats_limit": 50,
+            "updated_at": updated_at,
+            "feature_events": {"reports": 3},
+        },
     )
 
 
@@ -64,7 +79,7 @@ def test_a_version_1_state_db_is_upgraded_in_place_keeping_its_rows(tmp_path: Pa
 
 
 def check_upgraded(store: Store) -> None:
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     [entry] = store.ledger("hubspot").values()
     assert (entry.key, entry.state, entry.crm_id, entry.attempts) == ("k1", LedgerState.confirmed, "301", 0)
     assert store.cursor("hubspot.companies") == CursorState(
@@ -107,14 +122,7 @@ def store(target: str) -> Iterator[Store]:
 
 def test_a_page_and_its_cursor_commit_together_or_not_at_all(store: Store) -> None:
     store.commit_page("hubspot.companies", [account("1")], CursorState(last_value=NOW - timedelta(days=1)), now=NOW)
-    bad_usage = UsageDay(
-        workspace_id="ws-1",
-        day=date(2026, 5, 31),
-        active_users=1,
-        seats_used=1,
-        seats_limit=1,
-        updated_at=datetime(2026, 5, 31),
-    )  # naive: refused by the store
+    bad_usage = usage("ws-1", date(2026, 5, 31), 1, datetime(2026, 5, 31))  # naive time: refused by the store
     with pytest.raises(StateError):
         store.commit_page("usage.daily", [account("2"), bad_usage], CursorState(last_value=NOW), now=NOW)
     assert store.counts()["accounts"] == 1
@@ -125,22 +133,12 @@ def test_records_upsert_on_their_key_so_reread_overlap_is_harmless(store: Store)
     for _ in range(3):
         store.commit_page("hubspot.companies", [account("1"), account("2")], CursorState(last_value=NOW), now=NOW)
     store.commit_page("hubspot.companies", [account("2", deleted=True)], CursorState(last_value=NOW), now=NOW)
-    assert store.counts()["accounts"] == 2
+    assert store.counts(include_deleted=True)["accounts"] == 2
     assert [s.crm_id for s in store.account_snapshots("hubspot", now=NOW)] == ["1"]
 
 
 def test_snapshots_join_the_latest_usage_known_at_now(store: Store) -> None:
-    rows = [
-        UsageDay(
-            workspace_id="ws-1",
-            day=date(2026, 5, d),
-            active_users=d,
-            seats_used=d,
-            seats_limit=50,
-            updated_at=datetime(2026, 5, d, 23, tzinfo=timezone.utc),
-        )
-        for d in (29, 30, 31)
-    ]
+    rows = [usage("ws-1", date(2026, 5, d), d, datetime(2026, 5, d, 23, tzinfo=timezone.utc)) for d in (29, 30, 31)]
     store.commit_page("usage.daily", [account("1"), *rows], CursorState(last_value=NOW), now=NOW)
     [latest] = store.account_snapshots("hubspot", now=NOW)
     assert (latest.usage_day, latest.seats_used) == (date(2026, 5, 31), 31)
@@ -165,3 +163,73 @@ def test_a_fresh_database_gets_the_current_schema(target: str) -> None:
         assert store.schema_version() == SCHEMA_VERSION
     with Store.open(target) as store:  # reopening changes nothing
         assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_json_columns_round_trip(store: Store) -> None:
+    store.commit_page("usage.daily", [usage("ws-1", date(2026, 5, 30), 5, NOW)], None, now=NOW)
+    [row] = store.rows("usage_daily")
+    assert row["feature_events"] == {"reports": 3}
+
+
+def test_duplicates_in_one_page_keep_the_last(store: Store) -> None:
+    page = [account("1", name="first"), account("1", name="second")]
+    store.commit_page("hubspot.companies", page, CursorState(last_value=NOW), now=NOW)
+    assert [r["name"] for r in store.rows("accounts")] == ["second"]
+
+
+def test_deletions_flag_known_records_and_ignore_unknown_ones(store: Store) -> None:
+    store.commit_page("hubspot.companies", [account("1"), account("2")], None, now=NOW)
+    gone = [Deletion(kind="accounts", system="hubspot", crm_id=i, deleted_at=NOW) for i in ("2", "404")]
+    assert store.mark_deleted(gone, now=NOW) == 1
+    assert {r["crm_id"]: r["deleted"] for r in store.rows("accounts")} == {"1": False, "2": True}
+    assert store.counts()["accounts"] == 1 and store.counts(include_deleted=True)["accounts"] == 2
+
+
+def test_a_full_pass_marks_what_it_did_not_see_of_its_own_stream_only(store: Store) -> None:
+    store.commit_page("hubspot.companies", [account("1"), account("2")], None, now=NOW)
+    store.commit_page("hubspot.other", [account("3")], None, now=NOW)
+    store.commit_page("hubspot.companies", [account("1")], None, now=NOW, pass_id="p1")
+    assert store.reconcile_full_pass("accounts", "hubspot.companies", pass_id="p1", before=NOW, now=NOW) == 1
+    assert {r["crm_id"]: r["deleted"] for r in store.rows("accounts")} == {"1": False, "2": True, "3": False}
+
+
+def test_a_record_modified_after_the_pass_began_is_not_taken_for_deleted(store: Store) -> None:
+    late = Record(
+        kind="accounts", system="hubspot", key="9", cursor_value=NOW + timedelta(hours=1), values={"name": "x"}
+    )
+    store.commit_page("hubspot.companies", [late], None, now=NOW)
+    assert store.reconcile_full_pass("accounts", "hubspot.companies", pass_id="p1", before=NOW, now=NOW) == 0
+
+
+def test_a_version_2_state_db_gains_the_new_kinds_and_columns(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(V1_SCHEMA)
+        conn.executescript(
+            """
+            ALTER TABLE ledger ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE ledger ADD COLUMN last_error VARCHAR;
+            UPDATE meta SET value = '2';
+            CREATE TABLE accounts (system VARCHAR NOT NULL, crm_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+                owner_id VARCHAR, domain VARCHAR, workspace_id VARCHAR, seats_purchased INTEGER,
+                deleted BOOLEAN NOT NULL, modified_at DATETIME NOT NULL, synced_at DATETIME NOT NULL,
+                PRIMARY KEY (system, crm_id));
+            INSERT INTO accounts VALUES ('hubspot', '7', 'Acme', 'o1', NULL, 'ws-7', 20, 0,
+                '2026-05-01 00:00:00.000000', '2026-05-01 00:00:00.000000');
+            """
+        )
+    with Store.open(str(path)) as store:
+        assert store.schema_version() == 3
+        [row] = store.rows("accounts")
+        assert (row["name"], row["seats_purchased"], row["parent_id"], row["deleted"]) == ("Acme", 20, None, False)
+        store.commit_page(
+            "salesforce.contracts",
+            [
+                Record(
+                    kind="contracts", system="salesforce", key="800A", cursor_value=NOW, values={"account_id": "001A"}
+                )
+            ],
+            None,
+            now=NOW,
+        )
+        assert store.counts()["contracts"] == 1
