@@ -245,6 +245,127 @@ def run(
 
 
 @app.command()
+def backfill(
+    source: Annotated[
+        str, typer.Option("--source", help="salesforce, hubspot or usage (the CRM must be the config's)")
+    ],
+    objects: Annotated[
+        str | None, typer.Option("--objects", help="comma-separated objects, e.g. accounts,contracts (default: all)")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="only records modified since this date (UTC)")] = None,
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """One-shot history load: resumable after a kill, progress per object; creates no CRM tasks."""
+    _setup_logging(verbose)
+
+    def body() -> int:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from sync.pull import backfill_stream
+
+        settings = _settings(config)
+        if source not in (settings.upsync.crm, "usage"):
+            raise ConfigError(
+                f"--source {source!r}: this config reads {settings.upsync.crm!r} and 'usage'",
+                hint="pass --config with a config whose [upsync].crm is that CRM",
+            )
+        clock = make_clock(as_of)
+        since_at = make_clock(since)() if since else None
+        wanted = {o.strip() for o in objects.split(",")} if objects else None
+        store = _open_store(settings, state, config)
+        ctx = _build_context(settings, store, clock, os.environ, dry_run=True)
+        connector = ctx.usage if source == "usage" else ctx.crm
+        streams = [s for s in connector.streams if wanted is None or s.name.split(".", 1)[1] in wanted]
+        unknown = (wanted or set()) - {s.name.split(".", 1)[1] for s in connector.streams}
+        if unknown:
+            ctx.close()
+            known = ", ".join(s.name.split(".", 1)[1] for s in connector.streams)
+            raise ConfigError(f"--objects: unknown {', '.join(sorted(unknown))}", hint=f"{source} objects: {known}")
+        started = clock()
+        reports = []
+        columns = (
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            TextColumn("{task.completed:>10,.0f} records"),
+            TextColumn("{task.fields[rate]:>8} /s"),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=console, transient=False) as bar:
+                for stream in streams:
+                    task = bar.add_task(stream.name, total=None, rate="-")
+                    began = time.monotonic()
+
+                    def tick(n: int, task: Any = task, began: float = began) -> None:
+                        bar.advance(task, n)
+                        done = bar.tasks[task].completed
+                        bar.update(task, rate=f"{done / max(time.monotonic() - began, 1e-6):,.0f}")
+
+                    report = backfill_stream(
+                        store, stream, since=since_at, run_started_at=started, clock=clock, stop=ctx.stop, progress=tick
+                    )
+                    bar.update(task, total=bar.tasks[task].completed or 1, completed=bar.tasks[task].completed or 1)
+                    reports.append(report)
+                    if report.error:
+                        bar.console.print(f"[red]{report.error}[/]" + (f"\nhint: {report.hint}" if report.hint else ""))
+                        if report.quota:
+                            break
+        finally:
+            ctx.close()
+        failed = [r for r in reports if r.error]
+        console.print(
+            f"backfill: {sum(r.records for r in reports):,} records from {len(reports)} objects"
+            + (f"; {len(failed)} stopped early: run it again to resume" if failed else "")
+        )
+        return 1 if failed else 0
+
+    code = _guard(body)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("import-usage")
+def import_usage(
+    path: Annotated[Path, typer.Argument(help="a .csv or .ndjson export of daily usage")],
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Load historical usage from a file export (same field mapping as the usage API)."""
+
+    def body() -> int:
+        from connectors.usage.client import read_usage_file
+
+        settings = _settings(config)
+        assert settings.usage is not None
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file", hint="pass the path of a .csv or .ndjson export")
+        clock = make_clock(as_of)
+        store = _open_store(settings, state, config)
+        stored = problems = 0
+        try:
+            for page in read_usage_file(path, settings.usage):
+                store.commit_page(f"file:{path.name}", page.records, None, now=clock())
+                stored += len(page.records)
+                for problem in page.problems:
+                    err.print(f"skipped {problem}", markup=False, highlight=False)
+                problems += len(page.problems)
+        finally:
+            store.close()
+        console.print(
+            f"imported {stored:,} usage rows from {path.name}" + (f"; {problems} lines skipped" if problems else "")
+        )
+        return 1 if problems and not stored else 0
+
+    code = _guard(body)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
 def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
     """Cursors, recent runs, ledger and accounts with no usage match."""
 

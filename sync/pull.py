@@ -29,7 +29,7 @@ from sync.errors import ConnectorError, QuotaExhaustedError
 from sync.records import Clock, CursorState, Window
 from sync.store import Store
 
-__all__ = ["EPOCH", "PullReport", "pull_stream"]
+__all__ = ["EPOCH", "PullReport", "backfill_stream", "pull_stream"]
 
 log = logging.getLogger("upsync.pull")
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -163,29 +163,111 @@ def _full_pass(
     stop: threading.Event | None,
     progress: Callable[[int], None] | None,
 ) -> CursorState | None:
+    done, window_end = _pass(
+        store, stream, "#full", full, EPOCH, run_started_at, clock, report, stop, progress, reconcile=True
+    )
+    return _merge(store, stream, state, done, window_end, clock)
+
+
+def backfill_stream(
+    store: Store,
+    stream: Stream,
+    *,
+    since: datetime | None,
+    run_started_at: datetime,
+    clock: Clock,
+    stop: threading.Event | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PullReport:
+    """Read ``[since, backfill start)`` under the stream's ``#backfill`` cursor: resumable after a
+    kill (the window end is kept, so a resumed backfill finishes the same window), and merged into
+    the incremental cursor when it completes. Pulls only: it writes nothing to the CRM."""
+    report = PullReport(stream=stream.name, full_pass=True)
+    try:
+        if stream.spec is None:
+            _read_whole(store, stream, run_started_at, clock, report, stop, progress)
+            return report
+        resume = store.cursor(f"{stream.name}#backfill")
+        done, window_end = _pass(
+            store,
+            stream,
+            "#backfill",
+            resume,
+            since or EPOCH,
+            run_started_at,
+            clock,
+            report,
+            stop,
+            progress,
+            reconcile=since is None,
+        )
+        main = store.cursor(stream.name)
+        # a backfill from the start is a full read; one from --since on a fresh store sets the
+        # horizon: history before it is not wanted, so no full pass follows on its heels
+        _merge(store, stream, main, done, window_end, clock, full=since is None or main is None)
+    except _Stopped:
+        report.stopped = True
+    except ConnectorError as exc:
+        report.error = str(exc)
+        report.hint = exc.hint
+        report.quota = isinstance(exc, QuotaExhaustedError)
+        log.error("%s (backfill resumes from the last committed page)", exc)
+    return report
+
+
+def _pass(
+    store: Store,
+    stream: Stream,
+    suffix: str,
+    resume: CursorState | None,
+    start: datetime,
+    run_started_at: datetime,
+    clock: Clock,
+    report: PullReport,
+    stop: threading.Event | None,
+    progress: Callable[[int], None] | None,
+    *,
+    reconcile: bool,
+) -> tuple[CursorState, datetime]:
+    """Read a fixed window under ``<stream><suffix>``; on completion optionally mark what it did
+    not see as deleted, and remove that cursor. Returns (final position, window end)."""
     assert stream.spec is not None
-    if full is None:
-        full = CursorState(last_value=EPOCH, pass_id=run_started_at.isoformat(), window_end=run_started_at)
-        store.save_cursor(f"{stream.name}#full", full, now=clock())
-        log.info("%s: full pass started (formula fields, deletes by absence)", stream.name)
-    assert full.window_end is not None and full.pass_id is not None
-    start = EPOCH if full.last_value <= EPOCH else full.last_value - stream.spec.lookback
-    window = Window(start=start, end=full.window_end)
-    done = _consume(
-        store, stream, f"{stream.name}#full", full, window, clock, report, stop, progress, pass_id=full.pass_id
-    )
+    name = f"{stream.name}{suffix}"
+    if resume is None:
+        resume = CursorState(last_value=start, pass_id=run_started_at.isoformat(), window_end=run_started_at)
+        store.save_cursor(name, resume, now=clock())
+        log.info("%s: %s pass started from %s", stream.name, suffix.lstrip("#"), start.isoformat())
+    assert resume.window_end is not None and resume.pass_id is not None
+    begin = resume.last_value if resume.last_value <= start else resume.last_value - stream.spec.lookback
+    window = Window(start=max(begin, start), end=resume.window_end)
+    done = _consume(store, stream, name, resume, window, clock, report, stop, progress, pass_id=resume.pass_id)
     assert done is not None
-    gone = store.reconcile_full_pass(
-        stream.kind, stream.name, pass_id=full.pass_id, before=full.window_end, now=clock()
-    )
-    report.deleted += gone
-    if gone:
-        log.info("%s: %d records no longer in the source, marked deleted", stream.name, gone)
+    if reconcile:
+        gone = store.reconcile_full_pass(
+            stream.kind, stream.name, pass_id=resume.pass_id, before=resume.window_end, now=clock()
+        )
+        report.deleted += gone
+        if gone:
+            log.info("%s: %d records no longer in the source, marked deleted", stream.name, gone)
+    store.save_cursor(name, None, now=clock())
+    return done, resume.window_end
+
+
+def _merge(
+    store: Store,
+    stream: Stream,
+    state: CursorState | None,
+    done: CursorState,
+    window_end: datetime,
+    clock: Clock,
+    *,
+    full: bool = True,
+) -> CursorState:
+    """Fold a completed pass into the incremental cursor (never backwards)."""
     main = state or CursorState(last_value=EPOCH)
     value, key = max((main.last_value, main.last_key), (done.last_value, done.last_key))
-    main = replace(main, last_value=value, last_key=key, full_at=full.window_end)
+    main = replace(main, last_value=value, last_key=key, full_at=window_end if full else main.full_at)
     store.save_cursor(stream.name, main, now=clock())
-    store.save_cursor(f"{stream.name}#full", None, now=clock())
     return main
 
 

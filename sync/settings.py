@@ -405,7 +405,7 @@ def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[Con
         if not isinstance(section, dict):
             continue
         oauth = section.get("oauth")
-        if name == "usage" and section.get("auth") == "oauth2" or name != "usage" and isinstance(oauth, dict):
+        if (name == "usage" and section.get("auth") == "oauth2") or (name != "usage" and isinstance(oauth, dict)):
             names = (
                 [
                     (f"{name}.oauth.{k}", oauth.get(k))

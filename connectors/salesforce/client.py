@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
@@ -232,7 +232,7 @@ class SalesforceClient:
 
     def query_pages(
         self, soql: str, *, stream: str, include_deleted: bool = True
-    ) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    ) -> Generator[tuple[list[dict[str, Any]], int], None, None]:
         """Pages of a SOQL query with the query's ``totalSize`` (``queryAll`` by default, so
         soft-deleted rows arrive with IsDeleted)."""
         headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
@@ -286,17 +286,19 @@ class SalesforceClient:
             stream=stream,
             idempotent=False,
         )
+        if not isinstance(job, dict) or "id" not in job:
+            raise ResponseShapeError("bulk job creation answered without an id", system=SYSTEM, stream=stream)
         job_id = str(job["id"])
         try:
             delay = self.settings.bulk_poll_seconds
             while True:
                 info = self._call(partial(self._sf.restful, f"{base}/{job_id}", timeout=self._timeout), stream=stream)
-                state = info.get("state")
+                state = info.get("state") if isinstance(info, dict) else None
                 if state == "JobComplete":
                     break
                 if state in ("Failed", "Aborted"):
                     raise ConnectorError(
-                        f"bulk job {job_id} for {sobject} {state}: {info.get('errorMessage', '')}"[:300],
+                        f"bulk job {job_id} for {sobject} {state}: {(info or {}).get('errorMessage', '')}"[:300],
                         system=SYSTEM,
                         stream=stream,
                     )
