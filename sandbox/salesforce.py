@@ -1,21 +1,30 @@
-"""The Salesforce REST API stand-in: SOQL queries, describes and record writes over ``world.salesforce``.
+"""The Salesforce REST API stand-in: SOQL, describes, writes, deletes and Bulk query jobs over ``world.salesforce``.
 
 It speaks the REST API Developer Guide's shapes, status codes and error bodies closely enough
 that the real simple-salesforce client (and our connector) cannot tell it from an org: bearer
-auth with the real 401 body, ``Sforce-Limit-Info`` on every response and a daily request
-allocation, query cursors snapshotted at the first page, sObject Collections with per-record
-results and ``allOrNone`` rollback, and the field-level validation errors a real org returns
-(too long, bad picklist value, inactive owner, dangling reference, duplicate external id).
+auth against ``world.auth["salesforce"]`` with the real 401 body and an OAuth 2.0 token
+endpoint (refresh-token and client-credentials grants), ``Sforce-Limit-Info`` on every
+response and a daily request allocation, query cursors snapshotted at the first page, sObject
+Collections with per-record results and ``allOrNone`` rollback, the field-level validation
+errors a real org returns (too long, bad picklist value, inactive owner, dangling reference,
+duplicate external id), the platform's derived fields (``IsClosed``, ``IsWon``, activity
+``AccountId``…), soft and hard deletes as ``queryAll`` and ``/deleted`` report them, and Bulk
+API 2.0 query jobs (``sandbox.bulk``).
 
-Every endpoint handler cites the page of the REST API Developer Guide it imitates; the base
-address is ``https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/``.
-Handlers run in Starlette's thread pool and hold ``world.salesforce.lock`` while they read or
-write the store, so tests can inspect ``world.salesforce.objects`` between calls.
+Every endpoint handler cites the page of the guide it imitates; the REST base address is
+``https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/``. Handlers run in
+Starlette's thread pool and hold ``world.salesforce.lock`` while they read or write the store;
+nothing is cached between requests, so a test may change ``world.salesforce.objects`` directly
+(add rows, edit fields, give thousands of rows one ``SystemModstamp``) and the next request
+sees it. Limits and sizes are settings (``SalesforceSettings``, ``ApiUsage``) a test can
+lower to force many pages, many Bulk chunks or a spent allocation.
 """
 
 from __future__ import annotations
 
+import base64
 import calendar
+import hashlib
 import hmac
 import json
 import re
@@ -24,36 +33,46 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from sandbox import soql
+from sandbox.bulk import BulkError, BulkSettings, QueryJobs
 from sandbox.world import World, sf_id, sf_time
 
 __all__ = [
+    "BULK_DAILY_QUERY_JOBS",
     "DAILY_API_REQUESTS",
     "DEFAULT_BATCH_SIZE",
     "LATEST_API_VERSION",
     "MAX_COLLECTION_RECORDS",
     "MAX_OPEN_CURSORS",
+    "MAX_REPLICATION_IDS",
     "MAX_RETRIEVE_IDS",
     "MIN_BATCH_SIZE",
+    "ORG_ID",
+    "RECYCLE_BIN_DAYS",
+    "REPLICATION_WINDOW_DAYS",
     "SCHEMA",
     "SOBJECTS",
     "ApiUsage",
+    "BulkSettings",
     "FieldSpec",
     "SObjectSpec",
     "SalesforceApi",
+    "SalesforceSettings",
     "api_usage",
     "create_salesforce_app",
     "edit_as_user",
+    "hard_delete",
+    "soft_delete",
 ]
 
 DOCS = "https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/"
@@ -68,8 +87,11 @@ MAX_OPEN_CURSORS = 10  # open query cursors per user; the oldest is dropped (INV
 LATEST_API_VERSION = "62.0"
 FIRST_API_VERSION = 20
 UPSERT_BODY_SINCE = (46, 0)  # upsert of an existing record answers 200 + body from v46.0 (204 before)
-RECYCLE_BIN_DAYS = 15  # how far back /deleted can see
-REPLICATION_WINDOW_DAYS = 30  # how far back /updated and /deleted accept a start
+RECYCLE_BIN_DAYS = 15  # how far back /deleted can see (getDeleted: "no more than 15 days")
+REPLICATION_WINDOW_DAYS = 30  # how far back /updated accepts a start
+MAX_REPLICATION_IDS = 600_000  # /deleted and /updated answer EXCEEDED_ID_LIMIT above this
+BULK_DAILY_QUERY_JOBS = 10_000  # Bulk API 2.0 query jobs per rolling 24 hours (DailyBulkV2QueryJobs)
+ORG_ID = sf_id("00D", 1)  # the stand-in org's id, as in the OAuth identity URL
 
 _JSON = "application/json;charset=UTF-8"
 _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
@@ -101,27 +123,46 @@ class FieldSpec:
     restricted: bool = False
     default: Any = None
     reference_to: tuple[str, ...] = ()
+    formula: str | None = None  # a formula field: calculated on read, never written through the API
+    precision: int = 0
+    scale: int = 0
 
     @property
     def custom(self) -> bool:
         return self.name.endswith("__c")
 
+    @property
+    def calculated(self) -> bool:
+        return self.formula is not None
+
     def describe(self) -> dict[str, Any]:
+        text = self.type in _TEXT_TYPES
         return {
             "name": self.name,
             "label": self.label,
             "type": self.type,
             "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
             "length": self.length,
+            "byteLength": self.length * 3 if text else 18 if self.type in ("id", "reference") else 0,
+            "precision": self.precision,
+            "scale": self.scale,
+            "digits": 9 if self.type == "int" else 0,
             "custom": self.custom,
+            "calculated": self.calculated,
+            "calculatedFormula": self.formula,
+            "autoNumber": False,
+            "caseSensitive": False,
             "externalId": self.external_id,
             "unique": self.unique,
             "idLookup": self.type == "id" or self.external_id,
+            "nameField": self.name == "Name",
             "createable": self.createable,
             "updateable": self.updateable,
             "nillable": self.nillable,
+            "defaultValue": None if self.name in _SYSTEM_SET else self.default,
             "defaultedOnCreate": self.default is not None or self.name in _SYSTEM_SET,
-            "filterable": True,
+            "filterable": self.type != "textarea",
+            "groupable": self.type not in ("textarea", "double", "currency", "percent", "datetime"),
             "sortable": self.type != "textarea",
             "restrictedPicklist": self.restricted,
             "picklistValues": [
@@ -136,6 +177,7 @@ class FieldSpec:
             ],
             "referenceTo": list(self.reference_to),
             "relationshipName": self.name[:-2] if self.type == "reference" and self.name.endswith("Id") else None,
+            "polymorphicForeignKey": len(self.reference_to) > 1,
         }
 
 
@@ -182,6 +224,8 @@ _SOAP_TYPES = {
     "boolean": "xsd:boolean",
     "int": "xsd:int",
     "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
     "date": "xsd:date",
     "datetime": "xsd:dateTime",
 }
@@ -199,6 +243,16 @@ def _text(name: str, label: str, length: int, **kw: Any) -> FieldSpec:
 
 def _ref(name: str, label: str, *targets: str, **kw: Any) -> FieldSpec:
     return FieldSpec(name=name, type="reference", label=label, length=18, reference_to=targets, **kw)
+
+
+def _number(
+    name: str, label: str, type_: str = "double", *, precision: int = 18, scale: int = 2, **kw: Any
+) -> FieldSpec:
+    return FieldSpec(name=name, type=type_, label=label, precision=precision, scale=scale, **kw)
+
+
+def _picklist(name: str, label: str, values: tuple[str, ...], **kw: Any) -> FieldSpec:
+    return FieldSpec(name=name, type="picklist", label=label, length=kw.pop("length", 255), picklist=values, **kw)
 
 
 def _system(name: str, label: str, type_: str, *, length: int = 0, **kw: Any) -> FieldSpec:
@@ -234,7 +288,25 @@ _ACCOUNT_TYPES = (
 )
 TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
 TASK_PRIORITIES = ("High", "Normal", "Low")
+TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
+OPPORTUNITY_STAGES = (
+    *("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers"),
+    *("Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"),
+)
+OPPORTUNITY_TYPES = (
+    "New Business",
+    "Existing Business - Upgrade",
+    "Existing Business - Cross-sell",
+    "Existing Business - Renewal",
+)
+CASE_STATUSES = ("New", "Working", "Escalated", "Closed")
+CASE_PRIORITIES = ("High", "Medium", "Low")
+ASSET_STATUSES = ("Purchased", "Shipped", "Installed", "Registered", "Obsolete")
 _CONTRACT_STATUS_CODES = {"Draft": "Draft", "In Approval Process": "InApproval", "Activated": "Activated"}
+# Activities may relate to most business objects; these are the ones the stand-in knows.
+_WHAT_TARGETS = ("Account", "Opportunity", "Contract", "Case", "Asset", "Product2")
+_WHO_TARGETS = ("Contact", "Lead")
+HEALTH_ROLLUP_FORMULA = "Upsync_Health_Score__c * 0.6 + Upsync_Expansion_Score__c * 0.4"
 
 _ACCOUNT = SObjectSpec(
     name="Account",
@@ -246,15 +318,17 @@ _ACCOUNT = SObjectSpec(
         _text("Name", "Account Name", 255, nillable=False),
         _ref("OwnerId", "Owner ID", "User", nillable=False),
         FieldSpec(name="Website", type="url", label="Website", length=255),
-        FieldSpec(name="Industry", type="picklist", label="Industry", length=255, picklist=_INDUSTRIES),
-        FieldSpec(name="NumberOfEmployees", type="int", label="Employees"),
-        FieldSpec(name="Type", type="picklist", label="Account Type", length=255, picklist=_ACCOUNT_TYPES),
+        _picklist("Industry", "Industry", _INDUSTRIES),
+        _number("NumberOfEmployees", "Employees", "int", precision=0, scale=0),
+        _picklist("Type", "Account Type", _ACCOUNT_TYPES),
         _ref("ParentId", "Parent Account ID", "Account"),
         _text("Workspace_Id__c", "Workspace Id", 80, external_id=True, unique=True),
-        FieldSpec(name="Seats_Purchased__c", type="double", label="Seats Purchased"),
-        FieldSpec(name="Upsync_Health_Score__c", type="double", label="Upsync Health Score"),
+        _number("Seats_Purchased__c", "Seats Purchased", scale=0),
+        # A formula: its value changes when its inputs do, without a SystemModstamp change.
+        _number("Health_Rollup__c", "Health Rollup", createable=False, updateable=False, formula=HEALTH_ROLLUP_FORMULA),
+        _number("Upsync_Health_Score__c", "Upsync Health Score"),
         _text("Upsync_Health_Band__c", "Upsync Health Band", 20),
-        FieldSpec(name="Upsync_Expansion_Score__c", type="double", label="Upsync Expansion Score"),
+        _number("Upsync_Expansion_Score__c", "Upsync Expansion Score"),
         _text("Upsync_Next_Best_Action__c", "Upsync Next Best Action", 255),
         _text("Upsync_Last_Signal__c", "Upsync Last Signal", 255),
         FieldSpec(name="Upsync_Playbook_Url__c", type="url", label="Upsync Playbook Url", length=255),
@@ -270,12 +344,11 @@ _CONTRACT = SObjectSpec(
     fields=(
         _system("Id", "Contract ID", "id", nillable=False),
         _ref("AccountId", "Account ID", "Account", nillable=False),
-        FieldSpec(
-            name="Status",
-            type="picklist",
-            label="Status",
+        _picklist(
+            "Status",
+            "Status",
+            tuple(_CONTRACT_STATUS_CODES),
             length=40,
-            picklist=tuple(_CONTRACT_STATUS_CODES),
             restricted=True,
             nillable=False,
             default="Draft",
@@ -285,7 +358,8 @@ _CONTRACT = SObjectSpec(
         ),
         FieldSpec(name="StartDate", type="date", label="Contract Start Date"),
         _system("EndDate", "Contract End Date", "date"),
-        FieldSpec(name="ContractTerm", type="int", label="Contract Term"),
+        _number("ContractTerm", "Contract Term", "int", precision=0, scale=0),
+        _ref("OwnerId", "Owner ID", "User", nillable=False),
         *_audit(),
     ),
 )
@@ -307,6 +381,92 @@ _USER = SObjectSpec(
         _system("SystemModstamp", "System Modstamp", "datetime", nillable=False),
     ),
 )
+_OPPORTUNITY = SObjectSpec(
+    name="Opportunity",
+    label="Opportunity",
+    label_plural="Opportunities",
+    key_prefix="006",
+    fields=(
+        _system("Id", "Opportunity ID", "id", nillable=False),
+        _ref("AccountId", "Account ID", "Account"),
+        _text("Name", "Name", 120, nillable=False),
+        _picklist("Type", "Opportunity Type", OPPORTUNITY_TYPES),
+        _picklist("StageName", "Stage", OPPORTUNITY_STAGES, restricted=True, nillable=False),
+        _system("IsClosed", "Closed", "boolean", nillable=False, default=False),
+        _system("IsWon", "Won", "boolean", nillable=False, default=False),
+        FieldSpec(name="CloseDate", type="date", label="Close Date", nillable=False),
+        _number("Amount", "Amount", "currency"),
+        _ref("OwnerId", "Owner ID", "User", nillable=False),
+        *_audit(),
+    ),
+)
+_PRODUCT = SObjectSpec(
+    name="Product2",
+    label="Product",
+    label_plural="Products",
+    key_prefix="01t",
+    fields=(
+        _system("Id", "Product ID", "id", nillable=False),
+        _text("Name", "Product Name", 255, nillable=False),
+        _text("ProductCode", "Product Code", 255),
+        _picklist("Family", "Product Family", ("Platform", "Add-on", "Services", "Support")),
+        FieldSpec(name="IsActive", type="boolean", label="Active", nillable=False, default=False),
+        *_audit(),
+    ),
+)
+_LINE_ITEM = SObjectSpec(
+    name="OpportunityLineItem",
+    label="Opportunity Product",
+    label_plural="Opportunity Product",
+    key_prefix="00k",
+    fields=(
+        _system("Id", "Line Item ID", "id", nillable=False),
+        # The parent and the product are set on create and never change.
+        _ref("OpportunityId", "Opportunity ID", "Opportunity", nillable=False, updateable=False),
+        _ref("Product2Id", "Product ID", "Product2", updateable=False),
+        _number("Quantity", "Quantity", nillable=False),
+        _number("UnitPrice", "Sales Price", "currency"),
+        _number("TotalPrice", "Total Price", "currency"),
+        FieldSpec(name="ServiceDate", type="date", label="Date"),
+        *_audit(),
+    ),
+)
+_ASSET = SObjectSpec(
+    name="Asset",
+    label="Asset",
+    label_plural="Assets",
+    key_prefix="02i",
+    fields=(
+        _system("Id", "Asset ID", "id", nillable=False),
+        _ref("AccountId", "Account ID", "Account"),
+        _ref("Product2Id", "Product ID", "Product2"),
+        _text("Name", "Asset Name", 255, nillable=False),
+        _number("Quantity", "Quantity"),
+        _picklist("Status", "Status", ASSET_STATUSES),
+        FieldSpec(name="PurchaseDate", type="date", label="Purchase Date"),
+        FieldSpec(name="InstallDate", type="date", label="Install Date"),
+        FieldSpec(name="UsageEndDate", type="date", label="Usage End Date"),
+        _ref("OwnerId", "Owner ID", "User", nillable=False),
+        *_audit(),
+    ),
+)
+_CONTACT = SObjectSpec(
+    name="Contact",
+    label="Contact",
+    label_plural="Contacts",
+    key_prefix="003",
+    fields=(
+        _system("Id", "Contact ID", "id", nillable=False),
+        _ref("AccountId", "Account ID", "Account"),
+        _text("FirstName", "First Name", 40),
+        _text("LastName", "Last Name", 80, nillable=False),
+        FieldSpec(name="Email", type="email", label="Email", length=80),
+        _text("Title", "Title", 128),
+        _text("Department", "Department", 80),
+        _ref("OwnerId", "Owner ID", "User", nillable=False),
+        *_audit(),
+    ),
+)
 _TASK = SObjectSpec(
     name="Task",
     label="Task",
@@ -317,42 +477,83 @@ _TASK = SObjectSpec(
         _text("Subject", "Subject", 255),
         FieldSpec(name="Description", type="textarea", label="Description", length=32000),
         FieldSpec(name="ActivityDate", type="date", label="Due Date Only"),
-        FieldSpec(
-            name="Status",
-            type="picklist",
-            label="Status",
-            length=255,
-            picklist=TASK_STATUSES,
-            restricted=True,
-            nillable=False,
-            default="Not Started",
+        _picklist("Status", "Status", TASK_STATUSES, restricted=True, nillable=False, default="Not Started"),
+        _picklist(
+            "Priority", "Priority", TASK_PRIORITIES, length=40, restricted=True, nillable=False, default="Normal"
         ),
-        FieldSpec(
-            name="Priority",
-            type="picklist",
-            label="Priority",
-            length=40,
-            picklist=TASK_PRIORITIES,
-            restricted=True,
-            nillable=False,
-            default="Normal",
-        ),
+        # Set on create only, like the real TaskSubtype.
+        _picklist("TaskSubtype", "Task Subtype", TASK_SUBTYPES, length=40, restricted=True, updateable=False),
         _ref("OwnerId", "Assigned To ID", "User", nillable=False),
-        _ref("WhatId", "Related To ID", "Account", "Contract"),
-        _ref("WhoId", "Name ID", "Contact", "Lead"),
+        _ref("WhatId", "Related To ID", *_WHAT_TARGETS),
+        _ref("WhoId", "Name ID", *_WHO_TARGETS),
+        _system("AccountId", "Account ID", "reference", reference_to=("Account",)),
         _system("IsClosed", "Closed", "boolean", nillable=False, default=False),
         _text("Upsync_Sync_Key__c", "Upsync Sync Key", 80, external_id=True, unique=True),
         *_audit(),
     ),
 )
+_EVENT = SObjectSpec(
+    name="Event",
+    label="Event",
+    label_plural="Events",
+    key_prefix="00U",
+    fields=(
+        _system("Id", "Activity ID", "id", nillable=False),
+        _text("Subject", "Subject", 255),
+        FieldSpec(name="Description", type="textarea", label="Description", length=32000),
+        FieldSpec(name="ActivityDate", type="date", label="Due Date Only"),
+        FieldSpec(name="ActivityDateTime", type="datetime", label="Due Date Time"),
+        _number("DurationInMinutes", "Duration", "int", precision=0, scale=0),
+        _ref("OwnerId", "Assigned To ID", "User", nillable=False),
+        _ref("WhatId", "Related To ID", *_WHAT_TARGETS),
+        _ref("WhoId", "Name ID", *_WHO_TARGETS),
+        _system("AccountId", "Account ID", "reference", reference_to=("Account",)),
+        *_audit(),
+    ),
+)
+_CASE = SObjectSpec(
+    name="Case",
+    label="Case",
+    label_plural="Cases",
+    key_prefix="500",
+    fields=(
+        _system("Id", "Case ID", "id", nillable=False),
+        _ref("AccountId", "Account ID", "Account"),
+        _ref("ContactId", "Contact ID", "Contact"),
+        _text("Subject", "Subject", 255),
+        _picklist("Status", "Status", CASE_STATUSES, length=40, restricted=True, nillable=False, default="New"),
+        _picklist("Priority", "Priority", CASE_PRIORITIES, length=40, default="Medium"),
+        _picklist("Origin", "Case Origin", ("Phone", "Email", "Web"), length=40),
+        _system("IsClosed", "Closed", "boolean", nillable=False, default=False),
+        FieldSpec(name="IsEscalated", type="boolean", label="Escalated", nillable=False, default=False),
+        _system("ClosedDate", "Closed Date", "datetime"),
+        _ref("OwnerId", "Owner ID", "User", nillable=False),
+        *_audit(),
+    ),
+)
 
-SOBJECTS: dict[str, SObjectSpec] = {spec.name: spec for spec in (_ACCOUNT, _CONTRACT, _USER, _TASK)}
-"""The sObjects the stand-in knows, by API name."""
+SOBJECTS: dict[str, SObjectSpec] = {
+    spec.name: spec
+    for spec in (
+        _ACCOUNT,
+        _CONTRACT,
+        _USER,
+        _OPPORTUNITY,
+        _PRODUCT,
+        _LINE_ITEM,
+        _ASSET,
+        _CONTACT,
+        _TASK,
+        _EVENT,
+        _CASE,
+    )
+}
+"""The sObjects the stand-in knows, by API name (every object of connectors/OBJECTS.md)."""
 SCHEMA: dict[str, dict[str, str]] = {spec.name: {f.name: f.type for f in spec.fields} for spec in SOBJECTS.values()}
 """``SOBJECTS`` as ``soql.Schema`` (sObject → field → type)."""
 _BY_LOWER = {name.lower(): spec for name, spec in SOBJECTS.items()}
 _BY_PREFIX = {spec.key_prefix: spec for spec in SOBJECTS.values()}
-_KNOWN_PREFIXES = {**{s.key_prefix: s.name for s in SOBJECTS.values()}, "003": "Contact", "00Q": "Lead"}
+_KNOWN_PREFIXES = {**{s.key_prefix: s.name for s in SOBJECTS.values()}, "00Q": "Lead"}
 
 
 # --- API usage -----------------------------------------------------------------------------
@@ -360,14 +561,19 @@ _KNOWN_PREFIXES = {**{s.key_prefix: s.name for s in SOBJECTS.values()}, "003": "
 
 @dataclass
 class ApiUsage:
-    """The org's daily request counter reported in ``Sforce-Limit-Info`` and ``/limits``.
+    """The org's rolling 24-hour allocations: REST requests and Bulk API 2.0 query jobs.
 
-    Shared by every app built over the same world, as the allocation is per org. Tests may set
-    ``used`` to put the org near its limit.
+    Reported in ``Sforce-Limit-Info`` and ``/limits``; shared by every app built over the same
+    world, as allocations are per org. Tests set ``used`` (or ``bulk_jobs_used``) to put the
+    org near its limit: past ``daily_max`` every call is refused with 403
+    ``REQUEST_LIMIT_EXCEEDED``, past ``bulk_jobs_max`` a job creation with 400 ``LIMIT_EXCEEDED``.
+    Nothing resets by itself (a test's day is short); ``reset()`` starts a new day.
     """
 
     daily_max: int = DAILY_API_REQUESTS
     used: int = 0
+    bulk_jobs_max: int = BULK_DAILY_QUERY_JOBS
+    bulk_jobs_used: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self) -> bool:
@@ -377,6 +583,19 @@ class ApiUsage:
                 return False
             self.used += 1
             return True
+
+    def take_bulk_job(self) -> bool:
+        """Count one Bulk query job; False (and nothing counted) once the day's jobs are spent."""
+        with self._lock:
+            if self.bulk_jobs_used >= self.bulk_jobs_max:
+                return False
+            self.bulk_jobs_used += 1
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self.used = 0
+            self.bulk_jobs_used = 0
 
     def header(self) -> str:
         return f"api-usage={self.used}/{self.daily_max}"
@@ -395,6 +614,25 @@ def api_usage(world: World) -> ApiUsage:
             usage = _USAGE[key] = ApiUsage()
             weakref.finalize(world, _USAGE.pop, key, None)
         return usage
+
+
+@dataclass
+class SalesforceSettings:
+    """Sizes and windows of one stand-in app; mutable, read on every request.
+
+    Defaults are Salesforce's own numbers. ``max_batch_size`` is the REST query page size by
+    default and its ceiling (``Sforce-Query-Options: batchSize`` is clamped into
+    ``min(min_batch_size, max_batch_size)..max_batch_size``): a test with 300 rows sets it to
+    50 to get six pages. The per-org allocations live in ``ApiUsage``.
+    """
+
+    max_batch_size: int = DEFAULT_BATCH_SIZE
+    min_batch_size: int = MIN_BATCH_SIZE
+    max_open_cursors: int = MAX_OPEN_CURSORS
+    recycle_bin_days: int = RECYCLE_BIN_DAYS
+    replication_window_days: int = REPLICATION_WINDOW_DAYS
+    max_replication_ids: int = MAX_REPLICATION_IDS
+    bulk: BulkSettings = field(default_factory=BulkSettings)
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -489,6 +727,16 @@ class _Call:
         return self.params.get(name, "").lower() == "true"
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison that also takes non-ASCII input (``compare_digest`` on str refuses it)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _oauth_error(status: int, error: str, description: str) -> Response:
+    """An OAuth error: ``{"error", "error_description"}``, not the REST error array."""
+    return _json(status, {"error": error, "error_description": description})
+
+
 def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type=_JSON, headers=dict(headers or {}))
@@ -573,15 +821,63 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def _derive(spec: SObjectSpec, row: dict[str, Any]) -> None:
-    """Recompute the fields the platform calculates (Task.IsClosed, Contract.StatusCode/EndDate)."""
-    if spec is _TASK:
-        row["IsClosed"] = row.get("Status") == "Completed"
-    elif spec is _CONTRACT:
+def _activity_account(what_id: Any, objects: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Any:
+    """Task/Event ``AccountId``: the Account the activity's ``WhatId`` points at, or null.
+
+    An Account id is the account itself, an Opportunity id gives the opportunity's account;
+    anything else (or nothing) gives null.
+    """
+    if not isinstance(what_id, str):
+        return None
+    prefix = what_id[:3]
+    if prefix == _ACCOUNT.key_prefix:
+        return what_id
+    if prefix == _OPPORTUNITY.key_prefix:
+        opportunity = objects.get(_OPPORTUNITY.name, {}).get(what_id)
+        return None if opportunity is None else opportunity.get("AccountId")
+    return None
+
+
+def _derive(
+    spec: SObjectSpec, row: dict[str, Any], objects: Mapping[str, Mapping[str, Mapping[str, Any]]], now: str
+) -> None:
+    """Recompute the read-only fields the platform derives on every save.
+
+    Task/Event ``AccountId`` from ``WhatId``; ``IsClosed`` from Task and Case ``Status`` (and
+    Case ``ClosedDate`` when it closes); Opportunity ``IsClosed``/``IsWon`` from ``StageName``;
+    Event ``ActivityDate`` from ``ActivityDateTime``; Contract ``StatusCode``/``EndDate``;
+    line-item ``TotalPrice``. Formula fields (``Account.Health_Rollup__c``) are not saved
+    values and are left as the store has them.
+    """
+    name = spec.name
+    if name in ("Task", "Event"):
+        row["AccountId"] = _activity_account(row.get("WhatId"), objects)
+        if name == "Task":
+            row["IsClosed"] = row.get("Status") == "Completed"
+        elif isinstance(at := row.get("ActivityDateTime"), str):
+            row["ActivityDate"] = at[:10]  # the canonical form is UTC
+    elif name == "Opportunity":
+        stage = row.get("StageName")
+        row["IsClosed"] = stage in ("Closed Won", "Closed Lost")
+        row["IsWon"] = stage == "Closed Won"
+    elif name == "Case":
+        closed = row.get("Status") == "Closed"
+        if closed and not row.get("IsClosed"):
+            row["ClosedDate"] = now
+        elif not closed:
+            row["ClosedDate"] = None
+        row["IsClosed"] = closed
+    elif name == "Contract":
         row["StatusCode"] = _CONTRACT_STATUS_CODES.get(row.get("Status") or "", "Draft")
         start, term = row.get("StartDate"), row.get("ContractTerm")
         if start and term:
             row["EndDate"] = (_add_months(date.fromisoformat(start), int(term)) - timedelta(days=1)).isoformat()
+    elif name == "OpportunityLineItem":
+        quantity, unit, total = row.get("Quantity"), row.get("UnitPrice"), row.get("TotalPrice")
+        if quantity is not None and unit is not None:
+            row["TotalPrice"] = float(quantity) * float(unit)
+        elif quantity and total is not None:
+            row["UnitPrice"] = float(total) / float(quantity)
 
 
 def _index_key(value: Any) -> Any:
@@ -753,7 +1049,7 @@ class _Writer:
         ):
             if name in row:
                 row[name] = value
-        _derive(spec, row)
+        _derive(spec, row, self.store.objects, self.now)
         self.put(spec, row)
         return str(row["Id"])
 
@@ -774,7 +1070,7 @@ class _Writer:
         ):
             if name in spec.by_name:
                 row[name] = value
-        _derive(spec, row)
+        _derive(spec, row, self.store.objects, self.now)
         self.put(spec, row)
         return None
 
@@ -807,8 +1103,8 @@ class _Cursor:
 class _Cursors:
     """The open query locators, oldest dropped first beyond ``limit`` (as Salesforce does)."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, settings: SalesforceSettings) -> None:
+        self.settings = settings
         self._open: OrderedDict[str, _Cursor] = OrderedDict()
         self._lock = threading.Lock()
         self._count = 0
@@ -818,7 +1114,7 @@ class _Cursors:
             self._count += 1
             locator = sf_id("01g", self._count)
             self._open[locator] = cursor
-            while len(self._open) > self.limit:
+            while len(self._open) > max(1, self.settings.max_open_cursors):
                 self._open.popitem(last=False)
             return locator
 
@@ -836,17 +1132,23 @@ class _Cursors:
 class SalesforceApi:
     """Request routing and handlers; one per app, state shared through the world."""
 
-    def __init__(self, world: World, usage: ApiUsage, *, max_open_cursors: int = MAX_OPEN_CURSORS) -> None:
+    def __init__(self, world: World, usage: ApiUsage, settings: SalesforceSettings | None = None) -> None:
         self.world = world
         self.usage = usage
-        self.cursors = _Cursors(max_open_cursors)
+        self.settings = settings or SalesforceSettings()
+        self.cursors = _Cursors(self.settings)
+        self.bulk = QueryJobs(world, SCHEMA, self.settings.bulk)
 
     # entry point --------------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, query: str, headers: Mapping[str, str], body: bytes) -> Response:
+        if raw_path.rstrip("/") == "/services/oauth2/token":
+            return self.token(method, headers, body)
         try:
             response = self._route(method, raw_path, query, headers, body)
         except _ApiError as exc:
             response = _json(exc.status, exc.body())
+        except BulkError as exc:
+            response = _json(exc.status, [{"errorCode": exc.error_code, "message": exc.message}])
         # REST API Developer Guide › Limit Info Header: headers_api_usage.htm
         response.headers["Sforce-Limit-Info"] = self.usage.header()
         return response
@@ -872,6 +1174,7 @@ class SalesforceApi:
             raise _not_found()
         self._authenticate(headers)
         if not self.usage.take():
+            # REST API Developer Guide › Status Codes and Error Responses (403): errorcodes.htm
             raise _ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         version = f"{int(match.group(1))}.{match.group(2)}"
         call = _Call(method, tuple(rest[1:]), version, params, headers, body)
@@ -879,10 +1182,59 @@ class SalesforceApi:
 
     def _authenticate(self, headers: Mapping[str, str]) -> None:
         # REST API Developer Guide › Status Codes and Error Responses (401): errorcodes.htm
+        # A token is good while world.auth["salesforce"] holds it: AuthState.expire() ends every session.
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        expected = self.world.tokens["salesforce"]
-        if scheme.lower() not in ("bearer", "oauth") or not hmac.compare_digest(token.strip(), expected):
+        if scheme.lower() not in ("bearer", "oauth") or not self.world.auth["salesforce"].valid(token.strip()):
             raise _ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+    # OAuth 2.0 ------------------------------------------------------------------------------
+    def token(self, method: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """The token endpoint: refresh-token and client-credentials grants against ``world.auth``.
+
+        Salesforce Help › OAuth 2.0 Refresh Token Flow for Renewed Sessions
+        (remoteaccess_oauth_refresh_token_flow.htm) and OAuth 2.0 Client Credentials Flow for
+        Server-to-Server Integration (remoteaccess_oauth_client_credentials_flow.htm); errors as
+        in OAuth 2.0 Authorization Errors (remoteaccess_oauth_flow_errors.htm). Token calls are
+        not API requests: no allocation is spent and no ``Sforce-Limit-Info`` is sent.
+        """
+        if method != "POST":
+            return _oauth_error(400, "invalid_request", "must use HTTP POST")
+        form: dict[str, str] = {}
+        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            form.setdefault(key, value)
+        auth = self.world.auth["salesforce"]
+        grant = form.get("grant_type", "")
+        if grant not in ("refresh_token", "client_credentials"):
+            return _oauth_error(400, "unsupported_grant_type", "grant type not supported")
+        if not _same(form.get("client_id", ""), auth.client_id):
+            return _oauth_error(400, "invalid_client_id", "client identifier invalid")
+        secret = form.get("client_secret")
+        if grant == "client_credentials" and secret is None:
+            return _oauth_error(400, "invalid_client", "invalid client credentials")
+        if secret is not None and not _same(secret, auth.client_secret):
+            return _oauth_error(400, "invalid_client", "invalid client credentials")
+        if grant == "refresh_token":
+            with auth.lock:
+                known = form.get("refresh_token", "") in auth.refresh_tokens
+            if not known:
+                return _oauth_error(400, "invalid_grant", "expired access/refresh token")
+        access_token = auth.issue()
+        host = headers.get("host", "localhost")
+        instance_url = f"https://{host}"
+        identity = f"{instance_url}/id/{ORG_ID}/{self.world.salesforce.integration_user_id or sf_id('005', 1)}"
+        issued_at = str(int(self.world.now().timestamp() * 1000))
+        # The signature is HMAC-SHA256 over id + issued_at, keyed with the client secret.
+        digest = hmac.new(auth.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()
+        payload = {
+            "access_token": access_token,
+            "signature": base64.b64encode(digest).decode(),
+            "scope": "api refresh_token" if grant == "refresh_token" else "api",
+            "instance_url": instance_url,
+            "id": identity,
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+        }
+        return _json(200, payload, {"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"})
 
     def _dispatch(self, call: _Call) -> Response:
         p = call.path
@@ -901,6 +1253,8 @@ class SalesforceApi:
             return self.query_more(call, p[1])
         if head == "sobjects":
             return self._dispatch_sobjects(call)
+        if head == "jobs" and n >= 2 and p[1] == "query":
+            return self._dispatch_jobs(call)
         if head == "composite" and n >= 2 and p[1] == "sobjects":
             if n == 2:
                 call.allow("POST", "PATCH", "DELETE")
@@ -916,6 +1270,27 @@ class SalesforceApi:
             if n == 4:
                 call.allow("PATCH")
                 return self.collection_upsert(call, spec, p[3])
+        raise _not_found()
+
+    def _dispatch_jobs(self, call: _Call) -> Response:
+        p = call.path
+        n = len(p)
+        if n == 2:
+            call.allow("GET", "POST")
+            return self.bulk_list(call) if call.method == "GET" else self.bulk_create(call)
+        if n == 3:
+            call.allow("GET", "PATCH", "DELETE")
+            if call.method == "GET":
+                return _json(200, self.bulk.info(p[2]))
+            if call.method == "PATCH":
+                # Bulk API 2.0 › Abort a Query Job: query_abort_job.htm
+                return _json(200, self.bulk.abort(p[2], call.json()))
+            # Bulk API 2.0 › Delete a Query Job: query_delete_job.htm (204, no body)
+            self.bulk.delete(p[2])
+            return Response(status_code=204)
+        if n == 4 and p[3] == "results":
+            call.allow("GET")
+            return self.bulk_results(call, p[2])
         raise _not_found()
 
     def _dispatch_sobjects(self, call: _Call) -> Response:
@@ -969,17 +1344,19 @@ class SalesforceApi:
 
     def resources(self, call: _Call) -> Response:
         # REST API Developer Guide › Resources by Version: resources_discoveryresource.htm
-        names = ("limits", "query", "queryAll", "sobjects", "composite")
+        names = ("limits", "query", "queryAll", "sobjects", "composite", "jobs")
         return _json(200, {name: f"{call.base}/{name}" for name in names})
 
     def limits(self, call: _Call) -> Response:
         # REST API Developer Guide › Limits: resources_limits.htm
-        remaining = max(0, self.usage.daily_max - self.usage.used)
+        usage = self.usage
+        remaining = max(0, usage.daily_max - usage.used)
+        jobs_left = max(0, usage.bulk_jobs_max - usage.bulk_jobs_used)
         return _json(
             200,
             {
-                "DailyApiRequests": {"Max": self.usage.daily_max, "Remaining": remaining},
-                "DailyBulkV2QueryJobs": {"Max": 10_000, "Remaining": 10_000},
+                "DailyApiRequests": {"Max": usage.daily_max, "Remaining": remaining},
+                "DailyBulkV2QueryJobs": {"Max": usage.bulk_jobs_max, "Remaining": jobs_left},
                 "DailyBulkV2QueryFileStorageMB": {"Max": 976_562, "Remaining": 976_562},
                 "DataStorageMB": {"Max": 5, "Remaining": 5},
             },
@@ -1013,18 +1390,24 @@ class SalesforceApi:
             raise _ApiError(400, exc.error_code, exc.message) from None
         spec = SOBJECTS[compiled.sobject]
         store = self.world.salesforce
-        with store.lock:
-            table = store.objects.get(spec.name, {})
-            rows: Iterable[Mapping[str, Any]] = table.values()
-            if not include_deleted:
-                rows = (row for row in rows if row.get("IsDeleted") is not True)
-            selected = compiled.select(rows)
+        with store.lock:  # read the store as it is now: tests edit it directly between calls
+            rows = store.objects.get(spec.name, {}).values()
             if compiled.count:
-                return _json(200, {"totalSize": len(selected), "done": True, "records": []})
-            columns = ("Id", *compiled.fields)
-            snapshot = [tuple(row.get(name) for name in columns) for row in selected]
-        cursor = _Cursor(spec, compiled.fields, snapshot, _batch_size(call.headers), include_deleted)
+                total = len(compiled.select(rows, include_deleted=include_deleted))
+                return _json(200, {"totalSize": total, "done": True, "records": []})
+            snapshot = compiled.snapshot(rows, ("Id", *compiled.fields), include_deleted=include_deleted)
+        cursor = _Cursor(spec, compiled.fields, snapshot, self._batch_size(call.headers), include_deleted)
         return self._page(call, cursor, None, 0)
+
+    def _batch_size(self, headers: Mapping[str, str]) -> int:
+        """``Sforce-Query-Options: batchSize=N``, clamped into the settings' range as Salesforce clamps it."""
+        largest = max(1, self.settings.max_batch_size)
+        smallest = max(1, min(self.settings.min_batch_size, largest))
+        for option in headers.get("sforce-query-options", "").split(","):
+            name, _, value = option.partition("=")
+            if name.strip().lower() == "batchsize" and value.strip().isdigit():
+                return max(smallest, min(largest, int(value)))
+        return largest
 
     def query_more(self, call: _Call, token: str) -> Response:
         # REST API Developer Guide › Query (retrieving the remaining results): resources_query.htm
@@ -1047,7 +1430,8 @@ class SalesforceApi:
 
     def replication(self, call: _Call, spec: SObjectSpec, *, deleted: bool) -> Response:
         # REST API Developer Guide › sObject Get Deleted: resources_getdeleted.htm;
-        # sObject Get Updated: resources_getupdated.htm
+        # sObject Get Updated: resources_getupdated.htm; rules from SOAP API Developer Guide ›
+        # getDeleted() / getUpdated() (sforce_api_calls_getdeleted.htm).
         try:
             start = soql.canonical_datetime(call.params["start"])
             end = soql.canonical_datetime(call.params["end"])
@@ -1055,30 +1439,77 @@ class SalesforceApi:
             raise _ApiError(400, "MISSING_ARGUMENT", "start and end must both be specified") from None
         except ValueError:
             raise _ApiError(400, "INVALID_REPLICATION_DATE", "start and end must be ISO-8601 datetimes") from None
-        if end <= start:
-            raise _ApiError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
-        now = self.world.now()
-        oldest = sf_time(now - timedelta(days=REPLICATION_WINDOW_DAYS))
-        if start < oldest:
+        if soql.parse_datetime(end) - soql.parse_datetime(start) <= timedelta(minutes=1):
             raise _ApiError(
-                400, "INVALID_REPLICATION_DATE", f"startDate cannot be more than {REPLICATION_WINDOW_DAYS} days ago"
+                400,
+                "INVALID_REPLICATION_DATE",
+                "startDate must chronologically precede endDate by more than one minute",
             )
+        now = self.world.now()
+        days = self.settings.recycle_bin_days if deleted else self.settings.replication_window_days
+        if start < sf_time(now - timedelta(days=days)):
+            raise _ApiError(400, "INVALID_REPLICATION_DATE", f"startDate cannot be more than {days} days ago")
         latest = min(end, sf_time(now.replace(second=0, microsecond=0)))
+        norm = soql.canonical_or_none
         store = self.world.salesforce
         with store.lock:
-            hits = [
-                (row["Id"], row.get("SystemModstamp"))
-                for row in store.objects.get(spec.name, {}).values()
-                if (row.get("IsDeleted") is True) == deleted
-                and start <= soql.canonical_datetime(row.get("SystemModstamp") or start) < latest
-            ]
+            rows = store.objects.get(spec.name, {}).values()
+            if deleted:  # the Recycle Bin (soft deletes) and the delete log (hard deletes)
+                hits = [
+                    (row["Id"], stamp)
+                    for row in rows
+                    if row.get("IsDeleted") is True
+                    and (stamp := norm(row.get("SystemModstamp"))) is not None
+                    and start <= stamp < latest
+                ]
+                hits += [
+                    (entry["id"], stamp)
+                    for entry in store.deleted_log
+                    if entry.get("sobject") == spec.name
+                    and (stamp := norm(entry.get("deletedDate"))) is not None
+                    and start <= stamp < latest
+                ]
+            else:
+                hits = [
+                    (row["Id"], stamp)
+                    for row in rows
+                    if row.get("IsDeleted") is not True
+                    and (stamp := norm(row.get("SystemModstamp"))) is not None
+                    and start <= stamp < latest
+                ]
+        if len(hits) > self.settings.max_replication_ids:
+            raise _ApiError(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"More than {self.settings.max_replication_ids} ids found: choose a narrower start and end",
+            )
         if deleted:
-            earliest = sf_time((now - timedelta(days=RECYCLE_BIN_DAYS)).replace(second=0, microsecond=0))
+            earliest = sf_time((now - timedelta(days=days)).replace(second=0, microsecond=0))
             records = [{"id": record_id, "deletedDate": stamp} for record_id, stamp in sorted(hits)]
             return _json(
                 200, {"deletedRecords": records, "earliestDateAvailable": earliest, "latestDateCovered": latest}
             )
         return _json(200, {"ids": sorted(record_id for record_id, _ in hits), "latestDateCovered": latest})
+
+    # Bulk API 2.0 query jobs ---------------------------------------------------------------
+    def bulk_create(self, call: _Call) -> Response:
+        # Bulk API 2.0 Developer Guide › Create a Query Job: query_create_job.htm
+        job = self.bulk.create(
+            call.json(),
+            version=call.version,
+            user_id=self.world.salesforce.integration_user_id,
+            take_budget=self.usage.take_bulk_job,
+        )
+        return _json(200, job)
+
+    def bulk_list(self, call: _Call) -> Response:
+        # Bulk API 2.0 Developer Guide › Get Information About All Query Jobs: query_get_all_jobs.htm
+        return _json(200, self.bulk.list(base=call.base, params=call.params))
+
+    def bulk_results(self, call: _Call, job_id: str) -> Response:
+        # Bulk API 2.0 Developer Guide › Get Results for a Query Job: query_get_job_results.htm
+        pieces, headers = self.bulk.results(job_id, version=call.version, params=call.params)
+        return StreamingResponse(pieces, status_code=200, media_type="text/csv", headers=headers)
 
     # single records -------------------------------------------------------------------------
     def create(self, call: _Call, spec: SObjectSpec) -> Response:
@@ -1348,15 +1779,6 @@ def _version_tuple(version: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
-def _batch_size(headers: Mapping[str, str]) -> int:
-    """``Sforce-Query-Options: batchSize=N``, clamped to 200..2000 as Salesforce does."""
-    for option in headers.get("sforce-query-options", "").split(","):
-        name, _, value = option.partition("=")
-        if name.strip().lower() == "batchsize" and value.strip().isdigit():
-            return max(MIN_BATCH_SIZE, min(DEFAULT_BATCH_SIZE, int(value)))
-    return DEFAULT_BATCH_SIZE
-
-
 def _records(
     spec: SObjectSpec, fields: Sequence[str], rows: Iterable[tuple[Any, ...]], base: str
 ) -> list[dict[str, Any]]:
@@ -1480,26 +1902,95 @@ def edit_as_user(world: World, sobject: str, record_id: str, values: Mapping[str
             if spec is None or name in spec.by_name:
                 row[name] = value
         if spec is not None:
-            _derive(spec, row)
+            _derive(spec, row, store.objects, now)
         table[record_id] = row
         return dict(row)
+
+
+def _stamp(world: World, at: datetime | None) -> str:
+    return sf_time(world.now() if at is None else at)
+
+
+def soft_delete(world: World, sobject: str, record_id: str, *, at: datetime | None = None) -> dict[str, Any]:
+    """Move a record to the Recycle Bin, as a user deleting it in the UI does.
+
+    ``IsDeleted`` becomes true and ``SystemModstamp`` moves to ``at`` (default: the server
+    clock): ``query`` no longer returns the row, ``queryAll`` does, and ``/deleted`` lists it
+    with that stamp as its ``deletedDate``. A past ``at`` lets a test put the delete inside a
+    window ``/deleted`` already covers (coverage ends at the last whole minute). Raises
+    ``KeyError`` if the record is unknown. Returns a copy of the stored row.
+    """
+    store = world.salesforce
+    with store.lock:
+        table = store.objects[sobject]
+        row = {**table[record_id], "IsDeleted": True, "SystemModstamp": _stamp(world, at)}
+        table[record_id] = row
+        return dict(row)
+
+
+def hard_delete(world: World, sobject: str, record_id: str, *, at: datetime | None = None) -> dict[str, Any]:
+    """Remove a record for good (an emptied Recycle Bin, a Bulk ``hardDelete``).
+
+    The row leaves the store, so even ``queryAll`` no longer sees it: only ``/deleted``
+    reports it, from ``world.salesforce.deleted_log``. The log entry is
+    ``{"sobject", "id", "deletedDate"}``; ``deletedDate`` is ``at``, else the row's own
+    deletion stamp if it was already in the Recycle Bin, else the server clock. Raises
+    ``KeyError`` if the record is unknown. Returns the log entry.
+    """
+    store = world.salesforce
+    with store.lock:
+        row = store.objects[sobject].pop(record_id)
+        if at is None and row.get("IsDeleted") is True and row.get("SystemModstamp"):
+            deleted = str(row["SystemModstamp"])
+        else:
+            deleted = _stamp(world, at)
+        entry = {"sobject": sobject, "id": record_id, "deletedDate": deleted}
+        store.deleted_log.append(entry)
+        return dict(entry)
 
 
 # --- the app -------------------------------------------------------------------------------
 
 
 def create_salesforce_app(
-    world: World, *, daily_api_requests: int | None = None, max_open_cursors: int = MAX_OPEN_CURSORS
+    world: World,
+    *,
+    daily_api_requests: int | None = None,
+    bulk_daily_jobs: int | None = None,
+    max_batch_size: int = DEFAULT_BATCH_SIZE,
+    min_batch_size: int = MIN_BATCH_SIZE,
+    max_open_cursors: int = MAX_OPEN_CURSORS,
+    bulk_job_polls: int = 1,
+    bulk_max_records: int = 50_000,
+    bulk_zulu_datetimes: bool = False,
+    settings: SalesforceSettings | None = None,
 ) -> Starlette:
-    """The Salesforce REST stand-in over ``world``; ``app.state.salesforce`` is its ``SalesforceApi``.
+    """The Salesforce stand-in over ``world``; ``app.state.salesforce`` is its ``SalesforceApi``.
 
-    ``daily_api_requests`` sets the org's allocation (default ``DAILY_API_REQUESTS``); past it
-    every call gets 403 ``REQUEST_LIMIT_EXCEEDED``.
+    Per-org allocations (shared by every app over ``world``, see ``api_usage``):
+    ``daily_api_requests`` (default ``DAILY_API_REQUESTS``; once spent every call gets 403
+    ``REQUEST_LIMIT_EXCEEDED``) and ``bulk_daily_jobs`` (default ``BULK_DAILY_QUERY_JOBS``).
+    Per-app sizes, kept in ``app.state.salesforce.settings`` where a test may change them
+    later: REST page sizes ``max_batch_size``/``min_batch_size``, ``max_open_cursors``, and
+    for Bulk API 2.0 ``bulk_job_polls`` (job-info reads answered ``InProgress`` before
+    ``JobComplete``), ``bulk_max_records`` (largest result chunk) and ``bulk_zulu_datetimes``.
+    A whole ``settings`` object, when given, wins over those keywords.
     """
     usage = api_usage(world)
     if daily_api_requests is not None:
         usage.daily_max = daily_api_requests
-    api = SalesforceApi(world, usage, max_open_cursors=max_open_cursors)
+    if bulk_daily_jobs is not None:
+        usage.bulk_jobs_max = bulk_daily_jobs
+    if settings is None:
+        settings = SalesforceSettings(
+            max_batch_size=max_batch_size,
+            min_batch_size=min_batch_size,
+            max_open_cursors=max_open_cursors,
+            bulk=BulkSettings(
+                job_polls=bulk_job_polls, max_records=bulk_max_records, zulu_datetimes=bulk_zulu_datetimes
+            ),
+        )
+    api = SalesforceApi(world, usage, settings)
 
     async def endpoint(request: Request) -> Response:
         body = await request.body()

@@ -33,6 +33,8 @@ __all__ = ["EPOCH", "PullReport", "backfill_stream", "pull_stream"]
 
 log = logging.getLogger("upsync.pull")
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MIN_DELETES_WINDOW = timedelta(minutes=2)
+"""Salesforce's getDeleted refuses windows of a minute or less."""
 
 
 @dataclass(kw_only=True)
@@ -286,7 +288,7 @@ def _deletes(
     if state is None:  # what exists now was just read: deletes count from here on
         store.save_cursor(name, CursorState(last_value=run_started_at), now=clock())
         return
-    if run_started_at - state.last_value < every:
+    if run_started_at - state.last_value < max(every, MIN_DELETES_WINDOW):
         return
     batches = stream.deletions(state.last_value, run_started_at)
     if batches is None:

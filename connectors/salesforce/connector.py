@@ -16,8 +16,9 @@ from sync.settings import RetrySettings, SalesforceSettings
 __all__ = ["SObjectReader", "SalesforceConnector"]
 
 log = logging.getLogger("upsync.salesforce")
-DELETED_MAX_DAYS = 29
-"""getDeleted answers only for the last 30 days (REST API › Get Deleted Records)."""
+DELETED_MAX_DAYS = 14
+"""getDeleted answers only for the recycle bin's 15 days (REST API › Get Deleted Records); older
+gaps (upsync stopped for weeks) are closed by the next full pass, which marks what it misses."""
 
 
 class SObjectReader:
@@ -73,7 +74,16 @@ class SObjectReader:
 
     def _deleted(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]]:
         """Hard deletes (and emptied recycle bins) that ``queryAll`` can no longer show."""
-        start = max(start, end - timedelta(days=DELETED_MAX_DAYS))
+        floor = end - timedelta(days=DELETED_MAX_DAYS)
+        if start < floor:
+            log.warning(
+                "%s: deletes older than %d days cannot be listed; the next full pass finds them",
+                self.name,
+                DELETED_MAX_DAYS,
+            )
+            start = floor
+        if end - start < timedelta(minutes=1):
+            return  # the API needs a window of over a minute; the next run covers it
         rows, _latest = self.client.deleted(self.decl.sobject, start, end, stream=self.name)
         yield [
             Deletion(kind=self.kind, system="salesforce", crm_id=str(r["id"]), deleted_at=parse_utc(r["deletedDate"]))

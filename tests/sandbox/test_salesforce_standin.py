@@ -190,7 +190,7 @@ def test_any_api_version_and_trailing_slashes_are_served(
     for path in ("/services/data/v58.0/query/", "/services/data/v61.0/query"):
         response = http.get(service.url + path, params={"q": "SELECT COUNT() FROM User"}, headers=headers)
         assert response.status_code == 200, response.text
-        assert response.json() == {"totalSize": 9, "done": True, "records": []}
+        assert response.json() == {"totalSize": len(world.salesforce.objects["User"]), "done": True, "records": []}
 
 
 def test_an_unknown_path_is_not_found(sf: Salesforce) -> None:
@@ -358,7 +358,7 @@ def test_describe_reports_field_metadata(sf: Salesforce) -> None:
     ]
     assert fields["Description"]["type"] == "textarea" and fields["Description"]["length"] == 32000
     assert fields["IsClosed"]["createable"] is False and fields["IsClosed"]["updateable"] is False
-    assert fields["WhatId"]["referenceTo"] == ["Account", "Contract"]
+    assert fields["WhatId"]["referenceTo"] == ["Account", "Opportunity", "Contract", "Case", "Asset", "Product2"]
     account = {f["name"]: f for f in sobject(sf, "Account").describe()["fields"]}
     assert account["Upsync_Health_Band__c"]["length"] == 20
     assert account["Upsync_As_Of__c"]["type"] == "datetime"
@@ -367,7 +367,7 @@ def test_describe_reports_field_metadata(sf: Salesforce) -> None:
 
 def test_describing_an_unknown_sobject_is_not_found(sf: Salesforce) -> None:
     with pytest.raises(SalesforceResourceNotFound) as exc:
-        sobject(sf, "Opportunity").describe()
+        sobject(sf, "Lead").describe()
     assert error_of(exc)["errorCode"] == "NOT_FOUND"
 
 
@@ -375,7 +375,10 @@ def test_global_describe_lists_the_sobjects(sf: Salesforce) -> None:
     described = sf.describe()
     assert described is not None
     names = {s["name"] for s in described["sobjects"]}
-    assert names == {"Account", "Contract", "User", "Task"}
+    assert names == {
+        *("Account", "Contract", "User", "Opportunity", "Product2", "OpportunityLineItem"),
+        *("Asset", "Contact", "Task", "Event", "Case"),
+    }
 
 
 # --- sObject Collections -------------------------------------------------------------------
@@ -501,7 +504,7 @@ def inactive_user(world: World) -> str:
         ({"WhatId": "001Dn0000099999AAA"}, "INVALID_CROSS_REFERENCE_KEY", ["WhatId"]),
         ({"WhatId": "005Dn0000000001AAA"}, "FIELD_INTEGRITY_EXCEPTION", ["WhatId"]),
         ({"WhatId": "nope"}, "MALFORMED_ID", ["WhatId"]),
-        ({"WhoId": "003Dn0000000001AAA"}, "INVALID_CROSS_REFERENCE_KEY", ["WhoId"]),
+        ({"WhoId": "003Dn0000099999AAA"}, "INVALID_CROSS_REFERENCE_KEY", ["WhoId"]),
         ({"IsClosed": True}, "INVALID_FIELD_FOR_INSERT_UPDATE", ["IsClosed"]),
         ({"Status": None}, "REQUIRED_FIELD_MISSING", ["Status"]),
         ({"Description": "d" * 32_001}, "STRING_TOO_LONG", ["Description"]),

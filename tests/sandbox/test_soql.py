@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.soql import MAX_OFFSET, SoqlError, canonical_datetime, parse, prepare
+from sandbox.soql import (
+    MAX_OFFSET,
+    SoqlError,
+    canonical_datetime,
+    canonical_or_none,
+    parse,
+    parse_datetime,
+    prepare,
+)
 
 SCHEMA = {
     "Account": {
@@ -344,3 +353,91 @@ def test_order_by_matches_a_reference_sort(values: list[int | None], descending:
     present = sorted(pairs, key=lambda pair: (-pair[0] if descending else pair[0], pair[1]))
     missing = [(None, r["Id"]) for r in sorted(rows, key=lambda r: r["Id"]) if r["NumberOfEmployees"] is None]
     assert got == (missing + present if nulls_first else present + missing)
+
+
+# --- evaluation over large tables: one pass, one sort per key, snapshots ---------------------
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(-50, 50)), max_size=40),
+    st.integers(-60, 60),
+    st.integers(-60, 60),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_window_matches_its_two_comparisons(
+    values: list[int | None], low: int, high: int, low_inclusive: bool, high_inclusive: bool
+) -> None:
+    rows: list[dict[str, Any]] = [{"Id": f"001A{i:011d}AAA", "NumberOfEmployees": v} for i, v in enumerate(values)]
+    lower, upper = (">=" if low_inclusive else ">"), ("<=" if high_inclusive else "<")
+    window = f"SELECT Id FROM Account WHERE NumberOfEmployees {lower} {low} AND NumberOfEmployees {upper} {high}"
+    reversed_window = (
+        f"SELECT Id FROM Account WHERE NumberOfEmployees {upper} {high} AND NumberOfEmployees {lower} {low}"
+    )
+
+    def inside(v: int | None) -> bool:
+        if v is None:
+            return False
+        above = v >= low if low_inclusive else v > low
+        below = v <= high if high_inclusive else v < high
+        return above and below
+
+    expected = [r["Id"] for r in rows if inside(r["NumberOfEmployees"])]
+    assert [r["Id"] for r in prepare(window, SCHEMA).select(rows)] == expected
+    assert [r["Id"] for r in prepare(reversed_window, SCHEMA).select(rows)] == expected
+
+
+@given(
+    st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 3)), st.one_of(st.none(), st.integers(0, 3))), max_size=40),
+    st.booleans(),
+    st.booleans(),
+)
+def test_mixed_directions_and_null_placements_match_a_reference_sort(
+    pairs: list[tuple[int | None, int | None]], first_desc: bool, nulls_first: bool
+) -> None:
+    rows: list[dict[str, Any]] = [
+        {"Id": f"001A{i:011d}AAA", "NumberOfEmployees": a, "Seats__c": b} for i, (a, b) in enumerate(pairs)
+    ]
+    direction = "DESC" if first_desc else "ASC"
+    nulls = "FIRST" if nulls_first else "LAST"
+    query = f"SELECT Id FROM Account ORDER BY NumberOfEmployees {direction} NULLS {nulls}, Seats__c DESC, Id"
+    got = [r["Id"] for r in prepare(query, SCHEMA).select(rows)]
+
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        a, b = row["NumberOfEmployees"], row["Seats__c"]
+        first = (0 if nulls_first else 2, 0) if a is None else (1, -a if first_desc else a)
+        second = (1, 0) if b is None else (0, -b)  # DESC: nulls last
+        return first, second, row["Id"]
+
+    assert got == [r["Id"] for r in sorted(rows, key=key)]
+
+
+def test_snapshot_builds_tuples_and_hides_deleted_rows_in_the_same_pass() -> None:
+    compiled = prepare("SELECT Name, NumberOfEmployees FROM Account ORDER BY Name DESC", SCHEMA)
+    assert compiled.snapshot(ROWS, ("Id", *compiled.fields), include_deleted=False) == [
+        ("001A00000000004AAA", "Initech_KK", None),  # a missing field is null
+        ("001A00000000002AAA", "acme labs", 20),
+        ("001A00000000001AAA", "Acme Corp", 150),
+    ]
+    assert len(compiled.snapshot(ROWS, ("Id",))) == 4
+    assert compiled.snapshot(ROWS, ()) == [(), (), (), ()]
+    limited = prepare("SELECT Id FROM Account ORDER BY Id DESC LIMIT 2 OFFSET 1", SCHEMA)
+    assert limited.snapshot(ROWS, ("Id",)) == [("001A00000000003AAA",), ("001A00000000002AAA",)]
+    assert [r["Id"] for r in prepare("SELECT Id FROM Account", SCHEMA).select(ROWS, include_deleted=False)] == [
+        "001A00000000001AAA",
+        "001A00000000002AAA",
+        "001A00000000004AAA",
+    ]
+
+
+def test_stored_datetimes_in_other_iso_forms_still_compare_as_instants() -> None:
+    rows: list[dict[str, Any]] = [
+        {"Id": "001A00000000001AAA", "SystemModstamp": "2026-05-01T09:00:00Z"},
+        {"Id": "001A00000000002AAA", "SystemModstamp": "2026-05-01T18:30:00+09:00"},
+        {"Id": "001A00000000003AAA", "SystemModstamp": "not a date"},
+        {"Id": "001A00000000004AAA", "SystemModstamp": "2026-05-01T09:00:00.000+0000"},
+    ]
+    query = "SELECT Id FROM Account WHERE SystemModstamp >= 2026-05-01T09:00:00Z ORDER BY SystemModstamp, Id"
+    assert [r["Id"][-4] for r in prepare(query, SCHEMA).select(rows)] == ["1", "4", "2"]
+    assert canonical_or_none("garbage") is None and canonical_or_none(None) is None
+    assert parse_datetime("2026-05-01T18:30:00+09:00") == datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
