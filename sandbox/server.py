@@ -145,6 +145,7 @@ class Service:
 
     def __init__(self, name: str, app: ASGIApp, *, host: str, port: int, cert: trustme.LeafCert, tmp: Path) -> None:
         self.name = name
+        self.app = app  # the stand-in itself: tests reach its settings through app.state
         self.faults = Faults()
         self.requests: list[RequestLog] = []
         cert_path = tmp / f"{name}-cert.pem"

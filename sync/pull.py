@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 
 from connectors.base import Page, Stream
 from sync.cursor import advance, next_window
-from sync.errors import ConnectorError, QuotaExhaustedError
+from sync.errors import AuthError, ConnectorError, QuotaExhaustedError
 from sync.records import Clock, CursorState, Window
 from sync.store import Store
 
@@ -48,6 +48,7 @@ class PullReport:
     error: str | None = None
     hint: str | None = None
     quota: bool = False
+    halts_system: bool = False  # auth or quota: the system's other streams would fail the same way
     stopped: bool = False
 
 
@@ -97,6 +98,7 @@ def pull_stream(
         report.error = str(exc)
         report.hint = exc.hint
         report.quota = isinstance(exc, QuotaExhaustedError)
+        report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError)
         log.error("%s (cursor kept at the last committed page)", exc)
     return report
 
@@ -213,6 +215,7 @@ def backfill_stream(
         report.error = str(exc)
         report.hint = exc.hint
         report.quota = isinstance(exc, QuotaExhaustedError)
+        report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError)
         log.error("%s (backfill resumes from the last committed page)", exc)
     return report
 
@@ -290,7 +293,8 @@ def _deletes(
         return
     if run_started_at - state.last_value < max(every, MIN_DELETES_WINDOW):
         return
-    batches = stream.deletions(state.last_value, run_started_at)
+    lookback = stream.spec.lookback if stream.spec is not None else timedelta(0)
+    batches = stream.deletions(state.last_value - lookback, run_started_at)  # deletes commit late too
     if batches is None:
         return
     for batch in batches:

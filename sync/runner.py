@@ -63,13 +63,14 @@ def pull_all(
     for connector in (ctx.crm, ctx.usage):
         full_refresh, deletes_every = cadences(ctx.settings, connector.system)
         halted: str | None = None
+        report_quota = False
         for stream in connector.streams:
             if only is not None and not only(stream.name):
                 continue
             if ctx.stop.is_set():
                 return reports
             if halted is not None:
-                reports.append(PullReport(stream=stream.name, error=f"not read: {halted}", quota=True))
+                reports.append(PullReport(stream=stream.name, error=f"not read: {halted}", quota=report_quota))
                 continue
             report = pull_stream(
                 ctx.store,
@@ -82,8 +83,9 @@ def pull_all(
                 progress=progress(stream.name) if progress else None,
             )
             reports.append(report)
-            if report.quota or (report.error and report.error.split(": ", 1)[-1].startswith(("401", "403"))):
+            if report.halts_system:
                 halted = f"{connector.system} stopped after {stream.name}"
+                report_quota = report.quota
     return reports
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,18 @@ def sandbox_env(sb: Sandbox) -> dict[str, str]:
     return env
 
 
-def write_config(directory: Path, sb: Sandbox, crm: str, *, every_minutes: int = 15, extra: str = "") -> Path:
+def write_config(
+    directory: Path,
+    sb: Sandbox,
+    crm: str,
+    *,
+    every_minutes: int = 15,
+    extra: str = "",
+    salesforce: str = "",
+    hubspot: str = "",
+    usage: str = "",
+) -> Path:
+    """A config pointing at ``sb``; the keyword strings are TOML lines added to that section."""
     path = directory / f"config-{crm}.toml"
     path.write_text(
         f"""
@@ -56,15 +68,19 @@ give_up_after_seconds = 5
 [salesforce]
 instance_url = "{sb.salesforce.url}"
 ca_file = "{sb.ca_path}"
+bulk_poll_seconds = 0.05
+{salesforce}
 
 [hubspot]
 base_url = "{sb.hubspot.url}"
 ca_file = "{sb.ca_path}"
+{hubspot}
 
 [usage]
 base_url = "{sb.usage.url}"
 ca_file = "{sb.ca_path}"
 page_size = 1000
+{usage}
 
 [[playbooks]]
 id = "seat-expansion"
@@ -108,3 +124,22 @@ def postgres_url() -> Iterator[str]:
             yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
         finally:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def make_context(
+    directory: Path, sb: Sandbox, crm: str, *, state: str | None = None, as_of: datetime = ANCHOR, **sections: str
+) -> Any:
+    """A cycle context (real connectors → sandbox) with its clock fixed at ``as_of``."""
+    from sync.runner import Context, connect_crm, connect_usage
+    from sync.settings import load_settings
+    from sync.store import Store
+
+    env = sandbox_env(sb)
+    settings = load_settings(write_config(directory, sb, crm, **sections), env)
+    return Context(
+        settings=settings,
+        store=Store.open(state or str(directory / f"state-{crm}.db")),
+        crm=connect_crm(settings, env),
+        usage=connect_usage(settings, env),
+        clock=lambda: as_of,
+    )

@@ -67,3 +67,61 @@ def upsync_tasks(sb: Sandbox, crm: str) -> list[dict[str, Any]]:
                     }
                 )
     return out
+
+
+SF_KINDS = {
+    "owners": ("User",),
+    "accounts": ("Account",),
+    "contracts": ("Contract",),
+    "opportunities": ("Opportunity",),
+    "products": ("Product2",),
+    "line_items": ("OpportunityLineItem",),
+    "assets": ("Asset",),
+    "contacts": ("Contact",),
+    "activities": ("Task", "Event"),
+    "tickets": ("Case",),
+}
+HS_KINDS = {
+    "owners": ("owners",),
+    "accounts": ("companies",),
+    "contacts": ("contacts",),
+    "opportunities": ("deals",),
+    "products": ("products",),
+    "line_items": ("line_items",),
+    "tickets": ("tickets",),
+    "activities": ("tasks", "calls", "meetings", "emails", "notes"),
+}
+
+
+def live_ids(sb: Sandbox, crm: str) -> dict[str, set[str]]:
+    """Per canonical kind, the ids a complete pull must hold as live (not deleted)."""
+    out: dict[str, set[str]] = {}
+    if crm == "salesforce":
+        objects = sb.world.salesforce.objects
+        for kind, sobjects in SF_KINDS.items():
+            out[kind] = {rid for so in sobjects for rid, rec in objects.get(so, {}).items() if not rec.get("IsDeleted")}
+    else:
+        objects = sb.world.hubspot.objects
+        for kind, types in HS_KINDS.items():
+            out[kind] = {
+                rid
+                for t in types
+                for rid, rec in objects.get(t, {}).items()
+                if t == "owners" or not rec.get("archived")
+            }
+    return out
+
+
+def stored_ids(store: Any, crm: str) -> dict[str, set[str]]:
+    kinds = SF_KINDS if crm == "salesforce" else HS_KINDS
+    return {kind: {r["crm_id"] for r in store.rows(kind, system=crm, include_deleted=False)} for kind in kinds}
+
+
+def assert_store_matches(store: Any, sb: Sandbox, crm: str) -> None:
+    """No missing, no extra, deletes applied: the store holds exactly the CRM's live records."""
+    want, have = live_ids(sb, crm), stored_ids(store, crm)
+    for kind in want:
+        missing, extra = want[kind] - have[kind], have[kind] - want[kind]
+        assert not missing and not extra, (
+            f"{kind}: {len(missing)} missing {sorted(missing)[:5]}, {len(extra)} extra {sorted(extra)[:5]}"
+        )
