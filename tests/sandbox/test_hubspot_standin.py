@@ -69,8 +69,12 @@ def _deal(object_id: str, modified: datetime, amount: int, stage: str) -> dict[s
 
 
 def _seed_deals(world: World) -> None:
-    """450 deals, three per minute (shared modstamps), plus two with short ids for numeric ordering."""
+    """450 deals, three per minute (shared modstamps), plus two with short ids for numeric ordering.
+
+    They replace whatever deals the world generator seeded, so counts and page sizes are exact.
+    """
     deals = world.hubspot.table("deals")
+    deals.clear()
     stages = ("appointmentscheduled", "contractsent", "closedwon")
     for n in range(DEALS):
         object_id = world.hubspot.new_id()
@@ -258,6 +262,7 @@ def test_search_refuses_pages_over_200_and_too_many_filters(client: HubSpot) -> 
 def test_search_cannot_page_past_10000_results(tmp_path: Path) -> None:
     world = build_world(anchor=ANCHOR, accounts=1)
     deals = world.hubspot.table("deals")
+    deals.clear()  # only these deals: the total is exact
     for n in range(10_050):
         object_id = world.hubspot.new_id()
         deals[object_id] = _deal(object_id, ANCHOR - timedelta(hours=1), n, "closedwon")
