@@ -15,6 +15,7 @@ __all__ = [
     "Page",
     "Stream",
     "TaskWriter",
+    "Unchanged",
     "domain_of",
     "parse_utc",
     "required_window",
@@ -36,6 +37,10 @@ class Page:
     checkpoint: bool = True
 
 
+Unchanged = Callable[[str, Sequence[tuple[str, datetime]]], set[str]]
+"""(kind, [(id, modified)]) → the ids already stored with exactly that modification time."""
+
+
 class Stream(Protocol):
     """One object of one system, read page by page."""
 
@@ -50,7 +55,9 @@ class Stream(Protocol):
     def spec(self) -> CursorSpec | None:
         """How to read incrementally; None for small objects read whole on every run."""
 
-    def read(self, window: Window | None) -> Iterator[Page]: ...
+    def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
+        """Pages of the window (or everything, for ``spec`` None). ``unchanged`` may drop
+        records the store already holds at the same modstamp, where reading them costs calls."""
 
     def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
         """Records deleted in ``[start, end)`` that a read cannot see (hard deletes, archives);
@@ -156,7 +163,7 @@ class BoundStream:
     to_record: Callable[[Mapping[str, Any]], Record]
     deleted: Callable[[datetime, datetime], Iterator[Sequence[Deletion]]] | None = None
 
-    def read(self, window: Window | None) -> Iterator[Page]:
+    def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         for rows in self.pages(window):
             yield to_page(rows, self.to_record, self.name)
 

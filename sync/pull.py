@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 from connectors.base import Page, Stream
 from sync.cursor import advance, next_window
@@ -116,9 +117,14 @@ def _consume(
     *,
     pass_id: str | None = None,
 ) -> CursorState | None:
-    """Read ``window`` into the store, moving the cursor ``cursor_name`` at each checkpoint."""
+    """Read ``window`` into the store, moving the cursor ``cursor_name`` at each checkpoint.
+
+    Incremental reads (no ``pass_id``) let the reader skip records stored unchanged; a pass
+    must see every record, to tag it and to catch values that changed without a modstamp.
+    """
+    unchanged = None if pass_id is not None else partial(store.unchanged, system=_system(stream))
     best: _Seen | None = None
-    for page in stream.read(window):
+    for page in stream.read(window, unchanged=unchanged):
         best = _max_seen(best, page)
         cursor: CursorState | None = None
         if page.checkpoint:
@@ -316,6 +322,10 @@ def _read_whole(
         _account(report, page, progress)
         if stop is not None and stop.is_set():
             raise _Stopped
+
+
+def _system(stream: Stream) -> str:
+    return stream.name.split(".", 1)[0]
 
 
 def _max_seen(best: _Seen | None, page: Page) -> _Seen | None:

@@ -359,6 +359,19 @@ class Store:
             )
         return result.rowcount or 0
 
+    def unchanged(self, kind_name: str, pairs: Sequence[tuple[str, datetime]], *, system: str) -> set[str]:
+        """Of ``(crm_id, modified_at)`` pairs, the ids stored live with exactly that modification time."""
+        table = TABLES[kind_name]
+        stored: dict[str, datetime] = {}
+        ids = [p[0] for p in pairs]
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = sa.select(table.c.crm_id, table.c.modified_at).where(
+                    table.c.system == system, table.c.crm_id.in_(ids[start : start + 500]), table.c.deleted.is_(False)
+                )
+                stored.update({r.crm_id: r.modified_at for r in conn.execute(query)})
+        return {crm_id for crm_id, at in pairs if stored.get(crm_id) == at}
+
     def rows(self, kind_name: str, *, system: str | None = None, include_deleted: bool = True) -> list[dict[str, Any]]:
         """Every stored row of a kind (tests, status and small reads; rules read in bulk elsewhere)."""
         table = TABLES[kind_name]

@@ -127,7 +127,7 @@ def postgres_url() -> Iterator[str]:
 
 
 def make_context(
-    directory: Path, sb: Sandbox, crm: str, *, state: str | None = None, as_of: datetime = ANCHOR, **sections: str
+    directory: Path, sb: Sandbox, crm: str, *, state: str | None = None, as_of: datetime = ANCHOR, **sections: Any
 ) -> Any:
     """A cycle context (real connectors → sandbox) with its clock fixed at ``as_of``."""
     from sync.runner import Context, connect_crm, connect_usage

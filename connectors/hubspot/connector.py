@@ -11,12 +11,11 @@ Associations are read for up to 1,000 records at a time (5 pages) before those p
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.base import Page, parse_utc
+from connectors.base import Page, Unchanged, parse_utc
 from connectors.hubspot.client import ASSOCIATIONS_BATCH, HubSpotClient
 from connectors.hubspot.streams import (
     SEARCH_PAGE,
@@ -25,6 +24,7 @@ from connectors.hubspot.streams import (
     HubSpotStream,
     Owners,
     Tasks,
+    epoch_ms,
     pick,
 )
 from connectors.hubspot.writes import HubSpotTaskWriter
@@ -36,8 +36,8 @@ __all__ = ["SEARCH_CAP", "HubSpotConnector", "ObjectReader", "OwnerReader"]
 log = logging.getLogger("upsync.hubspot")
 SEARCH_CAP = 10_000
 """CRM search answers 400 for ``after`` past 10,000 results (search API reference, limits)."""
-SLICE_TARGET = 8_000
-"""Rows aimed at per slice when a window is over the cap: headroom for uneven density."""
+SLICE_TARGET = 9_800
+"""Records per slice of a window over the cap: under 10,000 and exactly 49 pages of 200."""
 
 
 class ObjectReader:
@@ -47,6 +47,7 @@ class ObjectReader:
         self.client = client
         self.decl = decl
         self.mismatches = 0
+        self._unchanged: Unchanged | None = None
 
     @property
     def name(self) -> str:
@@ -60,27 +61,60 @@ class ObjectReader:
     def spec(self) -> CursorSpec:
         return self.decl.spec
 
-    def read(self, window: Window | None) -> Iterator[Page]:
+    def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         if window is None:
             raise ValueError(f"{self.name} is incremental: it needs a window")
         start_ms, end_ms = self.decl.window_ms(window)
         if start_ms >= end_ms:
             return
-        yield from self._window(start_ms, end_ms)
+        self._unchanged = unchanged
+        try:
+            yield from self._window(start_ms, end_ms)
+        finally:
+            self._unchanged = None
 
-    def _window(self, start_ms: int, end_ms: int) -> Iterator[Page]:
-        body = self.decl.search_body(start_ms, end_ms)
-        results, after, total = self.client.search(self.decl.object_type, body, stream=self.name)
-        if total >= SEARCH_CAP:
-            if end_ms - start_ms <= 1:
-                yield from self._by_id(start_ms, end_ms)
-                return
-            slices = max(2, math.ceil(total / SLICE_TARGET))
-            step = max(1, math.ceil((end_ms - start_ms) / slices))
-            log.info("%s: %d results in one window, reading it in %d slices", self.name, total, slices)
-            for lo in range(start_ms, end_ms, step):
-                yield from self._window(lo, min(lo + step, end_ms))
-            return
+    def _window(self, start_ms: int, end_ms: int, over_cap: int | None = None) -> Generator[Page, None, int]:
+        """Read ``[start_ms, end_ms)``; returns how many records it held.
+
+        ``over_cap`` is a known total of at least 10,000: the first page would be wasted, so the
+        window goes straight to slicing.
+        """
+        if over_cap is None:
+            body = self.decl.search_body(start_ms, end_ms)
+            results, after, total = self.client.search(self.decl.object_type, body, stream=self.name)
+            if total < SEARCH_CAP:
+                yield from self._paged(start_ms, end_ms, results, after, total)
+                return total
+        else:
+            total = over_cap
+        if end_ms - start_ms <= 1:
+            return (yield from self._by_id(start_ms, end_ms))
+        cut = self._quantile(start_ms, end_ms)
+        if cut is None:  # fewer records than the total said (they changed meanwhile): read it plainly
+            return (yield from self._window(start_ms, end_ms))
+        if cut <= start_ms:  # 9,800+ records share the window's first millisecond (a mass update)
+            head = yield from self._by_id(start_ms, start_ms + 1)
+            cut = start_ms + 1
+        else:
+            head = yield from self._window(start_ms, cut)
+        rest = total - head
+        tail = yield from self._window(cut, end_ms, rest if rest >= SEARCH_CAP else None)
+        return head + tail
+
+    def _quantile(self, start_ms: int, end_ms: int) -> int | None:
+        """The modified time (ms) of the window's SLICE_TARGET-th record, oldest first: the slice
+        before it holds under 9,800 records, 49 full pages."""
+        body = self.decl.search_body(start_ms, end_ms, after=str(SLICE_TARGET - 1), limit=1)
+        body["sorts"] = [{"propertyName": self.decl.modified_property, "direction": "ASCENDING"}]
+        results, _after, _total = self.client.search(self.decl.object_type, body, stream=self.name)
+        if not results:
+            return None
+        return epoch_ms(parse_utc((results[0].get("properties") or {})[self.decl.modified_property]))
+
+    def _paged(
+        self, start_ms: int, end_ms: int, results: list[dict[str, Any]], after: str | None, total: int
+    ) -> Iterator[Page]:
+        """The rest of a window under the cap, from its first page; checks fetched == total."""
         raw_pages = [results]
         fetched = len(results)
         while after:  # follow paging.next even after a short page (peers stopped early: lost rows)
@@ -100,16 +134,18 @@ class ObjectReader:
             )
         yield from self._pages(raw_pages, last=True, problems=problems)
 
-    def _by_id(self, start_ms: int, end_ms: int) -> Iterator[Page]:
+    def _by_id(self, start_ms: int, end_ms: int) -> Generator[Page, None, int]:
         """A window of one millisecond holding more than 10,000 records (a mass update)."""
         last_id: str | None = None
         raw_pages: list[list[dict[str, Any]]] = []
+        count = 0
         while True:
             body = self.decl.search_body(start_ms, end_ms, after_id=last_id or "0")
             results, _after, _total = self.client.search(self.decl.object_type, body, stream=self.name)
             if not results:
                 break
             raw_pages.append(results)
+            count += len(results)
             last_id = str(results[-1]["id"])
             if sum(len(p) for p in raw_pages) >= ASSOCIATIONS_BATCH:
                 yield from self._pages(raw_pages, last=False)
@@ -117,11 +153,21 @@ class ObjectReader:
             if len(results) < SEARCH_PAGE:
                 break
         yield from self._pages(raw_pages, last=True)
+        return count
 
     def _pages(
         self, raw_pages: Sequence[Sequence[Mapping[str, Any]]], *, last: bool, problems: Sequence[str] = ()
     ) -> Iterator[Page]:
-        """Convert buffered raw pages, reading their associations in one batch call per type."""
+        """Convert buffered raw pages, reading their associations in one batch call per type.
+
+        Records the lookback re-reads unchanged are dropped first: they are stored already, and
+        fetching their associations again would cost calls for nothing.
+        """
+        if self._unchanged is not None:
+            pairs = [(str(r["id"]), m) for page in raw_pages for r in page if (m := self._modified(r)) is not None]
+            same = self._unchanged(self.kind, pairs)
+            if same:
+                raw_pages = [[r for r in page if str(r["id"]) not in same] for page in raw_pages]
         ids = [str(r["id"]) for page in raw_pages for r in page]
         linked: dict[str, dict[str, str | None]] = {i: {} for i in ids}
         for assoc in self.decl.associations:
@@ -140,6 +186,13 @@ class ObjectReader:
             yield Page(records=records, problems=[*page_problems, *(problems if final else ())], checkpoint=final)
         if last and not raw_pages:
             yield Page(records=(), problems=list(problems), checkpoint=True)
+
+    def _modified(self, raw: Mapping[str, Any]) -> datetime | None:
+        value = (raw.get("properties") or {}).get(self.decl.modified_property)
+        try:
+            return parse_utc(value) if value else None
+        except ValueError:
+            return None
 
     def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
         return self._archived(start)
@@ -168,7 +221,7 @@ class OwnerReader:
     kind = "owners"
     spec = None
 
-    def read(self, window: Window | None) -> Iterator[Page]:
+    def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         for archived in (False, True):
             for rows in self.client.owners(archived=archived):
                 records, problems = [], []

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from connectors.base import Page, parse_utc, to_page
+from connectors.base import Page, Unchanged, parse_utc, to_page
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks
 from connectors.salesforce.writes import SalesforceTaskWriter
@@ -41,7 +41,7 @@ class SObjectReader:
     def spec(self) -> CursorSpec | None:
         return None if self.decl.config_name == "users" else self.decl.spec
 
-    def read(self, window: Window | None) -> Iterator[Page]:
+    def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         if window is None:  # small objects: read whole every run
             soql = f"SELECT {', '.join(self.decl.fields)} FROM {self.decl.sobject} ORDER BY Id ASC"
             for rows, _total in self.client.query_pages(soql, stream=self.name, include_deleted=False):

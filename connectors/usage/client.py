@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from connectors.base import Page, to_page
+from connectors.base import Page, Unchanged, to_page
 from connectors.http import call_with_retry, redact, ssl_context
 from connectors.usage.streams import DailyUsage, Workspaces, get_path
 from sync.errors import AuthError, ConnectorError, RateLimitError, ResponseShapeError, UpstreamError
@@ -245,7 +245,7 @@ class _DailyReader:
     def spec(self) -> CursorSpec:
         return self.decl.spec
 
-    def read(self, window: Window | None) -> Iterator[Page]:
+    def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         if window is None:
             raise ValueError("usage.daily is incremental: it needs a window")
         s = self.client.settings
@@ -276,7 +276,7 @@ class _WorkspaceReader:
     kind = "workspaces"
     spec = None
 
-    def read(self, window: Window | None) -> Iterator[Page]:
+    def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         s = self.client.settings
         for items in self.client.pages(
             self.path, {s.limit_param: s.page_size}, s.workspaces_items_field, stream=self.name

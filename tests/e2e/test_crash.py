@@ -40,7 +40,7 @@ def test_killed_after_the_crm_stored_the_tasks_then_restarted_leaves_exactly_one
     with (tmp_path / "killed.log").open("wb") as log:
         proc_box.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
         proc_box[0].wait(timeout=120)
-    assert proc_box[0].returncode == -signal.SIGKILL
+    assert proc_box[0].returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()
 
     expected = seat_heavy(sandbox, crm)
     assert len(upsync_tasks(sandbox, crm)) == len(expected)  # the CRM got them...

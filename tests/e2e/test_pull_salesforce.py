@@ -158,7 +158,7 @@ def test_a_formula_change_without_a_modstamp_change_arrives_with_the_full_pass(
 
 
 def test_soft_and_hard_deletes_stop_counting_and_the_store_matches(tmp_path: Path, sandbox: Sandbox) -> None:
-    sections = {"salesforce": 'objects = ["contacts"]\ndeletes_every_hours = 1'}
+    sections: dict[str, Any] = {"salesforce": 'objects = ["contacts"]\ndeletes_every_hours = 1'}
     first = make_context(tmp_path, sandbox, "salesforce", **sections)
     pull(first)
     first.close()
@@ -182,7 +182,7 @@ def test_soft_and_hard_deletes_stop_counting_and_the_store_matches(tmp_path: Pat
 
 
 def test_a_hard_delete_older_than_the_recycle_bin_is_found_by_the_full_pass(tmp_path: Path, sandbox: Sandbox) -> None:
-    sections = {"salesforce": 'objects = ["contacts"]'}
+    sections: dict[str, Any] = {"salesforce": 'objects = ["contacts"]'}
     ctx = make_context(tmp_path, sandbox, "salesforce", **sections)
     pull(ctx)
     gone = next(iter(sandbox.world.salesforce.objects["Contact"]))
