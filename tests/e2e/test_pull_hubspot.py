@@ -199,7 +199,10 @@ def test_an_expired_token_is_refreshed_once_through_oauth(
     monkeypatch.setenv("HS_CLIENT_ID", auth.client_id)
     monkeypatch.setenv("HS_CLIENT_SECRET", auth.client_secret)
     monkeypatch.setenv("HS_REFRESH", "sandbox-refresh-token")
-    oauth = '[hubspot.oauth]\nclient_id_env = "HS_CLIENT_ID"\nclient_secret_env = "HS_CLIENT_SECRET"\nrefresh_token_env = "HS_REFRESH"'
+    oauth = (
+        '[hubspot.oauth]\nclient_id_env = "HS_CLIENT_ID"\nclient_secret_env = "HS_CLIENT_SECRET"\n'
+        'refresh_token_env = "HS_REFRESH"'
+    )
     ctx = make_context(tmp_path, sandbox, "hubspot", hubspot=oauth)
     auth.expire()
     assert not [r.error for r in pull(ctx) if r.error]

@@ -76,7 +76,8 @@ def test_pages_return_every_row_once_sorted_by_updated_at_workspace_and_date(usa
     assert len(expected) == 50 * 35
     assert pages == -(-len(expected) // 200)
     assert rows == expected
-    assert set(rows[0]) == {"workspace_id", "date", "active_users", "seats_used", "seats_limit", "updated_at"}
+    # Every key a row has (the world's rows grew more metrics); these six were always there.
+    assert {"workspace_id", "date", "active_users", "seats_used", "seats_limit", "updated_at"} <= set(rows[0])
 
 
 def test_default_page_is_500_rows(http: httpx.Client) -> None:
