@@ -79,8 +79,7 @@ ca_file = "{sb.ca_path}"
 [usage]
 base_url = "{sb.usage.url}"
 ca_file = "{sb.ca_path}"
-page_size = 1000
-{usage}
+{usage if "page_size" in usage else "page_size = 1000" + chr(10) + usage}
 
 [[playbooks]]
 id = "seat-expansion"
