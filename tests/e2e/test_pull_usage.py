@@ -136,7 +136,6 @@ def test_a_malformed_row_is_named_and_the_rest_is_kept(tmp_path: Path, sandbox: 
     ctx = make_context(tmp_path, sandbox, "hubspot")
     report = pull_usage(ctx)
     assert report.records == 1
-    assert report.problems == [
-        f"usage.daily record {first['workspace_id']}/{first['date']}: ValueError: seats_used must not be negative, got -3"
-    ]
+    where = f"{first['workspace_id']}/{first['date']}"
+    assert report.problems == [f"usage.daily record {where}: ValueError: seats_used must not be negative, got -3"]
     ctx.close()

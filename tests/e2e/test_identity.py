@@ -1,0 +1,77 @@
+"""Accounts map to product workspaces by a CRM field, else by domain; unmatched ones are listed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox.server import Fault, Sandbox
+from sync.runner import pull_all
+from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_account_without_a_workspace_id_is_matched_by_domain_and_the_rest_are_listed(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    accounts = sandbox.world.salesforce.objects["Account"]
+    by_domain, orphan = list(accounts.values())[:2]
+    by_domain_ws, by_domain["Workspace_Id__c"] = by_domain["Workspace_Id__c"], None
+    orphan["Workspace_Id__c"] = None
+    domain = by_domain["Website"].split("://", 1)[1].removeprefix("www.")
+    sandbox.usage.faults.add(
+        Fault(
+            path=r"/v1/workspaces",
+            status=200,
+            body={"data": [{"id": by_domain_ws, "name": by_domain["Name"], "domain": domain}], "next_cursor": None},
+        )
+    )
+    ctx = make_context(tmp_path, sandbox, "salesforce", usage='workspaces_path = "/v1/workspaces"')
+    reports = pull_all(ctx, started=ANCHOR)
+    assert not [r.error for r in reports if r.error]
+    snapshots = {s.crm_id: s for s in ctx.store.account_snapshots("salesforce", now=ANCHOR)}
+    assert snapshots[by_domain["Id"]].workspace_id == by_domain_ws  # matched by domain
+    assert snapshots[by_domain["Id"]].seats_used is not None
+    assert snapshots[orphan["Id"]].workspace_id is None
+    unmatched = {crm_id for crm_id, _name, _ws in ctx.store.unmatched_accounts("salesforce")}
+    assert orphan["Id"] in unmatched and by_domain["Id"] not in unmatched
+    with_usage = {r["workspace_id"] for r in sandbox.world.usage.rows}
+    no_product = {a["Id"] for a in accounts.values() if a["Workspace_Id__c"] not in with_usage} - {by_domain["Id"]}
+    assert unmatched == no_product  # every account the product cannot see is listed, none dropped
+    ctx.close()
+
+    config = write_config(tmp_path, sandbox, "salesforce")
+    env = sandbox_env(sandbox)
+    state = str(tmp_path / "state-salesforce.db")
+    status = subprocess.run(
+        upsync_cmd("status", "--config", str(config), "--state", state), env=env, capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr
+    assert f"{len(unmatched)} accounts with no usage data" in status.stdout and orphan["Name"] in status.stdout
+
+
+def test_a_usage_export_imports_and_bad_lines_are_named(tmp_path: Path) -> None:
+    export = tmp_path / "usage.ndjson"
+    good = {"workspace_id": "ws-1", "date": "2026-01-05", "updated_at": "2026-01-06T00:00:00Z", "seats_used": 9}
+    lines = [json.dumps(good), json.dumps({**good, "date": "2026-01-06", "seats_used": "many"}), "{not json"]
+    export.write_text("\n".join(lines) + "\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[upsync]\ncrm = "hubspot"\n[hubspot]\ntoken_env = "HS"\n[usage]\nbase_url = "https://usage.example.com"\n'
+    )
+    env = dict(os.environ, HS="x", USAGE_TOKEN="y")
+    state = tmp_path / "state.db"
+    result = subprocess.run(
+        upsync_cmd("import-usage", str(export), "--config", str(config), "--state", str(state)),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "imported 1 usage rows from usage.ndjson; 2 lines skipped" in " ".join(result.stdout.split())
+    assert "usage.ndjson:2: ValueError" in result.stderr and "usage.ndjson:3:" in result.stderr
