@@ -44,10 +44,7 @@ def main() -> None:
             "tokens": world.tokens,
             "counts": {name: len(rows) for name, rows in store.items()},
             "usage_rows": sum(1 for _ in world.usage.rows),
-            "associations": {
-                f"{a}->{c}": n
-                for (a, c), n in _association_counts(world).items()
-            }
+            "associations": {f"{a}->{c}": n for (a, c), n in _association_counts(world).items()}
             if args.system == "hubspot"
             else {},
             "build_seconds": round(built, 1),
