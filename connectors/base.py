@@ -10,7 +10,6 @@ from typing import Any, Protocol
 from sync.records import CursorSpec, Deletion, Record, TaskIntent, Window, WriteResult
 
 __all__ = [
-    "BoundStream",
     "CrmConnector",
     "Page",
     "Stream",
@@ -18,7 +17,6 @@ __all__ = [
     "Unchanged",
     "domain_of",
     "parse_utc",
-    "required_window",
     "to_page",
 ]
 
@@ -119,13 +117,6 @@ def domain_of(url: str | None) -> str | None:
     return host.removeprefix("www.") or None
 
 
-def required_window(window: Window | None) -> Window:
-    """Incremental streams are always read with a window; None here is a wiring bug."""
-    if window is None:
-        raise ValueError("an incremental stream needs a window")
-    return window
-
-
 def _ref(raw: Mapping[str, Any]) -> str:
     """How a problem names the raw record: its CRM id, or workspace/day for usage rows."""
     if not isinstance(raw, Mapping):
@@ -150,25 +141,6 @@ def to_page(
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             problems.append(f"{stream} record {_ref(raw)}: {type(exc).__name__}: {exc}")
     return Page(records=records, problems=problems, checkpoint=checkpoint)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BoundStream:
-    """A stream declaration bound to a client: raw pages in, canonical pages out."""
-
-    name: str
-    kind: str
-    spec: CursorSpec | None
-    pages: Callable[[Window | None], Iterator[Sequence[Mapping[str, Any]]]]
-    to_record: Callable[[Mapping[str, Any]], Record]
-    deleted: Callable[[datetime, datetime], Iterator[Sequence[Deletion]]] | None = None
-
-    def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
-        for rows in self.pages(window):
-            yield to_page(rows, self.to_record, self.name)
-
-    def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
-        return None if self.deleted is None else self.deleted(start, end)
 
 
 # -- value coercion: REST JSON and Bulk CSV (all strings, "" for null) give the same values --

@@ -307,18 +307,6 @@ class Settings(_Section):
     def playbook(self, playbook_id: str) -> PlaybookSettings:
         return next(p for p in self.playbooks if p.id == playbook_id)
 
-    def secret(self, section: Literal["salesforce", "hubspot", "usage"], env: Mapping[str, str]) -> str:
-        """The token of ``section``, read from the environment variable the config names."""
-        connector = getattr(self, section)
-        if connector is None:
-            raise ConfigError([ConfigProblem(section, "section is missing")])
-        value = env.get(connector.token_env)
-        if not value:
-            raise ConfigError(
-                [ConfigProblem(f"{section}.token_env", f"environment variable {connector.token_env} is not set")]
-            )
-        return str(value)
-
 
 def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
     """Read and validate ``path``; raise one ConfigError that lists every problem found."""

@@ -181,6 +181,7 @@ class HubSpotClient:
         self.general = TokenBucket(settings.requests_per_10s * settings.throttle_share, 10.0, sleep=sleep)
         self.search_bucket = TokenBucket(settings.search_per_second, 1.0, sleep=sleep)
         self.calls = 0
+        self.search_calls = 0
 
     def close(self) -> None:
         """Close every API object's connection pool (the SDK only does so when collected)."""
@@ -233,6 +234,7 @@ class HubSpotClient:
         def attempt() -> T:
             if search:
                 self.search_bucket.acquire()
+                self.search_calls += 1
             self.general.acquire()
             self.calls += 1
             with translated(stream, token=self._token):
