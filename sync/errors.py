@@ -10,6 +10,7 @@ UpsyncError                  root; .hint (what to do), retryable=False, exit_cod
     ├── RateLimitError       429 / REQUEST_LIMIT_EXCEEDED; .retry_after    retryable
     ├── QuotaExhaustedError  daily allowance spent: stop until next run    not retried
     ├── UpstreamError        5xx, timeouts, connection resets              retryable
+    │   └── QueryTimeoutError  the server gave up on a query: read a smaller window
     ├── ResponseShapeError   missing field, unparseable body (bug or API change)
     └── WriteRejectedError   the CRM refused a write; recorded per op, run goes on
 ```
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "ConnectorError",
+    "QueryTimeoutError",
     "QuotaExhaustedError",
     "RateLimitError",
     "ResponseShapeError",
@@ -129,6 +131,12 @@ class QuotaExhaustedError(ConnectorError):
 
 class UpstreamError(ConnectorError):
     retryable = True
+
+
+class QueryTimeoutError(UpstreamError):
+    """Salesforce QUERY_TIMEOUT: retrying the same query fails the same way; halve the window."""
+
+    retryable = False
 
 
 class ResponseShapeError(ConnectorError):

@@ -93,14 +93,8 @@ def pull_stream(
                 return report  # a pass that started this run covered everything up to now
         state = _incremental(store, stream, state, run_started_at, clock, report, stop, progress)
         _deletes(store, stream, run_started_at, clock, report, deletes_every)
-    except _Stopped:
-        report.stopped = True
-    except ConnectorError as exc:
-        report.error = str(exc)
-        report.hint = exc.hint
-        report.quota = isinstance(exc, QuotaExhaustedError)
-        report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError)
-        log.error("%s (cursor kept at the last committed page)", exc)
+    except (_Stopped, ConnectorError) as exc:
+        _record(report, exc)
     return report
 
 
@@ -215,15 +209,22 @@ def backfill_stream(
         # a backfill from the start is a full read; one from --since on a fresh store sets the
         # horizon: history before it is not wanted, so no full pass follows on its heels
         _merge(store, stream, main, done, window_end, clock, full=since is None or main is None)
-    except _Stopped:
-        report.stopped = True
-    except ConnectorError as exc:
-        report.error = str(exc)
-        report.hint = exc.hint
-        report.quota = isinstance(exc, QuotaExhaustedError)
-        report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError)
-        log.error("%s (backfill resumes from the last committed page)", exc)
+    except (_Stopped, ConnectorError) as exc:
+        _record(report, exc)
     return report
+
+
+def _record(report: PullReport, exc: Exception) -> None:
+    """How a stream ended early: stopped on request, or a connector error with its hint."""
+    if isinstance(exc, _Stopped):
+        report.stopped = True
+        return
+    assert isinstance(exc, ConnectorError)
+    report.error = str(exc)
+    report.hint = exc.hint
+    report.quota = isinstance(exc, QuotaExhaustedError)
+    report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError)
+    log.error("%s (cursors kept at the last committed page; the next run resumes there)", exc)
 
 
 def _pass(

@@ -162,6 +162,8 @@ class HubSpotClient:
         self._sleep = sleep
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         self._http = urllib3.PoolManager(ssl_context=ssl_context(settings.ca_file))
+        self._clock = time.monotonic
+        self._refresh_at: float | None = None  # when a token upsync obtained should be renewed
         self._token = token or ""
         if not self._token:
             self._token = self._fetch_token()
@@ -216,6 +218,9 @@ class HubSpotClient:
         except ValueError:
             body = {}
         token = body.get("access_token") if response.status == 200 else None
+        if token and body.get("expires_in"):
+            # rule 13: renew when under 300 s of the (30-minute) token remain, not after a 401
+            self._refresh_at = self._clock() + max(0.0, float(body["expires_in"]) - 300)
         if not token:
             raise AuthError(
                 f"token refresh refused ({response.status} {body.get('status') or body.get('error') or ''})".strip(),
@@ -231,6 +236,9 @@ class HubSpotClient:
             api.api_client.configuration.access_token = self._token
 
     def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True, search: bool = False) -> T:
+        if self._oauth and self._refresh_at is not None and self._clock() >= self._refresh_at:
+            self._refresh()
+
         def attempt() -> T:
             if search:
                 self.search_bucket.acquire()

@@ -38,6 +38,7 @@ from connectors.http import ApiBudget, call_with_retry, redact
 from sync.errors import (
     AuthError,
     ConnectorError,
+    QueryTimeoutError,
     QuotaExhaustedError,
     RateLimitError,
     ResponseShapeError,
@@ -49,6 +50,8 @@ __all__ = ["VENDOR_ERRORS", "SalesforceClient", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "salesforce"
+SESSION_RENEW_SECONDS = 15 * 60
+"""Long runs renew an OAuth session this often instead of waiting for a 401 (CONNECTORS rule 18)."""
 log = logging.getLogger("upsync.salesforce")
 VENDOR_ERRORS: tuple[type[BaseException], ...] = (
     SalesforceError,
@@ -99,6 +102,10 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
         ) from exc
     except (SalesforceMalformedRequest, SalesforceResourceNotFound, SalesforceMoreThanOneRecord) as exc:
         code, message = _error_code(exc.content)
+        if code == "QUERY_TIMEOUT":
+            raise QueryTimeoutError(
+                "query timed out on the server (QUERY_TIMEOUT)", system=SYSTEM, stream=stream
+            ) from exc
         raise ConnectorError(
             f"{exc.status} {code}: {redact(message, token)}",
             system=SYSTEM,
@@ -151,6 +158,8 @@ class SalesforceClient:
         )
         self._oauth = dict(oauth) if oauth else None
         self._sleep = sleep
+        self._clock = time.monotonic
+        self._refresh_at: float | None = None  # rule 18: renew a session upsync obtained every 15 min
         session = requests.Session()
         # This machine (and many CI images) exports REQUESTS_CA_BUNDLE, which requests merges over
         # session.verify: ignore the environment so the configured CA file is the one used.
@@ -201,6 +210,7 @@ class SalesforceClient:
         if not token:
             raise AuthError("token endpoint answered without an access_token", system=SYSTEM)
         log.info("salesforce session refreshed")
+        self._refresh_at = self._clock() + SESSION_RENEW_SECONDS
         return str(token)
 
     def _refresh(self) -> None:
@@ -210,6 +220,9 @@ class SalesforceClient:
 
     def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True, write: bool = False) -> T:
         """One API call: budget charged, retried on retryable errors, one session refresh on 401."""
+
+        if self._oauth and self._refresh_at is not None and self._clock() >= self._refresh_at:
+            self._refresh()
 
         def attempt() -> T:
             self.budget.charge(write=write, stream=stream)

@@ -10,12 +10,15 @@ from connectors.base import Page, Unchanged, parse_utc, to_page
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks
 from connectors.salesforce.writes import SalesforceTaskWriter
+from sync.errors import QueryTimeoutError
 from sync.records import CursorSpec, Deletion, Window
 from sync.settings import RetrySettings, SalesforceSettings
 
 __all__ = ["SObjectReader", "SalesforceConnector"]
 
 log = logging.getLogger("upsync.salesforce")
+MAX_HALVINGS = 4
+"""CONNECTORS rule 14: on QUERY_TIMEOUT halve the window, at most four times."""
 DELETED_MAX_DAYS = 14
 """getDeleted answers only for the recycle bin's 15 days (REST API › Get Deleted Records); older
 gaps (upsync stopped for weeks) are closed by the next full pass, which marks what it misses."""
@@ -47,8 +50,21 @@ class SObjectReader:
             for rows, _total in self.client.query_pages(soql, stream=self.name, include_deleted=False):
                 yield to_page(rows, self.decl.to_record, self.name)
             return
+        yield from self._window(window, halvings=0)
+
+    def _window(self, window: Window, *, halvings: int) -> Iterator[Page]:
+        """One window; on QUERY_TIMEOUT before any of it was read, its two halves (≤ 4 times)."""
         pages = self.client.query_pages(self.decl.soql(window), stream=self.name)
-        first = next(pages, None)
+        try:
+            first = next(pages, None)
+        except QueryTimeoutError:
+            if halvings >= MAX_HALVINGS:
+                raise
+            middle = window.start + (window.end - window.start) / 2
+            log.warning("%s: query timed out, reading the window in halves", self.name)
+            yield from self._window(Window(start=window.start, end=middle), halvings=halvings + 1)
+            yield from self._window(Window(start=middle, end=window.end), halvings=halvings + 1)
+            return
         if first is None:
             return
         rows, total = first

@@ -219,3 +219,37 @@ def test_an_expired_token_without_oauth_stops_hubspot_with_a_hint(tmp_path: Path
     assert sandbox.hubspot.calls() == 1
     assert reports["usage.daily"].error is None
     ctx.close()
+
+
+def test_a_token_obtained_through_oauth_is_renewed_before_it_expires(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = sandbox.world.auth["hubspot"]
+    monkeypatch.setenv("HS_CLIENT_ID", auth.client_id)
+    monkeypatch.setenv("HS_CLIENT_SECRET", auth.client_secret)
+    monkeypatch.setenv("HS_REFRESH", "sandbox-refresh-token")
+    monkeypatch.delenv("HUBSPOT_TOKEN", raising=False)
+    sandbox.hubspot.app.state.token_expires_in = 1800  # type: ignore[attr-defined]
+    oauth = (
+        '[hubspot.oauth]\nclient_id_env = "HS_CLIENT_ID"\nclient_secret_env = "HS_CLIENT_SECRET"\n'
+        'refresh_token_env = "HS_REFRESH"'
+    )
+    from sync.runner import connect_crm
+    from sync.settings import load_settings
+    from tests.conftest import sandbox_env, write_config
+
+    env = sandbox_env(sandbox)
+    del env["HUBSPOT_TOKEN"]  # no static token: upsync gets one, and knows when it expires
+    settings = load_settings(write_config(tmp_path, sandbox, "hubspot", hubspot=oauth), env)
+    crm = connect_crm(settings, env)
+    client = crm.client  # type: ignore[attr-defined]
+    assert sandbox.hubspot.calls("POST", r"/oauth/v1/token") == 1
+    now = [0.0]
+    client._clock = lambda: now[0]
+    client._refresh_at = 1500.0  # 30 minutes less the 300-second margin
+    list(client.owners(archived=False))
+    assert sandbox.hubspot.calls("POST", r"/oauth/v1/token") == 1
+    now[0] = 1501.0  # 25 minutes later: renew before the next call, not after a 401
+    list(client.owners(archived=False))
+    assert sandbox.hubspot.calls("POST", r"/oauth/v1/token") == 2
+    crm.close()

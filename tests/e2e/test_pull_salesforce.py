@@ -282,3 +282,15 @@ def test_an_expired_session_without_oauth_stops_salesforce_with_a_hint_and_usage
     assert sandbox.salesforce.calls() == 1  # 401 is not retried, and the other objects wait
     assert reports["usage.daily"].error is None and reports["usage.daily"].records > 0
     ctx.close()
+
+
+def test_a_query_timeout_halves_the_window_and_nothing_is_lost(tmp_path: Path, sandbox: Sandbox) -> None:
+    ctx = make_context(tmp_path, sandbox, "salesforce", salesforce='objects = ["contacts"]')
+    timeout = [{"errorCode": "QUERY_TIMEOUT", "message": "Your query request was running for too long."}]
+    sandbox.salesforce.faults.add(Fault(path=QUERY, status=400, body=timeout, times=2))
+    [report] = pull(ctx)
+    assert report.error is None
+    # the window timed out, then its first half; that half's quarters and the second half were read
+    assert sandbox.salesforce.calls("GET", QUERY) == 5
+    assert {r["crm_id"] for r in ctx.store.rows("contacts")} == set(sandbox.world.salesforce.objects["Contact"])
+    ctx.close()
