@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import time
@@ -323,9 +324,13 @@ class SalesforceClient:
                 if locator:
                     params["locator"] = locator
                 response = self._call(partial(self._bulk_results, job_id, params), stream=stream)
+                response_locator = response.headers.get("Sforce-Locator", "")
                 text = response.content.decode("utf-8").replace("\x00", "")
-                yield list(csv.DictReader(io.StringIO(text)))
-                locator = response.headers.get("Sforce-Locator", "")
+                del response
+                rows = csv.DictReader(io.StringIO(text))
+                while page := list(itertools.islice(rows, self.settings.page_size)):
+                    yield page  # a chunk is up to 50,000 rows: hand it on in pages, memory stays flat
+                locator = response_locator
                 if not locator or locator == "null":
                     return
         finally:
