@@ -194,7 +194,12 @@ def main() -> None:
                 "seconds": round(first.seconds, 1),
                 "records_per_second": round(first.records / first.seconds),
             },
-            "nothing_changed": {"calls": second.calls, "objects": objects, "seconds": round(second.seconds, 2)},
+            "nothing_changed": {
+                "calls": second.calls,
+                "objects": objects,
+                "seconds": round(second.seconds, 2),
+                "records_reread": second.per_stream,
+            },
             "peak_rss_mb": round(rss_mb),
         }
         figures["initial"]["crm_calls"] = first.crm_calls

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -21,7 +22,7 @@ from tenacity.wait import wait_exponential_jitter
 from sync.errors import QuotaExhaustedError, RateLimitError, UpsyncError
 from sync.settings import RetrySettings
 
-__all__ = ["ApiBudget", "TokenBucket", "call_with_retry", "redact", "ssl_context"]
+__all__ = ["ApiBudget", "SlidingWindow", "call_with_retry", "redact", "ssl_context"]
 
 T = TypeVar("T")
 log = logging.getLogger("upsync.http")
@@ -136,39 +137,42 @@ class ApiBudget:
             self.write_calls += 1
 
 
-class TokenBucket:
-    """Client-side throttle: at most ``capacity`` calls per ``per_seconds``, smoothly refilled.
+class SlidingWindow:
+    """Client-side throttle: at most ``limit`` calls in any ``window`` seconds.
 
-    Waiting here is cheaper than a 429: HubSpot counts errors against the app, and a burst of
-    429s inside the 10-second window fails even with retries (tap-hubspot PR #93).
+    HubSpot counts requests in rolling windows (100 per 10 s, search 5 per 1 s), so a limiter of
+    the same shape is exact: it never sends the call that would be refused, and never waits
+    longer than the window requires. (A token bucket admits its burst plus a window's refill in
+    one window, overshooting the same limit.) Waiting here is cheaper than a 429: HubSpot counts
+    errors against the app, and 429s inside the 10-second window fail even with retries.
     """
 
     def __init__(
         self,
-        capacity: float,
-        per_seconds: float,
+        limit: int,
+        window: float,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if capacity <= 0 or per_seconds <= 0:
-            raise ValueError("capacity and per_seconds must be positive")
-        self.capacity = capacity
-        self.rate = capacity / per_seconds
-        self._tokens = capacity
+        if limit < 1 or window <= 0:
+            raise ValueError("limit must be at least 1 and window positive")
+        self.limit = limit
+        self.window = window
+        self._sent: deque[float] = deque()
         self._clock = clock
         self._sleep = sleep
-        self._last = clock()
         self.waited = 0.0
 
     def acquire(self) -> None:
-        while True:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            wait = (1 - self._tokens) / self.rate
-            self.waited += wait
-            self._sleep(wait)
+        now = self._clock()
+        while self._sent and now - self._sent[0] >= self.window:
+            self._sent.popleft()
+        if len(self._sent) >= self.limit:
+            wait = self._sent[0] + self.window - now
+            if wait > 0:
+                self.waited += wait
+                self._sleep(wait)
+            self._sent.popleft()
+            now = max(now, self._clock())
+        self._sent.append(now)

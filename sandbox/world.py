@@ -825,8 +825,14 @@ class _Clock:
         self._usage: dict[int, str] = {}
 
     def past(self, minute: int) -> int:
-        """``minute``, moved back to just before the anchor if it is not already before it."""
-        return minute if minute <= self.top else self.top
+        """``minute`` if it is before the anchor; else folded back into the three days before it.
+
+        Folding (not clamping to the last minute) keeps the recent past looking like an ordinary
+        org: clamping stacked thousands of records on one minute, a mass update nobody made.
+        """
+        if minute <= self.top:
+            return minute
+        return self.top - ((minute - self.top) * 7919) % (3 * _DAY)
 
     def at(self, days_ago: int, minute_of_day: int) -> int:
         return self.past((self.today - days_ago) * _DAY + minute_of_day)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ from hubspot.crm.objects.tasks import (
 )
 from hubspot.crm.owners import ApiException as OwnersApiException
 
-from connectors.http import TokenBucket, call_with_retry, redact, ssl_context
+from connectors.http import SlidingWindow, call_with_retry, redact, ssl_context
 from sync.errors import (
     AuthError,
     ConnectorError,
@@ -57,6 +58,8 @@ SYSTEM = "hubspot"
 log = logging.getLogger("upsync.hubspot")
 TASK_TO_COMPANY = 192
 """HUBSPOT_DEFINED association type id: task → company (associations v4 type list)."""
+SEARCH_LIMIT = 5
+"""CRM search: 5 requests per second per account (search API reference, limits)."""
 ASSOCIATIONS_BATCH = 1000
 """Associations v4 batch read takes at most 1,000 ids."""
 API_EXCEPTIONS: tuple[type[Exception], ...] = (
@@ -180,8 +183,9 @@ class HubSpotClient:
         self._owners = api.crm.owners.owners_api
         self._tasks_batch = api.crm.objects.tasks.batch_api
         self._apis = (self._search, self._objects, self._associations, self._owners, self._tasks_batch)
-        self.general = TokenBucket(settings.requests_per_10s * settings.throttle_share, 10.0, sleep=sleep)
-        self.search_bucket = TokenBucket(settings.search_per_second, 1.0, sleep=sleep)
+        self.general = SlidingWindow(max(1, math.floor(settings.requests_per_10s * settings.throttle_share)), 10.0)
+        # search: HubSpot's 5 per second, spread so that on average search_per_second are sent
+        self.search_bucket = SlidingWindow(SEARCH_LIMIT, SEARCH_LIMIT / settings.search_per_second)
         self.calls = 0
         self.search_calls = 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.http import ApiBudget, TokenBucket
+from connectors.http import ApiBudget, SlidingWindow
 from sync.errors import QuotaExhaustedError
 
 
@@ -19,16 +19,18 @@ class FakeTime:
         self.now += seconds
 
 
-def test_the_bucket_allows_a_burst_then_paces_to_the_rate() -> None:
+def test_the_sliding_window_never_exceeds_its_limit_in_any_window_and_never_waits_longer() -> None:
     t = FakeTime()
-    bucket = TokenBucket(80, 10.0, clock=t.clock, sleep=t.sleep)
-    for _ in range(80):
-        bucket.acquire()
-    assert t.now == 0.0  # the burst is free
-    for _ in range(160):
-        bucket.acquire()
-    assert t.now == pytest.approx(20.0)  # then 8 per second
-    assert bucket.waited == pytest.approx(20.0)
+    limiter = SlidingWindow(5, 1.0, clock=t.clock, sleep=t.sleep)
+    sent = []
+    for _ in range(23):
+        limiter.acquire()
+        sent.append(t.now)
+        t.now += 1 / 64  # the call itself (a binary fraction: exact sums)
+    for i, at in enumerate(sent):  # at most 5 in any rolling second
+        assert sum(1 for other in sent[i:] if other - at < 1.0) <= 5
+    assert sent[5] == pytest.approx(1.0) and sent[10] == pytest.approx(2.0)  # and not a moment later
+    assert limiter.waited == pytest.approx(4 * (1.0 - 5 / 64))
 
 
 def test_reads_stop_at_the_run_share_less_the_write_reserve_and_writes_may_go_on() -> None:
