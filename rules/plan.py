@@ -1,4 +1,4 @@
-"""Signals + ledger → the exact list of CRM task writes. Pure: same inputs, same plan.
+"""Next best actions + ledger → the exact list of CRM task writes. Pure: same inputs, same plan.
 
 Every task gets a deterministic key, ``sha256(rule | system:account | period)``: the same rule
 firing on the same account within one period (its ``window``) is the same task, forever. The
@@ -15,13 +15,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from rules.signals import RuleSpec
-from sync.records import LedgerEntry, LedgerState, Signal, TaskIntent
+from sync.records import Action, LedgerEntry, LedgerState, Priority, TaskIntent
 
-__all__ = ["MAX_ATTEMPTS", "Plan", "Skip", "op_key", "period_of", "plan_tasks", "render_body"]
+__all__ = ["MAX_ATTEMPTS", "Plan", "Skip", "TaskRule", "op_key", "period_of", "plan_tasks", "render_body"]
 
 MAX_ATTEMPTS = 3
 """A write the CRM refused this many times is not tried again for the same period."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRule:
+    """What a task needs from the rule that caused it."""
+
+    id: str
+    kind: str
+    signal: str
+    title: str
+    priority: Priority
+    due_in_days: int
+    window: Literal["week", "month", "quarter"]
+    playbook_title: str
+    playbook_url: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,14 +73,13 @@ def op_key(rule_id: str, system: str, account_id: str, period: str) -> str:
     return hashlib.sha256(f"{rule_id}|{system}:{account_id}|{period}".encode()).hexdigest()[:40]
 
 
-def render_body(rule: RuleSpec, signal: Signal, key: str) -> str:
-    """The task body: why now (the values), what to do, the playbook, and the key (G8)."""
-    ev = signal.evidence
-    lines = [
-        f"Why now: {ev['seats_used']} of {ev['seats_limit']} seats in use ({float(ev['utilisation']):.0%}) "
-        f"on {ev['usage_day']}, at or above the {float(ev['threshold']):.0%} line.",
-        f"Signal: S5 usage near plan limit (rule {rule.id}, {rule.kind}).",
-        "What to do: confirm growth plans with the account, then propose more seats or the next plan.",
+def render_body(rule: TaskRule, action: Action, key: str) -> str:
+    """The task body: why now (the values), what else coincides, the playbook, and the key (G8)."""
+    signal = f"{rule.signal} " if rule.signal else ""
+    lines = ["Why now:", *(f"- {r}" for r in action.reasons)]
+    lines += [
+        f"Signal: {signal}{rule.title} (rule {rule.id}, {rule.kind}); lifecycle {action.lifecycle}.",
+        f"Owner: {action.owner_note}.",
         f"Playbook: {rule.playbook_title} - {rule.playbook_url}",
         "",
         f"Created by upsync; sync key {key}.",
@@ -75,58 +88,49 @@ def render_body(rule: RuleSpec, signal: Signal, key: str) -> str:
 
 
 def plan_tasks(
-    signals: Iterable[Signal],
-    rules: Mapping[str, RuleSpec],
+    actions: Iterable[Action],
+    rules: Mapping[str, TaskRule],
     ledger: Mapping[str, LedgerEntry],
     *,
     now: datetime,
-    fallback_owner_id: str | None,
 ) -> Plan:
+    """One task per next best action, unless its key is already written, refused too often, or
+    the action has no owner to give it to."""
     creates: list[TaskIntent] = []
     reconciles: list[TaskIntent] = []
     skipped: list[Skip] = []
     seen: set[str] = set()
-    for signal in signals:
-        rule = rules[signal.rule_id]
+    for action in actions:
+        rule = rules[action.rule_id]
         period = period_of(rule.window, now)
-        key = op_key(rule.id, signal.system, signal.account_id, period)
+        key = op_key(rule.id, action.system, action.account_id, period)
         if key in seen:
             continue
         seen.add(key)
         entry = ledger.get(key)
         if entry is not None and entry.state is LedgerState.confirmed:
-            skipped.append(Skip(key=key, rule_id=rule.id, account_id=signal.account_id, reason="already written"))
+            skipped.append(Skip(key=key, rule_id=rule.id, account_id=action.account_id, reason="already written"))
             continue
         if entry is not None and entry.state is LedgerState.failed and entry.attempts >= MAX_ATTEMPTS:
             reason = f"refused {entry.attempts} times by the CRM: {entry.last_error or 'no reason given'}"
-            skipped.append(Skip(key=key, rule_id=rule.id, account_id=signal.account_id, reason=reason))
+            skipped.append(Skip(key=key, rule_id=rule.id, account_id=action.account_id, reason=reason))
             continue
-        owner = signal.owner_id if signal.owner_id and signal.owner_active is not False else fallback_owner_id
-        if owner is None:
-            why = "account owner is inactive" if signal.owner_id else "account has no owner"
-            skipped.append(
-                Skip(key=key, rule_id=rule.id, account_id=signal.account_id, reason=f"{why}; set fallback_owner_id")
-            )
+        if action.owner_id is None:
+            skipped.append(Skip(key=key, rule_id=rule.id, account_id=action.account_id, reason=action.owner_note))
             continue
-        ev = signal.evidence
         intent = TaskIntent(
             key=key,
             rule_id=rule.id,
-            system=signal.system,
-            account_id=signal.account_id,
-            owner_id=owner,
-            subject=rule.subject.format(
-                utilisation=float(ev["utilisation"]),
-                seats_used=ev["seats_used"],
-                seats_limit=ev["seats_limit"],
-                account=signal.account_name,
-            )[:255],
-            body=render_body(rule, signal, key),
+            system=action.system,
+            account_id=action.account_id,
+            owner_id=action.owner_id,
+            subject=action.subject[:255],
+            body=render_body(rule, action, key),
             due_on=now.date() + timedelta(days=rule.due_in_days),
             priority=rule.priority,
             playbook_url=rule.playbook_url,
             window=period,
-            evidence=dict(ev),
+            evidence=dict(action.evidence),
         )
         if entry is not None and entry.state in (LedgerState.pending, LedgerState.unknown):
             reconciles.append(intent)

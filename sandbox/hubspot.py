@@ -919,6 +919,21 @@ def _type_defs(object_type: str, group: str) -> list[_Def]:
                 custom=True,
                 formula="average(associated_deals.hs_deal_health_score)",
             ),
+            # Account facts upsync's guards read when configured (G6, G1) and the health score's CSAT. A
+            # ``bool`` property has ``fieldType`` ``booleancheckbox`` and two options, Yes → "true" and
+            # No → "false"; values read back as those strings, "" when never set
+            # (developers.hubspot.com/docs/api/crm/properties, "Property type and fieldType values").
+            _Def(
+                "do_not_contact",
+                "Do not contact",
+                "bool",
+                "booleancheckbox",
+                group,
+                (("true", "Yes"), ("false", "No")),
+                custom=True,
+            ),
+            _Def("nps_score", "NPS score", "number", "number", group, custom=True),
+            _Def("csat_score", "CSAT score (%)", "number", "number", group, custom=True),
             *_upsync_company_defs(),
         ]
     if object_type == "contacts":

@@ -326,6 +326,13 @@ _ACCOUNT = SObjectSpec(
         _number("Seats_Purchased__c", "Seats Purchased", scale=0),
         # A formula: its value changes when its inputs do, without a SystemModstamp change.
         _number("Health_Rollup__c", "Health Rollup", createable=False, updateable=False, formula=HEALTH_ROLLUP_FORMULA),
+        # Account facts a survey tool or the legal team keeps (upsync reads them when configured; guards G6, G1).
+        # A Checkbox custom field describes as type "boolean", soapType xsd:boolean, never null, defaultValue
+        # false; Number and Percent as "double"/"percent" (xsd:double, percent values are 0–100, not 0–1):
+        # Object Reference, "Field Types" / Schema.DisplayType.
+        FieldSpec(name="Do_Not_Contact__c", type="boolean", label="Do Not Contact", nillable=False, default=False),
+        _number("NPS__c", "NPS", precision=3, scale=1),
+        _number("CSAT__c", "CSAT", "percent", precision=5, scale=1),
         _number("Upsync_Health_Score__c", "Upsync Health Score"),
         _text("Upsync_Health_Band__c", "Upsync Health Band", 20),
         _number("Upsync_Expansion_Score__c", "Upsync Expansion Score"),

@@ -5,7 +5,9 @@ in the HubSpot stand-in (companies, contacts, deals, engagements…) and in the 
 workspaces), so a demo, an e2e test or a benchmark against either CRM sees the same story. Each
 customer is generated once, as canonical records (``_Bundle``), and *projected* into each store
 that was asked for; the random stream is consumed only by the canonical generation, so a world
-built with ``systems=("hubspot",)`` holds exactly the HubSpot half of the two-system world.
+built with ``systems=("hubspot",)`` holds exactly the HubSpot half of the two-system world. Facts
+added later (NPS, CSAT, the do_not_contact and detractor overlays) come from a hash of the seed and
+the account number instead, so they left every value the stream gives a seed's world unchanged.
 
 Everything is derived from ``seed``, the volumes and ``anchor`` (the sandbox's "today"), so two
 worlds built with the same arguments are identical, and a world built for ``--as-of 2026-06-01``
@@ -569,6 +571,10 @@ STORIES: Final[dict[str, str]] = {
     "qbr_due": "S17: the last 'Quarterly business review' meeting is more than 90 days old "
     "(other customers with meetings had one in the last 90 days)",
     "open_escalation": "G5: a seats_near_limit account with an open escalated case/URGENT ticket: ripe, but blocked",
+    "do_not_contact": "G6: flagged do-not-contact in the CRM (Do_Not_Contact__c / do_not_contact): ripe, but "
+    "blocked; one seats_near_limit account per block of 20 without open_escalation (every other account: false)",
+    "detractor": "G1: NPS 3–5 (NPS__c / nps_score) on a seats_near_limit account: ripe, but blocked by loyalty "
+    "first; one per block of 20, never one with open_escalation or do_not_contact",
     "renewal_due": "S4: the current contract ends within 90 days (ends are spread over the next year)",
     "group_child_without_contract": "S16: a child account (ParentId / company → parent 14) with no contract, "
     "Type Prospect / lifecyclestage lead or opportunity, and no workspace linked in the CRM; its team uses a "
@@ -612,6 +618,8 @@ _NO_CONTRACT: Final = "group_child_without_contract"
 _NEW_CUSTOMER: Final = frozenset({"onboarding_stalled", "onboarded"})
 _NEEDS_ROOM: Final = frozenset({"wau_rising", "onboarded", "dormant", "churn_risk"})
 """Stories told by a trend in user counts: on a 10-seat plan integer rounding would flatten it."""
+_NPS: Final = {"churn_risk": (2.0, 6.0), "wau_rising": (8.0, 10.0), "onboarded": (8.0, 10.0)}
+"""NPS roll-up range (0–10) by usage story where a customer answered surveys; any other story: 6–10."""
 
 
 # --- catalogue and vocabulary ------------------------------------------------------------------
@@ -883,6 +891,7 @@ class _Account:
         "contacts",
         "contracts",
         "created",
+        "csat",
         "deals",
         "domain",
         "employees",
@@ -891,6 +900,7 @@ class _Account:
         "modified",
         "n",
         "name",
+        "nps",
         "overlays",
         "owner",
         "parent",
@@ -915,6 +925,8 @@ class _Account:
         self.seats = 0
         self.workspace: str | None = None
         self.health = 0.0
+        self.nps: float | None = None
+        self.csat: float | None = None
         self.created = 0
         self.modified = 0
         self.contracts = self.deals = self.activities = self.contacts = self.tickets = 0
@@ -1285,7 +1297,47 @@ class _Generator:
             }.get(a.story, (55.0, 85.0))
             a.health = round(low + (high - low) * r(), 1)
         self._allocate(accounts)
+        self._surveys(accounts)
         return accounts
+
+    def _hash(self, n: int) -> int:
+        """64 bits derived from the seed and ``n`` alone: values added to the world after the random stream
+        was fixed come from here, so they leave every value the stream produces where it was."""
+        return _mix(self.seed * 1_000_003 + n)
+
+    def _surveys(self, accounts: list[_Account]) -> None:
+        """The CRM's survey and compliance facts: NPS, CSAT and the do_not_contact / detractor overlays.
+
+        Drawn from :meth:`_hash`, never from ``self.rng``, so a seed's world is otherwise unchanged.
+        """
+
+        def unit(h: int, shift: int) -> float:
+            return ((h >> shift) & 0xFFFF) / 65535.0
+
+        for start in range(0, len(accounts), _BLOCK):
+            block = accounts[start : start + _BLOCK]
+            eligible = [a for a in block if a.story == "seats_near_limit" and "open_escalation" not in a.overlays]
+            for overlay, salt in (("do_not_contact", 1), ("detractor", 2)):
+                if not eligible:
+                    break
+                # a negative argument: never the hash an account's own values come from
+                chosen = eligible[self._hash(-4 * (start + 1) - salt) % len(eligible)]
+                chosen.overlays.add(overlay)
+                eligible.remove(chosen)
+        for a in accounts:
+            if not a.customer:
+                continue
+            h = self._hash(a.n)
+            nps: tuple[float, float] | None = None
+            if "detractor" in a.overlays:
+                nps = (3.0, 5.0)
+            elif unit(h, 0) < 0.6:  # the others never answered a survey: unknown
+                nps = _NPS.get(a.story, (6.0, 10.0))
+            if nps is not None:
+                a.nps = round(nps[0] + (nps[1] - nps[0]) * unit(h, 16), 1)
+            if a.tickets:
+                low, high = (40.0, 65.0) if a.story == "churn_risk" else (75.0, 98.0)
+                a.csat = round(low + (high - low) * unit(h, 32), 1)
 
     def _allocate(self, accounts: list[_Account]) -> None:
         """Shares each requested total out over the accounts (see :class:`Volumes`)."""
@@ -1909,6 +1961,9 @@ class _SalesforceProjection:
             "Workspace_Id__c": a.workspace,
             "Seats_Purchased__c": a.seats if a.customer else 0,
             "Health_Rollup__c": a.health,
+            "Do_Not_Contact__c": "do_not_contact" in a.overlays,
+            "NPS__c": a.nps,
+            "CSAT__c": a.csat,
             "CreatedDate": created,
             "CreatedById": owner,
             "LastModifiedDate": modified,
@@ -2206,6 +2261,9 @@ class _HubSpotProjection:
                 "upsync_seats_purchased": number(a.seats if a.customer else 0),
                 "contract_end_date": day(b.contract_end) if b.contract_end is not None else "",
                 "health_rollup": str(a.health),
+                "do_not_contact": "true" if "do_not_contact" in a.overlays else "false",
+                "nps_score": str(a.nps) if a.nps is not None else "",
+                "csat_score": str(a.csat) if a.csat is not None else "",
                 "createdate": created,
                 "hs_lastmodifieddate": modified,
             },

@@ -1,4 +1,4 @@
-"""The ``upsync`` command (typer + rich): validate, sync, run, status, demo, sandbox.
+"""The ``upsync`` command (typer + rich): validate, sync, run, explain, backtest, status, demo, sandbox.
 
 The only place that reads the system clock: every command builds one clock (the real one, or
 a fixed one from ``--as-of``) and hands it down. Errors raised on purpose (UpsyncError) print
@@ -153,7 +153,11 @@ def _print_report(report: Any, system: str) -> None:
         if pull.error:
             text = f"[red]{pull.error}[/]" + (f"\nhint: {pull.hint}" if pull.hint else "")
         table.add_row(f"pull {pull.stream}", text)
-    table.add_row("signals", str(len(report.signals)))
+    table.add_row(
+        "evaluate",
+        f"{_n(report.signals, 'signal')} fired, {report.blocked} held back by guards; "
+        f"{_n(len(report.actions), 'next best action')}",
+    )
     reasons = Counter(s.reason.split(";")[0].split(":")[0] for s in report.plan.skipped)
     skipped = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
     table.add_row(
@@ -359,6 +363,191 @@ def import_usage(
             f"imported {stored:,} usage rows from {path.name}" + (f"; {problems} lines skipped" if problems else "")
         )
         return 1 if problems and not stored else 0
+
+    code = _guard(body)
+    if code:
+        raise typer.Exit(code)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+
+
+@app.command()
+def explain(
+    account: Annotated[str, typer.Argument(help="the account's CRM id, or a part of its name")],
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    all_features: Annotated[bool, typer.Option("--all", help="list every feature, unknown ones too")] = False,
+) -> None:
+    """Why upsync thinks what it thinks about one account: features, every rule's verdict with the
+    values that decided it, the guards that held it back, and the next best action. Reads only."""
+
+    def body() -> int:
+        from rules.explain import explain_account, find_accounts
+        from sync.runner import evaluate_now
+
+        settings = _settings(config)
+        clock = make_clock(as_of)
+        system = settings.upsync.crm
+        with _open_store(settings, state, config) as store:
+            evaluation = evaluate_now(store, system, settings.ruleset(), as_of=clock())
+        matches = find_accounts(evaluation.features, account)
+        if not matches:
+            raise ConfigError(
+                f"no {system} account matches {account!r}",
+                hint="pass the CRM id or part of the name; `upsync status` counts the accounts stored",
+            )
+        if len(matches) > 1 and matches[0][1].lower() != account.lower():
+            listed = "; ".join(f"{name} ({crm_id})" for crm_id, name in matches[:10])
+            raise ConfigError(f"{len(matches)} accounts match {account!r}: {listed}", hint="pass the CRM id")
+        result = explain_account(evaluation, settings.ruleset(), matches[0][0], system=system)
+        if as_json:
+            console.print_json(data=_jsonable(result))
+        else:
+            _print_explanation(result, all_features)
+        return 0
+
+    code = _guard(body)
+    if code:
+        raise typer.Exit(code)
+
+
+def _jsonable(value: Any) -> Any:
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def _print_explanation(result: Any, all_features: bool) -> None:
+    from rich.panel import Panel
+
+    head = f"[bold]{result.account_name}[/] ({result.account_id}) · as of {result.as_of[:16]} UTC"
+    action = result.action
+    if action is None:
+        console.print(Panel(f"{head}\nno next best action: no rule stands", expand=False))
+    else:
+        lines = [
+            head,
+            f"next best action: [bold]{action.subject}[/]",
+            f"rule {action.rule_id} ({action.kind}), score {action.score:,.0f}; lifecycle {action.lifecycle}",
+            f"owner: {action.owner_id or '[red]none[/]'} ({action.owner_note})",
+            *(f"  · {r}" for r in action.reasons),
+        ]
+        console.print(Panel("\n".join(lines), expand=False))
+    table = Table(title="features")
+    for column in ("group", "feature", "value", "unit"):
+        table.add_column(column)
+    for f in result.features:
+        if f.value is None and not all_features:
+            continue
+        table.add_row(f.group, f.name, f.shown, f.unit)
+    console.print(table)
+    rules = Table(title="rules")
+    for column in ("rule", "signal", "verdict", "decided by"):
+        rules.add_column(column, overflow="fold")
+    style = {"fired": "green", "held back": "yellow", "not fired": "dim"}
+    for r in result.rules:
+        checks = "; ".join(f"{text} → {_shown(value)}" for text, value in r.checks)
+        if r.blocked:
+            checks += "\n" + "\n".join(f"[yellow]{gid}: {why}[/]" for gid, why in r.blocked)
+        rules.add_row(r.rule_id, r.signal, f"[{style[r.verdict]}]{r.verdict}[/]", checks)
+    console.print(rules)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return str(value)
+
+
+@app.command()
+def backtest(
+    start: Annotated[str, typer.Option("--from", help="first day to replay (YYYY-MM-DD)")],
+    end: Annotated[str, typer.Option("--to", help="last day to replay (YYYY-MM-DD)")],
+    every: Annotated[int, typer.Option("--every", min=1, help="replay every N-th day")] = 1,
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the rules as of each day over stored history: what would have fired when, and the
+    tasks the cycles would have created, per rule and week. Writes nothing."""
+
+    def body() -> int:
+        from datetime import timedelta
+
+        from rules.backtest import backtest as replay
+        from sync.runner import usage_since
+
+        settings = _settings(config)
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError:
+            raise ConfigError(
+                "--from and --to take dates: YYYY-MM-DD", hint="e.g. --from 2026-04-01 --to 2026-05-31"
+            ) from None
+        if last < first:
+            raise ConfigError("--to is before --from")
+        ruleset = settings.ruleset()
+        weeks = ruleset.params.features.series_weeks
+        with _open_store(settings, state, config) as store:
+            tables = store.rule_tables(
+                settings.upsync.crm,
+                since=usage_since(ruleset, first - timedelta(days=7 * weeks)),
+                until=datetime.combine(first, datetime.min.time(), timezone.utc),
+            )
+        with err.status("replaying") as status:
+            result = replay(
+                ruleset,
+                tables,
+                start=first,
+                end=last,
+                every=every,
+                system=settings.upsync.crm,
+                progress=lambda d: status.update(f"replaying {d.isoformat()}"),
+            )
+        weekly = result.by_week()
+        if as_json:
+            console.print_json(
+                data={
+                    "from": first.isoformat(),
+                    "to": last.isoformat(),
+                    "weeks": _jsonable(weekly.to_dicts()),
+                    "tasks": _jsonable(result.tasks.to_dicts()),
+                }
+            )
+            return 0
+        table = Table(title=f"backtest {first} → {last}: accounts fired / held back / tasks, per week")
+        table.add_column("rule")
+        weeks_seen = weekly.get_column("week").unique().sort().to_list()
+        for week in weeks_seen:
+            table.add_column(week, justify="right")
+        table.add_column("tasks", justify="right")
+        cells = {(r["rule_id"], r["week"]): r for r in weekly.to_dicts()}
+        for rule in ruleset.rules:
+            row = [rule.id]
+            for week in weeks_seen:
+                c = cells.get((rule.id, week))
+                row.append(f"{c['fired']}/{c['held']}/{c['tasks']}" if c and (c["fired"] or c["held"]) else "·")
+            row.append(str(result.tasks.filter(result.tasks.get_column("rule_id") == rule.id).height))
+            table.add_row(*row)
+        console.print(table)
+        accounts = result.tasks.get_column("account").n_unique() if result.tasks.height else 0
+        console.print(
+            f"{result.tasks.height} tasks would have been created for {accounts} accounts; nothing was written"
+        )
+        return 0
 
     code = _guard(body)
     if code:

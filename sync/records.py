@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 __all__ = [
     "CURSOR_STATE_VERSION",
-    "AccountSnapshot",
+    "Action",
     "Clock",
     "CursorSpec",
     "CursorState",
@@ -22,7 +22,6 @@ __all__ = [
     "LedgerEntry",
     "LedgerState",
     "Record",
-    "Signal",
     "TaskIntent",
     "Window",
     "WriteResult",
@@ -95,34 +94,28 @@ class Deletion:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AccountSnapshot:
-    """What the rules see of one account as of ``now``: CRM facts joined with its latest usage."""
+class Action:
+    """The next best action on one account (A8): which rule, worth what, for whom, and why.
 
-    system: System
-    crm_id: str
-    name: str
-    owner_id: str | None
-    owner_active: bool | None
-    workspace_id: str | None
-    seats_purchased: int | None
-    usage_day: date | None = None
-    seats_used: int | None = None
-    seats_limit: int | None = None
-    active_users: int | None = None
+    ``reasons`` say why now (G8): the rule's own reason first, then the rules coinciding with
+    it; ``evidence`` holds the values that decided it.
+    """
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Signal:
-    """A rule fired on an account; ``evidence`` holds the values that decided it (G8: say why)."""
-
-    rule_id: str
     system: System
     account_id: str
     account_name: str
+    rule_id: str
+    kind: str
     owner_id: str | None
-    owner_active: bool | None
-    evidence: Mapping[str, float | int | str]
-    observed_on: date
+    owner_note: str
+    role: str
+    lifecycle: str
+    value: float
+    score: float
+    subject: str
+    reasons: tuple[str, ...]
+    supporting: tuple[str, ...] = ()
+    evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,7 +133,7 @@ class TaskIntent:
     priority: Priority
     playbook_url: str | None
     window: str
-    evidence: Mapping[str, float | int | str] = field(default_factory=dict)
+    evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
 
 
 class LedgerState(StrEnum):

@@ -6,20 +6,31 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from connectors.base import CrmConnector
 from connectors.usage.client import UsageConnector
-from rules.plan import Plan, plan_tasks
-from rules.signals import RuleSpec, evaluate
+from rules import engine
+from rules.engine import Evaluation, RuleSet
+from rules.plan import Plan, TaskRule, plan_tasks
 from sync.pull import PullReport, pull_stream
-from sync.records import Clock, Signal
+from sync.records import Action, Clock
 from sync.settings import Settings
 from sync.store import Store
 from sync.writeback import ApplyReport, apply_plan
 
-__all__ = ["Context", "RunReport", "cadences", "connect_crm", "connect_usage", "pull_all", "rule_specs", "run_cycle"]
+__all__ = [
+    "Context",
+    "RunReport",
+    "cadences",
+    "connect_crm",
+    "connect_usage",
+    "evaluate_now",
+    "pull_all",
+    "run_cycle",
+    "task_rules",
+]
 
 log = logging.getLogger("upsync.runner")
 
@@ -89,25 +100,40 @@ def pull_all(
     return reports
 
 
-def rule_specs(settings: Settings) -> dict[str, RuleSpec]:
-    specs = {}
-    for rule in settings.rules:
-        if not rule.enabled:
+def task_rules(settings: Settings, ruleset: RuleSet) -> dict[str, TaskRule]:
+    playbooks = {p.id: (p.title, p.url) for p in settings.playbooks}
+    return engine.task_rules(ruleset, playbooks)
+
+
+def usage_since(ruleset: RuleSet, day: date) -> date:
+    """How far back usage (and health history) must be read for features as of ``day``."""
+    weeks = ruleset.params.features.series_weeks
+    return day - timedelta(days=max(90, 7 * weeks) + 7)
+
+
+def fill_health_history(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> int:
+    """Compute and store the weekly health points a trend needs that the history lacks (the first
+    runs on an org whose usage history was backfilled): S11 can fire from day one."""
+    weeks = ruleset.params.features.series_weeks
+    tables = store.rule_tables(
+        system, since=usage_since(ruleset, as_of.date() - timedelta(days=7 * weeks)), until=as_of
+    )
+    have = set(tables.health.get_column("day").to_list())
+    written = 0
+    for i in range(1, weeks):
+        at = as_of - timedelta(days=7 * i)
+        if any(abs((d - at.date()).days) <= 3 for d in have):
             continue
-        playbook = settings.playbook(rule.playbook)
-        specs[rule.id] = RuleSpec(
-            id=rule.id,
-            signal=rule.signal,
-            kind=rule.kind,
-            threshold=rule.threshold,
-            priority=rule.priority,
-            due_in_days=rule.due_in_days,
-            window=rule.window,
-            subject=rule.subject,
-            playbook_title=playbook.title,
-            playbook_url=playbook.url,
-        )
-    return specs
+        rows = engine.health_points(ruleset, tables, as_of=at)
+        if not rows.is_empty():
+            written += store.save_health(system, rows)
+    return written
+
+
+def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Evaluation:
+    """Every rule over every stored account of ``system`` as of ``as_of`` (reads only)."""
+    tables = store.rule_tables(system, since=usage_since(ruleset, as_of.date()), until=as_of)
+    return engine.evaluate(ruleset, tables, as_of=as_of)
 
 
 @dataclass
@@ -121,6 +147,14 @@ class Context:
     clock: Clock
     stop: threading.Event = field(default_factory=threading.Event)
     dry_run: bool = False
+    _ruleset: RuleSet | None = None
+
+    @property
+    def ruleset(self) -> RuleSet:
+        """The rules, compiled once per context."""
+        if self._ruleset is None:
+            self._ruleset = self.settings.ruleset()
+        return self._ruleset
 
     def close(self) -> None:
         """Release the connectors and the store (the context owns all three)."""
@@ -133,7 +167,9 @@ class Context:
 class RunReport:
     started_at: datetime
     pulls: list[PullReport]
-    signals: list[Signal]
+    signals: int
+    blocked: int
+    actions: list[Action]
     plan: Plan
     applied: ApplyReport | None
     stopped: bool = False
@@ -143,7 +179,9 @@ class RunReport:
             "pulled": {p.stream: p.records for p in self.pulls},
             "pull_errors": {p.stream: p.error for p in self.pulls if p.error},
             "problems": sum(len(p.problems) for p in self.pulls),
-            "signals": len(self.signals),
+            "signals": self.signals,
+            "blocked": self.blocked,
+            "actions": len(self.actions),
             "planned": len(self.plan.writes),
             "skipped": len(self.plan.skipped),
             "created": self.applied.created if self.applied else 0,
@@ -164,17 +202,30 @@ def run_cycle(ctx: Context, *, command: str = "sync") -> RunReport:
     run_id = ctx.store.start_run(command, started_at=started, as_of=started)
     pulls = pull_all(ctx, started=started)
     stopped = ctx.stop.is_set()
-    specs = rule_specs(ctx.settings)
-    snapshots = ctx.store.account_snapshots(ctx.crm.system, now=started)
-    signals = evaluate(specs.values(), snapshots, now=started)
-    ledger = ctx.store.ledger(ctx.crm.system)
-    crm_settings = getattr(ctx.settings, ctx.crm.system)
-    plan = plan_tasks(signals, specs, ledger, now=started, fallback_owner_id=crm_settings.fallback_owner_id)
+    system = ctx.crm.system
+    ruleset = ctx.ruleset
+    fill_health_history(ctx.store, system, ruleset, as_of=started)
+    evaluation = evaluate_now(ctx.store, system, ruleset, as_of=started)
+    ctx.store.save_health(system, evaluation.health_rows())
+    ctx.store.log_signals(system, evaluation.signals, day=started.date())
+    actions = engine.actions(evaluation, ruleset, system=system)
+    ledger = ctx.store.ledger(system)
+    plan = plan_tasks(actions, task_rules(ctx.settings, ruleset), ledger, now=started)
     applied = None
     if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
         applied = apply_plan(ctx.store, ctx.crm.writer, plan, ledger, clock=ctx.clock, stop=ctx.stop)
         stopped = stopped or applied.stopped
-    report = RunReport(started_at=started, pulls=pulls, signals=signals, plan=plan, applied=applied, stopped=stopped)
+    blocked = evaluation.signals.filter(evaluation.signals.get_column("blocked").list.len() > 0).height
+    report = RunReport(
+        started_at=started,
+        pulls=pulls,
+        signals=evaluation.signals.height,
+        blocked=blocked,
+        actions=actions,
+        plan=plan,
+        applied=applied,
+        stopped=stopped,
+    )
     ctx.store.finish_run(
         run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()
     )

@@ -8,23 +8,42 @@ itself never holds a secret, so it can be committed and reviewed.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import tomllib
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rules.copurchase import MiningParams
+from rules.engine import EngineParams, RuleSet, RuleSetError, RuleSource, compile_ruleset
+from rules.features import FeatureParams
+from rules.guards import (
+    GUARD_IDS,
+    DeclineCooldown,
+    DoNotContact,
+    FrequencyCap,
+    Guard,
+    LoyaltyFirst,
+    NotTooEarly,
+    OpenEscalation,
+    Relevance,
+    SayWhy,
+)
+from rules.health import HealthParams
+from rules.nba import NbaParams, Routing
 from sync.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "GuardSettings",
     "HubSpotSettings",
     "OAuthSettings",
     "PlaybookSettings",
     "RetrySettings",
-    "RuleSettings",
     "SalesforceSettings",
     "ScheduleSettings",
     "Settings",
@@ -170,6 +189,9 @@ class SalesforceSettings(_Connector):
     workspace_field: str = "Workspace_Id__c"
     seats_field: str | None = "Seats_Purchased__c"
     health_field: str | None = "Health_Rollup__c"
+    do_not_contact_field: str | None = Field(None, description="Account checkbox: do not contact / legal hold (G6)")
+    nps_field: str | None = Field(None, description="Account number: NPS roll-up, 0-10 (G1)")
+    csat_field: str | None = Field(None, description="Account number or percent: CSAT roll-up, 0-100")
     sync_key_field: str = "Upsync_Sync_Key__c"
     fallback_owner_id: str | None = Field(None, description="owner of tasks whose account owner is inactive")
 
@@ -200,6 +222,9 @@ class HubSpotSettings(_Connector):
     seats_property: str | None = "upsync_seats_purchased"
     contract_end_property: str | None = "contract_end_date"
     health_property: str | None = "health_rollup"
+    do_not_contact_property: str | None = Field(None, description="company bool: do not contact / legal hold (G6)")
+    nps_property: str | None = Field(None, description="company number: NPS roll-up, 0-10 (G1)")
+    csat_property: str | None = Field(None, description="company number: CSAT roll-up, 0-100")
     sync_key_property: str = "upsync_sync_key"
     fallback_owner_id: str | None = None
 
@@ -272,26 +297,20 @@ class PlaybookSettings(_Section):
         return _url(value)
 
 
-class RuleSettings(_Section):
-    id: str = Field(description="kebab-case, stable: it is part of every task's idempotency key")
-    signal: Literal["S5"] = Field(description="the DOMAIN.md signal this rule evaluates")
-    kind: Literal["upsell", "cross-sell", "save", "review"]
-    enabled: bool = True
-    threshold: float = Field(0.8, gt=0, le=10)
-    playbook: str
-    priority: Literal["high", "normal", "low"] = "normal"
-    due_in_days: int = Field(3, ge=0, le=365)
-    window: Literal["week", "month", "quarter"] = Field(
-        "month", description="one task per account per window: the idempotency period"
-    )
-    subject: str = Field("Seats at {utilisation:.0%} of plan: propose more seats", max_length=200)
+class GuardSettings(_Section):
+    """``[guards.G1]`` … ``[guards.G8]``: each guard's defaults; a rule's ``guard_params`` overrides them."""
 
-    @field_validator("id")
-    @classmethod
-    def _kebab(cls, value: str) -> str:
-        if not _RULE_ID.fullmatch(value):
-            raise ValueError("must be kebab-case, e.g. seats-near-limit")
-        return value
+    G1: LoyaltyFirst = Field(default_factory=LoyaltyFirst)
+    G2: FrequencyCap = Field(default_factory=FrequencyCap)
+    G3: DeclineCooldown = Field(default_factory=DeclineCooldown)
+    G4: NotTooEarly = Field(default_factory=NotTooEarly)
+    G5: OpenEscalation = Field(default_factory=OpenEscalation)
+    G6: DoNotContact = Field(default_factory=DoNotContact)
+    G7: Relevance = Field(default_factory=Relevance)
+    G8: SayWhy = Field(default_factory=SayWhy)
+
+    def by_id(self) -> dict[str, Guard]:
+        return {gid: getattr(self, gid) for gid in GUARD_IDS}
 
 
 class Settings(_Section):
@@ -301,11 +320,37 @@ class Settings(_Section):
     salesforce: SalesforceSettings | None = None
     hubspot: HubSpotSettings | None = None
     usage: UsageSettings | None = None
+    features: FeatureParams = Field(default_factory=FeatureParams)
+    health: HealthParams = Field(default_factory=HealthParams)
+    copurchase: MiningParams = Field(default_factory=MiningParams)
+    guards: GuardSettings = Field(default_factory=GuardSettings)
+    nba: NbaParams = Field(default_factory=NbaParams)
+    routing: Routing = Field(default_factory=Routing)
     playbooks: tuple[PlaybookSettings, ...] = ()
-    rules: tuple[RuleSettings, ...] = ()
+    rules: tuple[RuleSource, ...] = ()
 
     def playbook(self, playbook_id: str) -> PlaybookSettings:
         return next(p for p in self.playbooks if p.id == playbook_id)
+
+    def engine_params(self) -> EngineParams:
+        """Everything the rules engine takes but the rules; the CRM's fallback owner is the
+        routing fallback unless ``[routing] fallback_owner`` names one."""
+        routing = self.routing
+        crm = getattr(self, self.upsync.crm, None)
+        if routing.fallback_owner is None and crm is not None and crm.fallback_owner_id:
+            routing = dataclasses.replace(routing, fallback_owner=crm.fallback_owner_id)
+        return EngineParams(
+            features=self.features,
+            health=self.health,
+            mining=self.copurchase,
+            guards=self.guards.by_id(),
+            nba=self.nba,
+            routing=routing,
+        )
+
+    def ruleset(self) -> RuleSet:
+        """The rules, compiled (they were checked when the settings loaded)."""
+        return compile_ruleset(self.rules, self.engine_params(), playbooks=[p.id for p in self.playbooks])
 
 
 def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
@@ -351,28 +396,10 @@ def _cross_check(settings: Settings) -> list[ConfigProblem]:
     for i, playbook in enumerate(settings.playbooks):
         if playbook_ids.index(playbook.id) != i:
             problems.append(ConfigProblem(f"playbooks[{i}].id", f"duplicate playbook id {playbook.id!r}"))
-    seen: set[str] = set()
-    for i, rule in enumerate(settings.rules):
-        where = f"rules[{i}] ({rule.id})"
-        if rule.id in seen:
-            problems.append(ConfigProblem(f"{where}.id", f"duplicate rule id {rule.id!r}"))
-        seen.add(rule.id)
-        if rule.playbook not in playbook_ids:
-            problems.append(
-                ConfigProblem(
-                    f"{where}.playbook", f"unknown playbook {rule.playbook!r}", _suggest(rule.playbook, playbook_ids)
-                )
-            )
-        try:
-            rule.subject.format(utilisation=0.8, seats_used=8, seats_limit=10, account="Acme")
-        except (KeyError, ValueError, IndexError) as exc:
-            problems.append(
-                ConfigProblem(
-                    f"{where}.subject",
-                    f"bad template field {exc}",
-                    "use {utilisation:.0%}, {seats_used}, {seats_limit} or {account}",
-                )
-            )
+    try:
+        settings.ruleset()
+    except RuleSetError as exc:
+        problems.extend(ConfigProblem(p.path, p.message, p.hint) for p in exc.problems)
     return problems
 
 
@@ -431,7 +458,7 @@ def _translate(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigProbl
         loc = tuple(error["loc"])
         path = _key_path(loc, raw)
         kind = error["type"]
-        if kind == "extra_forbidden":
+        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
             valid = _fields_at(loc[:-1])
             problems.append(ConfigProblem(path, "unknown key", _suggest(str(loc[-1]), valid)))
         elif kind == "missing":
@@ -475,13 +502,20 @@ def _fields_at(loc: Sequence[int | str]) -> list[str]:
     for item in loc:
         if isinstance(item, int):
             continue
-        field = model.model_fields.get(item) if isinstance(model, type) and issubclass(model, BaseModel) else None
-        if field is None:
+        annotation = _field_annotations(model).get(str(item))
+        if annotation is None:
             return []
-        model = _model_of(field.annotation)
+        model = _model_of(annotation)
+    return list(_field_annotations(model))
+
+
+def _field_annotations(model: Any) -> dict[str, Any]:
     if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
+        return {name: f.annotation for name, f in model.model_fields.items()}
+    if isinstance(model, type) and dataclasses.is_dataclass(model):
+        hints = typing.get_type_hints(model)
+        return {f.name: hints.get(f.name) for f in dataclasses.fields(model)}
+    return {}
 
 
 def _model_of(annotation: Any) -> Any:
@@ -489,7 +523,7 @@ def _model_of(annotation: Any) -> Any:
         found = _model_of(arg)
         if found is not None:
             return found
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if isinstance(annotation, type) and (issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation)):
         return annotation
     return None
 

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
+from rules.features import TABLE_SCHEMAS, Tables
 from sync.canonical import KINDS, ColumnType, Kind
 from sync.errors import StateError
 from sync.records import (
-    AccountSnapshot,
     CursorState,
     Deletion,
     LedgerEntry,
@@ -35,9 +36,10 @@ from sync.records import (
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: initial schema. 2: ledger.attempts and ledger.last_error (why a write failed, how often).
-3: every canonical kind (contracts, opportunities, activities…), full-pass and delete cursors."""
+3: every canonical kind (contracts, opportunities, activities…), full-pass and delete cursors.
+4: the rules' history: account change log, daily health scores, signal log."""
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -97,6 +99,46 @@ class LedgerRow(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+class AccountEventRow(SQLModel, table=True):
+    """A tracked account field the CRM overwrote in place (employees, parent…): life events need
+    the old value, which the canonical row no longer has."""
+
+    __tablename__ = "account_events"
+    id: int | None = Field(default=None, primary_key=True)
+    system: str = Field(index=True)
+    account_id: str = Field(index=True)
+    field: str
+    old_value: str | None = None
+    new_value: str | None = None
+    changed_at: datetime = _utc()
+
+
+class HealthRow(SQLModel, table=True):
+    """One account's health score on one day (A2): the history trends are read from."""
+
+    __tablename__ = "health_daily"
+    system: str = Field(primary_key=True)
+    account_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    score: float
+    band: str
+    components: str = "{}"
+
+
+class SignalLogRow(SQLModel, table=True):
+    """When a rule last fired (unblocked) on an account, and why it was last held back: S12's
+    "within 14 days" and the per-rule funnel read it."""
+
+    __tablename__ = "signal_log"
+    system: str = Field(primary_key=True)
+    account_id: str = Field(primary_key=True)
+    rule_id: str = Field(primary_key=True)
+    first_fired_on: date
+    last_fired_on: date | None = None
+    last_seen_on: date
+    blocked_by: str | None = None
+
+
 class RunRow(SQLModel, table=True):
     __tablename__ = "runs"
     id: int | None = Field(default=None, primary_key=True)
@@ -136,6 +178,9 @@ OWNERS = TABLES["owners"]
 USAGE = TABLES["usage_daily"]
 WORKSPACES = TABLES["workspaces"]
 LEDGER = cast(sa.Table, LedgerRow.__table__)  # type: ignore[attr-defined]
+EVENTS = cast(sa.Table, AccountEventRow.__table__)  # type: ignore[attr-defined]
+HEALTH = cast(sa.Table, HealthRow.__table__)  # type: ignore[attr-defined]
+SIGNALS = cast(sa.Table, SignalLogRow.__table__)  # type: ignore[attr-defined]
 RUNS = cast(sa.Table, RunRow.__table__)  # type: ignore[attr-defined]
 
 
@@ -161,7 +206,11 @@ def _add_missing_columns(conn: Connection) -> None:
             conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl_type}{default}'))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2, 2: _add_missing_columns}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _migrate_1_to_2,
+    2: _add_missing_columns,
+    3: lambda conn: None,  # 4 only adds tables (create_all)
+}
 """version N → the function that upgrades a version-N database to N+1, in place."""
 
 
@@ -305,6 +354,8 @@ class Store:
             by_kind.setdefault(k.name, {})[tuple(row[c] for c in k.key)] = row
         try:
             with self.engine.begin() as conn:
+                if "accounts" in by_kind:
+                    self._log_account_changes(conn, list(by_kind["accounts"].values()))
                 for name, rows in by_kind.items():
                     self._upsert_rows(conn, TABLES[name], list(rows.values()), KINDS[name].key)
                 if cursor is not None:
@@ -323,6 +374,37 @@ class Store:
         present = rows[0].keys()
         update = {c: stmt.excluded[c] for c in present if c not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), list(rows))
+
+    def _log_account_changes(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Record tracked fields that these incoming rows change (compared with what is stored)."""
+        by_system: dict[str, dict[str, Mapping[str, Any]]] = {}
+        for row in rows:
+            by_system.setdefault(row["system"], {})[row["crm_id"]] = row
+        events = []
+        a = ACCOUNTS
+        for system, incoming in by_system.items():
+            ids = list(incoming)
+            for start in range(0, len(ids), 500):
+                query = sa.select(a.c.crm_id, *(a.c[f] for f in TRACKED_ACCOUNT_FIELDS)).where(
+                    a.c.system == system, a.c.crm_id.in_(ids[start : start + 500])
+                )
+                for old in conn.execute(query):
+                    new = incoming[old.crm_id]
+                    for f in TRACKED_ACCOUNT_FIELDS:
+                        before, after = getattr(old, f), new.get(f)
+                        if f in new and before != after:
+                            events.append(
+                                {
+                                    "system": system,
+                                    "account_id": old.crm_id,
+                                    "field": f,
+                                    "old_value": None if before is None else str(before),
+                                    "new_value": None if after is None else str(after),
+                                    "changed_at": new["modified_at"],
+                                }
+                            )
+        if events:
+            conn.execute(sa.insert(EVENTS), events)
 
     def mark_deleted(self, deletions: Sequence[Deletion], *, now: datetime) -> int:
         """Flag records the source reports gone; unknown ids are ignored. Returns rows changed."""
@@ -385,62 +467,144 @@ class Store:
 
     # -- what the rules read ----------------------------------------------------------------
 
-    def account_snapshots(self, system: str, *, now: datetime) -> list[AccountSnapshot]:
-        """Live accounts of ``system`` joined with their owner and latest usage known at ``now``.
+    def rule_tables(self, system: str, *, since: date, until: datetime) -> Tables:
+        """The live records of ``system`` as the rules read them (:class:`rules.features.Tables`).
 
-        The workspace is the account's own workspace field, or else the workspace whose domain
-        is the account's domain.
+        Usage rows from ``since`` on (the window the features need); everything else whole, since
+        aggregates (last review, customer since, co-purchase) reach far back. ``until`` bounds the
+        history tables (health, signals) so a replay does not read its own future.
         """
-        a = ACCOUNTS.alias("a")
-        o = OWNERS.alias("o")
-        u = USAGE.alias("u")
-        w = WORKSPACES.alias("w")
+        a, w = ACCOUNTS, WORKSPACES
         workspace = sa.func.coalesce(a.c.workspace_id, w.c.workspace_id)
-        latest = (
-            sa.select(u.c.workspace_id, sa.func.max(u.c.day).label("day"))
-            .where(u.c.updated_at <= now)
-            .group_by(u.c.workspace_id)
-            .subquery("latest")
-        )
-        query = (
+        accounts = (
             sa.select(
-                a.c.crm_id,
-                a.c.name,
-                a.c.owner_id,
-                workspace.label("workspace_id"),
-                a.c.seats_purchased,
-                o.c.active.label("owner_active"),
-                u.c.day,
-                u.c.seats_used,
-                u.c.seats_limit,
-                u.c.active_users,
+                *(a.c[c] for c in TABLE_SCHEMAS["accounts"] if c != "workspace_id"), workspace.label("workspace_id")
             )
             .select_from(a)
-            .outerjoin(o, sa.and_(o.c.system == a.c.system, o.c.crm_id == a.c.owner_id))
             .outerjoin(w, sa.and_(a.c.workspace_id.is_(None), w.c.domain == a.c.domain))
-            .outerjoin(latest, latest.c.workspace_id == workspace)
-            .outerjoin(u, sa.and_(u.c.workspace_id == latest.c.workspace_id, u.c.day == latest.c.day))
             .where(a.c.system == system, a.c.deleted.is_(False))
-            .order_by(a.c.crm_id)
         )
+        frames: dict[str, pl.DataFrame] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [
-            AccountSnapshot(
-                system=cast(Any, system),
-                crm_id=r.crm_id,
-                name=r.name or "",
-                owner_id=r.owner_id,
-                owner_active=r.owner_active,
-                workspace_id=r.workspace_id,
-                seats_purchased=r.seats_purchased,
-                usage_day=r.day,
-                seats_used=r.seats_used,
-                seats_limit=r.seats_limit,
-                active_users=r.active_users,
+            frames["accounts"] = _frame(conn, accounts, "accounts")
+            for name, kind_name in (
+                ("owners", "owners"),
+                ("contracts", "contracts"),
+                ("opportunities", "opportunities"),
+                ("line_items", "line_items"),
+                ("products", "products"),
+                ("assets", "assets"),
+                ("contacts", "contacts"),
+                ("activities", "activities"),
+                ("tickets", "tickets"),
+            ):
+                t = TABLES[kind_name]
+                query = sa.select(*(t.c[c] for c in TABLE_SCHEMAS[name])).where(
+                    t.c.system == system, t.c.deleted.is_(False)
+                )
+                frames[name] = _frame(conn, query, name)
+            u = USAGE
+            usage_cols = [
+                sa.cast(u.c[c], sa.Text).label(c) if c in ("feature_events", "users_by_department") else u.c[c]
+                for c in TABLE_SCHEMAS["usage"]
+            ]
+            frames["usage"] = _frame(conn, sa.select(*usage_cols).where(u.c.day >= since), "usage")
+            e = EVENTS
+            frames["account_events"] = _frame(
+                conn,
+                sa.select(e.c.account_id, e.c.field, e.c.old_value, e.c.new_value, e.c.changed_at).where(
+                    e.c.system == system
+                ),
+                "account_events",
             )
-            for r in rows
+            ld = LEDGER
+            frames["ledger"] = _frame(
+                conn,
+                sa.select(*(ld.c[c] for c in TABLE_SCHEMAS["ledger"])).where(ld.c.system == system),
+                "ledger",
+            )
+            h = HEALTH
+            frames["health"] = _frame(
+                conn,
+                sa.select(h.c.account_id, h.c.day, h.c.score, h.c.band).where(
+                    h.c.system == system, h.c.day >= since, h.c.day <= until.date()
+                ),
+                "health",
+            )
+            sg = SIGNALS
+            frames["signals"] = _frame(
+                conn,
+                sa.select(sg.c.account_id, sg.c.rule_id, sg.c.first_fired_on, sg.c.last_fired_on).where(
+                    sg.c.system == system, sg.c.last_fired_on.is_not(None), sg.c.last_fired_on <= until.date()
+                ),
+                "signals",
+            )
+        return Tables(**frames)
+
+    def save_health(self, system: str, rows: pl.DataFrame) -> int:
+        """Upsert the day's health scores (account_id, day, score, band, health_<component>…)."""
+        components = [c for c in rows.columns if c.startswith("health_")]
+        values = [
+            {
+                "system": system,
+                "account_id": r["account_id"],
+                "day": r["day"],
+                "score": r["score"],
+                "band": r["band"],
+                "components": json.dumps({c.removeprefix("health_"): r[c] for c in components}),
+            }
+            for r in rows.iter_rows(named=True)
         ]
+        with self.engine.begin() as conn:
+            for start in range(0, len(values), 5000):
+                self._upsert_rows(conn, HEALTH, values[start : start + 5000], ("system", "account_id", "day"))
+        return len(values)
+
+    def health_history(self, system: str, account_id: str) -> list[dict[str, Any]]:
+        h = HEALTH
+        with self.engine.connect() as conn:
+            query = sa.select(h).where(h.c.system == system, h.c.account_id == account_id).order_by(h.c.day)
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def log_signals(self, system: str, signals: pl.DataFrame, *, day: date) -> int:
+        """Fold one evaluation's signals (account, rule_id, blocked) into the signal log."""
+        sg = SIGNALS
+        rows = [
+            {
+                "system": system,
+                "account_id": r["account"],
+                "rule_id": r["rule_id"],
+                "first_fired_on": day,
+                "last_fired_on": None if r["blocked"] else day,
+                "last_seen_on": day,
+                "blocked_by": ",".join(r["blocked"]) or None,
+            }
+            for r in signals.select("account", "rule_id", "blocked").iter_rows(named=True)
+        ]
+        if not rows:
+            return 0
+        stmt = self._upsert(sg)
+        excluded = stmt.excluded
+        update = {
+            "first_fired_on": sa.func.min(sg.c.first_fired_on, excluded.first_fired_on)
+            if self.engine.dialect.name == "sqlite"
+            else sa.func.least(sg.c.first_fired_on, excluded.first_fired_on),
+            "last_fired_on": sa.func.coalesce(excluded.last_fired_on, sg.c.last_fired_on),
+            "last_seen_on": excluded.last_seen_on,
+            "blocked_by": excluded.blocked_by,
+        }
+        with self.engine.begin() as conn:
+            for start in range(0, len(rows), 5000):
+                conn.execute(
+                    stmt.on_conflict_do_update(index_elements=["system", "account_id", "rule_id"], set_=update),
+                    rows[start : start + 5000],
+                )
+        return len(rows)
+
+    def signal_log(self, system: str) -> list[dict[str, Any]]:
+        sg = SIGNALS
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(sg).where(sg.c.system == system))]
 
     def account_names(self, system: str) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -570,6 +734,8 @@ class Store:
 
 
 _MANAGED = frozenset(("seen_pass", "synced_at", "deleted", "modified_at", "source"))
+TRACKED_ACCOUNT_FIELDS = ("employees", "parent_id", "owner_id", "account_type", "lifecycle_stage")
+"""Account fields whose changes are kept in ``account_events`` (life events: S14)."""
 
 
 def _row(k: Kind, record: Record, now: datetime, pass_id: str | None, stream: str) -> dict[str, Any]:
@@ -587,6 +753,16 @@ def _row(k: Kind, record: Record, now: datetime, pass_id: str | None, stream: st
         if row.get(key) is None:
             raise StateError(f"{k.name} record {record.key!r} has no {key}", hint="this is a bug in the stream")
     return row
+
+
+def _frame(conn: Connection, query: sa.Select[Any], name: str) -> pl.DataFrame:
+    """A query's rows as one input frame of the rules (columns and types of ``TABLE_SCHEMAS``)."""
+    schema = TABLE_SCHEMAS[name]
+    result = conn.execute(query)
+    columns = list(result.keys())
+    rows = result.fetchall()
+    data = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
+    return pl.DataFrame(data, schema={c: schema[c] for c in columns}, strict=False).select(list(schema))
 
 
 def _cursor_state(row: Any) -> CursorState:

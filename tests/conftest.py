@@ -69,11 +69,17 @@ give_up_after_seconds = 5
 instance_url = "{sb.salesforce.url}"
 ca_file = "{sb.ca_path}"
 bulk_poll_seconds = 0.05
+do_not_contact_field = "Do_Not_Contact__c"
+nps_field = "NPS__c"
+csat_field = "CSAT__c"
 {salesforce}
 
 [hubspot]
 base_url = "{sb.hubspot.url}"
 ca_file = "{sb.ca_path}"
+do_not_contact_property = "do_not_contact"
+nps_property = "nps_score"
+csat_property = "csat_score"
 {hubspot}
 
 [usage]
@@ -90,7 +96,9 @@ url = "https://playbooks.example.com/seat-expansion"
 id = "seats-near-limit"
 signal = "S5"
 kind = "upsell"
-threshold = 0.8
+when = "seat_utilisation >= 80%"
+reason = "{{seats_used:.0f}} of {{seat_limit:.0f}} seats in use ({{seat_utilisation:.0%}})"
+subject = "Seats at {{seat_utilisation:.0%}} of plan: propose more seats"
 playbook = "seat-expansion"
 priority = "high"
 due_in_days = 3

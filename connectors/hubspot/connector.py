@@ -264,6 +264,9 @@ class HubSpotConnector:
                     seats_property=settings.seats_property,
                     contract_end_property=settings.contract_end_property,
                     health_property=settings.health_property,
+                    do_not_contact_property=settings.do_not_contact_property,
+                    nps_property=settings.nps_property,
+                    csat_property=settings.csat_property,
                 )
             elif cls is Tasks:
                 decl = Tasks(lookback=lookback, sync_key_property=settings.sync_key_property)

@@ -157,6 +157,9 @@ class Companies(HubSpotStream):
     seats_property: str | None = "upsync_seats_purchased"
     contract_end_property: str | None = "contract_end_date"
     health_property: str | None = "health_rollup"
+    do_not_contact_property: str | None = None
+    nps_property: str | None = None
+    csat_property: str | None = None
 
     config_name = "companies"
     object_type = "companies"
@@ -176,7 +179,15 @@ class Companies(HubSpotStream):
     def properties(self) -> list[str]:
         extra = [
             p
-            for p in (self.workspace_property, self.seats_property, self.contract_end_property, self.health_property)
+            for p in (
+                self.workspace_property,
+                self.seats_property,
+                self.contract_end_property,
+                self.health_property,
+                self.do_not_contact_property,
+                self.nps_property,
+                self.csat_property,
+            )
             if p
         ]
         return [*self.base_properties, *extra, self.modified_property, "hs_object_id"]
@@ -193,6 +204,11 @@ class Companies(HubSpotStream):
             "lifecycle_stage": text(props.get("lifecyclestage")),
             "seats_purchased": integer(props.get(self.seats_property)) if self.seats_property else None,
             "health_rollup": number(props.get(self.health_property)) if self.health_property else None,
+            "do_not_contact": (
+                boolean(props.get(self.do_not_contact_property)) if self.do_not_contact_property else None
+            ),
+            "nps": number(props.get(self.nps_property)) if self.nps_property else None,
+            "csat": number(props.get(self.csat_property)) if self.csat_property else None,
             "contract_end": day(props.get(self.contract_end_property)) if self.contract_end_property else None,
             "created_at": instant(props.get("createdate")),
         }

@@ -131,6 +131,9 @@ class SalesforceConnector:
                     workspace_field=settings.workspace_field,
                     seats_field=settings.seats_field,
                     health_field=settings.health_field,
+                    do_not_contact_field=settings.do_not_contact_field,
+                    nps_field=settings.nps_field,
+                    csat_field=settings.csat_field,
                 )
             elif cls is Tasks:
                 decl = Tasks(lookback=lookback, sync_key_field=settings.sync_key_field)

@@ -119,11 +119,14 @@ class Users(SObjectStream):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accounts(SObjectStream):
-    """Accounts, with the configured workspace-id and purchased-seats fields."""
+    """Accounts, with the configured workspace-id, purchased-seats, health, do-not-contact, NPS and CSAT fields."""
 
     workspace_field: str = "Workspace_Id__c"
     seats_field: str | None = "Seats_Purchased__c"
     health_field: str | None = "Health_Rollup__c"
+    do_not_contact_field: str | None = None
+    nps_field: str | None = None
+    csat_field: str | None = None
 
     config_name = "accounts"
     sobject = "Account"
@@ -132,7 +135,18 @@ class Accounts(SObjectStream):
 
     @property
     def fields(self) -> tuple[str, ...]:
-        extra = tuple(f for f in (self.workspace_field, self.seats_field, self.health_field) if f)
+        extra = tuple(
+            f
+            for f in (
+                self.workspace_field,
+                self.seats_field,
+                self.health_field,
+                self.do_not_contact_field,
+                self.nps_field,
+                self.csat_field,
+            )
+            if f
+        )
         return ("Id", *self.base_fields, *extra, "SystemModstamp", "IsDeleted")
 
     def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,6 +161,9 @@ class Accounts(SObjectStream):
             "account_type": text(raw.get("Type")),
             "seats_purchased": integer(raw.get(self.seats_field)) if self.seats_field else None,
             "health_rollup": number(raw.get(self.health_field)) if self.health_field else None,
+            "do_not_contact": boolean(raw.get(self.do_not_contact_field)) if self.do_not_contact_field else None,
+            "nps": number(raw.get(self.nps_field)) if self.nps_field else None,
+            "csat": number(raw.get(self.csat_field)) if self.csat_field else None,
             "created_at": instant(raw.get("CreatedDate")),
         }
 

@@ -2,36 +2,84 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sandbox.server import Sandbox
 
 
 def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[str, Any]]:
-    """CRM account id → facts, for live accounts at ≥ threshold of purchased seats whose owner is active."""
+    """CRM account id → facts, for live accounts at ≥ threshold of purchased seats whose owner is
+    active and that no guard of an upsell holds back: not flagged do-not-contact (G6), NPS 7 or
+    more where known (G1), no open escalation (G5), no expansion deal lost in the last 90 days (G3)."""
     last: dict[str, dict[str, Any]] = {}
     for row in sb.world.usage.rows:
         ws = row["workspace_id"]
         if ws not in last or row["date"] > last[ws]["date"]:
             last[ws] = row
+    today = sb.world.anchor.date()
     out = {}
     if crm == "salesforce":
-        users = sb.world.salesforce.objects["User"]
-        for acc in sb.world.salesforce.objects["Account"].values():
+        objects = sb.world.salesforce.objects
+        users = objects["User"]
+        escalated = {c["AccountId"] for c in objects.get("Case", {}).values() if c["IsEscalated"] and not c["IsClosed"]}
+        lost = {
+            o["AccountId"]
+            for o in objects.get("Opportunity", {}).values()
+            if o["Type"] == "Existing Business - Upgrade"
+            and o["IsClosed"]
+            and not o["IsWon"]
+            and (today - date.fromisoformat(o["CloseDate"])).days < 90
+        }
+        for acc in objects["Account"].values():
             use = last.get(acc["Workspace_Id__c"])
-            if use and use["seats_used"] >= threshold * acc["Seats_Purchased__c"] and users[acc["OwnerId"]]["IsActive"]:
+            nps = acc.get("NPS__c")
+            if (
+                use
+                and use["seats_used"] >= threshold * acc["Seats_Purchased__c"]
+                and users[acc["OwnerId"]]["IsActive"]
+                and not acc.get("Do_Not_Contact__c")
+                and (nps is None or nps >= 7)
+                and acc["Id"] not in escalated | lost
+            ):
                 out[acc["Id"]] = {
                     "owner": acc["OwnerId"],
                     "used": use["seats_used"],
                     "limit": acc["Seats_Purchased__c"],
                 }
     else:
-        owners = sb.world.hubspot.objects["owners"]
-        for company in sb.world.hubspot.objects["companies"].values():
+        hs = sb.world.hubspot
+        owners = hs.objects["owners"]
+
+        def company_of(object_type: str, object_id: str) -> str | None:
+            links = hs.associations.get((object_type, object_id, "companies"), [])
+            return links[0][0] if links else None
+
+        escalated = {
+            company_of("tickets", t["id"])
+            for t in hs.objects.get("tickets", {}).values()
+            if t["properties"]["hs_ticket_priority"] == "URGENT" and t["properties"]["hs_pipeline_stage"] != "4"
+        }
+        lost = {
+            company_of("deals", d["id"])
+            for d in hs.objects.get("deals", {}).values()
+            if d["properties"]["dealtype"] == "existingbusiness"
+            and d["properties"]["dealstage"] == "closedlost"
+            and (today - date.fromisoformat(d["properties"]["closedate"][:10])).days < 90
+        }
+        for company in hs.objects["companies"].values():
             p = company["properties"]
             use = last.get(p["workspace_id"])
             limit = int(p["upsync_seats_purchased"])
-            if use and use["seats_used"] >= threshold * limit and not owners[p["hubspot_owner_id"]]["archived"]:
+            nps = float(p["nps_score"]) if p.get("nps_score") else None
+            if (
+                use
+                and use["seats_used"] >= threshold * limit
+                and not owners[p["hubspot_owner_id"]]["archived"]
+                and p.get("do_not_contact") != "true"
+                and (nps is None or nps >= 7)
+                and company["id"] not in escalated | lost
+            ):
                 out[company["id"]] = {"owner": p["hubspot_owner_id"], "used": use["seats_used"], "limit": limit}
     return out
 

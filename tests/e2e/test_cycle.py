@@ -38,7 +38,7 @@ def test_two_cycles_write_exactly_one_task_per_matching_account(
     tmp_path: Path, sandbox: Sandbox, crm: str, backend: str | None, request: pytest.FixtureRequest
 ) -> None:
     expected = seat_heavy(sandbox, crm)
-    assert 10 <= len(expected) < 120  # the world has something to find, and not everything
+    assert 5 <= len(expected) < 60  # the world has something to find, and guards hold some of it back
 
     ctx = context(tmp_path, sandbox, crm, state=request.getfixturevalue("postgres_url") if backend else None)
     first = run_cycle(ctx)

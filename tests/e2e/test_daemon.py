@@ -6,11 +6,14 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from sandbox.server import Sandbox
+from sandbox.server import Sandbox, start_sandbox
+from sandbox.world import build_world
 from tests.conftest import sandbox_env, upsync_cmd, write_config
 from tests.e2e.expect import seat_heavy, upsync_tasks
 
@@ -27,8 +30,17 @@ def finished_runs(state: Path) -> int:
         return 0
 
 
+@pytest.fixture
+def live_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A world whose "today" is the real one: the daemon runs on the real clock."""
+    world = build_world(seed=11, accounts=120, anchor=datetime.now(timezone.utc))
+    with start_sandbox(world, ca_path=tmp_path / "ca" / "ca.pem") as sb:
+        yield sb
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_the_daemon_runs_a_cycle_and_stops_cleanly_on_a_signal(tmp_path: Path, sandbox: Sandbox, sig: int) -> None:
+def test_the_daemon_runs_a_cycle_and_stops_cleanly_on_a_signal(tmp_path: Path, live_sandbox: Sandbox, sig: int) -> None:
+    sandbox = live_sandbox
     config = write_config(tmp_path, sandbox, "hubspot", every_minutes=60)
     state = tmp_path / "state.db"
     log_path = tmp_path / "daemon.log"
@@ -52,5 +64,5 @@ def test_the_daemon_runs_a_cycle_and_stops_cleanly_on_a_signal(tmp_path: Path, s
             proc.kill()
     assert proc.returncode == 0
     assert "stopped" in log_path.read_text()
-    # the daemon's cycle ran against the real "now", so its tasks are those of the current usage
+    # the daemon's cycle ran against the real "now", the world's today: its tasks are those of the current usage
     assert len(upsync_tasks(sandbox, "hubspot")) == len(seat_heavy(sandbox, "hubspot"))

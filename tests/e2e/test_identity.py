@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.server import Fault, Sandbox
-from sync.runner import pull_all
+from sync.runner import evaluate_now, pull_all
 from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd, write_config
 
 pytestmark = pytest.mark.e2e
@@ -34,10 +34,11 @@ def test_an_account_without_a_workspace_id_is_matched_by_domain_and_the_rest_are
     ctx = make_context(tmp_path, sandbox, "salesforce", usage='workspaces_path = "/v1/workspaces"')
     reports = pull_all(ctx, started=ANCHOR)
     assert not [r.error for r in reports if r.error]
-    snapshots = {s.crm_id: s for s in ctx.store.account_snapshots("salesforce", now=ANCHOR)}
-    assert snapshots[by_domain["Id"]].workspace_id == by_domain_ws  # matched by domain
-    assert snapshots[by_domain["Id"]].seats_used is not None
-    assert snapshots[orphan["Id"]].workspace_id is None
+    features = evaluate_now(ctx.store, "salesforce", ctx.ruleset, as_of=ANCHOR).features
+    rows = {r["account"]: r for r in features.select("account", "workspace_id", "seats_used").to_dicts()}
+    assert rows[by_domain["Id"]]["workspace_id"] == by_domain_ws  # matched by domain
+    assert rows[by_domain["Id"]]["seats_used"] is not None
+    assert rows[orphan["Id"]]["workspace_id"] is None
     unmatched = {crm_id for crm_id, _name, _ws in ctx.store.unmatched_accounts("salesforce")}
     assert orphan["Id"] in unmatched and by_domain["Id"] not in unmatched
     with_usage = {r["workspace_id"] for r in sandbox.world.usage.rows}

@@ -38,6 +38,25 @@ def test_a_first_pull_stores_every_object_and_its_associations(tmp_path: Path, s
     ctx.close()
 
 
+def test_do_not_contact_nps_and_csat_arrive_for_the_storied_companies(tmp_path: Path, sandbox: Sandbox) -> None:
+    ctx = make_context(tmp_path, sandbox, "hubspot", hubspot='objects = ["companies"]')
+    [report] = pull(ctx)
+    assert report.error is None
+    rows = {r["crm_id"]: r for r in ctx.store.rows("accounts", system="hubspot")}
+    world = sandbox.world
+    flagged = {world.account_keys[n].hubspot_id for n in world.stories["do_not_contact"]}
+    assert flagged and {i for i, r in rows.items() if r["do_not_contact"]} == flagged
+    assert all(r["do_not_contact"] is False for i, r in rows.items() if i not in flagged)  # "false", not ""
+    detractors = [world.account_keys[n].hubspot_id for n in world.stories["detractor"]]
+    assert detractors and all(3 <= rows[i]["nps"] <= 5 for i in detractors)
+    for company_id, company in world.hubspot.objects["companies"].items():
+        p = company["properties"]
+        want = tuple(float(p[name]) if p[name] else None for name in ("nps_score", "csat_score"))
+        assert (rows[company_id]["nps"], rows[company_id]["csat"]) == want  # "" → unknown
+    assert any(r["nps"] is None for r in rows.values()) and any(r["csat"] is None for r in rows.values())
+    ctx.close()
+
+
 def test_associations_are_read_a_thousand_ids_at_a_time(tmp_path: Path, sandbox: Sandbox) -> None:
     ctx = make_context(tmp_path, sandbox, "hubspot", hubspot='objects = ["contacts"]')
     pull(ctx)

@@ -157,6 +157,29 @@ def test_a_formula_change_without_a_modstamp_change_arrives_with_the_full_pass(
     later.close()
 
 
+@pytest.mark.parametrize("path", ["rest", "bulk"])
+def test_do_not_contact_nps_and_csat_arrive_for_the_storied_accounts(
+    tmp_path: Path, sandbox: Sandbox, path: str
+) -> None:
+    extra = "\nbulk_threshold = 10\nbulk_chunk = 50" if path == "bulk" else ""  # Bulk API 2.0: CSV strings
+    ctx = make_context(tmp_path, sandbox, "salesforce", salesforce=f'objects = ["accounts"]{extra}')
+    [report] = pull(ctx)
+    assert report.error is None
+    if path == "bulk":
+        assert sandbox.salesforce.calls("POST", r"/services/data/v[\d.]+/jobs/query$") >= 1
+    rows = {r["crm_id"]: r for r in ctx.store.rows("accounts", system="salesforce")}
+    world = sandbox.world
+    flagged = {world.account_keys[n].salesforce_id for n in world.stories["do_not_contact"]}
+    assert flagged and {i for i, r in rows.items() if r["do_not_contact"]} == flagged
+    assert all(r["do_not_contact"] is False for i, r in rows.items() if i not in flagged)  # unticked: False
+    detractors = [world.account_keys[n].salesforce_id for n in world.stories["detractor"]]
+    assert detractors and all(3 <= rows[i]["nps"] <= 5 for i in detractors)
+    for account_id, account in world.salesforce.objects["Account"].items():
+        assert (rows[account_id]["nps"], rows[account_id]["csat"]) == (account["NPS__c"], account["CSAT__c"])
+    assert any(r["nps"] is None for r in rows.values()) and any(r["csat"] is None for r in rows.values())
+    ctx.close()
+
+
 def test_soft_and_hard_deletes_stop_counting_and_the_store_matches(tmp_path: Path, sandbox: Sandbox) -> None:
     sections: dict[str, Any] = {"salesforce": 'objects = ["contacts"]\ndeletes_every_hours = 1'}
     first = make_context(tmp_path, sandbox, "salesforce", **sections)

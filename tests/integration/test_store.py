@@ -79,7 +79,7 @@ def test_a_version_1_state_db_is_upgraded_in_place_keeping_its_rows(tmp_path: Pa
 
 
 def check_upgraded(store: Store) -> None:
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     [entry] = store.ledger("hubspot").values()
     assert (entry.key, entry.state, entry.crm_id, entry.attempts) == ("k1", LedgerState.confirmed, "301", 0)
     assert store.cursor("hubspot.companies") == CursorState(
@@ -134,16 +134,70 @@ def test_records_upsert_on_their_key_so_reread_overlap_is_harmless(store: Store)
         store.commit_page("hubspot.companies", [account("1"), account("2")], CursorState(last_value=NOW), now=NOW)
     store.commit_page("hubspot.companies", [account("2", deleted=True)], CursorState(last_value=NOW), now=NOW)
     assert store.counts(include_deleted=True)["accounts"] == 2
-    assert [s.crm_id for s in store.account_snapshots("hubspot", now=NOW)] == ["1"]
+    tables = store.rule_tables("hubspot", since=date(2026, 1, 1), until=NOW)
+    assert tables.accounts.get_column("crm_id").to_list() == ["1"]
 
 
-def test_snapshots_join_the_latest_usage_known_at_now(store: Store) -> None:
+def test_the_rules_read_live_accounts_with_usage_from_the_window_on(store: Store) -> None:
     rows = [usage("ws-1", date(2026, 5, d), d, datetime(2026, 5, d, 23, tzinfo=timezone.utc)) for d in (29, 30, 31)]
     store.commit_page("usage.daily", [account("1"), *rows], CursorState(last_value=NOW), now=NOW)
-    [latest] = store.account_snapshots("hubspot", now=NOW)
-    assert (latest.usage_day, latest.seats_used) == (date(2026, 5, 31), 31)
-    [replayed] = store.account_snapshots("hubspot", now=datetime(2026, 5, 31, 12, tzinfo=timezone.utc))
-    assert (replayed.usage_day, replayed.seats_used) == (date(2026, 5, 30), 30)
+    tables = store.rule_tables("hubspot", since=date(2026, 5, 30), until=NOW)
+    assert tables.accounts.select("crm_id", "workspace_id", "seats_purchased").rows() == [("1", "ws-1", 10)]
+    assert tables.usage.get_column("day").to_list() == [date(2026, 5, 30), date(2026, 5, 31)]
+    assert tables.usage.get_column("feature_events").to_list() == ['{"reports": 3}'] * 2
+
+
+def test_a_tracked_account_field_changed_in_the_crm_is_logged_with_its_old_value(store: Store) -> None:
+    def at(day: int, employees: int, parent: str | None) -> Record:
+        return Record(
+            kind="accounts",
+            system="hubspot",
+            key="1",
+            cursor_value=datetime(2026, 5, day, tzinfo=timezone.utc),
+            values={"name": "Acme", "employees": employees, "parent_id": parent},
+        )
+
+    store.commit_page("hubspot.companies", [at(1, 100, None)], None, now=NOW)
+    store.commit_page("hubspot.companies", [at(1, 100, None)], None, now=NOW)  # a re-read changes nothing
+    store.commit_page("hubspot.companies", [at(20, 150, "9")], None, now=NOW)
+    events = store.rule_tables("hubspot", since=date(2026, 1, 1), until=NOW).account_events
+    assert sorted(events.select("field", "old_value", "new_value").rows()) == [
+        ("employees", "100", "150"),
+        ("parent_id", None, "9"),
+    ]
+    assert set(events.get_column("changed_at").to_list()) == {datetime(2026, 5, 20, tzinfo=timezone.utc)}
+
+
+def test_health_scores_and_signals_are_kept_per_day_and_read_back_up_to_until(store: Store) -> None:
+    import polars as pl
+
+    def health(day: date, score: float) -> pl.DataFrame:
+        return pl.DataFrame(
+            {"account_id": ["1"], "day": [day], "score": [score], "band": ["green"], "health_usage": [90.0]}
+        )
+
+    store.save_health("hubspot", health(date(2026, 5, 25), 70.0))
+    store.save_health("hubspot", health(date(2026, 5, 31), 80.0))
+    store.save_health("hubspot", health(date(2026, 5, 31), 81.0))  # the same day again: replaced
+    tables = store.rule_tables("hubspot", since=date(2026, 5, 1), until=datetime(2026, 5, 30, tzinfo=timezone.utc))
+    assert tables.health.select("day", "score").rows() == [(date(2026, 5, 25), 70.0)]
+    assert [h["score"] for h in store.health_history("hubspot", "1")] == [70.0, 81.0]
+
+    fired = pl.DataFrame(
+        {"account": ["1", "2"], "rule_id": ["r", "r"], "blocked": [[], ["G5"]]},
+        schema={"account": pl.String, "rule_id": pl.String, "blocked": pl.List(pl.String)},
+    )
+    store.log_signals("hubspot", fired, day=date(2026, 5, 30))
+    store.log_signals("hubspot", fired.filter(pl.col("account") == "2"), day=date(2026, 5, 31))
+    log = {r["account_id"]: r for r in store.signal_log("hubspot")}
+    assert (log["1"]["first_fired_on"], log["1"]["last_fired_on"]) == (date(2026, 5, 30), date(2026, 5, 30))
+    assert (log["2"]["last_fired_on"], log["2"]["blocked_by"], log["2"]["last_seen_on"]) == (
+        None,
+        "G5",
+        date(2026, 5, 31),
+    )
+    read = store.rule_tables("hubspot", since=date(2026, 5, 1), until=NOW).signals
+    assert read.select("account_id", "last_fired_on").rows() == [("1", date(2026, 5, 30))]
 
 
 def test_ledger_pending_then_results(store: Store) -> None:
@@ -219,7 +273,7 @@ def test_a_version_2_state_db_gains_the_new_kinds_and_columns(tmp_path: Path) ->
             """
         )
     with Store.open(str(path)) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == SCHEMA_VERSION
         [row] = store.rows("accounts")
         assert (row["name"], row["seats_purchased"], row["parent_id"], row["deleted"]) == ("Acme", 20, None, False)
         store.commit_page(

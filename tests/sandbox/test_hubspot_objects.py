@@ -52,6 +52,9 @@ READS: dict[str, list[str]] = {
         "upsync_seats_purchased",
         "contract_end_date",
         "health_rollup",
+        "do_not_contact",
+        "nps_score",
+        "csat_score",
     ],
     "contacts": ["firstname", "lastname", "email", "jobtitle", "department"],
     "deals": [
@@ -157,6 +160,9 @@ def _seed(world: World) -> dict[str, list[str]]:
             upsync_seats_purchased="50",
             contract_end_date="2027-03-31",
             health_rollup="0.8",
+            do_not_contact="true" if n == 0 else "false",
+            nps_score=("4.5", "9", "")[n],
+            csat_score=("88.5", "", "91")[n],
         )
     hs.associations[("companies", CHILD_A, "companies")] = [(PARENT, 14)]  # the child side only
     associate(world, "companies", CHILD_B, "companies", PARENT, 14)  # both sides, through the helper
@@ -328,6 +334,12 @@ def test_property_schemas_carry_types_options_and_the_calculated_flag(account: A
     assert (companies["health_rollup"].type, companies["health_rollup"].calculated) == ("number", True)
     assert companies["health_rollup"].modification_metadata.read_only_value is True
     assert (companies["contract_end_date"].type, companies["contract_end_date"].field_type) == ("date", "date")
+    flag = companies["do_not_contact"]
+    assert (flag.type, flag.field_type, flag.calculated) == ("bool", "booleancheckbox", False)
+    assert [(o.value, o.label) for o in flag.options] == [("true", "Yes"), ("false", "No")]
+    for name in ("nps_score", "csat_score"):
+        assert (companies[name].type, companies[name].field_type) == ("number", "number")
+        assert companies[name].modification_metadata.read_only_value is False
     assert companies["hs_lastmodifieddate"].type == "datetime"
     contacts = {p.name for p in core.get_all("contacts").results}
     assert {"lastmodifieddate", "department", "jobtitle"} <= contacts

@@ -371,6 +371,36 @@ def test_batch_read_reports_missing_ids_in_a_207(hs: Served, client: HubSpot) ->
     assert result.errors[0].context == {"ids": ["404404"]}
 
 
+def test_companies_serve_do_not_contact_nps_and_csat_as_the_world_has_them(hs: Served, client: HubSpot) -> None:
+    w = hs.world
+    names = ["do_not_contact", "nps_score", "csat_score"]
+    request = BatchReadInputSimplePublicObjectId(
+        inputs=[{"id": key.hubspot_id} for key in w.account_keys], properties=names, properties_with_history=[]
+    )
+    read = {r.id: r.properties for r in client.crm.companies.batch_api.read(request).results}
+    stored = w.hubspot.objects["companies"]
+    live = {i for i, c in stored.items() if not c["archived"]}  # another test archives one
+    assert set(read) == live
+    for company_id, props in read.items():
+        assert {name: props[name] for name in names} == {name: stored[company_id]["properties"][name] for name in names}
+        assert props["do_not_contact"] in ("true", "false")
+    flagged = {w.account_keys[n].hubspot_id for n in w.stories["do_not_contact"]} & live
+    assert flagged and {i for i, p in read.items() if p["do_not_contact"] == "true"} == flagged
+    detractors = [w.account_keys[n].hubspot_id for n in w.stories["detractor"] if w.account_keys[n].hubspot_id in live]
+    assert detractors and all(3 <= float(read[i]["nps_score"]) <= 5 for i in detractors)
+    assert any(p["nps_score"] == "" for p in read.values())  # never surveyed: HubSpot's empty value
+    assert any(p["csat_score"] not in ("", None) for p in read.values())
+
+    one = client.crm.companies.basic_api.get_by_id(detractors[0], properties=names)
+    assert one.properties["nps_score"] == read[detractors[0]]["nps_score"]
+    with pytest.raises(CompaniesApiException) as invalid:
+        client.crm.companies.basic_api.update(
+            detractors[0], SimplePublicObjectInput(properties={"do_not_contact": "maybe"})
+        )
+    assert invalid.value.status == 400
+    assert json.loads(invalid.value.body)["errors"][0]["code"] == "INVALID_BOOLEAN"
+
+
 def test_unknown_object_is_a_404_with_hubspots_body(client: HubSpot) -> None:
     with pytest.raises(CompaniesApiException) as missing:
         client.crm.companies.basic_api.get_by_id("123")

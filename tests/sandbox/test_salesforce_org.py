@@ -264,6 +264,35 @@ def test_describe_reports_types_picklists_and_write_flags(sf: Salesforce) -> Non
     assert fields("Contact")["LastName"]["nillable"] is False
 
 
+def test_the_guard_fields_are_a_checkbox_a_number_and_a_percent(sf: Salesforce) -> None:
+    account = {f["name"]: f for f in sobject(sf, "Account").describe()["fields"]}
+    checkbox = account["Do_Not_Contact__c"]
+    assert (checkbox["type"], checkbox["soapType"], checkbox["nillable"], checkbox["custom"]) == (
+        "boolean",
+        "xsd:boolean",
+        False,
+        True,
+    )
+    assert checkbox["defaultValue"] is False and checkbox["defaultedOnCreate"] is True
+    assert (account["NPS__c"]["type"], account["CSAT__c"]["type"]) == ("double", "percent")
+    assert account["CSAT__c"]["soapType"] == "xsd:double" and account["NPS__c"]["updateable"] is True
+
+    accounts = sobject(sf, "Account")
+    created = accounts.create({"Name": f"Survey {tag()}", "NPS__c": 4.5, "CSAT__c": 88})["id"]
+    soql = f"SELECT Do_Not_Contact__c, NPS__c, CSAT__c FROM Account WHERE Id = '{created}'"
+
+    def read() -> tuple[Any, Any, Any]:
+        row = sf.query(soql)["records"][0]
+        return row["Do_Not_Contact__c"], row["NPS__c"], row["CSAT__c"]
+
+    assert read() == (False, 4.5, 88.0)  # an unticked checkbox is false, never null
+    accounts.update(created, {"Do_Not_Contact__c": True, "NPS__c": None})
+    assert read() == (True, None, 88.0)
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        accounts.update(created, {"Do_Not_Contact__c": "maybe"})
+    assert rest_error(exc)["errorCode"] == "JSON_PARSER_ERROR"
+
+
 # --- derived fields ------------------------------------------------------------------------
 
 

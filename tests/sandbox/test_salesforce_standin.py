@@ -213,6 +213,26 @@ def test_records_carry_attributes_and_canonical_field_names(sf: Salesforce, worl
     assert result["totalSize"] == 1 and result["done"] is True and "nextRecordsUrl" not in result
 
 
+def test_accounts_serve_do_not_contact_nps_and_csat_as_the_world_has_them(sf: Salesforce, world: World) -> None:
+    def ids(where: str) -> list[str]:
+        return [r["Id"] for r in sf.query_all(f"SELECT Id FROM Account WHERE {where} ORDER BY Id")["records"]]
+
+    stored = world.salesforce.objects["Account"]
+    rows = sf.query_all("SELECT Id, Do_Not_Contact__c, NPS__c, CSAT__c FROM Account ORDER BY Id")["records"]
+    assert len(rows) == len(stored)
+    for row in rows:
+        account = stored[row["Id"]]
+        assert list(row)[1:] == ["Id", "Do_Not_Contact__c", "NPS__c", "CSAT__c"]
+        assert isinstance(row["Do_Not_Contact__c"], bool)  # a checkbox is never null
+        assert (row["NPS__c"], row["CSAT__c"]) == (account["NPS__c"], account["CSAT__c"])
+    flagged = sorted(world.account_keys[n].salesforce_id for n in world.stories["do_not_contact"])
+    assert flagged and ids("Do_Not_Contact__c = true") == flagged
+    detractors = sorted(world.account_keys[n].salesforce_id for n in world.stories["detractor"])
+    assert detractors and set(detractors) <= set(ids("NPS__c >= 3 AND NPS__c <= 5"))
+    unknown = ids("NPS__c = null")
+    assert unknown and unknown == sorted(i for i, a in stored.items() if a["NPS__c"] is None)
+
+
 def test_query_pages_follow_next_records_url(sf: Salesforce, world: World) -> None:
     what = account_ids(world)[0]
     prefix = tag()

@@ -428,6 +428,9 @@ def test_both_crms_tell_the_same_story_of_every_account(world: World) -> None:
         assert str(account["Seats_Purchased__c"]) == p["upsync_seats_purchased"]
         assert emails[account["OwnerId"]] == hs["owners"][p["hubspot_owner_id"]]["email"]
         assert str(account["Health_Rollup__c"]) == p["health_rollup"]
+        assert p["do_not_contact"] == ("true" if account["Do_Not_Contact__c"] else "false")
+        for name, prop in (("NPS__c", "nps_score"), ("CSAT__c", "csat_score")):
+            assert p[prop] == ("" if account[name] is None else str(account[name]))
         assert account["CreatedDate"][:16] == p["createdate"][:16]
         assert per_account[key.salesforce_id] == per_company[key.hubspot_id]
         current = [
@@ -550,6 +553,9 @@ class Facts:
     contract_starts: list[date] = field(default_factory=list)
     contract_end: date | None = None
     health: float = 0.0
+    do_not_contact: bool = False
+    nps: float | None = None
+    csat: float | None = None
     contacts: list[tuple[int, str]] = field(default_factory=list)  # (days ago, department)
     activities: list[tuple[str, int]] = field(default_factory=list)  # (subject, days ago; < 0 ahead)
     tickets: list[tuple[int, bool, bool]] = field(default_factory=list)  # (days ago, open, escalated)
@@ -572,6 +578,7 @@ def salesforce_facts(w: World) -> dict[int, Facts]:
         f.parent = a["ParentId"] is not None
         f.created_days_ago = _days_ago(a["CreatedDate"])
         f.health = a["Health_Rollup__c"]
+        f.do_not_contact, f.nps, f.csat = a["Do_Not_Contact__c"], a["NPS__c"], a["CSAT__c"]
     for c in o["Contract"].values():
         f = facts[by_id[c["AccountId"]]]
         f.has_contract = True
@@ -620,6 +627,9 @@ def hubspot_facts(w: World) -> dict[int, Facts]:
         f.has_contract = p["contract_end_date"] != ""
         f.contract_end = date.fromisoformat(p["contract_end_date"]) if p["contract_end_date"] else None
         f.health = float(p["health_rollup"])
+        f.do_not_contact = {"true": True, "false": False}[p["do_not_contact"]]
+        f.nps = float(p["nps_score"]) if p["nps_score"] else None
+        f.csat = float(p["csat_score"]) if p["csat_score"] else None
     for contact_id, contact in objects["contacts"].items():
         p = contact["properties"]
         company_of("contacts", contact_id).contacts.append((_days_ago(p["createdate"]), p["department"]))
@@ -709,13 +719,25 @@ DETECTORS: dict[str, Detector] = {
     "stakeholder_growth": lambda f, u: _new_department(f, u),
     "qbr_due": lambda f, u: _qbr_due(f),
     "open_escalation": lambda f, u: any(e for _, _, e in f.tickets) and _last(u, "seats_used", "seats_limit"),
+    "do_not_contact": lambda f, u: (
+        f.do_not_contact and _last(u, "seats_used", "seats_limit") and not any(e for _, _, e in f.tickets)
+    ),
+    "detractor": lambda f, u: f.nps is not None and 3 <= f.nps <= 5 and _last(u, "seats_used", "seats_limit"),
     "renewal_due": lambda f, u: f.contract_end is not None and (f.contract_end - TODAY).days <= 90,
     "group_child_without_contract": lambda f, u: f.parent and not f.has_contract and f.workspace is None,
     "new_child_account": lambda f, u: f.parent and f.created_days_ago <= 30,
     "co_purchase_target": lambda f, u: "Analytics Pro" in f.owned and "Custom Dashboards" not in f.owned,
     "inactive_owner": lambda f, u: not f.owner_active,
 }
-EXACT = ("seats_near_limit", "storage_near_limit", "api_near_limit", "renewal_due", "co_purchase_target")
+EXACT = (
+    "seats_near_limit",
+    "storage_near_limit",
+    "api_near_limit",
+    "renewal_due",
+    "co_purchase_target",
+    "do_not_contact",
+    "detractor",
+)
 """Stories that no other account shows either: the data and the answer key agree both ways."""
 
 
@@ -776,3 +798,99 @@ def test_activities_span_half_a_year_and_some_are_still_ahead(world: World) -> N
     days = [d for f in salesforce_facts(world).values() for _, d in f.activities]
     assert max(days) >= 150 and min(days) < 0
     assert sum(1 for d in days if d > 180) == 0 or max(days) <= 200
+
+
+# --- guard facts: do-not-contact, NPS, CSAT ------------------------------------------------------
+
+GUARD_WORLDS: list[dict[str, Any]] = [
+    {"seed": 11, "accounts": 120},  # the e2e world (tests/conftest.py)
+    {"seed": 7, "accounts": 300},  # the demo world
+    {"seed": 5, "accounts": 45, "groups": False},  # standalone customers, a half block at the end
+]
+_USAGE_STORIES = (
+    *("seats_near_limit", "storage_near_limit", "api_near_limit", "wau_rising", "premium_interest"),
+    *("new_integration", "dormant", "onboarding_stalled", "onboarded", "churn_risk", "steady"),
+)
+
+
+@pytest.mark.parametrize("kwargs", GUARD_WORLDS, ids=["e2e", "demo", "standalone"])
+def test_do_not_contact_and_detractor_go_to_one_ripe_unescalated_account_per_block(kwargs: dict[str, Any]) -> None:
+    w = build_world(anchor=ANCHOR, **kwargs)
+    ripe, escalated = set(w.stories["seats_near_limit"]), set(w.stories["open_escalation"])
+    flagged, detractors = set(w.stories["do_not_contact"]), set(w.stories["detractor"])
+    assert flagged and detractors
+    assert not flagged & detractors and not (flagged | detractors) & escalated and flagged | detractors <= ripe
+    count = len(w.account_keys)
+    for start in range(0, count, 20):
+        block = set(range(start, min(start + 20, count)))
+        eligible = len((ripe - escalated) & block)
+        assert len(flagged & block) == min(1, eligible), start
+        assert len(detractors & block) == max(0, min(1, eligible - 1)), start
+    for facts in (salesforce_facts(w), hubspot_facts(w)):
+        assert {n for n, f in facts.items() if f.do_not_contact} == flagged
+        assert all((nps := facts[n].nps) is not None and 3 <= nps <= 5 for n in detractors)
+
+
+@pytest.mark.parametrize("kwargs", GUARD_WORLDS, ids=["e2e", "demo", "standalone"])
+def test_nps_and_csat_follow_each_accounts_story(kwargs: dict[str, Any]) -> None:
+    w = build_world(anchor=ANCHOR, **kwargs)
+    story = {n: name for name in _USAGE_STORIES for n in w.stories[name]}
+    detractors = set(w.stories["detractor"])
+    facts = salesforce_facts(w)
+    customers = [n for n, f in facts.items() if f.workspace]
+    known = [n for n in customers if facts[n].nps is not None]
+    assert 0.5 <= len(known) / len(customers) <= 0.8  # about 60%, plus the detractors
+    assert any(story[n] == "churn_risk" for n in known) and any(facts[n].csat is None for n in customers)
+    ranges = {"churn_risk": (2, 6), "wau_rising": (8, 10), "onboarded": (8, 10)}
+    for n, f in facts.items():
+        if not f.workspace:  # not a customer (a group's child without a contract): never surveyed
+            assert (f.nps, f.csat) == (None, None), n
+            continue
+        if f.nps is not None:
+            low, high = (3, 5) if n in detractors else ranges.get(story[n], (6, 10))
+            assert low <= f.nps <= high, (n, story[n], f.nps)
+        assert (f.csat is not None) == bool(f.tickets), n  # CSAT comes from support tickets
+        if f.csat is not None:
+            low, high = (40, 65) if story[n] == "churn_risk" else (75, 98)
+            assert low <= f.csat <= high, (n, story[n], f.csat)
+
+
+_GUARD_FIELDS = ("Do_Not_Contact__c", "NPS__c", "CSAT__c")
+_GUARD_PROPERTIES = ("do_not_contact", "nps_score", "csat_score")
+
+
+def _without_guard_facts(w: World) -> dict[str, Any]:
+    snap = _snapshot(w)
+    snap["salesforce"] = {
+        name: {i: {k: v for k, v in r.items() if not (name == "Account" and k in _GUARD_FIELDS)} for i, r in t.items()}
+        for name, t in w.salesforce.objects.items()
+    }
+    snap["hubspot"] = {
+        name: {
+            i: {**o, "properties": {k: v for k, v in o["properties"].items() if k not in _GUARD_PROPERTIES}}
+            if name == "companies"
+            else o
+            for i, o in t.items()
+        }
+        for name, t in w.hubspot.objects.items()
+    }
+    snap["stories"] = {k: v for k, v in w.stories.items() if k not in ("do_not_contact", "detractor")}
+    return snap
+
+
+def test_guard_facts_are_deterministic_and_leave_the_rest_of_a_seeds_world_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """They come from a hash of seed and account: the random stream, and so every other value, is untouched."""
+    from sandbox import world as world_module
+
+    kwargs: dict[str, Any] = {"seed": 11, "anchor": ANCHOR, "accounts": 120}
+    first, again = build_world(**kwargs), build_world(**kwargs)
+    assert _snapshot(first) == _snapshot(again)
+    assert {k: first.stories[k] for k in ("do_not_contact", "detractor")} == {
+        k: again.stories[k] for k in ("do_not_contact", "detractor")
+    }
+    monkeypatch.setattr(world_module._Generator, "_surveys", lambda self, accounts: None)
+    without = build_world(**kwargs)
+    assert without.stories["do_not_contact"] == without.stories["detractor"] == ()
+    assert _without_guard_facts(first) == _without_guard_facts(without)

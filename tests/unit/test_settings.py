@@ -25,7 +25,28 @@ def test_the_bundled_config_is_valid_and_resolves_the_ca_file_next_to_it() -> No
     settings = load_settings(ROOT / "config.toml", ENV)
     assert settings.upsync.crm == "hubspot"
     assert settings.hubspot is not None and settings.hubspot.ca_file == ROOT / ".sandbox" / "ca.pem"
-    assert [r.id for r in settings.rules] == ["seats-near-limit"]
+    assert [r.signal for r in settings.rules] == [
+        "S5",
+        "S5",
+        "S1",
+        "S2",
+        "S3",
+        "S4",
+        "S6",
+        "S7",
+        "S8",
+        "S9",
+        "S10",
+        "S11",
+        "S12",
+        "S13",
+        "S14",
+        "S15",
+        "S16",
+        "S17",
+        "S18",
+    ]  # every signal of DOMAIN.md ships as a default rule
+    assert len(settings.ruleset().rules) == 19
 
 
 def test_a_misspelt_key_names_its_path_and_the_closest_valid_key() -> None:

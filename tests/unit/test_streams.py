@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from connectors.hubspot import streams as hs
 from connectors.salesforce import streams as sf
 from connectors.usage.streams import DailyUsage, get_path
 from sync.canonical import KINDS
-from sync.settings import HubSpotSettings, SalesforceSettings, UsageFields
+from sync.settings import HubSpotSettings, SalesforceSettings, UsageFields, parse_settings
 
 STAMP = "2026-05-24T22:41:09.000+0000"
 
@@ -122,3 +124,79 @@ def test_a_usage_item_with_a_negative_count_is_refused_by_name() -> None:
 def test_get_path() -> None:
     assert get_path({"a": {"b": [10, {"c": 3}]}}, "a.b.1.c") == 3
     assert get_path({"a": {}}, "a.b.c") is None
+
+
+def test_salesforce_accounts_read_the_guard_fields_only_when_configured() -> None:
+    plain = sf.Accounts()
+    assert not {"Do_Not_Contact__c", "NPS__c", "CSAT__c"} & set(plain.fields)  # an org without them still queries
+    decl = sf.Accounts(do_not_contact_field="Do_Not_Contact__c", nps_field="NPS__c", csat_field="CSAT__c")
+    assert decl.fields[-5:] == ("Do_Not_Contact__c", "NPS__c", "CSAT__c", "SystemModstamp", "IsDeleted")
+    rest = {"Id": "001A", "SystemModstamp": STAMP, "IsDeleted": False}
+    rest |= {"Do_Not_Contact__c": True, "NPS__c": 4.5, "CSAT__c": None}
+    csv_row = {"Id": "001A", "SystemModstamp": STAMP, "IsDeleted": "false"}  # Bulk API 2.0: strings, "" for null
+    csv_row |= {"Do_Not_Contact__c": "true", "NPS__c": "4.5", "CSAT__c": ""}
+    for raw in (rest, csv_row):
+        values = decl.to_record(raw).values
+        assert (values["do_not_contact"], values["nps"], values["csat"]) == (True, 4.5, None)
+    values = decl.to_record(rest | {"Do_Not_Contact__c": False, "NPS__c": None, "CSAT__c": 87.5}).values
+    assert (values["do_not_contact"], values["nps"], values["csat"]) == (False, None, 87.5)
+    values = plain.to_record(rest).values
+    assert (values["do_not_contact"], values["nps"], values["csat"]) == (None, None, None)
+
+
+def test_hubspot_companies_read_the_guard_properties_only_when_configured() -> None:
+    plain = hs.Companies()
+    assert not {"do_not_contact", "nps_score", "csat_score"} & set(plain.properties)
+    decl = hs.Companies(do_not_contact_property="do_not_contact", nps_property="nps_score", csat_property="csat_score")
+    assert {"do_not_contact", "nps_score", "csat_score"} <= set(decl.properties)
+    stamp = {"hs_lastmodifieddate": "2026-05-01T00:00:00.000Z"}
+
+    def values(**props: str) -> tuple[Any, Any, Any]:
+        raw = {"id": "9", "properties": stamp | props, "archived": False}
+        got = decl.to_record(raw, {"parent_id": None}).values
+        return got["do_not_contact"], got["nps"], got["csat"]
+
+    assert values(do_not_contact="true", nps_score="4", csat_score="") == (True, 4.0, None)
+    assert values(do_not_contact="false", nps_score="", csat_score="91.5") == (False, None, 91.5)
+    assert values() == (None, None, None)  # never set: HubSpot leaves the property out
+    raw = {"id": "9", "properties": stamp | {"do_not_contact": "true", "nps_score": "4"}, "archived": False}
+    got = plain.to_record(raw, {"parent_id": None}).values
+    assert (got["do_not_contact"], got["nps"], got["csat"]) == (None, None, None)
+
+
+def test_the_guard_fields_are_optional_settings_that_default_to_unset() -> None:
+    for name in ("do_not_contact_field", "nps_field", "csat_field"):
+        assert SalesforceSettings.model_fields[name].default is None
+    for name in ("do_not_contact_property", "nps_property", "csat_property"):
+        assert HubSpotSettings.model_fields[name].default is None
+    for column, type_ in (("do_not_contact", "bool"), ("nps", "float"), ("csat", "float")):
+        assert KINDS["accounts"].columns[column] == type_
+
+
+def test_the_bundled_config_names_the_guard_fields_and_the_connectors_hand_them_to_their_streams() -> None:
+    from connectors.hubspot.connector import HubSpotConnector
+    from connectors.salesforce.connector import SalesforceConnector
+
+    raw = tomllib.loads((Path(__file__).resolve().parents[2] / "config.toml").read_text())
+    for section in ("salesforce", "hubspot", "usage"):
+        raw[section].pop("ca_file", None)  # the sandbox's CA file need not exist for this
+    settings = parse_settings(raw, {"SALESFORCE_TOKEN": "s", "HUBSPOT_TOKEN": "h", "USAGE_TOKEN": "u"})
+    assert settings.salesforce is not None and settings.hubspot is not None
+    salesforce = SalesforceConnector(settings.salesforce, {"SALESFORCE_TOKEN": "s"}, settings.retry)
+    hubspot = HubSpotConnector(settings.hubspot, {"HUBSPOT_TOKEN": "h"}, settings.retry)
+    try:
+        accounts = next(r.decl for r in salesforce.streams if isinstance(r.decl, sf.Accounts))
+        assert (accounts.do_not_contact_field, accounts.nps_field, accounts.csat_field) == (
+            "Do_Not_Contact__c",
+            "NPS__c",
+            "CSAT__c",
+        )
+        companies = next(r.decl for r in hubspot.streams if isinstance(r.decl, hs.Companies))
+        assert (companies.do_not_contact_property, companies.nps_property, companies.csat_property) == (
+            "do_not_contact",
+            "nps_score",
+            "csat_score",
+        )
+    finally:
+        salesforce.close()
+        hubspot.close()
