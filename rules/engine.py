@@ -928,3 +928,19 @@ def health_points(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> pl.Da
         pl.col("health_band").alias("band"),
         *[pl.col(f"health_{c}") for c in COMPONENTS],
     )
+
+
+def feature_reference() -> str:
+    """The README's feature table (Markdown), from the catalogue itself: the docs cannot drift."""
+    lines = ["| feature | type | unit | group | meaning |", "| --- | --- | --- | --- | --- |"]
+    for f in features.FEATURES:
+        lines.append(f"| `{f.name}` | {f.type.value} | {f.unit} | {f.group} | {f.doc} |")
+    for name, (kind, unit, doc) in EXTRA_FEATURES.items():
+        lines.append(f"| `{name}` | {kind.value} | {unit} | evaluation | {doc} |")
+    lines.append("")
+    lines.append("| weekly series (`rising`, `falling`, `change`) | unit | meaning |")
+    lines.append("| --- | --- | --- |")
+    for s in features.SERIES:
+        lines.append(f"| `{s.name}` | {s.unit} | {s.doc} |")
+    lines.append("| `health` | 0-100 | the health score on the same day each week (stored daily) |")
+    return "\n".join(lines)
