@@ -3,6 +3,7 @@
     python -m bench.rules                      # both: rules at 1,000,000 accounts, features at 100,000
     python -m bench.rules --part rules --accounts 1000000
     python -m bench.rules --part features --accounts 250000
+    python -m bench.rules --part load --accounts 20000   # reading the tables back from state.db
 
 Each part runs in a fresh process so that its peak RSS is its own. The input is synthetic but
 shaped like a CRM export: every table of :data:`rules.features.TABLE_SCHEMAS`, with contracts,
@@ -258,9 +259,58 @@ def rules_part(n: int, frame: Path) -> dict[str, Any]:
     }
 
 
+def load_part(n: int) -> dict[str, Any]:
+    """Reading the rules' input tables back from a SQLite state.db (``Store.rule_tables``)."""
+    import json as jsonlib
+    import tempfile
+
+    from sync.records import Record
+    from sync.store import Store
+
+    tables = synth_tables(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(str(Path(tmp) / "state.db"))
+        began = time.perf_counter()
+        rows = []
+        for r in tables.usage.to_dicts():
+            r["feature_events"] = jsonlib.loads(r["feature_events"])
+            r["users_by_department"] = jsonlib.loads(r["users_by_department"])
+            rows.append(
+                Record(
+                    kind="usage_daily",
+                    system="usage",
+                    key=f"{r['workspace_id']}|{r['day']}",
+                    cursor_value=r["updated_at"],
+                    values=r,
+                )
+            )
+        for start in range(0, len(rows), 20_000):
+            store.commit_page("usage.daily", rows[start : start + 20_000], None, now=AS_OF)
+        accounts = [
+            Record(kind="accounts", system="salesforce", key=r["crm_id"], cursor_value=AS_OF, values=r)
+            for r in tables.accounts.to_dicts()
+        ]
+        store.commit_page("salesforce.accounts", accounts, None, now=AS_OF)
+        stored = time.perf_counter() - began
+        rss_before = rss_mb()
+        began = time.perf_counter()
+        loaded = store.rule_tables("salesforce", since=TODAY - timedelta(days=97), until=AS_OF)
+        wall = time.perf_counter() - began
+        store.close()
+    return {
+        "part": "load",
+        "accounts": n,
+        "usage_rows": loaded.usage.height,
+        "store_seconds": round(stored, 1),
+        "rule_tables_seconds": round(wall, 2),
+        "rss_before_mb": round(rss_before),
+        "peak_rss_mb": round(rss_mb()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["rules", "features", "both", "tile"], default="both")
+    parser.add_argument("--part", choices=["rules", "features", "load", "both", "tile"], default="both")
     parser.add_argument("--frame", type=Path, default=Path("/tmp/upsync-bench-features.parquet"))
     parser.add_argument("--accounts", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -278,7 +328,12 @@ def main() -> None:
             [sys.executable, "-m", "bench.rules", "--part", "tile", "--accounts", str(n), "--frame", str(args.frame)],
             check=True,
         )
-    result = rules_part(n, args.frame) if args.part == "rules" else features_part(n)
+    if args.part == "rules":
+        result = rules_part(n, args.frame)
+    elif args.part == "load":
+        result = load_part(n)
+    else:
+        result = features_part(n)
     result["measured_on"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     print(json.dumps(result, indent=2))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -756,13 +756,40 @@ def _row(k: Kind, record: Record, now: datetime, pass_id: str | None, stream: st
 
 
 def _frame(conn: Connection, query: sa.Select[Any], name: str) -> pl.DataFrame:
-    """A query's rows as one input frame of the rules (columns and types of ``TABLE_SCHEMAS``)."""
+    """A query's rows as one input frame of the rules (columns and types of ``TABLE_SCHEMAS``).
+
+    Dates and times come back as the database's text and booleans as integers, parsed by polars
+    in one vectorised step: the per-value type processing of the ORM layer costs ten times more
+    than reading the rows (1.1M usage rows: 19 s against under 2)."""
     schema = TABLE_SCHEMAS[name]
-    result = conn.execute(query)
-    columns = list(result.keys())
-    rows = result.fetchall()
-    data = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
-    return pl.DataFrame(data, schema={c: schema[c] for c in columns}, strict=False).select(list(schema))
+    sub = query.subquery()
+    raw: dict[str, pl.DataType] = {}
+    columns = []
+    for column in sub.columns:
+        dtype = schema[column.name]
+        if isinstance(dtype, pl.Date | pl.Datetime):
+            columns.append(sa.cast(column, sa.Text).label(column.name))
+            raw[column.name] = pl.String()
+        elif isinstance(dtype, pl.Boolean):
+            columns.append(sa.cast(column, sa.Integer).label(column.name))
+            raw[column.name] = pl.Int64()
+        else:
+            columns.append(column)
+            raw[column.name] = dtype
+    rows = conn.execute(sa.select(*columns)).all()
+    frame = pl.DataFrame(rows, schema=raw, orient="row", strict=False)
+    casts = []
+    for column, dtype in raw.items():
+        target = schema[column]
+        if isinstance(target, pl.Datetime):
+            casts.append(pl.col(column).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", time_zone="UTC"))
+        elif isinstance(target, pl.Date):
+            casts.append(pl.col(column).str.slice(0, 10).str.to_date("%Y-%m-%d"))
+        elif isinstance(target, pl.Boolean):
+            casts.append(pl.col(column).cast(pl.Boolean))
+        elif dtype != target:
+            casts.append(pl.col(column).cast(target, strict=False))
+    return frame.with_columns(casts).select(list(schema))
 
 
 def _cursor_state(row: Any) -> CursorState:
