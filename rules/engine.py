@@ -805,12 +805,21 @@ def _jsonable(value: Any) -> float | int | str | None:
     return str(value)
 
 
+def _value_of(row: Mapping[str, Any], name: str) -> Any:
+    """A feature's value, or a weekly series' latest week (``name@w0``) when the name is a series."""
+    return row[name] if name in row else row.get(f"{name}@w0")
+
+
+def _known_name(row: Mapping[str, Any], name: str) -> bool:
+    return name in row or f"{name}@w0" in row
+
+
 def rule_reason(rule: CompiledRule, row: Mapping[str, Any]) -> str:
     """Why ``rule`` fired on this row, for a person: its reason template, else its condition with
     the values of everything the condition names."""
     if rule.source.reason:
         return render(rule.source.reason, _template_values(rule, row))
-    shown = ", ".join(f"{n} {format_value(n, row.get(n))}" for n in rule.when.names if n in row)
+    shown = ", ".join(f"{n} {format_value(n, _value_of(row, n))}" for n in rule.when.names if _known_name(row, n))
     return f"{rule.source.when} ({shown})" if shown else rule.source.when
 
 
@@ -873,7 +882,9 @@ def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any) -> list[Ac
         for other_id in supporting:
             other = ruleset.rule(other_id)
             reasons.append(f"also {other.title.lower()}: {rule_reason(other, row)}")
-        evidence = {n: _jsonable(row.get(n)) for n in (*rule.when.names, *rule.reason_fields) if n in row}
+        evidence = {
+            n: _jsonable(_value_of(row, n)) for n in (*rule.when.names, *rule.reason_fields) if _known_name(row, n)
+        }
         out.append(
             Action(
                 system=system,

@@ -113,16 +113,24 @@ def usage_since(ruleset: RuleSet, day: date) -> date:
 
 def fill_health_history(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> int:
     """Compute and store the weekly health points a trend needs that the history lacks (the first
-    runs on an org whose usage history was backfilled): S11 can fire from day one."""
+    runs on an org whose usage history was backfilled): S11 can fire from day one.
+
+    Cheap when nothing is missing (one query for the stored days); a point is only filled from a
+    day that has a full week of usage before it, never guessed from partial data."""
     weeks = ruleset.params.features.series_weeks
-    tables = store.rule_tables(
-        system, since=usage_since(ruleset, as_of.date() - timedelta(days=7 * weeks)), until=as_of
-    )
-    have = set(tables.health.get_column("day").to_list())
+    targets = [as_of - timedelta(days=7 * i) for i in range(1, weeks)]
+    have = store.health_days(system, since=targets[-1].date() - timedelta(days=3), until=as_of.date())
+    missing = [at for at in targets if not any(abs((d - at.date()).days) <= 3 for d in have)]
+    if not missing:
+        return 0
+    tables = store.rule_tables(system, since=usage_since(ruleset, missing[-1].date()), until=as_of)
+    first_day = tables.usage.get_column("day").min()
+    if not isinstance(first_day, date):
+        return 0
+    first_full_week = first_day + timedelta(days=7)
     written = 0
-    for i in range(1, weeks):
-        at = as_of - timedelta(days=7 * i)
-        if any(abs((d - at.date()).days) <= 3 for d in have):
+    for at in missing:
+        if at.date() < first_full_week:
             continue
         rows = engine.health_points(ruleset, tables, as_of=at)
         if not rows.is_empty():

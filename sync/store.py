@@ -560,6 +560,13 @@ class Store:
                 self._upsert_rows(conn, HEALTH, values[start : start + 5000], ("system", "account_id", "day"))
         return len(values)
 
+    def health_days(self, system: str, *, since: date, until: date) -> set[date]:
+        """The days between ``since`` and ``until`` that have stored health scores."""
+        h = HEALTH
+        query = sa.select(h.c.day).where(h.c.system == system, h.c.day >= since, h.c.day <= until).distinct()
+        with self.engine.connect() as conn:
+            return {r.day for r in conn.execute(query)}
+
     def health_history(self, system: str, account_id: str) -> list[dict[str, Any]]:
         h = HEALTH
         with self.engine.connect() as conn:
@@ -764,7 +771,7 @@ def _frame(conn: Connection, query: sa.Select[Any], name: str) -> pl.DataFrame:
     schema = TABLE_SCHEMAS[name]
     sub = query.subquery()
     raw: dict[str, pl.DataType] = {}
-    columns = []
+    columns: list[sa.ColumnElement[Any]] = []
     for column in sub.columns:
         dtype = schema[column.name]
         if isinstance(dtype, pl.Date | pl.Datetime):
@@ -779,16 +786,16 @@ def _frame(conn: Connection, query: sa.Select[Any], name: str) -> pl.DataFrame:
     rows = conn.execute(sa.select(*columns)).all()
     frame = pl.DataFrame(rows, schema=raw, orient="row", strict=False)
     casts = []
-    for column, dtype in raw.items():
-        target = schema[column]
+    for name, dtype in raw.items():
+        target = schema[name]
         if isinstance(target, pl.Datetime):
-            casts.append(pl.col(column).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", time_zone="UTC"))
+            casts.append(pl.col(name).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", time_zone="UTC"))
         elif isinstance(target, pl.Date):
-            casts.append(pl.col(column).str.slice(0, 10).str.to_date("%Y-%m-%d"))
+            casts.append(pl.col(name).str.slice(0, 10).str.to_date("%Y-%m-%d"))
         elif isinstance(target, pl.Boolean):
-            casts.append(pl.col(column).cast(pl.Boolean))
+            casts.append(pl.col(name).cast(pl.Boolean))
         elif dtype != target:
-            casts.append(pl.col(column).cast(target, strict=False))
+            casts.append(pl.col(name).cast(target, strict=False))
     return frame.with_columns(casts).select(list(schema))
 
 

@@ -287,3 +287,30 @@ def test_a_version_2_state_db_gains_the_new_kinds_and_columns(tmp_path: Path) ->
             now=NOW,
         )
         assert store.counts()["contracts"] == 1
+
+
+def test_the_first_cycle_fills_the_weekly_health_points_from_stored_usage_once(tmp_path: Path) -> None:
+    from sync.runner import fill_health_history
+    from tests.unit.accounts import bundled_ruleset
+
+    store = Store.open(str(tmp_path / "state.db"))
+    rules = bundled_ruleset(["health-rising"])
+    page = [account("1")]
+    page += [
+        usage("ws-1", NOW.date() - timedelta(days=d), 5, NOW - timedelta(days=d - 1, hours=12)) for d in range(1, 31)
+    ]
+    contract = Record(
+        kind="contracts",
+        system="hubspot",
+        key="c1",
+        cursor_value=NOW,
+        values={"account_id": "1", "status": "Activated", "start_date": date(2025, 1, 1), "end_date": date(2027, 1, 1)},
+    )
+    store.commit_page("hubspot.companies", [*page, contract], None, now=NOW)
+    written = fill_health_history(store, "hubspot", rules, as_of=NOW)
+    days = store.health_days("hubspot", since=date(2026, 1, 1), until=NOW.date())
+    # 30 days of usage: weeks 1-3 have a full week before them; weeks 4-7 would be guesses
+    assert days == {date(2026, 5, 25), date(2026, 5, 18), date(2026, 5, 11)}
+    assert written == 3
+    assert fill_health_history(store, "hubspot", rules, as_of=NOW) == 0  # nothing missing: nothing read
+    store.close()

@@ -362,3 +362,18 @@ def test_s18_tickets_up_half_or_health_red() -> None:
 @pytest.mark.parametrize("rule_id", ["seats-near-limit", "renewal-approaching", "churn-risk"])
 def test_an_empty_store_fires_nothing(rule_id: str) -> None:
     assert fired(evaluate(World(), bundled_ruleset([rule_id])), rule_id) == set()
+
+
+def test_a_usage_row_with_bad_feature_events_counts_what_it_can_and_the_rest_goes_on() -> None:
+    w = World()
+    w.account("odd")
+    w.contract("odd")
+    w.usage("odd", seats_used=90)
+    for i, row in enumerate(w.rows["usage"]):
+        if i == 0:
+            row["feature_events"] = '{"reports": "lots", "documents": 40}'
+        elif i == 1:
+            row["feature_events"] = "not json"
+    ev = evaluate(w, bundled_ruleset(["seats-near-limit"]))
+    assert fired(ev, "seats-near-limit") == {"odd"}
+    assert feature(ev, "odd", "events_7d") == 40 + 5 * 360  # the bad day's readable count, the broken day's none
