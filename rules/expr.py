@@ -515,19 +515,17 @@ class _Parser:
         return node
 
     def sum_(self) -> Node:
-        left = self.product()
-        while self.peek().kind == "op" and self.peek().text in ("+", "-"):
-            op = self.advance()
-            right = self.product()
-            arith: Any = op.text
-            left = Binary(arith, left, right, start=left.start, end=right.end, op_start=op.start, source=self.src)
-        return left
+        return self.arithmetic(("+", "-"), self.product)
 
     def product(self) -> Node:
-        left = self.unary()
-        while self.peek().kind == "op" and self.peek().text in ("*", "/"):
+        return self.arithmetic(("*", "/"), self.unary)
+
+    def arithmetic(self, ops: tuple[str, str], operand: Callable[[], Node]) -> Node:
+        """One left-associative level of arithmetic: ``operand (op operand)*``."""
+        left = operand()
+        while self.peek().kind == "op" and self.peek().text in ops:
             op = self.advance()
-            right = self.unary()
+            right = operand()
             arith: Any = op.text
             left = Binary(arith, left, right, start=left.start, end=right.end, op_start=op.start, source=self.src)
         return left

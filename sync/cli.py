@@ -554,9 +554,26 @@ def backtest(
         raise typer.Exit(code)
 
 
+def _print_rule_state(store: Store, system: str) -> None:
+    """The latest day's health bands and, per rule, the accounts it last fired on or was held back."""
+    bands = store.health_bands(system)
+    if bands:
+        day, counts = bands
+        shown = ", ".join(f"{counts.get(b, 0)} {b}" for b in ("green", "yellow", "red"))
+        console.print(f"health on {day}: {shown}")
+    rows = store.signal_summary(system)
+    if rows:
+        table = Table(title="signals (signal log)")
+        for col in ("rule", "accounts fired", "held back", "last fired on"):
+            table.add_column(col, justify="right" if col != "rule" else "left")
+        for r in rows:
+            table.add_row(r["rule_id"], str(r["fired"]), str(r["held"]), str(r["last_fired_on"] or "-"))
+        console.print(table)
+
+
 @app.command()
 def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
-    """Cursors, recent runs, ledger and accounts with no usage match."""
+    """Cursors, recent runs, health bands, signals per rule and accounts with no usage match."""
 
     def body() -> None:
         settings = _settings(config)
@@ -580,6 +597,7 @@ def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> N
             for r in store.last_runs():
                 runs.add_row(str(r["id"]), r["command"], f"{r['as_of']:%Y-%m-%d %H:%M}", r["status"], r["summary"])
             console.print(runs)
+            _print_rule_state(store, system)
             unmatched = store.unmatched_accounts(system)
             if unmatched:
                 t = Table(title=f"{len(unmatched)} accounts with no usage data (never silently dropped)")

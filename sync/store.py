@@ -567,6 +567,35 @@ class Store:
         with self.engine.connect() as conn:
             return {r.day for r in conn.execute(query)}
 
+    def health_bands(self, system: str) -> tuple[date, dict[str, int]] | None:
+        """(latest day with health scores, accounts per band that day)."""
+        h = HEALTH
+        with self.engine.connect() as conn:
+            day = conn.execute(sa.select(sa.func.max(h.c.day)).where(h.c.system == system)).scalar()
+            if day is None:
+                return None
+            query = sa.select(h.c.band, sa.func.count()).where(h.c.system == system, h.c.day == day).group_by(h.c.band)
+            return day, {band: int(n) for band, n in conn.execute(query)}
+
+    def signal_summary(self, system: str) -> list[dict[str, Any]]:
+        """Per rule, from the signal log: accounts last seen standing (fired) or held back, and when
+        it last fired."""
+        sg = SIGNALS
+        latest = sa.select(sa.func.max(sg.c.last_seen_on)).where(sg.c.system == system).scalar_subquery()
+        query = (
+            sa.select(
+                sg.c.rule_id,
+                sa.func.sum(sa.case((sg.c.blocked_by.is_(None), 1), else_=0)).label("fired"),
+                sa.func.sum(sa.case((sg.c.blocked_by.is_not(None), 1), else_=0)).label("held"),
+                sa.func.max(sg.c.last_fired_on).label("last_fired_on"),
+            )
+            .where(sg.c.system == system, sg.c.last_seen_on == latest)
+            .group_by(sg.c.rule_id)
+            .order_by(sg.c.rule_id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
     def health_history(self, system: str, account_id: str) -> list[dict[str, Any]]:
         h = HEALTH
         with self.engine.connect() as conn:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -52,7 +54,7 @@ def bundled_config(tmp_path: Path, sb: Sandbox, crm: str) -> Path:
 
 
 @pytest.fixture(params=["salesforce", "hubspot"])
-def pulled(request: pytest.FixtureRequest, tmp_path: Path, sandbox: Sandbox) -> tuple[str, Path, object]:
+def pulled(request: pytest.FixtureRequest, tmp_path: Path, sandbox: Sandbox) -> Iterator[tuple[str, Path, Any]]:
     crm = request.param
     config = bundled_config(tmp_path, sandbox, crm)
     ctx = make_context(tmp_path, sandbox, crm)
@@ -74,10 +76,10 @@ def accounts_of(sb: Sandbox, crm: str, stories: list[str]) -> set[str]:
 
 
 def test_each_shipped_rule_finds_the_accounts_whose_story_it_is(
-    pulled: tuple[str, Path, object], sandbox: Sandbox
+    pulled: tuple[str, Path, Any], sandbox: Sandbox
 ) -> None:
     crm, _config, ctx = pulled
-    evaluation = evaluate_now(ctx.store, crm, ctx.ruleset, as_of=ANCHOR)  # type: ignore[attr-defined]
+    evaluation = evaluate_now(ctx.store, crm, ctx.ruleset, as_of=ANCHOR)
     fired = evaluation.signals.group_by("rule_id").agg(pl.col("account")).to_dicts()
     by_rule = {r["rule_id"]: set(r["account"]) for r in fired}
     for rule_id, stories in STORY.items():
@@ -88,9 +90,9 @@ def test_each_shipped_rule_finds_the_accounts_whose_story_it_is(
             assert by_rule[rule_id] == want, f"{rule_id} also fired on {sorted(by_rule[rule_id] - want)[:5]}"
 
 
-def test_guards_hold_back_the_storied_accounts_they_are_for(pulled: tuple[str, Path, object], sandbox: Sandbox) -> None:
+def test_guards_hold_back_the_storied_accounts_they_are_for(pulled: tuple[str, Path, Any], sandbox: Sandbox) -> None:
     crm, _config, ctx = pulled
-    evaluation = evaluate_now(ctx.store, crm, ctx.ruleset, as_of=ANCHOR)  # type: ignore[attr-defined]
+    evaluation = evaluate_now(ctx.store, crm, ctx.ruleset, as_of=ANCHOR)
     seats = evaluation.signals.filter(pl.col("rule_id") == "seats-near-limit").to_dicts()
     held = {r["account"]: set(r["blocked"]) for r in seats}
     for story, guard in (("do_not_contact", "G6"), ("open_escalation", "G5"), ("detractor", "G1")):
@@ -100,16 +102,14 @@ def test_guards_hold_back_the_storied_accounts_they_are_for(pulled: tuple[str, P
     assert standing  # and some stand: the world is not all blocked
 
 
-def test_explain_and_backtest_read_the_store_and_write_nothing(
-    pulled: tuple[str, Path, object], sandbox: Sandbox
-) -> None:
+def test_explain_and_backtest_read_the_store_and_write_nothing(pulled: tuple[str, Path, Any], sandbox: Sandbox) -> None:
     crm, config, ctx = pulled
-    state = ctx.store.engine.url.database  # type: ignore[attr-defined]
+    state = ctx.store.engine.url.database
     env = sandbox_env(sandbox)
     account = next(
         iter(accounts_of(sandbox, crm, ["seats_near_limit"]) - accounts_of(sandbox, crm, ["do_not_contact"]))
     )
-    before = ctx.store.counts()  # type: ignore[attr-defined]
+    before = ctx.store.counts()
     explained = subprocess.run(
         upsync_cmd(
             "explain", account, "--config", str(config), "--state", state, "--as-of", ANCHOR.isoformat(), "--json"
@@ -154,13 +154,13 @@ def test_explain_and_backtest_read_the_store_and_write_nothing(
     weeks = json.loads(replay.stdout)["weeks"]
     assert {w["week"] for w in weeks} == {"2026-W22"}
     assert any(w["rule_id"] == "seats-near-limit" and w["fired"] > 0 for w in weeks)
-    assert ctx.store.counts() == before  # type: ignore[attr-defined]
-    assert ctx.store.ledger(crm) == {}  # type: ignore[attr-defined]
+    assert ctx.store.counts() == before
+    assert ctx.store.ledger(crm) == {}
 
 
-def test_explain_names_an_unknown_or_ambiguous_account_with_a_hint(pulled: tuple[str, Path, object]) -> None:
+def test_explain_names_an_unknown_or_ambiguous_account_with_a_hint(pulled: tuple[str, Path, Any]) -> None:
     crm, config, ctx = pulled
-    state = ctx.store.engine.url.database  # type: ignore[attr-defined]
+    state = ctx.store.engine.url.database
     env = dict(os.environ, SALESFORCE_TOKEN="x", HUBSPOT_TOKEN="x", USAGE_TOKEN="y")
     for query, message in (("no-such-account", "no " + crm + " account matches"), ("Group", "accounts match 'Group'")):
         result = subprocess.run(
@@ -190,3 +190,28 @@ def test_the_daemon_does_not_start_with_a_bad_rule(tmp_path: Path, sandbox: Sand
     assert "rules[0] (seats-near-limit).when: unknown feature 'seat_utilization'" in " ".join(result.stderr.split())
     assert not state.exists()  # refused before opening anything
     assert sandbox.services["hubspot"].calls(None, r"/crm/") == 0
+
+
+def test_a_cycle_keeps_health_and_the_signal_log_and_status_shows_them(
+    pulled: tuple[str, Path, Any], sandbox: Sandbox
+) -> None:
+    from sync.runner import run_cycle
+
+    crm, config, ctx = pulled
+    ctx.dry_run = True
+    report = run_cycle(ctx)
+    assert report.applied is None and report.signals > report.blocked > 0 and report.actions
+    log = ctx.store.signal_log(crm)
+    fired = {(r["account_id"], r["rule_id"]) for r in log if r["last_fired_on"] == ANCHOR.date()}
+    held = {(r["account_id"], r["rule_id"]) for r in log if r["blocked_by"]}
+    assert len(fired) + len(held) == report.signals
+    state = ctx.store.engine.url.database
+    status = subprocess.run(
+        upsync_cmd("status", "--config", str(config), "--state", state),
+        env=sandbox_env(sandbox),
+        capture_output=True,
+        text=True,
+    )
+    assert status.returncode == 0, status.stderr
+    assert f"health on {ANCHOR.date()}:" in status.stdout and "signals (signal log)" in status.stdout
+    assert "seats-near-limit" in status.stdout
