@@ -12,7 +12,7 @@ Definitions, for an ordered pair A → B (A ≠ B), as of ``now``:
   down for recently launched or fast-growing products. Such an account is right-censored: it counts only if it
   already added B (its outcome is known), i.e. ``first(A) <= now - within_days`` **or** it is an adopter.
 - **adopters**: owners whose first purchase of B falls in ``[first(A), first(A) + within_days]``; the same day
-  counts (lag 0). Accounts that bought B *before* A are owners but not adopters.
+  counts (lag 0). Accounts that had B *before* A are neither: they could not add it.
 - **confidence** = adopters / owners; **support** = adopters / N, where N is the number of accounts with any
   purchase as of ``now``.
 - **lift** = confidence / (accounts owning B / N): how much likelier owners of A are to add B than an account at
@@ -157,11 +157,21 @@ def mine_pairs(purchases: pl.DataFrame, *, now: date, params: MiningParams) -> p
         )
         .filter(pl.col("adopters") >= params.min_accounts)
     )
+    # mature owners of A who had B already: they could not add it, so they are not owners of A → B
+    prior = (
+        first.filter(pl.col("at") <= cutoff)
+        .rename({"product": "antecedent", "at": "at_a"})
+        .join(first.rename({"product": "consequent", "at": "at_b"}), on="account")
+        .filter(pl.col("antecedent") != pl.col("consequent"), pl.col("at_b") < pl.col("at_a"))
+        .group_by("antecedent", "consequent")
+        .agg(pl.len().cast(pl.Int64).alias("prior"))
+    )
     pairs = (
         adopted.join(mature, on="antecedent", how="left")
+        .join(prior, on=["antecedent", "consequent"], how="left")
         .join(holders.rename({"product": "consequent"}), on="consequent", how="left")
         .join(accounts, how="cross")
-        .with_columns(owners=pl.col("mature").fill_null(0) + pl.col("censored_adopters"))
+        .with_columns(owners=pl.col("mature").fill_null(0) - pl.col("prior").fill_null(0) + pl.col("censored_adopters"))
         .select(
             "antecedent",
             "consequent",

@@ -579,7 +579,8 @@ def _wide(f: pl.DataFrame, rules: Sequence[CompiledRule], offset: int) -> pl.Dat
         exprs.append(rule.value.expr.cast(pl.Float64).fill_null(0.0).alias(f"_value{k}"))
         bits = [guards.block_expr(gid, gp, ctx).cast(pl.Int32) * _BITS[gid] for gid, gp in rule.guards]
         exprs.append((pl.sum_horizontal(bits) if bits else pl.lit(0, pl.Int32)).alias(f"_mask{k}"))
-    return f.select(exprs)
+    # with a column alongside, a rule made of literals alone ("true") broadcasts to every row
+    return f.select(pl.col("account"), *exprs).drop("account")
 
 
 def _live(k: int) -> pl.Expr:

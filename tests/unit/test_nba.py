@@ -116,3 +116,13 @@ def test_a_pool_spreads_accounts_stably_over_its_active_members() -> None:
     again = {a["account"]: a["owner"] for a in evaluate(w, rules).actions.to_dicts()}
     assert first == again
     assert set(first.values()) == {"c1", "c2", "c3"}
+
+
+def test_a_rule_of_literals_alone_fires_on_every_account() -> None:
+    w = World()
+    w.customer("a")
+    w.customer("b")
+    always = {"id": "always", "kind": "review", "when": "true", "value": "5", "guards": []}
+    ev = evaluate(w, ruleset(always))
+    assert sorted(ev.actions.get_column("account").to_list()) == ["a", "b"]
+    assert set(ev.actions.get_column("score").to_list()) == {5.0}
