@@ -504,11 +504,7 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
     f = features.compute(tables, as_of=as_of, params=p.features, uses=ruleset.uses)
     f = health.score(f, p.health, activation_ratio=p.features.activation_ratio)
     history = tables.checked().health.filter(pl.col("day") < today)
-    f = f.join(
-        health.health_series(f, history, today=today, weeks=p.features.series_weeks).drop("health@w0"),
-        on="account",
-        how="left",
-    ).with_columns(pl.col("health").alias("health@w0"))
+    f = f.join(health.health_series(f, history, today=today, weeks=p.features.series_weeks), on="account", how="left")
     bought = features.purchases(tables, as_of=as_of)
     pairs = copurchase.mine_pairs(bought, now=today, params=p.mining)
     owned = features.owned_products(tables, as_of=as_of)

@@ -7,6 +7,7 @@ so it says exactly what the cycle decided, not a re-derivation of it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,7 +106,10 @@ def explain_account(evaluation: Evaluation, ruleset: RuleSet, account_id: str, *
         blocked: tuple[tuple[str, str], ...] = ()
         if hit is not None and hit["blocked"]:
             params = dict(rule.guards)
-            blocked = tuple((gid, _why(gid, params[gid], row, rule)) for gid in hit["blocked"])
+            offer = rule.source.offer or (row.get(rule.source.offer_feature) if rule.source.offer_feature else None)
+            blocked = tuple(
+                (gid, guards.reason(gid, params[gid], row, rule.context(), offer=offer)) for gid in hit["blocked"]
+            )
         verdict = "not fired" if hit is None else "held back" if blocked else "fired"
         verdicts.append(
             RuleVerdict(
@@ -122,20 +126,8 @@ def explain_account(evaluation: Evaluation, ruleset: RuleSet, account_id: str, *
                 reason=engine.rule_reason(rule, row) if hit is not None else None,
             )
         )
-    acts = [
-        a
-        for a in engine.actions(
-            Evaluation(
-                as_of=evaluation.as_of,
-                features=evaluation.features,
-                signals=evaluation.signals,
-                actions=evaluation.actions.filter(pl.col("account") == account_id),
-                pairs=evaluation.pairs,
-            ),
-            ruleset,
-            system=system,
-        )
-    ]
+    mine = dataclasses.replace(evaluation, actions=evaluation.actions.filter(pl.col("account") == account_id))
+    acts = engine.actions(mine, ruleset, system=system)
     return AccountExplanation(
         account_id=account_id,
         account_name=str(row.get("account_name") or ""),
@@ -147,18 +139,3 @@ def explain_account(evaluation: Evaluation, ruleset: RuleSet, account_id: str, *
             k.removeprefix("health_"): row.get(k) for k in row if k.startswith("health_") and k != "health_band"
         },
     )
-
-
-def _why(guard_id: str, params: guards.Guard, row: Mapping[str, Any], rule: engine.CompiledRule) -> str:
-    if guard_id == "G8":
-        missing = [f for f in rule.reason_fields if row.get(f) is None]
-        return f"the reason needs {', '.join(missing)}, which is unknown"
-    if guard_id == "G7":
-        offer = rule.source.offer or (row.get(rule.source.offer_feature) if rule.source.offer_feature else None)
-        owned = row.get("products_owned") or []
-        if offer is None:
-            return "nothing to offer: the offered product is unknown for this account"
-        if offer in owned:
-            return f"already owns {offer}"
-        return f"{offer} relates to nothing the account or its group owns"
-    return guards.reason(guard_id, params, row, rule.id)

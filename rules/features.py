@@ -392,11 +392,13 @@ class Tables:
     ledger: pl.DataFrame = field(default_factory=lambda: _empty("ledger"))
     health: pl.DataFrame = field(default_factory=lambda: _empty("health"))
     signals: pl.DataFrame = field(default_factory=lambda: _empty("signals"))
+    conformed: bool = field(default=False, repr=False, compare=False)
+    """Set by :meth:`checked`: the frames already have their schema, checking again is free."""
 
     @classmethod
     def from_rows(cls, **rows: Sequence[Mapping[str, Any]]) -> Tables:
         """Frames from plain rows (tests, small stores): missing columns are null, types coerced."""
-        frames: dict[str, pl.DataFrame] = {}
+        frames: dict[str, Any] = {}
         for name, items in rows.items():
             if name not in TABLE_SCHEMAS:
                 raise ValueError(f"unknown table {name!r}; tables are {', '.join(TABLE_SCHEMAS)}")
@@ -405,8 +407,12 @@ class Tables:
 
     def checked(self) -> Tables:
         """Every frame with exactly its schema's columns and types (extra columns dropped)."""
+        if self.conformed:
+            return self
         out: dict[str, pl.DataFrame] = {}
         for f in fields(self):
+            if f.name == "conformed":
+                continue
             df: pl.DataFrame = getattr(self, f.name)
             want = TABLE_SCHEMAS[f.name]
             cols = [
@@ -414,7 +420,7 @@ class Tables:
                 for c, t in want.items()
             ]
             out[f.name] = df.select(cols)
-        return Tables(**out)
+        return Tables(**out, conformed=True)
 
 
 def frame(name: str, rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
@@ -637,18 +643,23 @@ def purchases(tables: Tables, *, as_of: datetime) -> pl.DataFrame:
     return both.filter(pl.col("account").is_not_null() & pl.col("product").is_not_null())
 
 
+def _current_asset(today: date) -> pl.Expr:
+    """An asset the account holds today: purchased by then, not obsolete, not past its usage end."""
+    return (
+        pl.col("purchase_date").is_not_null()
+        & (pl.col("purchase_date") <= today)
+        & (pl.col("status").fill_null("") != "Obsolete")
+        & (pl.col("usage_end_date").is_null() | (pl.col("usage_end_date") >= today))
+    )
+
+
 def owned_products(tables: Tables, *, as_of: datetime) -> pl.DataFrame:
     """(account, product) owned at ``as_of``: current assets where the CRM keeps assets, else the
     products of won deals (an installed base beats a purchase history: it drops what was replaced)."""
     t = tables.checked()
     today = as_of.date()
     names = t.products.select(pl.col("crm_id").alias("product_id"), pl.col("name").alias("product"))
-    current = (
-        pl.col("purchase_date").is_not_null()
-        & (pl.col("purchase_date") <= today)
-        & (pl.col("status").fill_null("") != "Obsolete")
-        & (pl.col("usage_end_date").is_null() | (pl.col("usage_end_date") >= today))
-    )
+    current = _current_asset(today)
     assets = (
         t.assets.filter(pl.col("purchase_date") <= today)
         .join(names, on="product_id", how="left")
@@ -678,11 +689,7 @@ def owned_products(tables: Tables, *, as_of: datetime) -> pl.DataFrame:
 def _ownership(t: Tables, as_of: datetime) -> pl.DataFrame:
     today = as_of.date()
     owned = owned_products(t, as_of=as_of)
-    current_asset = t.assets.filter(
-        (pl.col("purchase_date") <= today)
-        & (pl.col("status").fill_null("") != "Obsolete")
-        & (pl.col("usage_end_date").is_null() | (pl.col("usage_end_date") >= today))
-    )
+    current_asset = t.assets.filter(_current_asset(today))
     return (
         owned.group_by("account")
         .agg(pl.col("product").sort().alias("products_owned"), pl.len().cast(pl.Float64).alias("products_count"))
@@ -800,10 +807,10 @@ def _feature_events(tracked: Sequence[str], *, lenient: bool = False) -> list[pl
 
 
 def _departments(json: pl.Expr) -> pl.Expr:
-    """The departments with at least one user in a ``users_by_department`` JSON object."""
-    return json.str.extract_all(r'"(?:[^"\\]|\\.)*"\s*:\s*[1-9]').list.eval(
-        pl.element().str.extract(r'"((?:[^"\\]|\\.)*)"', 1)
-    )
+    """The departments with at least one user in a ``users_by_department`` JSON object, each as its
+    quoted key: the positive entries are rewritten to ``"key":+`` (whatever the count), then listed."""
+    positive = json.str.replace_all(r'("(?:[^"\\]|\\.)*")\s*:\s*[1-9]', "${1}:+")
+    return positive.str.extract_all(r'"(?:[^"\\]|\\.)*":\+')
 
 
 def _contacts(t: Tables, as_of: datetime, params: FeatureParams) -> pl.DataFrame:

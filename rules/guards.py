@@ -359,8 +359,9 @@ def _declines(
     return pl.concat([tasks, lost]).filter(pl.col("at") <= today)
 
 
-def reason(guard_id: str, params: Guard, row: Mapping[str, Any], rule_id: str) -> str:
-    """Why ``guard_id`` blocks, for a person: the values that decided it."""
+def reason(guard_id: str, params: Guard, row: Mapping[str, Any], rule: RuleContext, *, offer: str | None) -> str:
+    """Why ``guard_id`` blocks ``rule`` on this row, for a person: the values that decided it.
+    ``offer`` is the product the rule offers on this row (G7)."""
     if guard_id == "G1":
         assert isinstance(params, LoyaltyFirst)
         if row.get("health_band") in params.bands:
@@ -368,10 +369,11 @@ def reason(guard_id: str, params: Guard, row: Mapping[str, Any], rule_id: str) -
         return f"NPS {_num(row.get('nps'))} is below {_num(params.min_nps)}"
     if guard_id == "G2":
         assert isinstance(params, FrequencyCap)
-        return f"{row.get(offers_column(rule_id))} offers in the last {params.per_days} days (cap {params.max_offers})"
+        offers = row.get(offers_column(rule.rule_id))
+        return f"{offers} offers in the last {params.per_days} days (cap {params.max_offers})"
     if guard_id == "G3":
         assert isinstance(params, DeclineCooldown)
-        return f"declined on {row.get(declined_column(rule_id))}; cooling down for {params.cooldown_days} days"
+        return f"declined on {row.get(declined_column(rule.rule_id))}; cooling down for {params.cooldown_days} days"
     if guard_id == "G4":
         assert isinstance(params, NotTooEarly)
         return f"customer for {_num(row.get('days_since_start'))} days, under {params.min_days_since_start}"
@@ -382,9 +384,14 @@ def reason(guard_id: str, params: Guard, row: Mapping[str, Any], rule_id: str) -
             return "flagged do-not-contact in the CRM"
         return f"on hold ({row.get('account_type') or row.get('lifecycle_stage')})"
     if guard_id == "G7":
-        return "the offered product is owned already, unknown, or unrelated to what the account owns"
+        if offer is None:
+            return "nothing to offer: the offered product is unknown for this account"
+        if offer in (row.get("products_owned") or []):
+            return f"already owns {offer}"
+        return f"{offer} relates to nothing the account or its group owns"
     if guard_id == "G8":
-        return "a value the reason needs is unknown"
+        missing = [f for f in rule.reason_fields if row.get(f) is None]
+        return f"the reason needs {', '.join(missing)}, which is unknown"
     raise KeyError(guard_id)
 
 

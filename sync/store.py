@@ -484,7 +484,7 @@ class Store:
             .outerjoin(w, sa.and_(a.c.workspace_id.is_(None), w.c.domain == a.c.domain))
             .where(a.c.system == system, a.c.deleted.is_(False))
         )
-        frames: dict[str, pl.DataFrame] = {}
+        frames: dict[str, Any] = {}
         with self.engine.connect() as conn:
             frames["accounts"] = _frame(conn, accounts, "accounts")
             for name, kind_name in (
