@@ -486,13 +486,18 @@ class _Parser:
         return left
 
     def not_(self) -> Node:
-        if self.at("kw", "not"):
-            tok = self.advance()
-            self.enter(tok)
-            operand = self.not_()
-            self.nesting -= 1
-            return Unary("not", operand, start=tok.start, end=operand.end, source=self.src)
-        return self.comparison()
+        return self.prefix("kw", "not", self.not_, self.comparison)
+
+    def prefix(self, kind: str, op: str, same: Callable[[], Node], below: Callable[[], Node]) -> Node:
+        """A prefix operator level: ``op same`` (nesting-checked), else the next level ``below``."""
+        if not self.at(kind, op):
+            return below()
+        tok = self.advance()
+        self.enter(tok)
+        operand = same()
+        self.nesting -= 1
+        unary_op: Any = op
+        return Unary(unary_op, operand, start=tok.start, end=operand.end, source=self.src)
 
     def comparison(self) -> Node:
         left = self.sum_()
@@ -531,13 +536,7 @@ class _Parser:
         return left
 
     def unary(self) -> Node:
-        if self.at("op", "-"):
-            tok = self.advance()
-            self.enter(tok)
-            operand = self.unary()
-            self.nesting -= 1
-            return Unary("-", operand, start=tok.start, end=operand.end, source=self.src)
-        return self.primary()
+        return self.prefix("op", "-", self.unary, self.primary)
 
     def primary(self) -> Node:
         tok = self.advance()
