@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from sync.records import CursorSpec, Deletion, Record, TaskIntent, Window, WriteResult
+from sync.records import (
+    CursorSpec,
+    Deletion,
+    FieldWrite,
+    Record,
+    SchemaReport,
+    TaskIntent,
+    TaskUpdate,
+    Window,
+    WriteResult,
+)
 
 __all__ = [
     "CrmConnector",
+    "EditSource",
     "Page",
     "Stream",
     "TaskWriter",
@@ -62,8 +73,23 @@ class Stream(Protocol):
         None when the source reports deletes in the records themselves."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EditSource:
+    """Who last changed a record's upsync-owned values: upsync itself (the integration user /
+    an ``INTEGRATION`` history entry) or someone else (a person in the UI, an import, a workflow).
+    Anything but ``upsync`` makes the record a person's: upsync leaves it alone."""
+
+    origin: Literal["upsync", "person", "other"]
+    who: str | None = None  # a user id, or the history entry's source ("CRM_UI userId:12")
+    at: datetime | None = None
+
+
 class TaskWriter(Protocol):
-    """Writes native tasks; every task carries its idempotency key on the CRM record."""
+    """Writes native tasks and upsync's own account fields; every task carries its idempotency
+    key on the CRM record. Each write method makes exactly one CRM call for at most
+    ``batch_size`` items and returns one result per item, in order; an item the CRM refused is
+    ``failed`` (the rest of the batch stands); a call that may or may not have landed raises
+    :class:`sync.errors.ConnectorError`."""
 
     @property
     def system(self) -> str: ...
@@ -76,6 +102,27 @@ class TaskWriter(Protocol):
 
     def create(self, tasks: Sequence[TaskIntent]) -> list[WriteResult]:
         """Create ``tasks`` (one batch call); one result per task, in order."""
+
+    def update(self, updates: Sequence[TaskUpdate]) -> list[WriteResult]:
+        """Reassign, re-prioritise or close upsync's own tasks (one batch call); results keyed
+        by ``TaskUpdate.key``."""
+
+    def write_fields(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
+        """Set upsync's own account fields (one batch call); results keyed by ``FieldWrite.key``."""
+
+    def edit_sources(
+        self, kind: Literal["tasks", "accounts"], ids: Mapping[str, Sequence[str]]
+    ) -> dict[str, EditSource]:
+        """For each CRM id, who last changed the named canonical fields (task: subject, body,
+        due_on, priority, owner_id, status; account: :data:`sync.records.FIELD_NAMES`). Only
+        asked for the few records whose values differ from what upsync last wrote."""
+
+    def check_schema(self) -> SchemaReport:
+        """Whether the CRM has every field/property upsync writes (describe / properties API)."""
+
+    def setup_schema(self) -> SchemaReport:
+        """Create what is missing where the CRM's API allows it (HubSpot property group and
+        properties); where it does not (Salesforce custom fields), report what an admin must do."""
 
     def list_tasks(self) -> list[dict[str, Any]]:
         """Every task upsync created, read back from the CRM (for the demo and checks)."""

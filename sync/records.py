@@ -14,15 +14,20 @@ from typing import Any, Literal
 
 __all__ = [
     "CURSOR_STATE_VERSION",
+    "FIELD_NAMES",
     "Action",
     "Clock",
     "CursorSpec",
     "CursorState",
     "Deletion",
+    "FieldWrite",
     "LedgerEntry",
     "LedgerState",
+    "Provenance",
     "Record",
+    "SchemaReport",
     "TaskIntent",
+    "TaskUpdate",
     "Window",
     "WriteResult",
 ]
@@ -118,9 +123,27 @@ class Action:
     evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
 
 
+Scalar = float | int | str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provenance:
+    """Why a change exists: the rule, a hash of the rule's text (a rule edited since is visible),
+    the input values that decided it, and the moment it was decided for."""
+
+    rule_id: str
+    rule_hash: str
+    as_of: datetime
+    inputs: Mapping[str, Scalar] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskIntent:
-    """One native CRM task upsync wants to exist, with its deterministic idempotency key."""
+    """One native CRM task upsync wants to exist, with its deterministic idempotency key.
+
+    ``body`` is plain text (Salesforce ``Description``), ``body_html`` the same content as safe
+    HTML (HubSpot ``hs_task_body``); both are already within the CRM's field limits.
+    """
 
     key: str
     rule_id: str
@@ -134,6 +157,72 @@ class TaskIntent:
     playbook_url: str | None
     window: str
     evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    body_html: str = ""
+    provenance: Provenance | None = None
+    step: str | None = None  # a sequence's step id (A4 renewal), None for a single task
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskUpdate:
+    """A change to a task upsync created and nobody else touched: reassign, re-prioritise, or
+    close it (its signal cleared). Only the fields that are not None are written."""
+
+    key: str
+    crm_id: str | None
+    rule_id: str
+    system: System
+    account_id: str
+    owner_id: str | None = None
+    priority: Priority | None = None
+    due_on: date | None = None
+    close: bool = False
+    body: str | None = None
+    body_html: str | None = None
+    reason: str = ""
+    provenance: Provenance | None = None
+
+
+FIELD_NAMES = (
+    "health_score",
+    "health_band",
+    "expansion_score",
+    "next_best_action",
+    "last_signal",
+    "playbook_url",
+    "as_of",
+)
+"""The account fields upsync can own (A2), by canonical name; config maps each to a CRM field."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldWrite:
+    """New values for some of upsync's own fields on one account (only the ones that changed).
+
+    ``values`` is keyed by canonical name (:data:`FIELD_NAMES`): numbers as float, text as str,
+    ``as_of`` as an ISO-8601 UTC string; None clears the field. ``key`` identifies this exact
+    write (account and values) in the ledger.
+    """
+
+    key: str
+    system: System
+    account_id: str
+    values: Mapping[str, Scalar]
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchemaReport:
+    """What ``upsync crm check`` / ``crm setup`` found: present, created, and what is missing
+    with the exact instruction an admin follows to add it."""
+
+    present: tuple[str, ...] = ()
+    created: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    instructions: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
 
 
 class LedgerState(StrEnum):

@@ -37,6 +37,7 @@ from rules.guards import (
 from rules.health import HealthParams
 from rules.nba import NbaParams, Routing
 from sync.errors import ConfigError, ConfigProblem
+from sync.records import FIELD_NAMES
 
 __all__ = [
     "GuardSettings",
@@ -50,6 +51,7 @@ __all__ = [
     "UpsyncSettings",
     "UsageFields",
     "UsageSettings",
+    "WritebackSettings",
     "load_settings",
     "parse_settings",
 ]
@@ -168,6 +170,45 @@ HubSpotObject = Literal[
 ]
 
 
+SALESFORCE_ACCOUNT_FIELDS: Mapping[str, str] = {
+    "health_score": "Upsync_Health_Score__c",
+    "health_band": "Upsync_Health_Band__c",
+    "expansion_score": "Upsync_Expansion_Score__c",
+    "next_best_action": "Upsync_Next_Best_Action__c",
+    "last_signal": "Upsync_Last_Signal__c",
+    "playbook_url": "Upsync_Playbook_Url__c",
+    "as_of": "Upsync_As_Of__c",
+}
+HUBSPOT_COMPANY_PROPERTIES: Mapping[str, str] = {name: f"upsync_{name}" for name in FIELD_NAMES}
+
+
+def _check_owned(value: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(value) - set(FIELD_NAMES))
+    if unknown:
+        raise ValueError(f"unknown field name(s) {', '.join(unknown)}; upsync writes {', '.join(FIELD_NAMES)}")
+    names = list(value.values())
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{', '.join(dupes)} mapped twice; each owned field needs its own CRM field")
+    return value
+
+
+class WritebackSettings(_Section):
+    """``[writeback]``: what upsync writes to the CRM and how much (A1–A2, G2, floods)."""
+
+    tasks: bool = Field(True, description="create native CRM tasks for next best actions")
+    fields: bool = Field(True, description="keep upsync's own account fields current")
+    owner_weekly_budget: int = Field(15, ge=1, description="tasks per owner per ISO week, across all rules")
+    on_clear: Literal["close", "leave"] = Field(
+        "close", description="when a signal clears: close upsync's own untouched task, or leave it"
+    )
+    update_open_tasks: bool = Field(True, description="reassign / re-prioritise upsync's own untouched open tasks")
+    first_run_tasks: bool = Field(
+        False, description="create tasks on the first write-back run (default: fields only; the next run creates them)"
+    )
+    outcome_days: int = Field(90, ge=1, description="an opportunity this many days after a task counts for its rule")
+
+
 class SalesforceSettings(_Connector):
     instance_url: str
     api_version: str = "60.0"
@@ -194,6 +235,19 @@ class SalesforceSettings(_Connector):
     csat_field: str | None = Field(None, description="Account number or percent: CSAT roll-up, 0-100")
     sync_key_field: str = "Upsync_Sync_Key__c"
     fallback_owner_id: str | None = Field(None, description="owner of tasks whose account owner is inactive")
+    account_fields: dict[str, str] = Field(
+        default_factory=lambda: dict(SALESFORCE_ACCOUNT_FIELDS),
+        description="the Account fields upsync owns and writes (A2): canonical name → API name",
+    )
+    integration_user_id: str | None = Field(
+        None, description="the API user's Id; default: read from the session's identity, else from upsync's own tasks"
+    )
+    task_closed_status: str = Field("Completed", description="Task Status upsync sets when it closes its own task")
+
+    @field_validator("account_fields")
+    @classmethod
+    def _owned_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_owned(value)
 
     @field_validator("instance_url")
     @classmethod
@@ -227,6 +281,17 @@ class HubSpotSettings(_Connector):
     csat_property: str | None = Field(None, description="company number: CSAT roll-up, 0-100")
     sync_key_property: str = "upsync_sync_key"
     fallback_owner_id: str | None = None
+    company_properties: dict[str, str] = Field(
+        default_factory=lambda: dict(HUBSPOT_COMPANY_PROPERTIES),
+        description="the company properties upsync owns and writes (A2): canonical name → property name",
+    )
+    property_group: str = Field("upsync", description="the property group `upsync crm setup` creates")
+    task_closed_status: Literal["COMPLETED"] = "COMPLETED"
+
+    @field_validator("company_properties")
+    @classmethod
+    def _owned_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_owned(value)
 
     @field_validator("base_url")
     @classmethod
@@ -328,6 +393,7 @@ class Settings(_Section):
     routing: Routing = Field(default_factory=Routing)
     playbooks: tuple[PlaybookSettings, ...] = ()
     rules: tuple[RuleSource, ...] = ()
+    writeback: WritebackSettings = Field(default_factory=WritebackSettings)
 
     def playbook(self, playbook_id: str) -> PlaybookSettings:
         return next(p for p in self.playbooks if p.id == playbook_id)
