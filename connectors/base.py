@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 from sync.records import (
     CursorSpec,
     Deletion,
+    EditSource,
     FieldWrite,
     Record,
     SchemaReport,
@@ -71,17 +72,6 @@ class Stream(Protocol):
     def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
         """Records deleted in ``[start, end)`` that a read cannot see (hard deletes, archives);
         None when the source reports deletes in the records themselves."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EditSource:
-    """Who last changed a record's upsync-owned values: upsync itself (the integration user /
-    an ``INTEGRATION`` history entry) or someone else (a person in the UI, an import, a workflow).
-    Anything but ``upsync`` makes the record a person's: upsync leaves it alone."""
-
-    origin: Literal["upsync", "person", "other"]
-    who: str | None = None  # a user id, or the history entry's source ("CRM_UI userId:12")
-    at: datetime | None = None
 
 
 class TaskWriter(Protocol):

@@ -33,7 +33,8 @@ from rules.features import FeatureParams, Tables
 from rules.guards import GUARD_IDS, GUARDS, Guard, RuleContext
 from rules.health import COMPONENTS, HealthParams
 from rules.nba import NbaParams, Routing
-from rules.plan import TaskRule, period_of
+from rules.plan import TaskRule, period_of, rule_hash
+from rules.playbooks import Playbook
 from sync.errors import RuleError
 from sync.records import Action
 
@@ -856,12 +857,13 @@ def _supporting(evaluation: Evaluation, ruleset: RuleSet) -> dict[str, list[str]
     return out
 
 
-def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any) -> list[Action]:
-    """The evaluation's next best actions as values the planner and the CLI take."""
+def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any, extra: Sequence[str] = ()) -> list[Action]:
+    """The evaluation's next best actions as values the planner and the CLI take; ``extra``
+    features join every action's evidence (a sequence's anchor date, e.g. ``contract_end``)."""
     acts = evaluation.actions
     if acts.is_empty():
         return []
-    cols = {"account", "account_name"}
+    cols = {"account", "account_name", *extra}
     for rule in ruleset.rules:
         cols |= _columns_for(rule)
     present = [c for c in evaluation.features.columns if c in cols]
@@ -880,7 +882,9 @@ def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any) -> list[Ac
             other = ruleset.rule(other_id)
             reasons.append(f"also {other.title.lower()}: {rule_reason(other, row)}")
         evidence = {
-            n: _jsonable(_value_of(row, n)) for n in (*rule.when.names, *rule.reason_fields) if _known_name(row, n)
+            n: _jsonable(_value_of(row, n))
+            for n in (*rule.when.names, *rule.reason_fields, *extra)
+            if _known_name(row, n)
         }
         out.append(
             Action(
@@ -904,12 +908,10 @@ def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any) -> list[Ac
     return out
 
 
-def task_rules(ruleset: RuleSet, playbooks: Mapping[str, tuple[str, str]]) -> dict[str, TaskRule]:
-    """Each rule as the planner needs it; ``playbooks`` maps a playbook id to (title, url)."""
-    out = {}
-    for rule in ruleset.rules:
-        title, url = playbooks[rule.source.playbook]
-        out[rule.id] = TaskRule(
+def task_rules(ruleset: RuleSet, playbooks: Mapping[str, Playbook]) -> dict[str, TaskRule]:
+    """Each rule as the planner needs it, with its playbook and a hash of its text (provenance)."""
+    return {
+        rule.id: TaskRule(
             id=rule.id,
             kind=rule.kind,
             signal=rule.source.signal,
@@ -917,10 +919,11 @@ def task_rules(ruleset: RuleSet, playbooks: Mapping[str, tuple[str, str]]) -> di
             priority=rule.source.priority,
             due_in_days=rule.source.due_in_days,
             window=rule.source.window,
-            playbook_title=title,
-            playbook_url=url,
+            playbook=playbooks[rule.source.playbook],
+            hash=rule_hash(rule.source),
         )
-    return out
+        for rule in ruleset.rules
+    }
 
 
 def health_points(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> pl.DataFrame:

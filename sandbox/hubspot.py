@@ -16,9 +16,10 @@ reproduced on purpose (developers.hubspot.com/docs/api/crm/search, .../crm/under
   keeps pointing there;
 - archiving sets ``archived``/``archivedAt`` but leaves ``hs_lastmodifieddate`` alone, so deletes
   are invisible to a modified-since search;
-- batch writes are capped at 100 inputs; a batch create with one bad input fails whole (400
-  ``VALIDATION_ERROR``) unless every input carries an ``objectWriteTraceId``, in which case the
-  good inputs are created and the bad ones come back in a 207 multi-status;
+- batch writes are capped at 100 inputs (a batch read asking for ``propertiesWithHistory`` at
+  50); a batch create with one bad input fails whole (400 ``VALIDATION_ERROR``) unless every
+  input carries an ``objectWriteTraceId``, in which case the good inputs are created and the bad
+  ones come back in a 207 multi-status;
 - bearer tokens are checked against ``world.auth["hubspot"]`` (:class:`sandbox.world.AuthState`):
   an unknown token is 401 ``INVALID_AUTHENTICATION``, a token that used to work (after
   ``AuthState.expire()`` or past its ``expires_in``) is 401 ``EXPIRED_AUTHENTICATION``;
@@ -38,14 +39,16 @@ big are searched through a modified-date index, smaller ones by a full pass).
 
 Test helpers change the world the way HubSpot itself would: :func:`archive`/:func:`restore`,
 :func:`mass_update` (one identical modstamp on thousands of objects), :func:`recalculate` (a
-calculated property changes, the modstamp does not), :func:`associate` and :func:`edit_as_user`
-(a person's edit, history ``CRM_UI``). Tests may also change ``world.hubspot`` directly. What the
-stand-in keeps besides the store notices that: the sorted ids of the list endpoint and the reverse
-association index follow added and removed objects and association keys; search passes over every
-object of tables under ``search_index_min`` (comparing canonical ISO timestamps as strings), so it
-sees any edit. Only two direct edits need :func:`invalidate`: moving an object's modified date
-*into* a search window in place on a big table, and appending to an association list already
-indexed (use :func:`associate` instead).
+calculated property changes, the modstamp does not), :func:`associate`, :func:`edit_as_user`
+(a person's edit, history ``CRM_UI``), :func:`refuse_items` (one input of a batch write refused)
+and :func:`remove_property`/:func:`remove_group` (a portal without upsync's properties). Tests may
+also change ``world.hubspot`` directly. What the stand-in keeps besides the store notices that:
+the sorted ids of the list endpoint and the reverse association index follow added and removed
+objects and association keys; search passes over every object of tables under
+``search_index_min`` (comparing canonical ISO timestamps as strings), so it sees any edit. Only
+two direct edits need :func:`invalidate`: moving an object's modified date *into* a search window
+in place on a big table, and appending to an association list already indexed (use
+:func:`associate` instead).
 
 Every store access holds ``world.hubspot.lock``.
 """
@@ -81,11 +84,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.world import AuthState, HubSpotStore, World, hs_time
+from sandbox.world import AuthState, HubSpotStore, ItemFault, World, hs_time, take_item_fault
 
 __all__ = [
     "API_SOURCE_ID",
     "ASSOCIATION_TYPES",
+    "HISTORY_BATCH_MAX",
     "AssociationType",
     "HubSpotLimits",
     "RateCounters",
@@ -96,6 +100,9 @@ __all__ = [
     "invalidate",
     "mass_update",
     "recalculate",
+    "refuse_items",
+    "remove_group",
+    "remove_property",
     "restore",
 ]
 
@@ -116,6 +123,9 @@ MAX_FILTER_GROUPS: Final = 5
 MAX_FILTERS_PER_GROUP: Final = 6
 MAX_FILTERS: Final = 18
 BATCH_MAX: Final = 100
+HISTORY_BATCH_MAX: Final = 50
+"""A batch read asking for ``propertiesWithHistory`` takes at most 50 inputs (HubSpot's 400 message,
+quoted in PipedreamHQ/pipedream#8462)."""
 ASSOCIATION_BATCH_READ_MAX: Final = 1_000
 ASSOCIATION_PAGE_SIZE: Final = 500
 SEARCH_INDEX_MIN: Final = 50_000
@@ -881,6 +891,8 @@ def _system_defs(object_type: str) -> list[_Def]:
         _Def(created, "Create Date", "datetime", "date", group, read_only=True),
         _Def(modified, "Last Modified Date", "datetime", "date", group, read_only=True),
         _Def("hubspot_owner_id", "Owner", "enumeration", "select", group),
+        # Set by HubSpot when a user edits the record in the app (edit_as_user); API writes leave it.
+        _Def("hs_updated_by_user_id", "Updated by user ID", "number", "number", group, read_only=True),
     ]
 
 
@@ -2083,6 +2095,10 @@ class _Api:
             return
         _stamp(self.world, self.backend, object_type, obj, changes, _api_source(self.now()))
 
+    def refused(self, object_type: str, values: Mapping[str, Any]) -> ItemFault | None:
+        """The refusal a test armed with :func:`refuse_items` for this input, if any."""
+        return take_item_fault(self.store.item_faults, self.store.lock, object_type, values)
+
     def archive_object(self, obj: JSON) -> None:
         """Archive without touching ``hs_lastmodifieddate``: the real API's blind spot for incremental sync."""
         if not obj.get("archived"):
@@ -2208,7 +2224,9 @@ class _Api:
         started = self.now()
         traced = bool(inputs) and all(isinstance(i.get("objectWriteTraceId"), str) for i in inputs)
         with self.store.lock:
-            checked: list[tuple[JSON, dict[str, str], list[tuple[str, str, int]], list[_Problem]]] = []
+            checked: list[
+                tuple[JSON, dict[str, str], list[tuple[str, str, int]], list[_Problem], ItemFault | None]
+            ] = []
             emails: set[str] = set()
             for item in inputs:
                 props, problems = _validate_properties(
@@ -2220,14 +2238,22 @@ class _Api:
                     raise _ApiError(409, f"Contact already exists. Existing ID: {existing}", "CONFLICT")
                 if props.get("email"):
                     emails.add(props["email"].lower())
-                checked.append((item, props, links, [*problems, *link_problems]))
-            failed = [problems for _, _, _, problems in checked if problems]
+                problems = [*problems, *link_problems]
+                fault = None if problems else self.refused(object_type, props)
+                checked.append((item, props, links, problems, fault))
+            failed = [problems for _, _, _, problems, _ in checked if problems]
             if failed and not traced:
                 raise _problems_error([p for problems in failed for p in problems])
+            refused = [fault for *_, fault in checked if fault is not None]
+            if refused and not traced:
+                raise _ApiError(400, refused[0].message, refused[0].code)
             results: list[JSON] = []
             errors: list[JSON] = []
-            for item, props, links, problems in checked:
+            for item, props, links, problems, fault in checked:
                 trace = item.get("objectWriteTraceId")
+                if fault is not None:
+                    errors.append(_standard_error(fault.code, fault.message, {"objectWriteTraceId": [str(trace)]}))
+                    continue
                 if problems:
                     message, extra = _problems_message(problems)
                     error = _standard_error("VALIDATION_ERROR", message, {"objectWriteTraceId": [str(trace)]})
@@ -2254,6 +2280,7 @@ class _Api:
             raise _validation(
                 "Duplicate IDs found in batch input", context={"ids": sorted({i for i in ids if ids.count(i) > 1})}
             )
+        traced = bool(inputs) and all(isinstance(i.get("objectWriteTraceId"), str) for i in inputs)
         with self.store.lock:
             planned: list[tuple[JSON, JSON, dict[str, str]]] = []
             problems: list[_Problem] = []
@@ -2270,13 +2297,21 @@ class _Api:
                 planned.append((item, obj, props))
             if problems:
                 raise _problems_error(problems)
+            errors: list[JSON] = [_missing_error(object_type, missing)] if missing else []
             results = []
-            for item, obj, props in planned:
+            faults = [self.refused(object_type, {**props, "hs_object_id": str(obj["id"])}) for _, obj, props in planned]
+            if not traced and (fault := next((f for f in faults if f is not None), None)) is not None:
+                raise _ApiError(400, fault.message, fault.code)
+            for (item, obj, props), fault in zip(planned, faults, strict=True):
+                trace = item.get("objectWriteTraceId")
+                if fault is not None:
+                    errors.append(_standard_error(fault.code, fault.message, {"objectWriteTraceId": [str(trace)]}))
+                    continue
                 self.update_object(object_type, obj, props)
-                results.append(self.render(object_type, obj, list(props), trace_id=item.get("objectWriteTraceId")))
+                results.append(self.render(object_type, obj, list(props), trace_id=trace))
         body: JSON = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": self.now()}
-        if missing:
-            body |= {"numErrors": 1, "errors": [_missing_error(object_type, missing)]}
+        if errors:
+            body |= {"numErrors": len(errors), "errors": errors}
             return JSONResponse(body, status_code=207)
         return JSONResponse(body)
 
@@ -2288,6 +2323,11 @@ class _Api:
         archived = _bool_param(request, "archived")
         properties = body.get("properties") or None
         with_history = body.get("propertiesWithHistory") or None
+        if with_history and len(inputs) > HISTORY_BATCH_MAX:
+            raise _validation(
+                "The maximum number of inputs supported in a batch request for property histories is "
+                f"{HISTORY_BATCH_MAX}. Please reduce the number of items and try again."
+            )
         started = self.now()
         with self.store.lock:
             results: list[JSON] = []
@@ -2771,7 +2811,52 @@ def edit_as_user(
         if str(user_id).isdigit():
             entry["updatedByUserId"] = int(user_id)
         _stamp(world, _backend(world), object_type, obj, changes, entry, derive=False)
+        if str(user_id).isdigit():
+            obj["properties"]["hs_updated_by_user_id"] = str(user_id)
         return obj
+
+
+def refuse_items(
+    world: World,
+    predicate: Callable[[Mapping[str, Any]], bool],
+    *,
+    category: str = "VALIDATION_ERROR",
+    message: str = "Property values were not valid",
+    times: int = 1,
+    object_type: str | None = None,
+) -> ItemFault:
+    """Make batch create/update refuse the next ``times`` inputs matching ``predicate``.
+
+    ``predicate`` sees the input's properties as validated (an update's also carry
+    ``hs_object_id``). When every input of the request carries an ``objectWriteTraceId`` the
+    refused one comes back in a 207 multi-status as a ``StandardError`` whose context names its
+    trace id, and the others are written (developers.hubspot.com/docs/api-reference/error-handling,
+    "Multi-status errors"); otherwise the whole request fails with 400 and nothing is written.
+    Returns the armed fault (its ``times`` counts down as it fires).
+    """
+    fault = ItemFault(predicate=predicate, code=category, message=message, times=times, object_type=object_type)
+    with world.hubspot.lock:
+        world.hubspot.item_faults.append(fault)
+    return fault
+
+
+def remove_property(world: World, object_type: str, name: str) -> None:
+    """Forget a property definition, as in a portal where it was never created: the properties
+    API no longer lists it and writes naming it get ``PROPERTY_DOESNT_EXIST``; a later
+    ``POST /crm/v3/properties/{objectType}`` may create it again. Raises ``KeyError`` if unknown."""
+    backend = _backend(world)
+    with world.hubspot.lock:
+        del backend.schema.ensure(object_type)[name]
+
+
+def remove_group(world: World, object_type: str, name: str) -> None:
+    """Forget a property group and every property in it (see :func:`remove_property`)."""
+    backend = _backend(world)
+    with world.hubspot.lock:
+        props = backend.schema.ensure(object_type)
+        del backend.schema.groups[object_type][name]
+        for prop_name in [n for n, p in props.items() if p.get("groupName") == name]:
+            del props[prop_name]
 
 
 def archive(world: World, object_type: str, object_id: str, *, at: datetime | None = None) -> JSON:

@@ -31,7 +31,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -45,13 +45,14 @@ from starlette.routing import Route
 
 from sandbox import soql
 from sandbox.bulk import BulkError, BulkSettings, QueryJobs
-from sandbox.world import World, sf_id, sf_time
+from sandbox.world import ItemFault, World, sf_id, sf_time, take_item_fault
 
 __all__ = [
     "BULK_DAILY_QUERY_JOBS",
     "DAILY_API_REQUESTS",
     "DEFAULT_BATCH_SIZE",
     "LATEST_API_VERSION",
+    "LOCK_MESSAGE",
     "MAX_COLLECTION_RECORDS",
     "MAX_OPEN_CURSORS",
     "MAX_REPLICATION_IDS",
@@ -72,6 +73,8 @@ __all__ = [
     "create_salesforce_app",
     "edit_as_user",
     "hard_delete",
+    "refuse_items",
+    "remove_field",
     "soft_delete",
 ]
 
@@ -1337,6 +1340,24 @@ class SalesforceApi:
             raise _not_found()
         return spec
 
+    def _values(self, spec: SObjectSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return _parse_values(spec, raw, self.world.salesforce.removed_fields)
+
+    def _schema(self) -> dict[str, dict[str, str]]:
+        """``SCHEMA`` without the fields a test removed (``remove_field``): SOQL naming one fails."""
+        removed = self.world.salesforce.removed_fields
+        if not removed:
+            return SCHEMA
+        return {o: {f: t for f, t in fields.items() if (o, f) not in removed} for o, fields in SCHEMA.items()}
+
+    def _refused(self, spec: SObjectSpec, values: Mapping[str, Any]) -> _RecordError | None:
+        """The per-record error a test armed with ``refuse_items`` for this record, if any."""
+        store = self.world.salesforce
+        fault = take_item_fault(store.item_faults, store.lock, spec.name, values)
+        if fault is None:
+            return None
+        return _RecordError(fault.code, fault.message.format(id=values.get("Id") or ""))
+
     # discovery ----------------------------------------------------------------------------
     def versions(self) -> Response:
         # REST API Developer Guide › Versions: resources_versions.htm
@@ -1381,7 +1402,8 @@ class SalesforceApi:
     def describe(self, call: _Call, spec: SObjectSpec) -> Response:
         # REST API Developer Guide › sObject Describe: resources_sobject_describe.htm
         payload = spec.summary(call.version)
-        payload["fields"] = [f.describe() for f in spec.fields]
+        removed = self.world.salesforce.removed_fields
+        payload["fields"] = [f.describe() for f in spec.fields if (spec.name, f.name) not in removed]
         return _json(200, payload)
 
     # queries --------------------------------------------------------------------------------
@@ -1392,7 +1414,7 @@ class SalesforceApi:
         if not text.strip():
             raise _ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
         try:
-            compiled = soql.prepare(text, SCHEMA)
+            compiled = soql.prepare(text, self._schema())
         except soql.SoqlError as exc:
             raise _ApiError(400, exc.error_code, exc.message) from None
         spec = SOBJECTS[compiled.sobject]
@@ -1521,7 +1543,7 @@ class SalesforceApi:
     # single records -------------------------------------------------------------------------
     def create(self, call: _Call, spec: SObjectSpec) -> Response:
         # REST API Developer Guide › sObject Basic Information (POST creates): resources_sobject_basic_info_post.htm
-        values = _parse_values(spec, _object(call.json()))
+        values = self._values(spec, _object(call.json()))
         with self.world.salesforce.lock:
             outcome = _Writer(self.world).insert(spec, values)
         if isinstance(outcome, _RecordError):
@@ -1542,7 +1564,7 @@ class SalesforceApi:
 
     def update(self, call: _Call, spec: SObjectSpec, record_id: str) -> Response:
         # REST API Developer Guide › sObject Rows (PATCH): resources_sobject_retrieve_patch.htm
-        values = _parse_values(spec, _object(call.json()))
+        values = self._values(spec, _object(call.json()))
         with self.world.salesforce.lock:
             writer = _Writer(self.world)
             found = writer.find(spec, record_id)
@@ -1590,7 +1612,7 @@ class SalesforceApi:
         # resources_sobject_upsert_patch.htm (201 created; 200 + body from v46.0, else 204, when updated;
         # 300 when the value matches several records; updateOnly=true never creates)
         ext = _external_field(spec, field_name)
-        values = _parse_values(spec, _object(call.json()))
+        values = self._values(spec, _object(call.json()))
         key = _coerce(ext, value)
         if "Id" in values:
             raise _ApiError(400, "INVALID_FIELD", "Id not allowed in an upsert by external id", fields=["Id"])
@@ -1623,10 +1645,10 @@ class SalesforceApi:
         # REST API Developer Guide › Create Records Using sObject Collections:
         # resources_composite_sobjects_collections_create.htm
         all_or_none, raw_records = _collection_body(call.json())
-        drafts = [(spec, _parse_values(spec, raw)) for spec, raw in _typed(raw_records)]
+        drafts = [(spec, self._values(spec, raw)) for spec, raw in _typed(raw_records)]
         with self.world.salesforce.lock:
             writer = _Writer(self.world)
-            outcomes = [writer.insert(spec, values) for spec, values in drafts]
+            outcomes = [self._refused(spec, values) or writer.insert(spec, values) for spec, values in drafts]
             failed = any(isinstance(o, _RecordError) for o in outcomes)
             if failed and all_or_none:
                 writer.rollback()
@@ -1646,7 +1668,7 @@ class SalesforceApi:
         all_or_none, raw_records = _collection_body(call.json())
         drafts = []
         for spec, raw in _typed(raw_records):
-            values = _parse_values(spec, raw)
+            values = self._values(spec, raw)
             drafts.append((spec, values.pop("Id", None), values))
         with self.world.salesforce.lock:
             writer = _Writer(self.world)
@@ -1654,6 +1676,8 @@ class SalesforceApi:
             for spec, record_id, values in drafts:
                 if record_id is None:
                     outcomes.append(_RecordError("MISSING_ARGUMENT", "Id not specified in an update call"))
+                elif (refused := self._refused(spec, {"Id": record_id, **values})) is not None:
+                    outcomes.append(refused)
                 else:
                     outcomes.append(writer.update(spec, record_id, values))
             failed = any(outcome is not None for outcome in outcomes)
@@ -1678,7 +1702,7 @@ class SalesforceApi:
         for record_spec, raw in _typed(raw_records):
             if record_spec is not spec:
                 raise _ApiError(400, "INVALID_TYPE", f"Records in this request must all be of type {spec.name}")
-            drafts.append(_parse_values(spec, raw))
+            drafts.append(self._values(spec, raw))
         keys = [_index_key(values.get(ext.name)) for values in drafts]
         seen: dict[Any, int] = {}
         for key in keys:
@@ -1688,6 +1712,9 @@ class SalesforceApi:
             writer = _Writer(self.world)
             outcomes: list[tuple[str | None, bool, _RecordError | None]] = []
             for values, key in zip(drafts, keys, strict=True):
+                if (refused := self._refused(spec, values)) is not None:
+                    outcomes.append((None, False, refused))
+                    continue
                 outcomes.append(self._upsert_one(writer, spec, ext, values, key, duplicated=seen.get(key, 0) > 1))
             failed = any(error is not None for _, _, error in outcomes)
             if failed and all_or_none:
@@ -1811,17 +1838,21 @@ def _object(payload: Any) -> dict[str, Any]:
     return payload
 
 
-def _parse_values(spec: SObjectSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
+def _parse_values(
+    spec: SObjectSpec, raw: Mapping[str, Any], removed: Collection[tuple[str, str]] = ()
+) -> dict[str, Any]:
     """The fields of one record body, by canonical name and coerced; ``attributes`` is skipped.
 
-    An unknown field or an undeserializable value fails the whole request, as in Salesforce
-    (the body is deserialized before any record is saved).
+    An unknown field (or one in ``removed``) or an undeserializable value fails the whole
+    request, as in Salesforce (the body is deserialized before any record is saved).
     """
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "attributes":
             continue
         spec_field = spec.by_lower.get(key.lower())
+        if spec_field is not None and (spec.name, spec_field.name) in removed:
+            spec_field = None
         if spec_field is None:
             raise _ApiError(400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {spec.name}")
         values[spec_field.name] = _coerce(spec_field, value)
@@ -1912,6 +1943,46 @@ def edit_as_user(world: World, sobject: str, record_id: str, values: Mapping[str
             _derive(spec, row, store.objects, now)
         table[record_id] = row
         return dict(row)
+
+
+LOCK_MESSAGE = "unable to obtain exclusive access to this record or 1 records: {id}"
+"""Salesforce's UNABLE_TO_LOCK_ROW message (Help › "Unable to lock row - Record currently unavailable
+errors", knowledge article 000229525); ``{id}`` is the record's Id when the write names one."""
+
+
+def refuse_items(
+    world: World,
+    predicate: Callable[[Mapping[str, Any]], bool],
+    *,
+    status_code: str = "UNABLE_TO_LOCK_ROW",
+    message: str = LOCK_MESSAGE,
+    times: int = 1,
+    sobject: str | None = None,
+) -> ItemFault:
+    """Make sObject Collections refuse the next ``times`` records matching ``predicate``.
+
+    ``predicate`` sees the record as sent (canonical field names, ``Id`` included for an update
+    by Id, the external id for an upsert). A refused record comes back as the real per-record
+    error, ``{"success": false, "errors": [{"statusCode", "message", "fields"}]}`` (REST API
+    Developer Guide › sObject Collections: resources_composite_sobjects_collections_update.htm),
+    and with ``allOrNone`` false the rest of its request is saved. ``message`` may hold ``{id}``.
+    Returns the armed fault (its ``times`` counts down as it fires).
+    """
+    fault = ItemFault(predicate=predicate, code=status_code, message=message, times=times, object_type=sobject)
+    with world.salesforce.lock:
+        world.salesforce.item_faults.append(fault)
+    return fault
+
+
+def remove_field(world: World, sobject: str, field_name: str) -> None:
+    """Delete a field from the org, as an admin might: ``describe`` no longer lists it, and SOQL
+    or a write naming it fails with ``INVALID_FIELD`` (stored values are kept, unreachable).
+    Bulk API 2.0 queries still see it. Raises ``KeyError`` for a field the stand-in never had."""
+    spec = SOBJECTS[sobject]
+    if field_name not in spec.by_name:
+        raise KeyError(f"{sobject}.{field_name}")
+    with world.salesforce.lock:
+        world.salesforce.removed_fields.add((sobject, field_name))
 
 
 def _stamp(world: World, at: datetime | None) -> str:

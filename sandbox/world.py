@@ -36,7 +36,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple, SupportsIndex, overload
@@ -48,6 +48,7 @@ __all__ = [
     "AccountKey",
     "AuthState",
     "HubSpotStore",
+    "ItemFault",
     "SalesforceStore",
     "UsageRows",
     "UsageStore",
@@ -58,6 +59,7 @@ __all__ = [
     "sf_date",
     "sf_id",
     "sf_time",
+    "take_item_fault",
 ]
 
 SYSTEMS: Final = ("salesforce", "hubspot")
@@ -130,6 +132,36 @@ class AuthState:
 
 
 @dataclass
+class ItemFault:
+    """One record-level refusal a test armed (``sandbox.salesforce.refuse_items``,
+    ``sandbox.hubspot.refuse_items``): the next ``times`` records of ``object_type`` (any type
+    when None) whose written values match ``predicate`` are refused with ``code``/``message``,
+    while the rest of their batch is written. The values are the record as the request sent
+    them (canonical field names), with its id when the write names one."""
+
+    predicate: Callable[[Mapping[str, Any]], bool]
+    code: str
+    message: str
+    times: int = 1
+    object_type: str | None = None
+
+
+def take_item_fault(
+    faults: list[ItemFault], lock: threading.RLock, object_type: str, values: Mapping[str, Any]
+) -> ItemFault | None:
+    """The first armed fault matching this record, counted down (and dropped when spent)."""
+    with lock:
+        for fault in faults:
+            if fault.object_type not in (None, object_type) or not fault.predicate(values):
+                continue
+            fault.times -= 1
+            if fault.times <= 0:
+                faults.remove(fault)
+            return fault
+    return None
+
+
+@dataclass
 class SalesforceStore:
     """sObject name → Id → field values (REST JSON shapes: datetimes as strings)."""
 
@@ -139,6 +171,10 @@ class SalesforceStore:
     # Hard deletes (emptied recycle bin): gone from queryAll, still listed by /sobjects/{o}/deleted.
     deleted_log: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # Test hooks: per-record refusals (sandbox.salesforce.refuse_items) and fields an admin
+    # deleted from the org, as (sObject, field) (sandbox.salesforce.remove_field).
+    item_faults: list[ItemFault] = field(default_factory=list)
+    removed_fields: set[tuple[str, str]] = field(default_factory=set)
 
     def new_id(self, prefix: str) -> str:
         with self.lock:
@@ -167,6 +203,8 @@ class HubSpotStore:
     associations: dict[tuple[str, str, str], list[tuple[str, int]]] = field(default_factory=dict)
     next_id: int = 20_000_000_001
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # Test hook: per-input refusals of batch writes (sandbox.hubspot.refuse_items).
+    item_faults: list[ItemFault] = field(default_factory=list)
 
     def new_id(self) -> str:
         with self.lock:

@@ -69,6 +69,10 @@ KINDS: dict[str, Kind] = {
                 "csat": "float",
                 "contract_end": "date",
                 "created_at": "datetime",
+                # upsync's own fields as the CRM holds them (canonical name → value; write-back
+                # diffs against these without another call) and who last changed the account
+                "upsync_fields": "json",
+                "last_modified_by": "text",
             },
             ("workspace_id",),
             ("domain",),

@@ -1,4 +1,4 @@
-"""The ``upsync`` command (typer + rich): validate, sync, run, explain, backtest, status, demo, sandbox.
+"""The ``upsync`` command (typer + rich): validate, sync, run, plan, apply, crm, explain, backtest, report, status…
 
 The only place that reads the system clock: every command builds one clock (the real one, or
 a fixed one from ``--as-of``) and hands it down. Errors raised on purpose (UpsyncError) print
@@ -7,6 +7,7 @@ a fixed one from ``--as-of``) and hands it down. Errors raised on purpose (Upsyn
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -51,6 +52,14 @@ AsOfOpt = Annotated[
     typer.Option("--as-of", help="run as of this UTC date/time (ISO-8601) instead of now: replays and tests"),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log every step")]
+TasksOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--tasks/--no-tasks",
+        help="create tasks even on a first run or backfill (--tasks), or none at all (--no-tasks)",
+        show_default=False,
+    ),
+]
 
 
 def system_clock() -> datetime:
@@ -158,16 +167,29 @@ def _print_report(report: Any, system: str) -> None:
         f"{_n(report.signals, 'signal')} fired, {report.blocked} held back by guards; "
         f"{_n(len(report.actions), 'next best action')}",
     )
-    reasons = Counter(s.reason.split(";")[0].split(":")[0] for s in report.plan.skipped)
+    plan = report.plan
+    reasons = Counter(s.reason.split(";")[0].split(":")[0] for s in plan.skipped)
     skipped = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
-    table.add_row(
-        "plan", f"{_n(len(report.plan.writes), 'task')} to write" + (f"; skipped: {skipped}" if skipped else "")
+    text = (
+        f"{_n(len(plan.writes), 'task')} to create, {len(plan.updates) - len(plan.closes)} to update, "
+        f"{len(plan.closes)} to close, {_n(len(plan.fields), 'account')} with fields to set"
     )
+    if plan.holds:
+        text += f"; {len(plan.holds)} left alone (a person edited them)"
+    if skipped:
+        text += f"; skipped: {skipped}"
+    if report.tasks_held:
+        text += f"\n[yellow]{report.tasks_held}[/]"
+    table.add_row("plan", text)
     if report.applied is None:
         table.add_row("write", "dry run: nothing written")
     else:
         a = report.applied
-        text = f"{a.created} created, {a.reconciled} reconciled, {a.failed} refused, {a.unknown} unconfirmed"
+        text = (
+            f"{a.created} created, {a.reconciled} reconciled, {a.updated} updated, {a.closed} closed, "
+            f"{_n(a.fields, 'account')} fields set; {a.failed} refused, {a.unknown} unconfirmed "
+            f"({_n(a.calls, 'CRM call')})"
+        )
         if a.errors:
             text += "\n[red]" + "\n".join(a.errors) + "[/]"
         table.add_row("write", text)
@@ -181,6 +203,7 @@ def sync(
     once: Annotated[bool, typer.Option("--once", help="run one cycle and exit (else: the daemon, as `run`)")] = False,
     as_of: AsOfOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="plan, but write nothing to the CRM")] = False,
+    tasks: TasksOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Pull, evaluate, plan and write back: one cycle with --once."""
@@ -197,7 +220,7 @@ def sync(
         store = _open_store(settings, state, config)
         ctx = _build_context(settings, store, clock, os.environ, dry_run)
         try:
-            report = run_cycle(ctx, command="sync --once")
+            report = run_cycle(ctx, command="sync --once", tasks=tasks)
         finally:
             ctx.close()
         _print_report(report, settings.upsync.crm)
@@ -260,9 +283,14 @@ def backfill(
     config: ConfigOpt = Path("config.toml"),
     state: StateOpt = None,
     as_of: AsOfOpt = None,
+    write: Annotated[
+        bool, typer.Option("--write/--no-write", help="then evaluate and set upsync's account fields")
+    ] = True,
+    tasks: Annotated[bool, typer.Option("--tasks", help="also create tasks for what fires now")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """One-shot history load: resumable after a kill, progress per object; creates no CRM tasks."""
+    """One-shot history load: resumable after a kill, progress per object. Then sets upsync's
+    account fields; creates no CRM tasks for the past unless --tasks."""
     _setup_logging(verbose)
 
     def body() -> int:
@@ -317,16 +345,219 @@ def backfill(
                         bar.console.print(f"[red]{report.error}[/]" + (f"\nhint: {report.hint}" if report.hint else ""))
                         if report.quota:
                             break
+            failed = [r for r in reports if r.error]
+            console.print(
+                f"backfill: {sum(r.records for r in reports):,} records from {len(reports)} objects"
+                + (f"; {len(failed)} stopped early: run it again to resume" if failed else "")
+            )
+            if write and not failed and not ctx.stop.is_set():
+                from sync.runner import run_cycle
+
+                ctx.dry_run = settings.upsync.dry_run
+                cycle = run_cycle(ctx, command="backfill", pull=False, tasks=tasks)
+                _print_report(cycle, settings.upsync.crm)
+                if not cycle.ok:
+                    return 1
         finally:
             ctx.close()
-        failed = [r for r in reports if r.error]
-        console.print(
-            f"backfill: {sum(r.records for r in reports):,} records from {len(reports)} objects"
-            + (f"; {len(failed)} stopped early: run it again to resume" if failed else "")
-        )
         return 1 if failed else 0
 
     code = _guard(body)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def plan(
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    tasks: TasksOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="every change with its key and provenance, as JSON")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Print what the next write-back would change in the CRM (from stored data); writes nothing."""
+    _setup_logging(verbose)
+
+    def body() -> None:
+        from sync.runner import plan_cycle
+
+        settings = _settings(config)
+        clock = make_clock(as_of)
+        store = _open_store(settings, state, config)
+        ctx = _build_context(settings, store, clock, os.environ, True)
+        try:
+            cycle = plan_cycle(ctx, as_of=clock(), record=False, tasks=tasks)
+            if as_json:
+                print(json.dumps(_plan_json(cycle.plan, cycle.tasks_held), indent=2, default=str, ensure_ascii=False))
+            else:
+                _print_plan(cycle.plan, cycle.tasks_held, store.owner_names(settings.upsync.crm))
+        finally:
+            ctx.close()
+
+    _guard(body)
+
+
+@app.command()
+def apply(
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    tasks: TasksOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Write the plan `upsync plan` prints (from stored data, no pull); honours dry_run."""
+    _setup_logging(verbose)
+
+    def body() -> int:
+        from sync.runner import run_cycle
+
+        settings = _settings(config)
+        clock = make_clock(as_of)
+        store = _open_store(settings, state, config)
+        ctx = _build_context(settings, store, clock, os.environ, False)
+        try:
+            report = run_cycle(ctx, command="apply", pull=False, tasks=tasks)
+        finally:
+            ctx.close()
+        _print_report(report, settings.upsync.crm)
+        return 0 if report.ok else 1
+
+    code = _guard(body)
+    if code:
+        raise typer.Exit(code)
+
+
+def _plan_json(plan: Any, held: str) -> dict[str, Any]:
+    def prov(p: Any) -> Any:
+        if p is None:
+            return None
+        return {"rule_id": p.rule_id, "rule_hash": p.rule_hash, "as_of": p.as_of.isoformat(), "inputs": dict(p.inputs)}
+
+    return {
+        "tasks_held": held or None,
+        "create": [
+            {
+                "key": t.key,
+                "rule_id": t.rule_id,
+                "account_id": t.account_id,
+                "owner_id": t.owner_id,
+                "subject": t.subject,
+                "due_on": t.due_on.isoformat(),
+                "priority": t.priority,
+                "step": t.step,
+                "reconcile": t in plan.reconciles,
+                "body": t.body,
+                "provenance": prov(t.provenance),
+            }
+            for t in plan.writes
+        ],
+        "update": [
+            {
+                "key": u.key,
+                "rule_id": u.rule_id,
+                "account_id": u.account_id,
+                "close": u.close,
+                "owner_id": u.owner_id,
+                "priority": u.priority,
+                "reason": u.reason,
+                "provenance": prov(u.provenance),
+            }
+            for u in plan.updates
+        ],
+        "fields": [
+            {"key": f.key, "account_id": f.account_id, "values": dict(f.values), "provenance": prov(f.provenance)}
+            for f in plan.fields
+        ],
+        "held": [
+            {"kind": h.kind, "account_id": h.account_id, "target": h.target, "value": h.value, "reason": h.reason}
+            for h in plan.holds
+        ],
+        "skipped": [
+            {"key": k.key, "rule_id": k.rule_id, "account_id": k.account_id, "owner_id": k.owner_id, "reason": k.reason}
+            for k in plan.skipped
+        ],
+    }
+
+
+def _print_plan(plan: Any, held: str, owners: Mapping[str, str]) -> None:
+    groups: dict[tuple[str, str], Counter[str]] = {}
+    for t in plan.writes:
+        groups.setdefault((t.rule_id, t.owner_id or "-"), Counter())["create"] += 1
+    for u in plan.updates:
+        groups.setdefault((u.rule_id, u.owner_id or "-"), Counter())["close" if u.close else "update"] += 1
+    for k in plan.skipped:
+        groups.setdefault((k.rule_id, k.owner_id or "-"), Counter())["skipped"] += 1
+    table = Table(title="upsync plan: task changes by rule and owner")
+    for col in ("rule", "owner", "create", "update", "close", "skipped"):
+        table.add_column(col, justify="right" if col not in ("rule", "owner") else "left")
+    for (rule_id, owner), c in sorted(groups.items()):
+        table.add_row(
+            rule_id,
+            owners.get(owner, owner),
+            str(c["create"]),
+            str(c["update"]),
+            str(c["close"]),
+            str(c["skipped"]),
+        )
+    console.print(table)
+    changed = Counter(name for f in plan.fields for name in f.values if name != "as_of")
+    console.print(
+        f"fields: {_n(len(plan.fields), 'account')} to update"
+        + (f" ({', '.join(f'{n} {name}' for name, n in changed.most_common())})" if changed else "")
+    )
+    if plan.holds:
+        console.print(f"left alone, a person edited them: {len(plan.holds)}")
+        for h in plan.holds[:20]:
+            console.print(f"  {h.kind} {h.account_id} {h.target}: {h.reason}")
+    reasons = Counter(k.reason for k in plan.skipped)
+    for reason, n in reasons.most_common(8):
+        console.print(f"skipped {n}: {reason}")
+    if held:
+        console.print(f"[yellow]{held}[/]")
+    if plan.empty:
+        console.print("nothing to change")
+
+
+crm_app = typer.Typer(help="Check or prepare the CRM for upsync's fields and task key.", no_args_is_help=True)
+app.add_typer(crm_app, name="crm")
+
+
+def _schema(config: Path, *, setup: bool) -> int:
+    settings = _settings(config)
+    from sync.runner import connect_crm
+
+    crm = connect_crm(settings, os.environ)
+    try:
+        report = crm.writer.setup_schema() if setup else crm.writer.check_schema()
+    finally:
+        crm.close()
+    for name in report.present:
+        console.print(f"[green]ok[/]       {name}")
+    for name in report.created:
+        console.print(f"[green]created[/]  {name}")
+    for name in report.missing:
+        console.print(f"[red]missing[/]  {name}")
+    if report.instructions:
+        console.print("\nAn admin must:")
+        for line in report.instructions:
+            console.print(f"  - {line}")
+    console.print("ready: upsync can write back" if report.ok else "[red]not ready[/]: see above")
+    return 0 if report.ok else 1
+
+
+@crm_app.command("check")
+def crm_check(config: ConfigOpt = Path("config.toml")) -> None:
+    """Verify (describe / properties API) that every field upsync writes exists; print what is missing."""
+    code = _guard(lambda: _schema(config, setup=False))
+    if code:
+        raise typer.Exit(code)
+
+
+@crm_app.command("setup")
+def crm_setup(config: ConfigOpt = Path("config.toml")) -> None:
+    """Create upsync's property group and properties where the CRM allows it (HubSpot)."""
+    code = _guard(lambda: _schema(config, setup=True))
     if code:
         raise typer.Exit(code)
 
@@ -727,7 +958,7 @@ def demo(
                     store = Store.open(target)
                     ctx = _build_context(settings, store, clock, env, False)
                     try:
-                        report = run_cycle(ctx, command="demo")
+                        report = run_cycle(ctx, command="demo", tasks=True)
                         _print_report(report, system)
                         tasks = ctx.crm.writer.list_tasks()
                         names = store.account_names(system)
@@ -778,6 +1009,137 @@ def _print_tasks(rows: list[tuple[str, dict[str, Any]]], totals: Mapping[str, in
         else:
             table.add_section()
     console.print(table)
+
+
+@app.command()
+def report(
+    start: Annotated[
+        str | None, typer.Option("--from", help="first day of the period (YYYY-MM-DD; default: 89 days before --to)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="last day of the period (YYYY-MM-DD; default: today, or --as-of's day)")
+    ] = None,
+    outcome_days: Annotated[
+        int | None,
+        typer.Option(
+            "--outcome-days",
+            min=1,
+            help="days after a task within which a new deal is its outcome (default: [writeback])",
+        ),
+    ] = None,
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Did it work? Per rule: accounts fired, tasks created, completed, declined, deals that followed,
+    won and revenue (M10), and the over-selling watch (M11). Reads only."""
+
+    def body() -> int:
+        from datetime import timedelta
+
+        from rules.guards import DeclineCooldown
+        from rules.metrics import TOTAL, funnel, overselling
+
+        settings = _settings(config)
+        days = outcome_days or settings.writeback.outcome_days
+        now = make_clock(as_of)()
+        try:
+            last = date.fromisoformat(end) if end else now.date()
+            first = date.fromisoformat(start) if start else last - timedelta(days=89)
+        except ValueError:
+            raise ConfigError(
+                "--from and --to take dates: YYYY-MM-DD", hint="e.g. --from 2026-03-01 --to 2026-05-31"
+            ) from None
+        if last < first:
+            raise ConfigError("--to is before --from")
+        ruleset = settings.ruleset()
+        declines = dict.fromkeys(settings.guards.G3.decline_statuses)  # G3's "no", and every rule's own
+        for rule in ruleset.rules:
+            for _gid, guard in rule.guards:
+                if isinstance(guard, DeclineCooldown):
+                    declines.update(dict.fromkeys(guard.decline_statuses))
+        system = settings.upsync.crm
+        with _open_store(settings, state, config) as store:
+            tables = store.outcome_tables(system)
+        replay = now if as_of is not None else None  # a replay sees no outcome after its --as-of
+        rows = funnel(
+            tables,
+            since=first,
+            until=last,
+            outcome_days=days,
+            decline_statuses=list(declines),
+            rule_ids=ruleset.ids,
+            as_of=replay,
+        ).to_dicts()
+        m11 = overselling(
+            tables, since=first, until=last, contract_statuses=settings.features.activated_contract_statuses
+        )
+        per_rule = [r for r in rows if r["rule_id"] != TOTAL]
+        total = next((r for r in rows if r["rule_id"] == TOTAL), None)
+        if as_json:
+            console.print_json(
+                data={
+                    "system": system,
+                    "from": first.isoformat(),
+                    "to": last.isoformat(),
+                    "outcome_days": days,
+                    "as_of": replay.isoformat() if replay else None,
+                    "decline_statuses": list(declines),
+                    "rules": per_rule,
+                    "total": total,
+                    "overselling": _jsonable(m11),
+                }
+            )
+            return 0
+
+        def pct(value: float | None) -> str:
+            return "-" if value is None else f"{value:.0%}"
+
+        table = Table(
+            title=f"per-rule funnel · {system} · tasks created {first} → {last}",
+            caption=f"deals count within {days} days after a task; revenue goes once, to the latest task "
+            "before the deal; completed/opp/win % = completed ÷ tasks, tasks with a deal ÷ tasks, won ÷ with a deal",
+        )
+        heads = ("rule", "fired", "tasks", "completed", "declined", "withdrawn", "open", "opps", "won", "revenue")
+        for col in (*heads, "completed %", "opp %", "win %"):
+            table.add_column(col, justify="left" if col == "rule" else "right")
+        for r in [*per_rule, *([total] if total else [])]:
+            if r["rule_id"] == TOTAL:
+                table.add_section()
+            table.add_row(
+                r["rule_id"],
+                *(f"{r[c]:,}" for c in ("fired", "tasks", "completed", "declined", "withdrawn", "open")),
+                f"{r['opportunities']:,}",
+                f"{r['won']:,}",
+                f"{r['revenue']:,.0f}",
+                pct(r["task_to_completed"]),
+                pct(r["task_to_opportunity"]),
+                pct(r["opportunity_to_won"]),
+            )
+        if rows:
+            console.print(table)
+        else:
+            console.print(f"no rules configured and nothing fired or written between {first} and {last}")
+        line = f"M11 over-selling: {_n(m11.tasks, 'task')} to {_n(m11.accounts_offered, 'account')}"
+        if m11.tasks_per_account_month_mean is not None:
+            line += (
+                f", {m11.tasks_per_account_month_mean:.1f} per contacted account and month"
+                f" (max {m11.tasks_per_account_month_max})"
+            )
+        if m11.customers_at_start:
+            line += (
+                f"; churn {pct(m11.offered_churn_rate)} of {m11.offered} offered customers"
+                f" vs {pct(m11.not_offered_churn_rate)} of {m11.not_offered} not offered"
+            )
+        else:
+            line += "; churn: no contracts to compare"
+        console.print(line, highlight=False)
+        return 0
+
+    code = _guard(body)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

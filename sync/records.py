@@ -20,6 +20,7 @@ __all__ = [
     "CursorSpec",
     "CursorState",
     "Deletion",
+    "EditSource",
     "FieldWrite",
     "LedgerEntry",
     "LedgerState",
@@ -211,6 +212,17 @@ class FieldWrite:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EditSource:
+    """Who last changed a record's upsync-owned values: upsync itself (the integration user /
+    an ``INTEGRATION`` history entry) or someone else (a person in the UI, an import, a workflow).
+    Anything but ``upsync`` makes the record a person's: upsync leaves it alone."""
+
+    origin: Literal["upsync", "person", "other"]
+    who: str | None = None  # a user id, or the history entry's source ("CRM_UI userId:12")
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SchemaReport:
     """What ``upsync crm check`` / ``crm setup`` found: present, created, and what is missing
     with the exact instruction an admin follows to add it."""
@@ -245,6 +257,16 @@ class LedgerEntry:
     crm_id: str | None = None
     attempts: int = 0
     last_error: str | None = None
+    owner_id: str | None = None
+    priority: Priority | None = None
+    due_on: date | None = None
+    step: str | None = None
+    body: str | None = None  # the plain-text body as written: a close note is appended to it
+    created_at: datetime | None = None
+    updated_at: datetime | None = None  # the last time upsync wrote this task
+    closed_at: datetime | None = None  # upsync closed it (its signal cleared)
+    held: str | None = None  # a person edited it: why upsync leaves it alone from now on
+    provenance: Provenance | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

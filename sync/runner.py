@@ -13,9 +13,20 @@ from connectors.base import CrmConnector
 from connectors.usage.client import UsageConnector
 from rules import engine
 from rules.engine import Evaluation, RuleSet
-from rules.plan import Plan, TaskRule, plan_tasks
+from rules.plan import (
+    CrmState,
+    Plan,
+    TaskRule,
+    WritePolicy,
+    desired_fields,
+    field_suspects,
+    plan_changes,
+    task_suspects,
+)
+from rules.playbooks import features_needed
+from sync.errors import ConnectorError
 from sync.pull import PullReport, pull_stream
-from sync.records import Action, Clock
+from sync.records import FIELD_NAMES, Action, Clock, LedgerEntry
 from sync.settings import Settings
 from sync.store import Store
 from sync.writeback import ApplyReport, apply_plan
@@ -27,6 +38,7 @@ __all__ = [
     "connect_crm",
     "connect_usage",
     "evaluate_now",
+    "plan_cycle",
     "pull_all",
     "run_cycle",
     "task_rules",
@@ -101,8 +113,16 @@ def pull_all(
 
 
 def task_rules(settings: Settings, ruleset: RuleSet) -> dict[str, TaskRule]:
-    playbooks = {p.id: (p.title, p.url) for p in settings.playbooks}
-    return engine.task_rules(ruleset, playbooks)
+    return engine.task_rules(ruleset, {p.id: p for p in settings.playbooks})
+
+
+def owned_fields(settings: Settings) -> tuple[str, ...]:
+    """The account fields this config declares as upsync's (the only ones it ever writes)."""
+    crm = settings.upsync.crm
+    mapping = settings.salesforce.account_fields if crm == "salesforce" and settings.salesforce else None
+    if crm == "hubspot" and settings.hubspot:
+        mapping = settings.hubspot.company_properties
+    return tuple(n for n in FIELD_NAMES if mapping and n in mapping)
 
 
 def usage_since(ruleset: RuleSet, day: date) -> date:
@@ -172,6 +192,119 @@ class Context:
 
 
 @dataclass(kw_only=True)
+class CyclePlan:
+    """One cycle's decision: the evaluation, the actions, and the plan against this ledger."""
+
+    evaluation: Evaluation
+    actions: list[Action]
+    ledger: dict[str, LedgerEntry]
+    plan: Plan
+    tasks_held: str = ""
+
+
+def writeback_key(system: str) -> str:
+    return f"writeback_started:{system}"
+
+
+def plan_cycle(ctx: Context, *, as_of: datetime, record: bool, tasks: bool | None = None) -> CyclePlan:
+    """Evaluate the stored data as of ``as_of`` and plan every CRM change (pure but for the reads;
+    ``record`` also stores the day's health scores and signal log). ``tasks``: True creates tasks
+    even on a first run or backfill, False never; None follows ``[writeback]``."""
+    system = ctx.crm.system
+    ruleset = ctx.ruleset
+    settings = ctx.settings
+    if record:
+        fill_health_history(ctx.store, system, ruleset, as_of=as_of)
+    evaluation = evaluate_now(ctx.store, system, ruleset, as_of=as_of)
+    if record:
+        ctx.store.save_health(system, evaluation.health_rows())
+        ctx.store.log_signals(system, evaluation.signals, day=as_of.date())
+    rules = task_rules(settings, ruleset)
+    needed = sorted({name for r in rules.values() for name in features_needed(r.playbook)})
+    actions = engine.actions(evaluation, ruleset, system=system, extra=needed)
+    ledger = ctx.store.ledger(system)
+
+    held = ""
+    if not settings.writeback.tasks:
+        held = "tasks are off ([writeback] tasks = false)"
+    elif tasks is False:
+        held = "backfill: no tasks for the past (pass --tasks to create them)"
+    elif tasks is None and not settings.writeback.first_run_tasks and ctx.store.meta(writeback_key(system)) is None:
+        held = "first run: fields only, tasks from the next run (or pass --tasks)"
+    owned = owned_fields(settings)
+    policy = WritePolicy(
+        tasks=not held,
+        held_because=held,
+        fields=settings.writeback.fields,
+        owned_fields=owned,
+        owner_weekly_budget=settings.writeback.owner_weekly_budget,
+        on_clear=settings.writeback.on_clear,
+        update_open_tasks=settings.writeback.update_open_tasks,
+    )
+    state = CrmState(
+        tasks=ctx.store.own_tasks(system),
+        accounts=ctx.store.account_states(system) if policy.fields else {},
+        fields=ctx.store.field_memos(system) if policy.fields else {},
+    )
+    by_account = {a.account_id: a for a in actions}
+    titles = {r.id: r.title for r in ruleset.rules}
+    last = {
+        account: f"{titles.get(rule_id, rule_id)} ({day:%Y-%m-%d})"
+        for account, (rule_id, day) in ctx.store.last_signals(system).items()
+    }
+    desired = {}
+    if policy.fields:
+        cols = [c for c in ("account", "health_score", "health_band") if c in evaluation.features.columns]
+        desired = desired_fields(
+            evaluation.features.select(cols).iter_rows(named=True), by_account, rules, last, as_of=as_of
+        )
+    state = _ask_who(ctx, state, ledger, desired, owned)
+    firing = zip(
+        evaluation.signals.get_column("account").to_list(),
+        evaluation.signals.get_column("rule_id").to_list(),
+        strict=True,
+    )
+    plan = plan_changes(
+        actions, rules, ledger, state, system=system, now=as_of, policy=policy, firing=firing, desired=desired
+    )
+    return CyclePlan(evaluation=evaluation, actions=actions, ledger=ledger, plan=plan, tasks_held=held)
+
+
+def _ask_who(
+    ctx: Context, state: CrmState, ledger: dict[str, LedgerEntry], desired: Any, owned: tuple[str, ...]
+) -> CrmState:
+    """Ask the CRM who changed the few tasks and fields that moved since upsync wrote them."""
+    tasks = task_suspects(ledger, state)
+    fields = field_suspects(desired, state, owned) if desired else {}
+    task_edits: dict[str, Any] = {}
+    account_edits: dict[str, Any] = {}
+    try:
+        if tasks:
+            task_edits = ctx.crm.writer.edit_sources("tasks", tasks)
+        if fields:
+            account_edits = ctx.crm.writer.edit_sources("accounts", fields)
+    except ConnectorError as exc:
+        # Unknown authorship is treated as a person's edit (left alone): safe, and retried next run.
+        log.warning("cannot tell who edited %d tasks / %d accounts: %s", len(tasks), len(fields), exc)
+    return CrmState(
+        tasks=state.tasks,
+        accounts=state.accounts,
+        fields=state.fields,
+        task_edits=task_edits,
+        account_edits=account_edits,
+    )
+
+
+def apply_cycle(ctx: Context, cycle: CyclePlan, *, as_of: datetime) -> ApplyReport:
+    """Write the plan; the first write-back run is remembered (the flood guard's "first run")."""
+    system = ctx.crm.system
+    applied = apply_plan(ctx.store, ctx.crm.writer, cycle.plan, cycle.ledger, clock=ctx.clock, stop=ctx.stop)
+    if ctx.store.meta(writeback_key(system)) is None and not applied.stopped:
+        ctx.store.set_meta(writeback_key(system), as_of.isoformat())
+    return applied
+
+
+@dataclass(kw_only=True)
 class RunReport:
     started_at: datetime
     pulls: list[PullReport]
@@ -181,6 +314,7 @@ class RunReport:
     plan: Plan
     applied: ApplyReport | None
     stopped: bool = False
+    tasks_held: str = ""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -191,11 +325,19 @@ class RunReport:
             "blocked": self.blocked,
             "actions": len(self.actions),
             "planned": len(self.plan.writes),
+            "updates": len(self.plan.updates),
+            "field_writes": len(self.plan.fields),
             "skipped": len(self.plan.skipped),
+            "holds": len(self.plan.holds),
+            "tasks_held": self.tasks_held,
             "created": self.applied.created if self.applied else 0,
             "reconciled": self.applied.reconciled if self.applied else 0,
+            "updated": self.applied.updated if self.applied else 0,
+            "closed": self.applied.closed if self.applied else 0,
+            "fields": self.applied.fields if self.applied else 0,
             "failed": self.applied.failed if self.applied else 0,
             "unknown": self.applied.unknown if self.applied else 0,
+            "calls": self.applied.calls if self.applied else 0,
             "stopped": self.stopped,
         }
 
@@ -204,35 +346,30 @@ class RunReport:
         return not any(p.error for p in self.pulls) and not (self.applied and self.applied.errors)
 
 
-def run_cycle(ctx: Context, *, command: str = "sync") -> RunReport:
-    """Pull every stream, evaluate the rules as of the clock's ``now``, plan and apply."""
+def run_cycle(ctx: Context, *, command: str = "sync", pull: bool = True, tasks: bool | None = None) -> RunReport:
+    """Pull every stream (unless ``pull`` is False: ``upsync apply``), evaluate the rules as of
+    the clock's ``now``, plan and apply (unless a dry run)."""
     started = ctx.clock()
     run_id = ctx.store.start_run(command, started_at=started, as_of=started)
-    pulls = pull_all(ctx, started=started)
+    pulls = pull_all(ctx, started=started) if pull else []
     stopped = ctx.stop.is_set()
-    system = ctx.crm.system
-    ruleset = ctx.ruleset
-    fill_health_history(ctx.store, system, ruleset, as_of=started)
-    evaluation = evaluate_now(ctx.store, system, ruleset, as_of=started)
-    ctx.store.save_health(system, evaluation.health_rows())
-    ctx.store.log_signals(system, evaluation.signals, day=started.date())
-    actions = engine.actions(evaluation, ruleset, system=system)
-    ledger = ctx.store.ledger(system)
-    plan = plan_tasks(actions, task_rules(ctx.settings, ruleset), ledger, now=started)
+    cycle = plan_cycle(ctx, as_of=started, record=True, tasks=tasks)
     applied = None
     if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
-        applied = apply_plan(ctx.store, ctx.crm.writer, plan, ledger, clock=ctx.clock, stop=ctx.stop)
+        applied = apply_cycle(ctx, cycle, as_of=started)
         stopped = stopped or applied.stopped
-    blocked = evaluation.signals.filter(evaluation.signals.get_column("blocked").list.len() > 0).height
+    signals = cycle.evaluation.signals
+    blocked = signals.filter(signals.get_column("blocked").list.len() > 0).height
     report = RunReport(
         started_at=started,
         pulls=pulls,
-        signals=evaluation.signals.height,
+        signals=signals.height,
         blocked=blocked,
-        actions=actions,
-        plan=plan,
+        actions=cycle.actions,
+        plan=cycle.plan,
         applied=applied,
         stopped=stopped,
+        tasks_held=cycle.tasks_held,
     )
     ctx.store.finish_run(
         run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()

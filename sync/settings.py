@@ -36,6 +36,7 @@ from rules.guards import (
 )
 from rules.health import HealthParams
 from rules.nba import NbaParams, Routing
+from rules.playbooks import Playbook
 from sync.errors import ConfigError, ConfigProblem
 from sync.records import FIELD_NAMES
 
@@ -351,15 +352,8 @@ class UsageSettings(_Connector):
         return _url(value)
 
 
-class PlaybookSettings(_Section):
-    id: str
-    title: str
-    url: str
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        return _url(value)
+PlaybookSettings = Playbook
+"""``[[playbooks]]``: the playbook type itself, validated where it is defined (rules/playbooks.py)."""
 
 
 class GuardSettings(_Section):
@@ -391,7 +385,7 @@ class Settings(_Section):
     guards: GuardSettings = Field(default_factory=GuardSettings)
     nba: NbaParams = Field(default_factory=NbaParams)
     routing: Routing = Field(default_factory=Routing)
-    playbooks: tuple[PlaybookSettings, ...] = ()
+    playbooks: tuple[Playbook, ...] = ()
     rules: tuple[RuleSource, ...] = ()
     writeback: WritebackSettings = Field(default_factory=WritebackSettings)
 

@@ -23,23 +23,29 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
 from rules.features import TABLE_SCHEMAS, Tables
+from rules.metrics import OUTCOME_SCHEMAS, OutcomeTables
+from rules.plan import AccountState, CrmTask, FieldMemo, normalise
 from sync.canonical import KINDS, ColumnType, Kind
 from sync.errors import StateError
 from sync.records import (
     CursorState,
     Deletion,
+    FieldWrite,
     LedgerEntry,
     LedgerState,
+    Provenance,
     Record,
+    TaskUpdate,
     WriteResult,
 )
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: initial schema. 2: ledger.attempts and ledger.last_error (why a write failed, how often).
 3: every canonical kind (contracts, opportunities, activities…), full-pass and delete cursors.
-4: the rules' history: account change log, daily health scores, signal log."""
+4: the rules' history: account change log, daily health scores, signal log.
+5: write-back: the ledger keeps owner, body, provenance, closes and holds; the field ledger."""
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -97,6 +103,31 @@ class LedgerRow(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+    owner_id: str | None = None
+    priority: str | None = None
+    due_on: date | None = None
+    step: str | None = None
+    body: str | None = None
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    held: str | None = None
+    provenance: str | None = None
+
+
+class FieldLedgerRow(SQLModel, table=True):
+    """What upsync last wrote to one of its own fields on one account (so a value someone else
+    put there is recognised), or, once ``held`` is set, the value a person put there."""
+
+    __tablename__ = "field_ledger"
+    system: str = Field(primary_key=True)
+    account_id: str = Field(primary_key=True)
+    field: str = Field(primary_key=True)
+    value: str | None = None
+    state: str
+    write_key: str | None = None
+    written_at: datetime = _utc()
+    held: str | None = None
+    last_error: str | None = None
+    provenance: str | None = None
 
 
 class AccountEventRow(SQLModel, table=True):
@@ -178,6 +209,7 @@ OWNERS = TABLES["owners"]
 USAGE = TABLES["usage_daily"]
 WORKSPACES = TABLES["workspaces"]
 LEDGER = cast(sa.Table, LedgerRow.__table__)  # type: ignore[attr-defined]
+FIELD_LEDGER = cast(sa.Table, FieldLedgerRow.__table__)  # type: ignore[attr-defined]
 EVENTS = cast(sa.Table, AccountEventRow.__table__)  # type: ignore[attr-defined]
 HEALTH = cast(sa.Table, HealthRow.__table__)  # type: ignore[attr-defined]
 SIGNALS = cast(sa.Table, SignalLogRow.__table__)  # type: ignore[attr-defined]
@@ -210,6 +242,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2,
     2: _add_missing_columns,
     3: lambda conn: None,  # 4 only adds tables (create_all)
+    4: lambda conn: None,  # 5: the field ledger (create_all) and ledger columns (_add_missing_columns)
 }
 """version N → the function that upgrades a version-N database to N+1, in place."""
 
@@ -686,20 +719,7 @@ class Store:
         t = LEDGER
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t).where(t.c.system == system)).all()
-        return {
-            r.key: LedgerEntry(
-                key=r.key,
-                system=r.system,
-                rule_id=r.rule_id,
-                account_id=r.account_id,
-                window=r.window,
-                state=LedgerState(r.state),
-                crm_id=r.crm_id,
-                attempts=r.attempts,
-                last_error=r.last_error,
-            )
-            for r in rows
-        }
+        return {r.key: _ledger_entry(r) for r in rows}
 
     def mark_pending(self, entries: Iterable[LedgerEntry], *, now: datetime) -> None:
         """Record intended writes before the CRM call (committed): a crash after the call is
@@ -717,6 +737,12 @@ class Store:
                 "last_error": e.last_error,
                 "created_at": now,
                 "updated_at": now,
+                "owner_id": e.owner_id,
+                "priority": e.priority,
+                "due_on": e.due_on,
+                "step": e.step,
+                "body": e.body,
+                "provenance": _provenance_json(e.provenance),
             }
             for e in entries
         ]
@@ -729,7 +755,7 @@ class Store:
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["key"],
-                    set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name not in keep},
+                    set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name not in keep and c.name in rows[0]},
                 ),
                 rows,
             )
@@ -743,6 +769,213 @@ class Store:
                     .where(t.c.key == r.key)
                     .values(state=r.state.value, crm_id=r.crm_id, last_error=r.error, updated_at=now)
                 )
+
+    def record_updates(self, updates: Sequence[TaskUpdate], results: Sequence[WriteResult], *, now: datetime) -> None:
+        """What became of upsync's changes to its own tasks: the new owner/priority, or closed."""
+        t = LEDGER
+        ok = {r.key for r in results if r.state is LedgerState.confirmed}
+        errors = {r.key: r.error for r in results if r.state is not LedgerState.confirmed}
+        with self.engine.begin() as conn:
+            for u in updates:
+                if u.key not in ok:
+                    conn.execute(sa.update(t).where(t.c.key == u.key).values(last_error=errors.get(u.key)))
+                    continue
+                values: dict[str, Any] = {"updated_at": now, "last_error": None}
+                if u.owner_id is not None:
+                    values["owner_id"] = u.owner_id
+                if u.priority is not None:
+                    values["priority"] = u.priority
+                if u.due_on is not None:
+                    values["due_on"] = u.due_on
+                if u.body is not None:
+                    values["body"] = u.body
+                if u.close:
+                    values["closed_at"] = now
+                conn.execute(sa.update(t).where(t.c.key == u.key).values(**values))
+
+    def hold_tasks(self, holds: Iterable[tuple[str, str]], *, now: datetime) -> None:
+        """(key, why): a person edited these tasks; upsync never writes them again."""
+        t = LEDGER
+        with self.engine.begin() as conn:
+            for key, why in holds:
+                conn.execute(sa.update(t).where(t.c.key == key).values(held=why, updated_at=now))
+
+    # -- field ledger ---------------------------------------------------------------------
+
+    def field_memos(self, system: str) -> dict[tuple[str, str], FieldMemo]:
+        t = FIELD_LEDGER
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.system == system)).all()
+        return {
+            (r.account_id, r.field): FieldMemo(
+                value=r.value, state=LedgerState(r.state), written_at=r.written_at, held=r.held
+            )
+            for r in rows
+        }
+
+    def mark_fields_pending(self, writes: Sequence[FieldWrite], *, now: datetime) -> None:
+        """Record the values about to be written (committed before the call): after a crash the
+        CRM may hold them, and the next plan must not take them for a person's edit."""
+        rows = [
+            {
+                "system": w.system,
+                "account_id": w.account_id,
+                "field": name,
+                "value": normalise(name, value),
+                "state": LedgerState.pending.value,
+                "write_key": w.key,
+                "written_at": now,
+                "held": None,
+                "last_error": None,
+                "provenance": _provenance_json(w.provenance),
+            }
+            for w in writes
+            for name, value in w.values.items()
+        ]
+        self._upsert_fields(rows)
+
+    def record_field_results(
+        self, writes: Sequence[FieldWrite], results: Sequence[WriteResult], *, now: datetime
+    ) -> None:
+        t = FIELD_LEDGER
+        by_key = {r.key: r for r in results}
+        with self.engine.begin() as conn:
+            for w in writes:
+                r = by_key.get(w.key)
+                if r is None:
+                    continue
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.system == w.system, t.c.account_id == w.account_id, t.c.write_key == w.key)
+                    .values(state=r.state.value, last_error=r.error, written_at=now)
+                )
+
+    def hold_fields(self, system: str, holds: Sequence[tuple[str, str, str | None, str]], *, now: datetime) -> None:
+        """(account, field, the person's value, why): upsync leaves these fields alone while the
+        person's value stays (clearing it hands the field back)."""
+        rows = [
+            {
+                "system": system,
+                "account_id": account,
+                "field": name,
+                "value": value,
+                "state": LedgerState.confirmed.value,
+                "write_key": None,
+                "written_at": now,
+                "held": why,
+                "last_error": None,
+                "provenance": None,
+            }
+            for account, name, value, why in holds
+        ]
+        self._upsert_fields(rows)
+
+    def release_fields(self, system: str, pairs: Sequence[tuple[str, str]]) -> None:
+        t = FIELD_LEDGER
+        with self.engine.begin() as conn:
+            for account, name in pairs:
+                conn.execute(sa.delete(t).where(t.c.system == system, t.c.account_id == account, t.c.field == name))
+
+    def _upsert_fields(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        t = FIELD_LEDGER
+        stmt = self._upsert(t)
+        pk = ["system", "account_id", "field"]
+        with self.engine.begin() as conn:
+            for start in range(0, len(rows), 5000):
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=pk,
+                        set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name not in pk},
+                    ),
+                    list(rows[start : start + 5000]),
+                )
+
+    # -- the CRM as the pull last saw it ----------------------------------------------------
+
+    def own_tasks(self, system: str) -> dict[str, CrmTask]:
+        """upsync's tasks as read back from the CRM (activities carrying a sync key)."""
+        a = TABLES["activities"]
+        query = sa.select(
+            a.c.sync_key,
+            a.c.crm_id,
+            a.c.account_id,
+            a.c.status,
+            a.c.is_closed,
+            a.c.owner_id,
+            a.c.created_by,
+            a.c.last_modified_by,
+            a.c.modified_at,
+            a.c.deleted,
+        ).where(a.c.system == system, a.c.sync_key.is_not(None))
+        out = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                out[r.sync_key] = CrmTask(
+                    key=r.sync_key,
+                    crm_id=r.crm_id,
+                    account_id=r.account_id,
+                    status=r.status,
+                    is_closed=bool(r.is_closed) or bool(r.deleted),
+                    owner_id=r.owner_id,
+                    created_by=r.created_by,
+                    last_modified_by=r.last_modified_by,
+                    modified_at=r.modified_at,
+                )
+        return out
+
+    def account_states(self, system: str) -> dict[str, AccountState]:
+        """upsync's own fields on every live account as the pull last read them."""
+        a = ACCOUNTS
+        cols = [a.c.crm_id, a.c.synced_at]
+        has_fields = "upsync_fields" in a.c
+        has_modifier = "last_modified_by" in a.c
+        if has_fields:
+            cols.append(a.c.upsync_fields)
+        if has_modifier:
+            cols.append(a.c.last_modified_by)
+        query = sa.select(*cols).where(a.c.system == system, a.c.deleted.is_(False))
+        out = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                current = r.upsync_fields if has_fields else None
+                if isinstance(current, str):
+                    current = json.loads(current)
+                out[r.crm_id] = AccountState(
+                    account_id=r.crm_id,
+                    current=current or {},
+                    last_modified_by=r.last_modified_by if has_modifier else None,
+                    synced_at=r.synced_at,
+                )
+        return out
+
+    def last_signals(self, system: str) -> dict[str, tuple[str, date]]:
+        """Each account's most recent unblocked signal: (rule id, the day it last fired)."""
+        sg = SIGNALS
+        query = (
+            sa.select(sg.c.account_id, sg.c.rule_id, sg.c.last_fired_on)
+            .where(sg.c.system == system, sg.c.last_fired_on.is_not(None))
+            .order_by(sg.c.account_id, sg.c.last_fired_on, sg.c.rule_id)
+        )
+        out: dict[str, tuple[str, date]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                out[r.account_id] = (r.rule_id, r.last_fired_on)
+        return out
+
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(META.c.value).where(META.c.key == key)).first()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        stmt = self._upsert(META)
+        with self.engine.begin() as conn:
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}),
+                [{"key": key, "value": value}],
+            )
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -767,6 +1000,35 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
+
+    def outcome_tables(self, system: str) -> OutcomeTables:
+        """What the outcome measures read (:class:`rules.metrics.OutcomeTables`) for ``system``: the
+        ledger, upsync's tasks as the pull read them back, the signal log, and the live opportunities,
+        accounts and contracts, whole (a deal can follow its task by months)."""
+        ld, act, opp, sg = LEDGER, TABLES["activities"], TABLES["opportunities"], SIGNALS
+        a, c = ACCOUNTS, TABLES["contracts"]
+
+        def cols(table: sa.Table, name: str) -> list[sa.ColumnElement[Any]]:
+            return [table.c[col] if col in table.c else sa.null().label(col) for col in OUTCOME_SCHEMAS[name]]
+
+        queries = {
+            "ledger": sa.select(*cols(ld, "ledger")).where(ld.c.system == system),
+            "tasks": sa.select(*cols(act, "tasks")).where(
+                act.c.system == system, act.c.sync_key.is_not(None), act.c.deleted.is_(False)
+            ),
+            "opportunities": sa.select(*cols(opp, "opportunities")).where(
+                opp.c.system == system, opp.c.deleted.is_(False)
+            ),
+            "signal_log": sa.select(*cols(sg, "signal_log")).where(sg.c.system == system),
+            "accounts": sa.select(*cols(a, "accounts")).where(a.c.system == system, a.c.deleted.is_(False)),
+            "contracts": sa.select(*cols(c, "contracts")).where(c.c.system == system, c.c.deleted.is_(False)),
+        }
+        frames: dict[str, pl.DataFrame] = {}
+        with self.engine.connect() as conn:
+            for name, query in queries.items():
+                rows = [tuple(r) for r in conn.execute(query)]
+                frames[name] = pl.DataFrame(rows, schema=OUTCOME_SCHEMAS[name], orient="row", strict=False)
+        return OutcomeTables(**frames)
 
 
 _MANAGED = frozenset(("seen_pass", "synced_at", "deleted", "modified_at", "source"))
@@ -857,3 +1119,48 @@ def _group_deletions(deletions: Sequence[Deletion]) -> dict[tuple[str, str], lis
     for d in deletions:
         groups.setdefault((d.kind, d.system), []).append(d.crm_id)
     return groups
+
+
+def _provenance_json(p: Provenance | None) -> str | None:
+    if p is None:
+        return None
+    return json.dumps(
+        {"rule_id": p.rule_id, "rule_hash": p.rule_hash, "as_of": p.as_of.isoformat(), "inputs": dict(p.inputs)},
+        default=str,
+    )
+
+
+def _provenance(raw: str | None) -> Provenance | None:
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return Provenance(
+        rule_id=data["rule_id"],
+        rule_hash=data["rule_hash"],
+        as_of=datetime.fromisoformat(data["as_of"]),
+        inputs=data.get("inputs") or {},
+    )
+
+
+def _ledger_entry(r: Any) -> LedgerEntry:
+    return LedgerEntry(
+        key=r.key,
+        system=r.system,
+        rule_id=r.rule_id,
+        account_id=r.account_id,
+        window=r.window,
+        state=LedgerState(r.state),
+        crm_id=r.crm_id,
+        attempts=r.attempts,
+        last_error=r.last_error,
+        owner_id=r.owner_id,
+        priority=r.priority,
+        due_on=r.due_on,
+        step=r.step,
+        body=r.body,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        closed_at=r.closed_at,
+        held=r.held,
+        provenance=_provenance(r.provenance),
+    )

@@ -1,35 +1,46 @@
-"""Apply a plan through a CRM's task writer, recording every outcome in the ledger.
+"""Apply a plan through a CRM's writer, recording every outcome in the ledger.
 
 Order of effects per batch: ledger rows ``pending`` (committed) → one CRM call → results
 (committed). A crash after the CRM call leaves ``pending`` rows; the next plan turns them into
 reconciles, which look the keys up in the CRM before creating anything, so a task is never
-written twice and never lost.
+written twice and never lost. Updates (reassign, close) and field writes are idempotent
+overwrites keyed on the record, so repeating one after a crash changes nothing twice.
+
+Items the CRM refused come back ``failed`` one by one; the rest of their batch stands, and the
+next run retries only the failed items (up to ``rules.plan.MAX_ATTEMPTS``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from connectors.base import TaskWriter
 from rules.plan import Plan
 from sync.errors import ConnectorError
-from sync.records import Clock, LedgerEntry, LedgerState, TaskIntent, WriteResult
+from sync.records import Clock, LedgerEntry, LedgerState, TaskIntent, TaskUpdate, WriteResult
 from sync.store import Store
 
 __all__ = ["ApplyReport", "apply_plan"]
 
 log = logging.getLogger("upsync.writeback")
+T = TypeVar("T")
 
 
 @dataclass(kw_only=True)
 class ApplyReport:
     created: int = 0
     reconciled: int = 0
+    updated: int = 0
+    closed: int = 0
+    fields: int = 0
+    held: int = 0
     failed: int = 0
     unknown: int = 0
+    calls: int = 0
     errors: list[str] = field(default_factory=list)
     stopped: bool = False
 
@@ -44,7 +55,17 @@ def _entry(task: TaskIntent, previous: LedgerEntry | None) -> LedgerEntry:
         state=LedgerState.pending,
         attempts=previous.attempts if previous else 0,
         last_error=previous.last_error if previous else None,
+        owner_id=task.owner_id,
+        priority=task.priority,
+        due_on=task.due_on,
+        step=task.step,
+        body=task.body,
+        provenance=task.provenance,
     )
+
+
+def _batches(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def apply_plan(
@@ -56,34 +77,46 @@ def apply_plan(
     clock: Clock,
     stop: threading.Event | None = None,
 ) -> ApplyReport:
+    """Holds, reconciles, creates, updates and closes, then fields; stops between batches on ``stop``."""
     report = ApplyReport()
+    system = writer.system
+    _record_holds(store, plan, system, clock, report)
     to_create: list[TaskIntent] = list(plan.creates)
     if plan.reconciles:
         try:
             found = writer.find([t.key for t in plan.reconciles])
+            report.calls += -(-len(plan.reconciles) // writer.batch_size)
         except ConnectorError as exc:
             report.errors.append(f"reconcile: {exc}")
             log.error("cannot reconcile %d unconfirmed writes, creating nothing: %s", len(plan.reconciles), exc)
-            return report
-        store.record_results(
-            [WriteResult(key=k, crm_id=v, state=LedgerState.confirmed) for k, v in found.items()], now=clock()
-        )
-        report.reconciled = len(found)
-        to_create = [t for t in plan.reconciles if t.key not in found] + to_create
-    for start in range(0, len(to_create), writer.batch_size):
+            to_create = []
+            found = None
+        if found is not None:
+            store.record_results(
+                [WriteResult(key=k, crm_id=v, state=LedgerState.confirmed) for k, v in found.items()], now=clock()
+            )
+            report.reconciled = len(found)
+            to_create = [t for t in plan.reconciles if t.key not in found] + to_create
+
+    def stopped() -> bool:
         if stop is not None and stop.is_set():
             report.stopped = True
-            break
-        batch: Sequence[TaskIntent] = to_create[start : start + writer.batch_size]
+        return report.stopped
+
+    for batch in _batches(to_create, writer.batch_size):
+        if stopped():
+            return report
         store.mark_pending([_entry(t, ledger.get(t.key)) for t in batch], now=clock())
-        try:
-            results = writer.create(batch)
-        except ConnectorError as exc:
+        results = _call(writer.create, batch, report, what="task batch")
+        if results is None:
             # The CRM may or may not hold these: the next run looks them up by key first.
-            results = [WriteResult(key=t.key, crm_id=None, state=LedgerState.unknown, error=str(exc)) for t in batch]
-            report.errors.append(str(exc))
-            log.error("task batch of %d not confirmed (will reconcile next run): %s", len(batch), exc)
-            store.record_results(results, now=clock())
+            store.record_results(
+                [
+                    WriteResult(key=t.key, crm_id=None, state=LedgerState.unknown, error=report.errors[-1])
+                    for t in batch
+                ],
+                now=clock(),
+            )
             report.unknown += len(batch)
             break
         store.record_results(results, now=clock())
@@ -95,4 +128,98 @@ def apply_plan(
                 log.warning("task %s refused: %s", r.key, r.error)
             else:
                 report.unknown += 1
+
+    for ubatch in _batches(list(plan.updates), writer.batch_size):
+        if stopped():
+            return report
+        ubatch = _still_ours(store, writer, ubatch, clock, report)
+        if not ubatch:
+            continue
+        uresults = _call(writer.update, ubatch, report, what="task update batch")
+        if uresults is None:
+            break  # idempotent: the next plan proposes the same updates again
+        store.record_updates(ubatch, uresults, now=clock())
+        for u, r in zip(ubatch, uresults, strict=True):
+            if r.state is LedgerState.confirmed:
+                if u.close:
+                    report.closed += 1
+                else:
+                    report.updated += 1
+            else:
+                report.failed += 1
+                log.warning("update of task %s refused: %s", u.key, r.error)
+
+    for fbatch in _batches(list(plan.fields), writer.batch_size):
+        if stopped():
+            return report
+        store.mark_fields_pending(fbatch, now=clock())
+        fresults = _call(writer.write_fields, fbatch, report, what="field batch")
+        if fresults is None:
+            break  # the values stay pending: the next plan compares them with what the pull reads
+        store.record_field_results(fbatch, fresults, now=clock())
+        for w, r in zip(fbatch, fresults, strict=True):
+            if r.state is LedgerState.confirmed:
+                report.fields += 1
+            else:
+                report.failed += 1
+                log.warning("fields of account %s refused: %s", w.account_id, r.error)
     return report
+
+
+TASK_FIELDS = ("subject", "body", "due_on", "priority", "owner_id", "status")
+
+
+def _still_ours(
+    store: Store, writer: TaskWriter, batch: Sequence[TaskUpdate], clock: Clock, report: ApplyReport
+) -> Sequence[TaskUpdate]:
+    """Ask the CRM, right before changing upsync's own tasks, whether a person touched them since
+    the pull read them (one read per batch): a rep's edit of a minute ago is never overwritten."""
+    ids = {u.crm_id: list(TASK_FIELDS) for u in batch if u.crm_id}
+    report.calls += 1
+    try:
+        sources = writer.edit_sources("tasks", ids)
+    except ConnectorError as exc:
+        report.errors.append(f"cannot confirm tasks are untouched: {exc}")
+        log.error("not updating %d tasks: cannot confirm nobody edited them: %s", len(batch), exc)
+        return []
+    mine, theirs = [], []
+    for u in batch:
+        src = sources.get(u.crm_id or "")
+        if src is not None and src.origin != "upsync":
+            who = src.who or "a person"
+            when = f" on {src.at:%Y-%m-%d %H:%M} UTC" if src.at else ""
+            theirs.append((u.key, f"edited by {who}{when}: upsync leaves this task alone"))
+        else:
+            mine.append(u)
+    if theirs:
+        store.hold_tasks(theirs, now=clock())
+        report.held += len(theirs)
+    return mine
+
+
+def _call(
+    fn: Callable[[Sequence[T]], list[WriteResult]], batch: Sequence[T], report: ApplyReport, *, what: str
+) -> list[WriteResult] | None:
+    report.calls += 1
+    try:
+        results = fn(batch)
+    except ConnectorError as exc:
+        report.errors.append(str(exc))
+        log.error("%s of %d not confirmed: %s", what, len(batch), exc)
+        return None
+    if len(results) != len(batch):
+        report.errors.append(f"{what}: {len(results)} results for {len(batch)} items")
+        return None
+    return results
+
+
+def _record_holds(store: Store, plan: Plan, system: str, clock: Clock, report: ApplyReport) -> None:
+    """Remember what people edited (upsync leaves it alone from now on) and what they released."""
+    now = clock()
+    tasks = [(h.target, h.reason) for h in plan.holds if h.kind == "task"]
+    fields = [(h.account_id, h.target, h.value, h.reason) for h in plan.holds if h.kind == "field"]
+    if tasks:
+        store.hold_tasks(tasks, now=now)
+    if fields:
+        store.hold_fields(system, fields, now=now)
+    report.held += len(tasks) + len(fields)

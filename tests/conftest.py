@@ -46,8 +46,12 @@ def write_config(
     salesforce: str = "",
     hubspot: str = "",
     usage: str = "",
+    writeback: str = "first_run_tasks = true",
 ) -> Path:
-    """A config pointing at ``sb``; the keyword strings are TOML lines added to that section."""
+    """A config pointing at ``sb``; the keyword strings are TOML lines added to that section.
+
+    Tasks are created from the first run (the flood guard's default holds them back once), so
+    that a single cycle shows what it writes; flood-guard tests pass ``writeback=""``."""
     path = directory / f"config-{crm}.toml"
     path.write_text(
         f"""
@@ -86,6 +90,9 @@ csat_property = "csat_score"
 base_url = "{sb.usage.url}"
 ca_file = "{sb.ca_path}"
 {usage if "page_size" in usage else "page_size = 1000" + chr(10) + usage}
+
+[writeback]
+{writeback}
 
 [[playbooks]]
 id = "seat-expansion"

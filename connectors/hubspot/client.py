@@ -29,7 +29,15 @@ from hubspot.crm.associations.v4 import (
 )
 from hubspot.crm.companies import ApiException as CompaniesApiException
 from hubspot.crm.objects import ApiException as ObjectsApiException
-from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
+from hubspot.crm.objects import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
+)
 from hubspot.crm.objects.tasks import ApiException as TasksApiException
 from hubspot.crm.objects.tasks import (
     AssociationSpec,
@@ -39,6 +47,8 @@ from hubspot.crm.objects.tasks import (
     SimplePublicObjectBatchInputForCreate,
 )
 from hubspot.crm.owners import ApiException as OwnersApiException
+from hubspot.crm.properties import ApiException as PropertiesApiException
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
 from connectors.http import SlidingWindow, call_with_retry, redact, ssl_context
 from sync.errors import (
@@ -68,6 +78,7 @@ API_EXCEPTIONS: tuple[type[Exception], ...] = (
     TasksApiException,
     OwnersApiException,
     AssociationsApiException,
+    PropertiesApiException,
 )
 VENDOR_ERRORS: tuple[type[BaseException], ...] = (*API_EXCEPTIONS, urllib3.exceptions.HTTPError, ValueError)
 """Every exception a call can raise that ``translated`` maps (tests assert the mapping is total)."""
@@ -182,7 +193,19 @@ class HubSpotClient:
         self._associations = api.crm.associations.v4.batch_api
         self._owners = api.crm.owners.owners_api
         self._tasks_batch = api.crm.objects.tasks.batch_api
-        self._apis = (self._search, self._objects, self._associations, self._owners, self._tasks_batch)
+        self._batch = api.crm.objects.batch_api
+        self._properties = api.crm.properties.core_api
+        self._groups = api.crm.properties.groups_api
+        self._apis = (
+            self._search,
+            self._objects,
+            self._associations,
+            self._owners,
+            self._tasks_batch,
+            self._batch,
+            self._properties,
+            self._groups,
+        )
         self.general = SlidingWindow(max(1, math.floor(settings.requests_per_10s * settings.throttle_share)), 10.0)
         # search: HubSpot's 5 per second, spread so that on average search_per_second are sent
         self.search_bucket = SlidingWindow(SEARCH_LIMIT, SEARCH_LIMIT / settings.search_per_second)
@@ -355,8 +378,12 @@ class HubSpotClient:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def create_tasks(self, inputs: Sequence[tuple[Mapping[str, str], str, str]]) -> list[dict[str, Any]]:
-        """Batch-create tasks ``(properties, company_id, trace_id)`` (≤ 100), each tied to its company.
+    def create_tasks(
+        self, inputs: Sequence[tuple[Mapping[str, str], str, str]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Batch-create tasks ``(properties, company_id, trace_id)`` (≤ 100), each tied to its company:
+        (created, errors). With a trace id on every input a refused one comes back among the
+        errors of a 207 (its context names the trace id) while the others are created.
 
         Not idempotent: retried only on 429. After a timeout or 5xx the caller must reconcile by
         sync key before creating again.
@@ -389,7 +416,107 @@ class HubSpotClient:
             stream="write tasks",
             idempotent=False,
         )
-        return [r.to_dict() for r in response.results or []]
+        return _batch_outcome(response)
+
+    def update_batch(
+        self, object_type: str, inputs: Sequence[tuple[str, Mapping[str, str], str]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Batch update ``(id, properties, trace_id)`` (≤ 100): (updated, errors). Ids that do not
+        exist come back in a 207 error naming them; setting the same values twice is harmless,
+        so the call is retried like a read."""
+        batch = BatchInputSimplePublicObjectBatchInput(
+            inputs=[
+                SimplePublicObjectBatchInput(id=object_id, properties=dict(props), object_write_trace_id=trace_id)
+                for object_id, props, trace_id in inputs
+            ]
+        )
+        response = self._call(
+            partial(
+                self._batch.update,
+                object_type,
+                batch_input_simple_public_object_batch_input=batch,
+                _request_timeout=self._timeout,
+            ),
+            stream=f"write {object_type}",
+        )
+        return _batch_outcome(response)
+
+    def read_batch(
+        self, object_type: str, ids: Sequence[str], properties: Sequence[str], *, with_history: Sequence[str] = ()
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Batch read by id (≤ 100; ≤ 50 with ``with_history``): (records, errors for missing ids)."""
+        request = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in ids],
+            properties=list(properties),
+            properties_with_history=list(with_history) or None,
+        )
+        response = self._call(
+            partial(
+                self._batch.read,
+                object_type,
+                batch_read_input_simple_public_object_id=request,
+                _request_timeout=self._timeout,
+            ),
+            stream=f"read {object_type}",
+        )
+        results, errors = _batch_outcome(response)
+        for record in results:  # to_dict() leaves the history entries as models
+            history = record.get("properties_with_history") or {}
+            for name, entries in history.items():
+                history[name] = [e.to_dict() if hasattr(e, "to_dict") else e for e in entries or []]
+        return results, errors
+
+    # -- schema --------------------------------------------------------------------------------
+
+    def properties(self, object_type: str) -> list[dict[str, Any]]:
+        """Every (live) property definition of an object type: name, type, fieldType, groupName…"""
+        response = self._call(
+            partial(self._properties.get_all, object_type, archived=False, _request_timeout=self._timeout),
+            stream=f"schema {object_type}",
+        )
+        return [p.to_dict() for p in response.results or []]
+
+    def groups(self, object_type: str) -> list[dict[str, Any]]:
+        response = self._call(
+            partial(self._groups.get_all, object_type, _request_timeout=self._timeout),
+            stream=f"schema {object_type}",
+        )
+        return [g.to_dict() for g in response.results or []]
+
+    def create_group(self, object_type: str, name: str, label: str) -> bool:
+        """Create a property group; False when it exists already (409)."""
+        return self._create_once(
+            partial(
+                self._groups.create,
+                object_type,
+                PropertyGroupCreate(name=name, label=label),
+                _request_timeout=self._timeout,
+            ),
+            stream=f"schema {object_type}",
+        )
+
+    def create_property(self, object_type: str, definition: Mapping[str, Any]) -> bool:
+        """Create a property (``name``, ``label``, ``type``, ``field_type``, ``group_name``…);
+        False when one of that name exists already (409)."""
+        return self._create_once(
+            partial(self._properties.create, object_type, PropertyCreate(**definition), _request_timeout=self._timeout),
+            stream=f"schema {object_type}",
+        )
+
+    def _create_once(self, fn: Callable[[], object], *, stream: str) -> bool:
+        """A create whose 409 CONFLICT means "already there" (a concurrent setup, or this very
+        create retried after its answer was lost): not an error, so it is safe to retry."""
+
+        def attempt() -> bool:
+            try:
+                fn()
+            except PropertiesApiException as exc:
+                if getattr(exc, "status", None) == 409:
+                    return False
+                raise
+            return True
+
+        return self._call(attempt, stream=stream)
 
     def search_all(
         self, object_type: str, filters: Sequence[Mapping[str, Any]], properties: Sequence[str], *, stream: str
@@ -404,6 +531,13 @@ class HubSpotClient:
             yield results
             if not after:
                 return
+
+
+def _batch_outcome(response: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(results, errors) of a batch response: a 207 carries ``errors`` (StandardError dicts)."""
+    results = [r.to_dict() for r in getattr(response, "results", None) or []]
+    errors = [e.to_dict() for e in getattr(response, "errors", None) or []]
+    return results, errors
 
 
 def _snake(api_filter: Mapping[str, Any]) -> dict[str, Any]:

@@ -267,6 +267,7 @@ class HubSpotConnector:
                     do_not_contact_property=settings.do_not_contact_property,
                     nps_property=settings.nps_property,
                     csat_property=settings.csat_property,
+                    owned_properties=tuple(settings.company_properties.items()),
                 )
             elif cls is Tasks:
                 decl = Tasks(lookback=lookback, sync_key_property=settings.sync_key_property)

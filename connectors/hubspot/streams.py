@@ -7,7 +7,7 @@ of up to 1,000 ids and hands them to ``to_record``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -32,6 +32,7 @@ __all__ = [
     "Tasks",
     "Tickets",
     "epoch_ms",
+    "owned_values",
 ]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -153,6 +154,11 @@ class Owners(HubSpotStream):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Companies(HubSpotStream):
+    """Companies, with the configured account-fact properties and upsync's own properties
+    (``owned_properties``: canonical name → property) so write-back can diff them with what the
+    CRM holds without another call. ``hs_updated_by_user_id`` names the last user who edited the
+    company in HubSpot (absent in portals without it: search ignores unknown properties)."""
+
     workspace_property: str = "workspace_id"
     seats_property: str | None = "upsync_seats_purchased"
     contract_end_property: str | None = "contract_end_date"
@@ -160,6 +166,7 @@ class Companies(HubSpotStream):
     do_not_contact_property: str | None = None
     nps_property: str | None = None
     csat_property: str | None = None
+    owned_properties: tuple[tuple[str, str], ...] = ()
 
     config_name = "companies"
     object_type = "companies"
@@ -190,7 +197,8 @@ class Companies(HubSpotStream):
             )
             if p
         ]
-        return [*self.base_properties, *extra, self.modified_property, "hs_object_id"]
+        owned = [p for _, p in self.owned_properties if p not in extra]
+        return [*self.base_properties, *extra, *owned, UPDATED_BY, self.modified_property, "hs_object_id"]
 
     def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
         return {
@@ -211,7 +219,31 @@ class Companies(HubSpotStream):
             "csat": number(props.get(self.csat_property)) if self.csat_property else None,
             "contract_end": day(props.get(self.contract_end_property)) if self.contract_end_property else None,
             "created_at": instant(props.get("createdate")),
+            "upsync_fields": owned_values(self.owned_properties, props),
+            "last_modified_by": text(props.get(UPDATED_BY)),
         }
+
+
+UPDATED_BY = "hs_updated_by_user_id"
+OWNED_NUMBERS = frozenset({"health_score", "expansion_score"})
+
+
+def owned_values(owned: Iterable[tuple[str, str]], props: Mapping[str, Any]) -> dict[str, Any]:
+    """upsync's properties present on a record, by canonical name, typed as ``FieldWrite``
+    values are: scores as float, ``as_of`` as ISO-8601 UTC, the rest as text ("" reads as absent)."""
+    out: dict[str, Any] = {}
+    for name, prop in owned:
+        value = props.get(prop)
+        if name in OWNED_NUMBERS:
+            value = number(value)
+        elif name == "as_of":
+            at = instant(value)
+            value = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
+        else:
+            value = text(value)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -161,6 +161,7 @@ class SalesforceClient:
         self._sleep = sleep
         self._clock = time.monotonic
         self._refresh_at: float | None = None  # rule 18: renew a session upsync obtained every 15 min
+        self.identity_user_id: str | None = None  # the API user, when upsync obtained the session itself
         session = requests.Session()
         # This machine (and many CI images) exports REQUESTS_CA_BUNDLE, which requests merges over
         # session.verify: ignore the environment so the configured CA file is the one used.
@@ -207,9 +208,15 @@ class SalesforceClient:
                 system=SYSTEM,
                 hint="check the client id/secret and refresh token named in [salesforce.oauth]",
             )
-        token = response.json().get("access_token")
+        body = response.json()
+        token = body.get("access_token")
         if not token:
             raise AuthError("token endpoint answered without an access_token", system=SYSTEM)
+        # The identity URL ends in the user's id: https://login…/id/<org id>/<user id> (OAuth 2.0
+        # token response, Salesforce Help › remoteaccess_oauth_refresh_token_flow.htm).
+        identity = str(body.get("id") or "").rstrip("/")
+        if identity.count("/") >= 2:
+            self.identity_user_id = identity.rsplit("/", 1)[-1] or None
         log.info("salesforce session refreshed")
         self._refresh_at = self._clock() + SESSION_RENEW_SECONDS
         return str(token)
@@ -390,6 +397,36 @@ class SalesforceClient:
                 system=SYSTEM,
                 stream=f"write {sobject}",
             )
+        return result
+
+    def update_collection(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """sObject Collections update by Id (``PATCH /composite/sobjects``, ≤ 200, allOrNone=false):
+        one SaveResult per record, in order. An update by Id is an overwrite, safe to retry."""
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **r} for r in records],
+        }
+        result = self._call(
+            partial(self._sf.restful, "composite/sobjects", method="PATCH", json=body, timeout=self._timeout),
+            stream=f"write {sobject}",
+            write=True,
+        )
+        if not isinstance(result, list) or len(result) != len(records):
+            raise ResponseShapeError(
+                f"collection update returned {type(result).__name__} for {len(records)} records",
+                system=SYSTEM,
+                stream=f"write {sobject}",
+            )
+        return result
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """``GET /sobjects/{sobject}/describe``: the object's fields with type, externalId, updateable."""
+        result = self._call(
+            partial(self._sf.restful, f"sobjects/{sobject}/describe", timeout=self._timeout),
+            stream=f"describe {sobject}",
+        )
+        if not isinstance(result, dict) or not isinstance(result.get("fields"), list):
+            raise ResponseShapeError(f"describe of {sobject} has no fields list", system=SYSTEM)
         return result
 
 

@@ -134,6 +134,7 @@ class SalesforceConnector:
                     do_not_contact_field=settings.do_not_contact_field,
                     nps_field=settings.nps_field,
                     csat_field=settings.csat_field,
+                    owned_fields=tuple(settings.account_fields.items()),
                 )
             elif cls is Tasks:
                 decl = Tasks(lookback=lookback, sync_key_field=settings.sync_key_field)

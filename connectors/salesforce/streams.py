@@ -8,7 +8,7 @@ Every stream reads ``queryAll`` ascending on (SystemModstamp, Id) so soft delete
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -30,6 +30,7 @@ __all__ = [
     "SObjectStream",
     "Tasks",
     "Users",
+    "owned_values",
     "soql_datetime",
     "soql_string",
 ]
@@ -119,7 +120,9 @@ class Users(SObjectStream):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accounts(SObjectStream):
-    """Accounts, with the configured workspace-id, purchased-seats, health, do-not-contact, NPS and CSAT fields."""
+    """Accounts, with the configured workspace-id, purchased-seats, health, do-not-contact, NPS and CSAT fields,
+    and upsync's own fields (``owned_fields``: canonical name → API name) so write-back can diff
+    them with what the CRM holds and see who changed the account last, without another call."""
 
     workspace_field: str = "Workspace_Id__c"
     seats_field: str | None = "Seats_Purchased__c"
@@ -127,6 +130,7 @@ class Accounts(SObjectStream):
     do_not_contact_field: str | None = None
     nps_field: str | None = None
     csat_field: str | None = None
+    owned_fields: tuple[tuple[str, str], ...] = ()
 
     config_name = "accounts"
     sobject = "Account"
@@ -147,7 +151,8 @@ class Accounts(SObjectStream):
             )
             if f
         )
-        return ("Id", *self.base_fields, *extra, "SystemModstamp", "IsDeleted")
+        owned = tuple(api for _, api in self.owned_fields if api not in extra)
+        return ("Id", *self.base_fields, "LastModifiedById", *extra, *owned, "SystemModstamp", "IsDeleted")
 
     def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -165,7 +170,30 @@ class Accounts(SObjectStream):
             "nps": number(raw.get(self.nps_field)) if self.nps_field else None,
             "csat": number(raw.get(self.csat_field)) if self.csat_field else None,
             "created_at": instant(raw.get("CreatedDate")),
+            "upsync_fields": owned_values(self.owned_fields, raw),
+            "last_modified_by": text(raw.get("LastModifiedById")),
         }
+
+
+OWNED_NUMBERS = frozenset({"health_score", "expansion_score"})
+
+
+def owned_values(owned: Iterable[tuple[str, str]], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """upsync's fields present on a row, by canonical name, typed as ``FieldWrite`` values are
+    (REST JSON and Bulk CSV alike): scores as float, ``as_of`` as ISO-8601 UTC, the rest as text."""
+    out: dict[str, Any] = {}
+    for name, api in owned:
+        value = raw.get(api)
+        if name in OWNED_NUMBERS:
+            value = number(value)
+        elif name == "as_of":
+            at = instant(value)
+            value = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
+        else:
+            value = text(value)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
