@@ -53,6 +53,7 @@ __all__ = [
     "desired_fields",
     "field_key",
     "field_suspects",
+    "landed_fields",
     "normalise",
     "op_key",
     "period_of",
@@ -185,6 +186,7 @@ class Plan:
     fields: tuple[FieldWrite, ...] = ()
     skipped: tuple[Skip, ...] = ()
     holds: tuple[Hold, ...] = ()
+    landed: tuple[tuple[str, str], ...] = ()  # (account, field): a pending write the CRM shows as done
 
     @property
     def writes(self) -> tuple[TaskIntent, ...]:
@@ -304,12 +306,30 @@ def _field_verdicts(
                 elif c != w:
                     yield account, name, wanted, c, "release"
                 continue
+            # Only a confirmed write is trusted over an older read; a pending one (the process
+            # died around the call) is written again: field writes are idempotent overwrites.
+            confirmed = memo is not None and memo.state is LedgerState.confirmed
             stale = memo is not None and (seen.synced_at is None or seen.synced_at <= memo.written_at)
-            effective = memo.value if stale and memo is not None and memo.state in _LIVE else c
+            effective = memo.value if stale and confirmed and memo is not None else c
             if effective == w:
                 continue
-            moved = memo is not None and memo.state in _LIVE and not stale and c != memo.value
+            moved = confirmed and not stale and memo is not None and c != memo.value
             yield account, name, wanted, c, "suspect" if moved else "write"
+
+
+def landed_fields(state: CrmState) -> list[tuple[str, str]]:
+    """Field writes left ``pending`` by a crash that a later read shows in the CRM: confirmed
+    now, so they are neither written again nor mistaken for a person's value later."""
+    out = []
+    for (account, name), memo in state.fields.items():
+        if memo.state is LedgerState.confirmed or memo.held is not None:
+            continue
+        seen = state.accounts.get(account)
+        if seen is None or seen.synced_at is None or seen.synced_at <= memo.written_at:
+            continue
+        if normalise(name, seen.current.get(name)) == memo.value:
+            out.append((account, name))
+    return out
 
 
 def field_suspects(
@@ -667,6 +687,7 @@ def plan_changes(
         fields=tuple(fields),
         skipped=tuple(skipped),
         holds=tuple(holds),
+        landed=tuple(landed_fields(state)) if policy.fields else (),
     )
 
 

@@ -52,7 +52,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
     delay: float = 0.0
-    after: Callable[[], None] | None = None
+    before: Callable[[], None] | None = None  # runs first; the request is then dropped unprocessed
+    after: Callable[[], None] | None = None  # runs once the app has answered, before the answer is sent
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and re.search(self.path, path) is not None
@@ -111,6 +112,11 @@ class _FaultMiddleware:
             return
         if fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault.before is not None:
+            await asyncio.to_thread(fault.before)
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if fault.status is not None:
             body = b"" if fault.body is None else json.dumps(fault.body).encode()
             headers = [(b"content-type", b"application/json;charset=UTF-8")]

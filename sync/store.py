@@ -870,11 +870,15 @@ class Store:
         ]
         self._upsert_fields(rows)
 
-    def release_fields(self, system: str, pairs: Sequence[tuple[str, str]]) -> None:
+    def confirm_fields(self, system: str, pairs: Sequence[tuple[str, str]]) -> None:
         t = FIELD_LEDGER
         with self.engine.begin() as conn:
             for account, name in pairs:
-                conn.execute(sa.delete(t).where(t.c.system == system, t.c.account_id == account, t.c.field == name))
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.system == system, t.c.account_id == account, t.c.field == name)
+                    .values(state=LedgerState.confirmed.value)
+                )
 
     def _upsert_fields(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:

@@ -218,6 +218,8 @@ def _record_holds(store: Store, plan: Plan, system: str, clock: Clock, report: A
     now = clock()
     tasks = [(h.target, h.reason) for h in plan.holds if h.kind == "task"]
     fields = [(h.account_id, h.target, h.value, h.reason) for h in plan.holds if h.kind == "field"]
+    if plan.landed:
+        store.confirm_fields(system, plan.landed)
     if tasks:
         store.hold_tasks(tasks, now=now)
     if fields:

@@ -13,6 +13,8 @@ from rules.plan import (
     CrmState,
     CrmTask,
     FieldMemo,
+    Plan,
+    Scalar,
     TaskRule,
     WritePolicy,
     desired_fields,
@@ -135,7 +137,7 @@ def plan(
     *,
     firing: set[tuple[str, str]] | None = None,
     **policy: object,
-):  # type: ignore[no-untyped-def]
+) -> Plan:
     return plan_changes(
         actions,
         RULES,
@@ -326,10 +328,12 @@ def test_a_sequence_counts_once_against_the_owner_budget() -> None:
 
 # -- account fields (A2) -------------------------------------------------------------------------
 
-WANT = {"001A": {"health_score": 72.5, "health_band": "green", "as_of": "2026-11-23T09:00:00Z"}}
+WANT: dict[str, dict[str, Scalar]] = {
+    "001A": {"health_score": 72.5, "health_band": "green", "as_of": "2026-11-23T09:00:00Z"}
+}
 
 
-def fields_plan(state: CrmState, desired: dict[str, dict[str, float | str | None]] | None = None):  # type: ignore[no-untyped-def]
+def fields_plan(state: CrmState, desired: dict[str, dict[str, Scalar]] | None = None) -> Plan:
     return plan_changes(
         [],
         RULES,
@@ -338,7 +342,7 @@ def fields_plan(state: CrmState, desired: dict[str, dict[str, float | str | None
         system="salesforce",
         now=NOW,
         policy=WritePolicy(),
-        desired=desired or WANT,  # type: ignore[arg-type]
+        desired=desired or WANT,
     )
 
 
@@ -419,7 +423,7 @@ def test_accounts_not_read_back_yet_and_unowned_fields_are_not_written() -> None
         system="salesforce",
         now=NOW,
         policy=WritePolicy(owned_fields=("health_band",)),
-        desired=WANT,  # type: ignore[arg-type]
+        desired=WANT,
     )
     assert [sorted(f.values) for f in p.fields] == [["health_band"]]
 
@@ -434,7 +438,7 @@ def test_values_compare_as_the_crm_gives_them_back(name: str, a: object, b: obje
 
 
 def test_desired_fields_say_health_the_next_best_action_and_its_playbook() -> None:
-    rows = [
+    rows: list[dict[str, object]] = [
         {"account": "001A", "health_score": 72.456, "health_band": "green"},
         {"account": "001B", "health_score": None, "health_band": None},
     ]
