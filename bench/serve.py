@@ -25,10 +25,22 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the benchmark volumes")
     parser.add_argument("--ca", type=Path, required=True)
     parser.add_argument("--hubspot-per-10s", type=int, default=0, help="enforce HubSpot's burst limit (0: off)")
+    parser.add_argument("--accounts-only", action="store_true", help="accounts and owners, one day of usage (writes)")
     args = parser.parse_args()
 
     full = Volumes.benchmark(args.system)
     volumes = replace(full, accounts=max(1, round(full.accounts * args.scale)))
+    if args.accounts_only:
+        volumes = replace(
+            volumes,
+            contracts_per_account=0.0,
+            deals_per_account=0.0,
+            activities_per_account=0.0,
+            contacts_per_account=0.0,
+            tickets_per_account=0.0,
+            usage_days=1,
+            groups=False,
+        )
     began = time.monotonic()
     world = build_world(seed=7, anchor=ANCHOR, volumes=volumes)
     built = time.monotonic() - began

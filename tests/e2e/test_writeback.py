@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rules.plan import op_key, period_of
 from sandbox import hubspot as hs_sandbox
 from sandbox import salesforce as sf_sandbox
 from sandbox.server import Sandbox
@@ -212,4 +214,83 @@ def test_ledger_states_after_a_clean_cycle(tmp_path: Path, sandbox: Sandbox) -> 
     entries = ctx.store.ledger("salesforce")
     assert entries and {e.state for e in entries.values()} == {LedgerState.confirmed}
     assert all(e.owner_id and e.body and e.provenance for e in entries.values())
+    ctx.close()
+
+
+def tags_in(markup: str) -> set[str]:
+    """Every element an HTML parser finds, with any attribute but a link's href counted as a tag."""
+    found: set[str] = set()
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.add(tag)
+            found.update(f"{tag}[{name}]" for name, _ in attrs if not (tag == "a" and name == "href"))
+
+    Collect().feed(markup)
+    return found
+
+
+HOSTILE = (
+    "<script>alert('x')</script><img src=x onerror=alert(1)> O'Brien \\' OR 1=1 -- "
+    "株式会社テスト شركة 👩‍👩‍👧 " + "Ω" * 100_000
+)
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_hostile_account_data_renders_safely_within_the_crms_limits(tmp_path: Path, sandbox: Sandbox, crm: str) -> None:
+    target = sorted(seat_heavy(sandbox, crm))[0]
+    if crm == "salesforce":
+        sandbox.world.salesforce.objects["Account"][target]["Name"] = HOSTILE
+    else:
+        sandbox.world.hubspot.objects["companies"][target]["properties"]["name"] = HOSTILE
+        hs_sandbox.invalidate(sandbox.world)
+    ctx = context(tmp_path, sandbox, crm)
+    report = run_cycle(ctx)
+    assert report.ok and report.applied is not None and report.applied.failed == 0, report.summary()
+    task = next(t for t in upsync_tasks(sandbox, crm) if t["account"] == target)
+    if crm == "salesforce":
+        body, subject = task["raw"]["Description"], task["raw"]["Subject"]
+        assert len(body) <= 32_000 and len(subject) <= 255
+        assert "<script>alert('x')</script>" in body and "株式会社テスト" in body  # plain text: kept as written
+    else:
+        body, subject = task["raw"]["properties"]["hs_task_body"], task["raw"]["properties"]["hs_task_subject"]
+        assert len(body) <= 65_536 and len(subject) <= 255
+        assert tags_in(body) <= {"p", "br", "ul", "li", "strong", "a"}  # the data made no element of its own
+        assert "&lt;script&gt;" in body and "株式会社テスト" in body
+    assert task["key"] in body  # the sync-key footer survives any truncation
+    ctx.close()
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_a_partial_batch_failure_retries_only_the_refused_items(tmp_path: Path, sandbox: Sandbox, crm: str) -> None:
+    expected = seat_heavy(sandbox, crm)
+    task_target, field_target = sorted(expected)[:2]
+    ctx = context(tmp_path, sandbox, crm)
+    key = op_key("seats-near-limit", crm, task_target, period_of("month", sandbox.world.now()))
+    band = {"salesforce": "Upsync_Health_Band__c", "hubspot": "upsync_health_band"}[crm]
+    if crm == "salesforce":
+        sf_sandbox.refuse_items(sandbox.world, lambda r: r.get("Upsync_Sync_Key__c") == key, sobject="Task")
+        sf_sandbox.refuse_items(sandbox.world, lambda r: r.get("Id") == field_target and band in r, sobject="Account")
+    else:
+        hs_sandbox.refuse_items(sandbox.world, lambda p: p.get("upsync_sync_key") == key, object_type="tasks")
+        hs_sandbox.refuse_items(
+            sandbox.world, lambda p: p.get("hs_object_id") == field_target and band in p, object_type="companies"
+        )
+
+    first = run_cycle(ctx)
+    assert first.applied is not None
+    assert first.applied.created == len(expected) - 1 and first.applied.failed == 2
+    assert sorted(t["account"] for t in upsync_tasks(sandbox, crm)) == sorted(set(expected) - {task_target})
+    assert ctx.store.ledger(crm)[key].state is LedgerState.failed
+    assert account_field(sandbox, crm, field_target, "health_band") is None
+    time.sleep(0.01)
+
+    second = run_cycle(ctx)
+    assert second.ok and second.applied is not None, second.summary()
+    assert [t.account_id for t in second.plan.writes] == [task_target]  # only the refused task…
+    assert [f.account_id for f in second.plan.fields] == [field_target]  # …and the refused fields
+    assert second.applied.created == 1 and second.applied.fields == 1
+    tasks = upsync_tasks(sandbox, crm)
+    assert sorted(t["account"] for t in tasks) == sorted(expected) and len({t["key"] for t in tasks}) == len(tasks)
+    assert account_field(sandbox, crm, field_target, "health_band") in ("green", "yellow", "red")
     ctx.close()
