@@ -625,7 +625,7 @@ def plan_changes(
                 task = state.tasks[entry.key]
                 if (account, rule_id) not in firing_set:
                     if policy.on_clear == "close":
-                        updates.append(_close(entry, task, now))
+                        updates.append(_close(entry, task, now, rules.get(rule_id)))
                     else:
                         skipped.append(
                             Skip(
@@ -707,7 +707,7 @@ def _skip(intent: TaskIntent, reason: str) -> Skip:
     )
 
 
-def _close(entry: LedgerEntry, task: CrmTask, now: datetime) -> TaskUpdate:
+def _close(entry: LedgerEntry, task: CrmTask, now: datetime, rule: TaskRule | None) -> TaskUpdate:
     note = f"Closed by upsync on {now:%Y-%m-%d}: the signal ({entry.rule_id}) no longer holds; this task is not needed."
     body = f"{entry.body}\n\n{note}" if entry.body else note
     return TaskUpdate(
@@ -720,6 +720,7 @@ def _close(entry: LedgerEntry, task: CrmTask, now: datetime) -> TaskUpdate:
         body=body,
         body_html=render_html_note(entry.body or "", note),
         reason="signal cleared",
+        provenance=Provenance(rule_id=entry.rule_id, rule_hash=rule.hash if rule else "", as_of=now),
     )
 
 

@@ -1440,6 +1440,9 @@ def _validate_properties(
             message = f'Property "{name}" is a calculated property and cannot be set'
             problems.append(_Problem("property", "READ_ONLY_VALUE", message, name))
             continue
+        if (prop.get("modificationMetadata") or {}).get("readOnlyValue"):  # hs_updated_by_user_id…
+            problems.append(_Problem("property", "READ_ONLY_VALUE", f'Property "{name}" is read only', name))
+            continue
         value, problem = _normalise_value(prop, raw, owners)
         if problem is not None:
             problems.append(problem)

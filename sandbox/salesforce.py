@@ -1356,7 +1356,7 @@ class SalesforceApi:
         fault = take_item_fault(store.item_faults, store.lock, spec.name, values)
         if fault is None:
             return None
-        return _RecordError(fault.code, fault.message.format(id=values.get("Id") or ""))
+        return _RecordError(fault.code, fault.message.format(id=values.get("Id") or "").rstrip(": "))
 
     # discovery ----------------------------------------------------------------------------
     def versions(self) -> Response:
@@ -1947,7 +1947,8 @@ def edit_as_user(world: World, sobject: str, record_id: str, values: Mapping[str
 
 LOCK_MESSAGE = "unable to obtain exclusive access to this record or 1 records: {id}"
 """Salesforce's UNABLE_TO_LOCK_ROW message (Help › "Unable to lock row - Record currently unavailable
-errors", knowledge article 000229525); ``{id}`` is the record's Id when the write names one."""
+errors", knowledge article 000229525); ``{id}`` is the record's Id when the write names one (an
+insert's message ends before it)."""
 
 
 def refuse_items(

@@ -84,7 +84,6 @@ class SalesforceTaskWriter:
         self.account_fields = dict(settings.account_fields)
         self.closed_status = settings.task_closed_status
         self._integration_user = settings.integration_user_id
-        self._looked_up = False
 
     def find(self, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -174,12 +173,10 @@ class SalesforceTaskWriter:
             return self._integration_user
         if self.client.identity_user_id:
             return self.client.identity_user_id
-        if not self._looked_up:
-            soql = f"SELECT CreatedById FROM Task WHERE {self.key_field} != null ORDER BY CreatedDate DESC LIMIT 1"
-            rows = self.client.query_all(soql, stream="read Task")
-            if rows and rows[0].get("CreatedById"):
-                self._integration_user = str(rows[0]["CreatedById"])
-                self._looked_up = True
+        soql = f"SELECT CreatedById FROM Task WHERE {self.key_field} != null ORDER BY CreatedDate DESC LIMIT 1"
+        rows = self.client.query_all(soql, stream="read Task")
+        if rows and rows[0].get("CreatedById"):
+            self._integration_user = str(rows[0]["CreatedById"])
         return self._integration_user
 
     def edit_sources(

@@ -62,9 +62,10 @@ def test_salesforce_collections_refuse_only_the_matching_record_and_only_times_t
 
     created = sf_call(sandbox, http, "POST", "/composite/sobjects", {"allOrNone": False, "records": records}).json()
     assert [r["success"] for r in created] == [True, False, True]
+    message = "unable to obtain exclusive access to this record or 1 records"
     assert created[1] == {
         "success": False,
-        "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": sf.LOCK_MESSAGE.format(id=""), "fields": []}],
+        "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": message, "fields": []}],
     }
     assert fault.times == 0 and world.salesforce.item_faults == []
 
@@ -210,7 +211,12 @@ def test_removed_hubspot_properties_and_groups_can_be_created_again(sandbox: San
         hs.remove_property(world, "tasks", "upsync_sync_key")
 
 
-def test_a_hubspot_ui_edit_records_the_user_on_the_record(sandbox: Sandbox) -> None:
+def test_a_hubspot_ui_edit_records_the_user_on_the_record_and_the_api_cannot(
+    sandbox: Sandbox, http: requests.Session
+) -> None:
     company = sandbox.world.account_keys[0].hubspot_id
     obj = hs.edit_as_user(sandbox.world, "companies", company, {"industry": "RETAIL"}, 9000001)
     assert obj["properties"]["hs_updated_by_user_id"] == "9000001"
+    inputs = [{"id": company, "properties": {"hs_updated_by_user_id": "1"}}]
+    refused = hs_call(sandbox, http, "/crm/v3/objects/companies/batch/update", {"inputs": inputs})
+    assert (refused.status_code, refused.json()["errors"][0]["code"]) == (400, "READ_ONLY_VALUE")
