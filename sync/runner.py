@@ -229,7 +229,12 @@ def plan_cycle(ctx: Context, *, as_of: datetime, record: bool, tasks: bool | Non
         held = "tasks are off ([writeback] tasks = false)"
     elif tasks is False:
         held = "backfill: no tasks for the past (pass --tasks to create them)"
-    elif tasks is None and not settings.writeback.first_run_tasks and ctx.store.meta(writeback_key(system)) is None:
+    elif (
+        tasks is None
+        and not settings.writeback.first_run_tasks
+        and not ledger  # an upgraded install that wrote tasks before is not on its first run
+        and ctx.store.meta(writeback_key(system)) is None
+    ):
         held = "first run: fields only, tasks from the next run (or pass --tasks)"
     owned = owned_fields(settings)
     policy = WritePolicy(
