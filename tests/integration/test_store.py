@@ -79,9 +79,11 @@ def test_a_version_1_state_db_is_upgraded_in_place_keeping_its_rows(tmp_path: Pa
 
 
 def check_upgraded(store: Store) -> None:
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     [entry] = store.ledger("hubspot").values()
     assert (entry.key, entry.state, entry.crm_id, entry.attempts) == ("k1", LedgerState.confirmed, "301", 0)
+    assert (entry.owner_id, entry.body, entry.held, entry.closed_at) == (None, None, None, None)  # v5 columns
+    assert store.field_memos("hubspot") == {}  # the v5 field ledger exists
     assert store.cursor("hubspot.companies") == CursorState(
         last_value=datetime(2026, 5, 1, tzinfo=timezone.utc), last_key="7"
     )
