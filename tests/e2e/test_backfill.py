@@ -14,7 +14,7 @@ import pytest
 from sandbox.server import Fault, Sandbox
 from sync.store import Store
 from tests.conftest import ANCHOR, sandbox_env, upsync_cmd, write_config
-from tests.e2e.expect import HS_KINDS, SF_KINDS, assert_store_matches
+from tests.e2e.expect import HS_KINDS, SF_KINDS, assert_store_matches, upsync_tasks
 
 pytestmark = pytest.mark.e2e
 READS = {"salesforce": r"/services/data/v[\d.]+/(query|queryAll)", "hubspot": r"/crm/v3/objects/\w+/search"}
@@ -33,9 +33,12 @@ def dump(state: Path, crm: str) -> dict[str, dict[str, tuple[Any, ...]]]:
         }
 
 
-def backfill(crm: str, config: Path, state: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def backfill(
+    crm: str, config: Path, state: Path, env: dict[str, str], log: Path, *, write: bool = False
+) -> subprocess.Popen[bytes]:
+    """A history load; without ``write`` it stops after the pull (the store is what is compared)."""
     cmd = upsync_cmd("backfill", "--source", crm, "--config", str(config), "--state", str(state))
-    cmd += ["--as-of", ANCHOR.isoformat()]
+    cmd += ["--as-of", ANCHOR.isoformat()] + ([] if write else ["--no-write"])
     with log.open("ab") as out:
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -81,8 +84,27 @@ def test_a_backfill_killed_at_random_points_ends_with_the_same_store_as_an_unint
     assert final.wait(timeout=300) == 0, log.read_text()
 
     assert dump(killed, crm) == expected
-    writes = r"/composite/sobjects|/crm/v3/objects/tasks/batch/create"
-    assert sandbox.services[crm].calls(None, writes) == 0  # a backfill creates no tasks for past signals
+    writes = r"/composite/sobjects|/crm/v3/objects/\w+/batch/(create|update)"
+    assert sandbox.services[crm].calls(None, writes) == 0  # --no-write: the CRM is only read
     with Store.open(str(killed)) as store:
         assert_store_matches(store, sandbox, crm)
         assert not [name for name in store.cursors() if name.endswith("#backfill")]  # finished, folded in
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_a_backfill_sets_upsyncs_fields_but_creates_no_task_for_the_past(
+    tmp_path: Path, sandbox: Sandbox, crm: str
+) -> None:
+    config = write_config(tmp_path, sandbox, crm)  # first_run_tasks = true: only --tasks may create them
+    log = tmp_path / "backfill.log"
+    proc = backfill(crm, config, tmp_path / "state.db", sandbox_env(sandbox), log, write=True)
+    assert proc.wait(timeout=300) == 0, log.read_text()
+    tasks = r"/composite/sobjects/Task/|/crm/v3/objects/tasks/batch/create"
+    assert sandbox.services[crm].calls(None, tasks) == 0
+    assert upsync_tasks(sandbox, crm) == []
+    if crm == "salesforce":
+        bands = [a.get("Upsync_Health_Band__c") for a in sandbox.world.salesforce.objects["Account"].values()]
+    else:
+        bands = [c["properties"].get("upsync_health_band") for c in sandbox.world.hubspot.objects["companies"].values()]
+    assert sum(b in ("green", "yellow", "red") for b in bands) >= len(bands) // 2
+    assert "no tasks for the past" in log.read_text()
