@@ -28,6 +28,7 @@ __all__ = [
     "TaskWriter",
     "Unchanged",
     "domain_of",
+    "owned_values",
     "parse_utc",
     "to_page",
 ]
@@ -233,3 +234,25 @@ def instant(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     return parse_utc(value)
+
+
+OWNED_NUMBERS = frozenset({"health_score", "expansion_score"})
+
+
+def owned_values(owned: Iterable[tuple[str, str]], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """upsync's own fields present on a CRM record, by canonical name, typed as ``FieldWrite``
+    values are (REST JSON, Bulk CSV and HubSpot strings alike): scores as float, ``as_of`` as
+    ISO-8601 UTC, the rest as text ("" reads as absent). ``owned``: (canonical name, CRM name)."""
+    out: dict[str, Any] = {}
+    for name, crm_name in owned:
+        value = raw.get(crm_name)
+        if name in OWNED_NUMBERS:
+            value = number(value)
+        elif name == "as_of":
+            at = instant(value)
+            value = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
+        else:
+            value = text(value)
+        if value is not None:
+            out[name] = value
+    return out

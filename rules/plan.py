@@ -61,6 +61,7 @@ __all__ = [
     "plan_tasks",
     "rule_hash",
     "task_suspects",
+    "who_edited",
 ]
 
 MAX_ATTEMPTS = 3
@@ -358,7 +359,7 @@ def _plan_fields(
             src = state.account_edits.get(account)
             if src is None or src.origin != "upsync":
                 holds.append(
-                    Hold(kind="field", account_id=account, target=name, value=current, reason=_who(src, "field"))
+                    Hold(kind="field", account_id=account, target=name, value=current, reason=who_edited(src, "field"))
                 )
                 continue
         elif verdict == "held":
@@ -384,7 +385,7 @@ def _plan_fields(
     return writes, holds
 
 
-def _who(src: EditSource | None, what: str) -> str:
+def who_edited(src: EditSource | None, what: str) -> str:
     if src is None:
         return f"the {what} changed since upsync wrote it and the CRM did not say who: left alone"
     when = f" on {src.at:%Y-%m-%d %H:%M} UTC" if src.at else ""
@@ -557,7 +558,7 @@ def plan_changes(
         if entry.held is None:
             src = _edited(entry, task, state)
             if src is not None:
-                reason = _who(src, "task")
+                reason = who_edited(src, "task")
                 holds.append(
                     Hold(kind="task", account_id=entry.account_id, target=entry.key, value=None, reason=reason)
                 )

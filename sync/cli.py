@@ -15,7 +15,8 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -147,6 +148,18 @@ def _build_context(settings: Settings, store: Store, clock: Clock, env: Mapping[
     )
 
 
+@contextmanager
+def _cycle_context(config: Path, state: str | None, as_of: str | None, *, dry_run: bool) -> Iterator[Any]:
+    """The settings, store, connectors and clock of one command, closed when it ends."""
+    settings = _settings(config)
+    store = _open_store(settings, state, config)
+    ctx = _build_context(settings, store, make_clock(as_of), os.environ, dry_run)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -215,15 +228,9 @@ def sync(
     def body() -> int:
         from sync.runner import run_cycle
 
-        settings = _settings(config)
-        clock = make_clock(as_of)
-        store = _open_store(settings, state, config)
-        ctx = _build_context(settings, store, clock, os.environ, dry_run)
-        try:
+        with _cycle_context(config, state, as_of, dry_run=dry_run) as ctx:
             report = run_cycle(ctx, command="sync --once", tasks=tasks)
-        finally:
-            ctx.close()
-        _print_report(report, settings.upsync.crm)
+        _print_report(report, ctx.settings.upsync.crm)
         return 0 if report.ok else 1
 
     code = _guard(body)
@@ -382,18 +389,12 @@ def plan(
     def body() -> None:
         from sync.runner import plan_cycle
 
-        settings = _settings(config)
-        clock = make_clock(as_of)
-        store = _open_store(settings, state, config)
-        ctx = _build_context(settings, store, clock, os.environ, True)
-        try:
-            cycle = plan_cycle(ctx, as_of=clock(), record=False, tasks=tasks)
+        with _cycle_context(config, state, as_of, dry_run=True) as ctx:
+            cycle = plan_cycle(ctx, as_of=ctx.clock(), record=False, tasks=tasks)
             if as_json:
                 print(json.dumps(_plan_json(cycle.plan, cycle.tasks_held), indent=2, default=str, ensure_ascii=False))
             else:
-                _print_plan(cycle.plan, cycle.tasks_held, store.owner_names(settings.upsync.crm))
-        finally:
-            ctx.close()
+                _print_plan(cycle.plan, cycle.tasks_held, ctx.store.owner_names(ctx.settings.upsync.crm))
 
     _guard(body)
 
@@ -412,15 +413,9 @@ def apply(
     def body() -> int:
         from sync.runner import run_cycle
 
-        settings = _settings(config)
-        clock = make_clock(as_of)
-        store = _open_store(settings, state, config)
-        ctx = _build_context(settings, store, clock, os.environ, False)
-        try:
+        with _cycle_context(config, state, as_of, dry_run=False) as ctx:
             report = run_cycle(ctx, command="apply", pull=False, tasks=tasks)
-        finally:
-            ctx.close()
-        _print_report(report, settings.upsync.crm)
+        _print_report(report, ctx.settings.upsync.crm)
         return 0 if report.ok else 1
 
     code = _guard(body)

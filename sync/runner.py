@@ -16,6 +16,7 @@ from rules.engine import Evaluation, RuleSet
 from rules.plan import (
     CrmState,
     Plan,
+    Scalar,
     TaskRule,
     WritePolicy,
     desired_fields,
@@ -26,7 +27,7 @@ from rules.plan import (
 from rules.playbooks import features_needed
 from sync.errors import ConnectorError
 from sync.pull import PullReport, pull_stream
-from sync.records import FIELD_NAMES, Action, Clock, LedgerEntry
+from sync.records import FIELD_NAMES, Action, Clock, EditSource, LedgerEntry
 from sync.settings import Settings
 from sync.store import Store
 from sync.writeback import ApplyReport, apply_plan
@@ -276,13 +277,17 @@ def plan_cycle(ctx: Context, *, as_of: datetime, record: bool, tasks: bool | Non
 
 
 def _ask_who(
-    ctx: Context, state: CrmState, ledger: dict[str, LedgerEntry], desired: Any, owned: tuple[str, ...]
+    ctx: Context,
+    state: CrmState,
+    ledger: dict[str, LedgerEntry],
+    desired: Mapping[str, Mapping[str, Scalar]],
+    owned: tuple[str, ...],
 ) -> CrmState:
     """Ask the CRM who changed the few tasks and fields that moved since upsync wrote them."""
     tasks = task_suspects(ledger, state)
     fields = field_suspects(desired, state, owned) if desired else {}
-    task_edits: dict[str, Any] = {}
-    account_edits: dict[str, Any] = {}
+    task_edits: dict[str, EditSource] = {}
+    account_edits: dict[str, EditSource] = {}
     try:
         if tasks:
             task_edits = ctx.crm.writer.edit_sources("tasks", tasks)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from connectors.base import TaskWriter
-from rules.plan import Plan
+from rules.plan import Plan, who_edited
 from sync.errors import ConnectorError
 from sync.records import Clock, LedgerEntry, LedgerState, TaskIntent, TaskUpdate, WriteResult
 from sync.store import Store
@@ -186,9 +186,7 @@ def _still_ours(
     for u in batch:
         src = sources.get(u.crm_id or "")
         if src is not None and src.origin != "upsync":
-            who = src.who or "a person"
-            when = f" on {src.at:%Y-%m-%d %H:%M} UTC" if src.at else ""
-            theirs.append((u.key, f"edited by {who}{when}: upsync leaves this task alone"))
+            theirs.append((u.key, who_edited(src, "task")))
         else:
             mine.append(u)
     if theirs:

@@ -7,12 +7,12 @@ of up to 1,000 ids and hands them to ``to_record``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from connectors.base import boolean, day, domain_of, instant, integer, number, parse_utc, text
+from connectors.base import boolean, day, domain_of, instant, integer, number, owned_values, parse_utc, text
 from sync.records import CursorSpec, Record, Window
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "Tasks",
     "Tickets",
     "epoch_ms",
-    "owned_values",
 ]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -225,25 +224,6 @@ class Companies(HubSpotStream):
 
 
 UPDATED_BY = "hs_updated_by_user_id"
-OWNED_NUMBERS = frozenset({"health_score", "expansion_score"})
-
-
-def owned_values(owned: Iterable[tuple[str, str]], props: Mapping[str, Any]) -> dict[str, Any]:
-    """upsync's properties present on a record, by canonical name, typed as ``FieldWrite``
-    values are: scores as float, ``as_of`` as ISO-8601 UTC, the rest as text ("" reads as absent)."""
-    out: dict[str, Any] = {}
-    for name, prop in owned:
-        value = props.get(prop)
-        if name in OWNED_NUMBERS:
-            value = number(value)
-        elif name == "as_of":
-            at = instant(value)
-            value = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
-        else:
-            value = text(value)
-        if value is not None:
-            out[name] = value
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,12 +8,12 @@ Every stream reads ``queryAll`` ascending on (SystemModstamp, Id) so soft delete
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from connectors.base import boolean, day, domain_of, instant, integer, number, parse_utc, text
+from connectors.base import boolean, day, domain_of, instant, integer, number, owned_values, parse_utc, text
 from sync.records import CursorSpec, Record, Window
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "SObjectStream",
     "Tasks",
     "Users",
-    "owned_values",
     "soql_datetime",
     "soql_string",
 ]
@@ -173,27 +172,6 @@ class Accounts(SObjectStream):
             "upsync_fields": owned_values(self.owned_fields, raw),
             "last_modified_by": text(raw.get("LastModifiedById")),
         }
-
-
-OWNED_NUMBERS = frozenset({"health_score", "expansion_score"})
-
-
-def owned_values(owned: Iterable[tuple[str, str]], raw: Mapping[str, Any]) -> dict[str, Any]:
-    """upsync's fields present on a row, by canonical name, typed as ``FieldWrite`` values are
-    (REST JSON and Bulk CSV alike): scores as float, ``as_of`` as ISO-8601 UTC, the rest as text."""
-    out: dict[str, Any] = {}
-    for name, api in owned:
-        value = raw.get(api)
-        if name in OWNED_NUMBERS:
-            value = number(value)
-        elif name == "as_of":
-            at = instant(value)
-            value = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
-        else:
-            value = text(value)
-        if value is not None:
-            out[name] = value
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
