@@ -264,7 +264,7 @@ def load_part(n: int) -> dict[str, Any]:
     import json as jsonlib
     import tempfile
 
-    from sync.records import Record
+    from core.records import Record
     from sync.store import Store
 
     tables = synth_tables(n)

@@ -25,9 +25,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from core.records import Action
 from rules.plan import CrmState, TaskRule, WritePolicy, desired_fields, plan_changes
 from rules.playbooks import Playbook
-from sync.records import Action
 from sync.runner import Context, connect_crm, connect_usage, owned_fields, pull_all
 from sync.settings import parse_settings
 from sync.store import Store

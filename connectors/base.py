@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Literal, Protocol
 
-from sync.records import (
+from core.records import (
     CursorSpec,
     Deletion,
     EditSource,
@@ -60,7 +60,7 @@ class Stream(Protocol):
 
     @property
     def kind(self) -> str:
-        """The canonical kind it writes (``sync.canonical.KINDS``)."""
+        """The canonical kind it writes (``core.canonical.KINDS``)."""
 
     @property
     def spec(self) -> CursorSpec | None:
@@ -80,7 +80,7 @@ class TaskWriter(Protocol):
     key on the CRM record. Each write method makes exactly one CRM call for at most
     ``batch_size`` items and returns one result per item, in order; an item the CRM refused is
     ``failed`` (the rest of the batch stands); a call that may or may not have landed raises
-    :class:`sync.errors.ConnectorError`."""
+    :class:`core.errors.ConnectorError`."""
 
     @property
     def system(self) -> str: ...
@@ -105,7 +105,7 @@ class TaskWriter(Protocol):
         self, kind: Literal["tasks", "accounts"], ids: Mapping[str, Sequence[str]]
     ) -> dict[str, EditSource]:
         """For each CRM id, who last changed the named canonical fields (task: subject, body,
-        due_on, priority, owner_id, status; account: :data:`sync.records.FIELD_NAMES`). Only
+        due_on, priority, owner_id, status; account: :data:`core.records.FIELD_NAMES`). Only
         asked for the few records whose values differ from what upsync last wrote."""
 
     def check_schema(self) -> SchemaReport:

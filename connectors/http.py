@@ -19,7 +19,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
 
-from sync.errors import QuotaExhaustedError, RateLimitError, UpsyncError
+from core.errors import QuotaExhaustedError, RateLimitError, UpsyncError
 from sync.settings import RetrySettings
 
 __all__ = ["ApiBudget", "SlidingWindow", "call_with_retry", "redact", "ssl_context"]

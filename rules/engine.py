@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import polars as pl
 
+from core.errors import RuleError
+from core.records import Action
 from rules import copurchase, features, guards, health, nba
 from rules.copurchase import MiningParams
 from rules.expr import Compiled, ExprError, Schema, Type, compile_condition, compile_expr
@@ -35,8 +37,6 @@ from rules.health import COMPONENTS, HealthParams
 from rules.nba import NbaParams, Routing
 from rules.plan import TaskRule, period_of, rule_hash
 from rules.playbooks import Playbook
-from sync.errors import RuleError
-from sync.records import Action
 
 __all__ = [
     "EXTRA_FEATURES",

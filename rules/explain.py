@@ -14,10 +14,10 @@ from typing import Any
 
 import polars as pl
 
+from core.records import Action
 from rules import engine, expr, guards
 from rules.engine import EXTRA_FEATURES, Evaluation, RuleSet
 from rules.features import FEATURES
-from sync.records import Action
 
 __all__ = ["AccountExplanation", "FeatureValue", "RuleVerdict", "explain_account", "find_accounts"]
 

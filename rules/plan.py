@@ -25,8 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from rules.playbooks import Playbook, TaskContent, render_html, render_subject, render_text, sequence_due
-from sync.records import (
+from core.records import (
     FIELD_NAMES,
     Action,
     EditSource,
@@ -38,6 +37,7 @@ from sync.records import (
     TaskIntent,
     TaskUpdate,
 )
+from rules.playbooks import Playbook, TaskContent, render_html, render_subject, render_text, sequence_due
 
 __all__ = [
     "MAX_ATTEMPTS",

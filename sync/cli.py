@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from sync.errors import ConfigError, UpsyncError
-from sync.records import Clock
+from core.clock import Clock, make_clock, parse_instant, system_clock
+from core.errors import ConfigError, UpsyncError
 from sync.settings import Settings, load_settings
 from sync.store import Store
 
@@ -61,27 +61,6 @@ TasksOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def system_clock() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def make_clock(as_of: str | None) -> Clock:
-    """The real clock, or one fixed at ``--as-of`` (naive values are taken as UTC)."""
-    if as_of is None:
-        return system_clock
-    try:
-        fixed = datetime.fromisoformat(as_of)
-    except ValueError:
-        try:
-            fixed = datetime.combine(date.fromisoformat(as_of), datetime.min.time())
-        except ValueError:
-            raise ConfigError(
-                f"--as-of {as_of!r} is not an ISO-8601 date or datetime", hint="e.g. 2026-06-01T12:00Z"
-            ) from None
-    fixed = fixed.replace(tzinfo=timezone.utc) if fixed.tzinfo is None else fixed.astimezone(timezone.utc)
-    return lambda: fixed
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -312,7 +291,7 @@ def backfill(
                 hint="pass --config with a config whose [upsync].crm is that CRM",
             )
         clock = make_clock(as_of)
-        since_at = make_clock(since)() if since else None
+        since_at = parse_instant(since, what="--since") if since else None
         wanted = {o.strip() for o in objects.split(",")} if objects else None
         store = _open_store(settings, state, config)
         ctx = _build_context(settings, store, clock, os.environ, dry_run=True)

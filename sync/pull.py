@@ -25,9 +25,10 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from connectors.base import Page, Stream
-from sync.cursor import advance, next_window
-from sync.errors import AuthError, ConnectorError, QuotaExhaustedError
-from sync.records import Clock, CursorState, Window
+from core.clock import Clock
+from core.cursor import advance, next_window
+from core.errors import AuthError, ConnectorError, QuotaExhaustedError
+from core.records import CursorState, Window
 from sync.store import Store
 
 __all__ = ["EPOCH", "PullReport", "backfill_stream", "pull_stream"]

@@ -11,6 +11,9 @@ from typing import Any
 
 from connectors.base import CrmConnector
 from connectors.usage.client import UsageConnector
+from core.clock import Clock
+from core.errors import ConnectorError
+from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry
 from rules import engine
 from rules.engine import Evaluation, RuleSet
 from rules.plan import (
@@ -25,9 +28,7 @@ from rules.plan import (
     task_suspects,
 )
 from rules.playbooks import features_needed
-from sync.errors import ConnectorError
 from sync.pull import PullReport, pull_stream
-from sync.records import FIELD_NAMES, Action, Clock, EditSource, LedgerEntry
 from sync.settings import Settings
 from sync.store import Store
 from sync.writeback import ApplyReport, apply_plan

@@ -19,6 +19,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.errors import ConfigError, ConfigProblem
+from core.records import FIELD_NAMES
 from rules.copurchase import MiningParams
 from rules.engine import EngineParams, RuleSet, RuleSetError, RuleSource, compile_ruleset
 from rules.features import FeatureParams
@@ -37,8 +39,6 @@ from rules.guards import (
 from rules.health import HealthParams
 from rules.nba import NbaParams, Routing
 from rules.playbooks import Playbook
-from sync.errors import ConfigError, ConfigProblem
-from sync.records import FIELD_NAMES
 
 __all__ = [
     "GuardSettings",

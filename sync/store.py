@@ -22,12 +22,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
-from rules.features import TABLE_SCHEMAS, Tables
-from rules.metrics import OUTCOME_SCHEMAS, OutcomeTables
-from rules.plan import AccountState, CrmTask, FieldMemo, normalise
-from sync.canonical import KINDS, ColumnType, Kind
-from sync.errors import StateError
-from sync.records import (
+from core.canonical import KINDS, ColumnType, Kind
+from core.errors import StateError
+from core.records import (
     CursorState,
     Deletion,
     FieldWrite,
@@ -38,6 +35,9 @@ from sync.records import (
     TaskUpdate,
     WriteResult,
 )
+from rules.features import TABLE_SCHEMAS, Tables
+from rules.metrics import OUTCOME_SCHEMAS, OutcomeTables
+from rules.plan import AccountState, CrmTask, FieldMemo, normalise
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 

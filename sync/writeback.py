@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from connectors.base import TaskWriter
+from core.clock import Clock
+from core.errors import ConnectorError
+from core.records import LedgerEntry, LedgerState, TaskIntent, TaskUpdate, WriteResult
 from rules.plan import Plan, who_edited
-from sync.errors import ConnectorError
-from sync.records import Clock, LedgerEntry, LedgerState, TaskIntent, TaskUpdate, WriteResult
 from sync.store import Store
 
 __all__ = ["ApplyReport", "apply_plan"]

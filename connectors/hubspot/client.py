@@ -51,7 +51,7 @@ from hubspot.crm.properties import ApiException as PropertiesApiException
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
 from connectors.http import SlidingWindow, call_with_retry, redact, ssl_context
-from sync.errors import (
+from core.errors import (
     AuthError,
     ConnectorError,
     QuotaExhaustedError,

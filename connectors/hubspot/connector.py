@@ -28,7 +28,7 @@ from connectors.hubspot.streams import (
     pick,
 )
 from connectors.hubspot.writes import HubSpotTaskWriter
-from sync.records import CursorSpec, Deletion, Record, Window
+from core.records import CursorSpec, Deletion, Record, Window
 from sync.settings import HubSpotSettings, RetrySettings
 
 __all__ = ["SEARCH_CAP", "HubSpotConnector", "ObjectReader", "OwnerReader"]

@@ -36,7 +36,7 @@ from simple_salesforce.util import call_salesforce
 
 from connectors.base import parse_utc
 from connectors.http import ApiBudget, call_with_retry, redact
-from sync.errors import (
+from core.errors import (
     AuthError,
     ConnectorError,
     QueryTimeoutError,

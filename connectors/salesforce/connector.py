@@ -10,8 +10,8 @@ from connectors.base import Page, Unchanged, parse_utc, to_page
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks
 from connectors.salesforce.writes import SalesforceTaskWriter
-from sync.errors import QueryTimeoutError
-from sync.records import CursorSpec, Deletion, Window
+from core.errors import QueryTimeoutError
+from core.records import CursorSpec, Deletion, Window
 from sync.settings import RetrySettings, SalesforceSettings
 
 __all__ = ["SObjectReader", "SalesforceConnector"]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from connectors.base import boolean, day, domain_of, instant, integer, number, owned_values, parse_utc, text
-from sync.records import CursorSpec, Record, Window
+from core.records import CursorSpec, Record, Window
 
 __all__ = [
     "STREAM_TYPES",

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectors.base import day, domain_of, parse_utc, text
-from sync.records import CursorSpec, Record
+from core.records import CursorSpec, Record
 from sync.settings import UsageFields
 
 __all__ = ["COUNTS", "MEASURES", "DailyUsage", "Workspaces", "get_path"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import make_clock
+from core.records import LedgerState
 from sandbox.server import Sandbox
-from sync.cli import make_clock
-from sync.records import LedgerState
 from sync.runner import Context, connect_crm, connect_usage, run_cycle
 from sync.settings import load_settings
 from sync.store import Store

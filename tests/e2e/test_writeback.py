@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from core.records import LedgerState
 from rules.plan import op_key, period_of
 from sandbox import hubspot as hs_sandbox
 from sandbox import salesforce as sf_sandbox
 from sandbox.server import Sandbox
-from sync.records import LedgerState
 from sync.runner import Context, connect_crm, connect_usage, run_cycle
 from sync.settings import load_settings
 from sync.store import Store

@@ -14,10 +14,10 @@ import pytest
 
 from connectors.base import TaskWriter
 from connectors.salesforce.writes import SalesforceTaskWriter
+from core.records import FieldWrite, LedgerState, TaskIntent, TaskUpdate
 from sandbox import hubspot as hs_sandbox
 from sandbox import salesforce as sf_sandbox
 from sandbox.server import Sandbox
-from sync.records import FieldWrite, LedgerState, TaskIntent, TaskUpdate
 from sync.runner import Context, connect_crm, connect_usage, pull_all
 from sync.settings import load_settings
 from sync.store import Store

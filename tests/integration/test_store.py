@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.errors import StateError
-from sync.records import CursorState, Deletion, LedgerEntry, LedgerState, Record, WriteResult
+from core.errors import StateError
+from core.records import CursorState, Deletion, LedgerEntry, LedgerState, Record, WriteResult
 from sync.store import SCHEMA_VERSION, Store
 
 pytestmark = pytest.mark.integration

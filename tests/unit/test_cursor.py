@@ -1,8 +1,8 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sync.cursor import advance, next_window
-from sync.records import CursorSpec, CursorState, Window
+from core.cursor import advance, next_window
+from core.records import CursorSpec, CursorState, Window
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 SPEC = CursorSpec(

@@ -18,7 +18,7 @@ import urllib3
 from connectors.hubspot import client as hs_client
 from connectors.salesforce import client as sf_client
 from connectors.usage import client as usage_client
-from sync.errors import (
+from core.errors import (
     AuthError,
     ConnectorError,
     QuotaExhaustedError,

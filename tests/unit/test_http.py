@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.http import ApiBudget, SlidingWindow
-from sync.errors import QuotaExhaustedError
+from core.errors import QuotaExhaustedError
 
 
 class FakeTime:

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from core.records import Action, EditSource, LedgerEntry, LedgerState
 from rules.plan import (
     MAX_ATTEMPTS,
     AccountState,
@@ -27,7 +28,6 @@ from rules.plan import (
     task_suspects,
 )
 from rules.playbooks import Playbook, Step
-from sync.records import Action, EditSource, LedgerEntry, LedgerState
 
 NOW = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
 PLAYBOOK = Playbook(id="seat-expansion", title="Seat expansion", url="https://playbooks.example.com/seats")

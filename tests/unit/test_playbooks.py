@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import ConfigError
 from rules.playbooks import (
     RENEWAL_STEPS,
     CaseStudy,
@@ -31,7 +32,6 @@ from rules.playbooks import (
     segment_of,
     sequence_due,
 )
-from sync.errors import ConfigError
 from sync.settings import PlaybookSettings, parse_settings
 from tests.unit.accounts import ENV, bundled_raw
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sync.errors import ConfigError
+from core.errors import ConfigError
 from sync.settings import parse_settings
 from tests.unit.accounts import ENV, bundled_raw
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from sync.errors import ConfigError
+from core.errors import ConfigError
 from sync.settings import load_settings, parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]

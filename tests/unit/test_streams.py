@@ -13,7 +13,7 @@ from connectors.base import boolean, day, domain_of, integer, number, parse_utc
 from connectors.hubspot import streams as hs
 from connectors.salesforce import streams as sf
 from connectors.usage.streams import DailyUsage, get_path
-from sync.canonical import KINDS
+from core.canonical import KINDS
 from sync.settings import HubSpotSettings, SalesforceSettings, UsageFields, parse_settings
 
 STAMP = "2026-05-24T22:41:09.000+0000"

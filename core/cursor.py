@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from sync.records import CURSOR_STATE_VERSION, CursorSpec, CursorState, Window
+from core.records import CURSOR_STATE_VERSION, CursorSpec, CursorState, Window
 
 __all__ = ["Cursored", "advance", "next_window"]
 

@@ -6,7 +6,7 @@ the shell stores or sends. Time is always tz-aware UTC; instants end in ``_at``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -16,7 +16,6 @@ __all__ = [
     "CURSOR_STATE_VERSION",
     "FIELD_NAMES",
     "Action",
-    "Clock",
     "CursorSpec",
     "CursorState",
     "Deletion",
@@ -34,9 +33,6 @@ __all__ = [
 ]
 
 CURSOR_STATE_VERSION = 1
-
-Clock = Callable[[], datetime]
-"""Where every time-dependent step takes ``now`` from: the system clock, or ``--as-of``."""
 
 System = Literal["salesforce", "hubspot"]
 Priority = Literal["high", "normal", "low"]
@@ -74,7 +70,7 @@ class Window:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Record:
-    """One record of one canonical kind (``sync.canonical.KINDS``), from one system.
+    """One record of one canonical kind (``core.canonical.KINDS``), from one system.
 
     ``values`` holds the kind's columns (keys included); ``key`` and ``cursor_value`` give the
     stream's (timestamp, id) position. A record with ``deleted`` set stops contributing to
