@@ -22,6 +22,8 @@ only a redacted excerpt is kept.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import ClassVar
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "UpstreamError",
     "UpsyncError",
     "WriteRejectedError",
+    "did_you_mean",
 ]
 
 
@@ -145,3 +148,9 @@ class ResponseShapeError(ConnectorError):
 
 class WriteRejectedError(ConnectorError):
     pass
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str | None:
+    """The hint for a name that is not one of ``valid``: the closest valid one, if any is close."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None

@@ -16,7 +16,6 @@ the others have fired.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import string
 from collections.abc import Collection, Mapping, Sequence
@@ -26,7 +25,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from core.errors import RuleError
+from core.errors import RuleError, did_you_mean
 from core.records import Action
 from rules import copurchase, features, guards, health, nba
 from rules.copurchase import MiningParams
@@ -213,11 +212,6 @@ class RuleSet:
         return tuple(r.id for r in self.rules)
 
 
-def _suggest(name: str, valid: Collection[str]) -> str | None:
-    close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
-
-
 def template_fields(template: str) -> list[tuple[str, str]]:
     """(field name, format spec) of every replacement field of a ``str.format`` template."""
     out = []
@@ -245,7 +239,7 @@ def _check_template(template: str, names: Mapping[str, Type]) -> tuple[list[str]
     used = []
     for name, spec in parsed:
         if name not in names:
-            return [], f"unknown template field {{{name}}}", _suggest(name, names) or "use a feature name"
+            return [], f"unknown template field {{{name}}}", did_you_mean(name, sorted(names)) or "use a feature name"
         try:
             format(_SAMPLES[names[name]], spec)
         except (ValueError, TypeError) as exc:
@@ -289,7 +283,7 @@ def _rule_guards(src: RuleSource, index: int, params: EngineParams, problems: li
                         src.id,
                         f"{key}[{j}]",
                         f"unknown guard {gid!r}",
-                        _suggest(gid, GUARD_IDS) or f"guards are {', '.join(GUARD_IDS)}",
+                        did_you_mean(gid, sorted(GUARD_IDS)) or f"guards are {', '.join(GUARD_IDS)}",
                     )
                 )
     if src.guards is not None:
@@ -301,7 +295,9 @@ def _rule_guards(src: RuleSource, index: int, params: EngineParams, problems: li
     for gid in src.guard_params:
         if gid not in GUARDS:
             problems.append(
-                Problem(index, src.id, f"guard_params.{gid}", f"unknown guard {gid!r}", _suggest(gid, GUARD_IDS))
+                Problem(
+                    index, src.id, f"guard_params.{gid}", f"unknown guard {gid!r}", did_you_mean(gid, sorted(GUARD_IDS))
+                )
             )
     for gid in chosen:
         base = params.guards.get(gid) or GUARDS[gid].type()
@@ -316,7 +312,7 @@ def _rule_guards(src: RuleSource, index: int, params: EngineParams, problems: li
                         src.id,
                         f"guard_params.{gid}.{name}",
                         "unknown parameter",
-                        _suggest(name, names) or f"{gid} takes {', '.join(names)}",
+                        did_you_mean(name, sorted(names)) or f"{gid} takes {', '.join(names)}",
                     )
                 )
                 continue
@@ -369,7 +365,7 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                     src.id,
                     "playbook",
                     f"unknown playbook {src.playbook!r}",
-                    _suggest(src.playbook, playbooks) or "add it under [[playbooks]]",
+                    did_you_mean(src.playbook, sorted(playbooks)) or "add it under [[playbooks]]",
                 )
             )
         if src.owner != "auto" and src.owner not in roles:
@@ -379,7 +375,7 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                     src.id,
                     "owner",
                     f"unknown role {src.owner!r}",
-                    _suggest(src.owner, roles) or f"roles are auto, {', '.join(sorted(roles))}",
+                    did_you_mean(src.owner, sorted(roles)) or f"roles are auto, {', '.join(sorted(roles))}",
                 )
             )
         rule_guards = _rule_guards(src, i, params, problems)
@@ -397,7 +393,7 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                         src.id,
                         "offer_feature",
                         f"{src.offer_feature!r} is not a text feature",
-                        _suggest(src.offer_feature, text_features),
+                        did_you_mean(src.offer_feature, sorted(text_features)),
                     )
                 )
             else:

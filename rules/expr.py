@@ -39,7 +39,6 @@ Grammar, lowest precedence first::
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 import operator
@@ -51,6 +50,8 @@ from enum import StrEnum
 from typing import Any, Literal, TypeAlias, assert_never
 
 import polars as pl
+
+from core.errors import did_you_mean
 
 __all__ = [
     "MAX_DEPTH",
@@ -707,11 +708,6 @@ def to_source(node: Node) -> str:
 # -------------------------------------------------------------------------------------- checker
 
 
-def _suggest(name: str, candidates: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
-
-
 def _col(node: Node) -> int:
     return node.start + 1
 
@@ -739,7 +735,7 @@ class _Checker:
             return self.schema.features[node.id]
         if node.id in self.schema.series:
             return Type.number
-        hint = _suggest(node.id, [*self.schema.features, *self.schema.series])
+        hint = did_you_mean(node.id, [*self.schema.features, *self.schema.series])
         if node.id in _FUNCTIONS:
             hint = f"{node.id} is a function: {_FUNCTIONS[node.id][0]}"
         elif node.id.lower() in _KEYWORDS:
@@ -835,7 +831,7 @@ class _Checker:
     def call(self, node: Call) -> tuple[Node, Type]:
         name, args = node.name, node.args
         if name not in _FUNCTIONS:
-            hint = _suggest(name, list(_FUNCTIONS))
+            hint = did_you_mean(name, list(_FUNCTIONS))
             if name in self.schema.features:
                 hint = f"'{name}' is a feature, not a function"
             raise ExprError(f"unknown function '{name}'", _col(node), hint)
@@ -879,7 +875,7 @@ class _Checker:
         if not isinstance(series, Name) or series.id not in self.schema.series:
             known = list(self.schema.series)
             got = f"'{series.id}' is not one" if isinstance(series, Name) else "got an expression"
-            hint = _suggest(series.id, known) if isinstance(series, Name) else None
+            hint = did_you_mean(series.id, known) if isinstance(series, Name) else None
             if hint is None:
                 hint = f"weekly series: {', '.join(known)}" if known else "no weekly series are configured"
             raise ExprError(f"{node.name}() needs a weekly series name first; {got}", _col(series), hint)
@@ -899,7 +895,7 @@ class _Checker:
                 "uses() needs a product feature name in quotes first", _col(feature), 'as in uses("export", 30)'
             )
         if feature.value not in self.schema.tracked:
-            hint = _suggest(feature.value, list(self.schema.tracked))
+            hint = did_you_mean(feature.value, list(self.schema.tracked))
             if hint is None:
                 tracked = ", ".join(self.schema.tracked)
                 hint = f"tracked features: {tracked}" if tracked else "no product features are tracked"

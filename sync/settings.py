@@ -9,7 +9,6 @@ itself never holds a secret, so it can be committed and reviewed.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import tomllib
 import typing
@@ -17,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from core.errors import ConfigError, ConfigProblem
+from core.config import ENV_NAME, Section, check_env_name, check_url
+from core.errors import ConfigError, ConfigProblem, did_you_mean
 from core.records import FIELD_NAMES
 from rules.copurchase import MiningParams
 from rules.engine import EngineParams, RuleSet, RuleSetError, RuleSource, compile_ruleset
@@ -57,27 +57,20 @@ __all__ = [
     "parse_settings",
 ]
 
-_RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class UpsyncSettings(_Section):
+class UpsyncSettings(Section):
     crm: Literal["salesforce", "hubspot"] = Field(description="the CRM this config reads and writes")
     dry_run: bool = Field(False, description="plan and print, never write to the CRM")
     state: str = Field("state.db", description="state.db path or a SQLAlchemy URL (postgresql+psycopg://…)")
 
 
-class ScheduleSettings(_Section):
+class ScheduleSettings(Section):
     every_minutes: int = Field(15, ge=1, le=24 * 60)
     misfire_grace_seconds: int = Field(300, ge=1)
     jitter_seconds: int = Field(30, ge=0)
 
 
-class RetrySettings(_Section):
+class RetrySettings(Section):
     """Retries of retryable errors (429, 5xx, timeouts): tenacity, honouring Retry-After."""
 
     attempts: int = Field(6, ge=1, le=20)
@@ -86,7 +79,7 @@ class RetrySettings(_Section):
     give_up_after_seconds: float = Field(300.0, ge=0)
 
 
-class _Connector(_Section):
+class _Connector(Section):
     token_env: str = Field(description="name of the environment variable that holds the token")
     ca_file: Path | None = Field(None, description="extra CA bundle to trust (a stand-in, a proxy)")
     connect_timeout_seconds: float = Field(5.0, gt=0)
@@ -96,18 +89,10 @@ class _Connector(_Section):
     @field_validator("token_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_NAME.fullmatch(value):
-            raise ValueError("must be the NAME of an environment variable (the secret itself never goes in the file)")
-        return value
+        return check_env_name(value)
 
 
-def _url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError("must be an absolute URL with scheme, host and port if any, e.g. https://127.0.0.1:8443")
-    return value.rstrip("/")
-
-
-class OAuthSettings(_Section):
+class OAuthSettings(Section):
     """Where and how to get a new access token (on a 401, or when none is set)."""
 
     token_url: str | None = Field(None, description="default: the system's own token endpoint")
@@ -119,12 +104,12 @@ class OAuthSettings(_Section):
     @field_validator("token_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        return None if value is None else _url(value)
+        return None if value is None else check_url(value)
 
     @field_validator("client_id_env", "client_secret_env", "refresh_token_env")
     @classmethod
     def _env_names(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.fullmatch(value):
+        if value is not None and not ENV_NAME.fullmatch(value):
             raise ValueError("must be the NAME of an environment variable")
         return value
 
@@ -194,7 +179,7 @@ def _check_owned(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-class WritebackSettings(_Section):
+class WritebackSettings(Section):
     """``[writeback]``: what upsync writes to the CRM and how much (A1–A2, G2, floods)."""
 
     tasks: bool = Field(True, description="create native CRM tasks for next best actions")
@@ -253,7 +238,7 @@ class SalesforceSettings(_Connector):
     @field_validator("instance_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        return _url(value)
+        return check_url(value)
 
     @field_validator("api_version")
     @classmethod
@@ -297,10 +282,10 @@ class HubSpotSettings(_Connector):
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        return _url(value)
+        return check_url(value)
 
 
-class UsageFields(_Section):
+class UsageFields(Section):
     """Where each canonical metric is in one item of the API's JSON: a dotted path."""
 
     workspace_id: str = "workspace_id"
@@ -349,14 +334,14 @@ class UsageSettings(_Connector):
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        return _url(value)
+        return check_url(value)
 
 
 PlaybookSettings = Playbook
 """``[[playbooks]]``: the playbook type itself, validated where it is defined (rules/playbooks.py)."""
 
 
-class GuardSettings(_Section):
+class GuardSettings(Section):
     """``[guards.G1]`` … ``[guards.G8]``: each guard's defaults; a rule's ``guard_params`` overrides them."""
 
     G1: LoyaltyFirst = Field(default_factory=LoyaltyFirst)
@@ -372,7 +357,7 @@ class GuardSettings(_Section):
         return {gid: getattr(self, gid) for gid in GUARD_IDS}
 
 
-class Settings(_Section):
+class Settings(Section):
     upsync: UpsyncSettings
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
@@ -494,7 +479,7 @@ def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[Con
                 (f"{name}.token_env", section.get("token_env", models[str(name)].model_fields["token_env"].default))
             ]
         for path, var in names:
-            if isinstance(var, str) and _ENV_NAME.fullmatch(var) and not env.get(var):
+            if isinstance(var, str) and ENV_NAME.fullmatch(var) and not env.get(var):
                 problems.append(
                     ConfigProblem(
                         path, f"environment variable {var} is not set", f"export {var}=<value> before running upsync"
@@ -520,7 +505,13 @@ def _translate(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigProbl
         kind = error["type"]
         if kind in ("extra_forbidden", "unexpected_keyword_argument"):
             valid = _fields_at(loc[:-1])
-            problems.append(ConfigProblem(path, "unknown key", _suggest(str(loc[-1]), valid)))
+            problems.append(
+                ConfigProblem(
+                    path,
+                    "unknown key",
+                    did_you_mean(str(loc[-1]), valid) or (f"valid keys: {', '.join(valid)}" if valid else None),
+                )
+            )
         elif kind == "missing":
             problems.append(ConfigProblem(path, "required key is missing"))
         elif kind == "literal_error":
@@ -586,10 +577,3 @@ def _model_of(annotation: Any) -> Any:
     if isinstance(annotation, type) and (issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation)):
         return annotation
     return None
-
-
-def _suggest(name: str, valid: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"valid keys: {', '.join(valid)}" if valid else None
