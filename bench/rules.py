@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from core.tables import TABLE_SCHEMAS, Tables
 from rules import engine
 from rules.engine import RuleSet
-from rules.features import TABLE_SCHEMAS, Tables
 from sync.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,8 +1,9 @@
-"""The canonical model: one table per kind of thing, whichever CRM it came from. Pure data.
+"""The canonical schema, defined once: every table upsync keeps, whichever CRM a record came from.
 
 Connectors turn Salesforce Accounts and HubSpot companies alike into ``accounts`` records;
-rules read only these tables. The store builds its tables from ``KINDS``; features (rules
-layer) know the columns without importing the database library.
+rules read only these tables. The store builds its database tables from :data:`KINDS` and
+:data:`HISTORY`; the rules' input frames (:mod:`core.tables`) are projections of them, their
+polars types derived by :func:`frame_schema`.
 
 Every CRM kind is keyed on ``(system, crm_id)`` and also carries ``deleted`` (soft/hard deletes
 and archives stop a record contributing to signals without losing it), ``modified_at`` (the
@@ -12,11 +13,13 @@ full pass of that stream last saw it: a record a complete full pass did not see 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["CRM_COMMON", "KINDS", "ColumnType", "Kind", "kind"]
+import polars as pl
+
+__all__ = ["CRM_COMMON", "HISTORY", "KINDS", "ColumnType", "Table", "frame_schema", "table"]
 
 ColumnType = Literal["text", "int", "float", "bool", "date", "datetime", "json"]
 
@@ -32,22 +35,25 @@ CRM_COMMON: dict[str, ColumnType] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Kind:
+class Table:
+    """One table: its name, primary key, typed columns and indexes.
+
+    ``required`` columns are NOT NULL besides the key; ``serial`` is an auto-numbered key.
+    """
+
     name: str
     key: tuple[str, ...]
     columns: Mapping[str, ColumnType]
     indexes: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
-
-    @property
-    def value_columns(self) -> tuple[str, ...]:
-        return tuple(c for c in self.columns if c not in self.key)
+    required: tuple[str, ...] = ()
+    serial: bool = False
 
 
-def _crm(name: str, columns: Mapping[str, ColumnType], *indexes: tuple[str, ...]) -> Kind:
-    return Kind(name=name, key=("system", "crm_id"), columns={**CRM_COMMON, **columns}, indexes=indexes)
+def _crm(name: str, columns: Mapping[str, ColumnType], *indexes: tuple[str, ...]) -> Table:
+    return Table(name=name, key=("system", "crm_id"), columns={**CRM_COMMON, **columns}, indexes=indexes)
 
 
-KINDS: dict[str, Kind] = {
+KINDS: dict[str, Table] = {
     k.name: k
     for k in (
         _crm(
@@ -181,7 +187,7 @@ KINDS: dict[str, Kind] = {
             },
             ("account_id",),
         ),
-        Kind(
+        Table(
             name="usage_daily",
             key=("workspace_id", "day"),
             columns={
@@ -204,7 +210,7 @@ KINDS: dict[str, Kind] = {
                 "updated_at": "datetime",
             },
         ),
-        Kind(
+        Table(
             name="workspaces",
             key=("workspace_id",),
             columns={"workspace_id": "text", "name": "text", "domain": "text", "updated_at": "datetime"},
@@ -213,6 +219,131 @@ KINDS: dict[str, Kind] = {
     )
 }
 
+"""The canonical record kinds: what connectors write and the rules read."""
 
-def kind(name: str) -> Kind:
-    return KINDS[name]
+HISTORY: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            name="ledger",
+            key=("key",),
+            columns={
+                "key": "text",
+                "system": "text",
+                "rule_id": "text",
+                "account_id": "text",
+                "window": "text",
+                "state": "text",
+                "crm_id": "text",
+                "attempts": "int",
+                "last_error": "text",
+                "created_at": "datetime",
+                "updated_at": "datetime",
+                "owner_id": "text",
+                "priority": "text",
+                "due_on": "date",
+                "step": "text",
+                "body": "text",
+                "closed_at": "datetime",
+                "held": "text",
+                "provenance": "text",
+            },
+            indexes=(("system",),),
+            required=("system", "rule_id", "account_id", "window", "state", "attempts", "created_at", "updated_at"),
+        ),
+        Table(
+            # what upsync last wrote to one of its own fields on one account (so a value someone
+            # else put there is recognised), or, once ``held`` is set, the value a person put there
+            name="field_ledger",
+            key=("system", "account_id", "field"),
+            columns={
+                "system": "text",
+                "account_id": "text",
+                "field": "text",
+                "value": "text",
+                "state": "text",
+                "write_key": "text",
+                "written_at": "datetime",
+                "held": "text",
+                "last_error": "text",
+                "provenance": "text",
+            },
+            required=("state", "written_at"),
+        ),
+        Table(
+            # a tracked account field the CRM overwrote in place (employees, parent…): life events
+            # need the old value, which the canonical row no longer has
+            name="account_events",
+            key=("id",),
+            columns={
+                "id": "int",
+                "system": "text",
+                "account_id": "text",
+                "field": "text",
+                "old_value": "text",
+                "new_value": "text",
+                "changed_at": "datetime",
+            },
+            indexes=(("system",), ("account_id",)),
+            required=("system", "account_id", "field", "changed_at"),
+            serial=True,
+        ),
+        Table(
+            # one account's health score on one day: the history trends are read from
+            name="health_daily",
+            key=("system", "account_id", "day"),
+            columns={
+                "system": "text",
+                "account_id": "text",
+                "day": "date",
+                "score": "float",
+                "band": "text",
+                "components": "text",
+            },
+            required=("score", "band", "components"),
+        ),
+        Table(
+            # when a rule last fired (unblocked) on an account, and why it was last held back
+            name="signal_log",
+            key=("system", "account_id", "rule_id"),
+            columns={
+                "system": "text",
+                "account_id": "text",
+                "rule_id": "text",
+                "first_fired_on": "date",
+                "last_fired_on": "date",
+                "last_seen_on": "date",
+                "blocked_by": "text",
+            },
+            required=("first_fired_on", "last_seen_on"),
+        ),
+    )
+}
+"""upsync's own history that the rules and the measures read back: the write-back ledgers, the
+account change log, daily health scores and the signal log."""
+
+
+def table(name: str) -> Table:
+    """A canonical kind or a history table, by name."""
+    return KINDS[name] if name in KINDS else HISTORY[name]
+
+
+_POLARS: dict[ColumnType, pl.DataType] = {
+    "text": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us", "UTC"),
+    "json": pl.String(),  # JSON text: the frames parse what they need
+}
+
+
+def frame_schema(name: str, columns: Sequence[str], *, measures: Collection[str] = ()) -> dict[str, pl.DataType]:
+    """The polars schema of a projection of table ``name``: ``columns`` in that order, typed as the
+    table declares them; ``measures`` (whole-number counts the features divide) are read as floats."""
+    t = table(name)
+    unknown = [c for c in columns if c not in t.columns]
+    if unknown:
+        raise KeyError(f"{name} has no column {', '.join(unknown)}")
+    return {c: pl.Float64() if c in measures else _POLARS[t.columns[c]] for c in columns}

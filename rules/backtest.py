@@ -17,9 +17,9 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import polars as pl
 
+from core.tables import TABLE_SCHEMAS, Tables
 from rules import engine
 from rules.engine import RuleSet
-from rules.features import TABLE_SCHEMAS, Tables
 from rules.plan import op_key, period_of
 
 __all__ = ["Backtest", "backtest"]

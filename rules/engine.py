@@ -27,10 +27,11 @@ import polars as pl
 
 from core.errors import RuleError, did_you_mean
 from core.records import Action
+from core.tables import Tables
 from rules import copurchase, features, guards, health, nba
 from rules.copurchase import MiningParams
 from rules.expr import Compiled, ExprError, Schema, Type, compile_condition, compile_expr
-from rules.features import FeatureParams, Tables
+from rules.features import FeatureParams
 from rules.guards import GUARD_IDS, GUARDS, Guard, RuleContext
 from rules.health import COMPONENTS, HealthParams
 from rules.nba import NbaParams, Routing

@@ -19,22 +19,20 @@ activities weekly counts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import polars as pl
 
+from core.tables import Tables
 from rules.expr import Schema, Type
 
 __all__ = [
     "FEATURES",
     "SERIES",
-    "TABLE_SCHEMAS",
     "Feature",
     "FeatureParams",
     "Series",
-    "Tables",
     "compute",
     "feature_schema",
     "owned_products",
@@ -242,200 +240,6 @@ def feature_schema(params: FeatureParams, extra: Mapping[str, Type] | None = Non
 
 def series_columns(name: str, weeks: int) -> list[str]:
     return [f"{name}@w{i}" for i in range(weeks)]
-
-
-# --- input tables ------------------------------------------------------------------------------
-
-_UTC = pl.Datetime("us", "UTC")
-TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "accounts": {
-        "crm_id": pl.String(),
-        "name": pl.String(),
-        "owner_id": pl.String(),
-        "parent_id": pl.String(),
-        "workspace_id": pl.String(),
-        "industry": pl.String(),
-        "employees": pl.Int64(),
-        "account_type": pl.String(),
-        "lifecycle_stage": pl.String(),
-        "seats_purchased": pl.Int64(),
-        "health_rollup": pl.Float64(),
-        "contract_end": pl.Date(),
-        "created_at": _UTC,
-        "do_not_contact": pl.Boolean(),
-        "nps": pl.Float64(),
-        "csat": pl.Float64(),
-    },
-    "owners": {"crm_id": pl.String(), "name": pl.String(), "email": pl.String(), "active": pl.Boolean()},
-    "contracts": {
-        "account_id": pl.String(),
-        "status": pl.String(),
-        "start_date": pl.Date(),
-        "end_date": pl.Date(),
-        "created_at": _UTC,
-    },
-    "opportunities": {
-        "crm_id": pl.String(),
-        "account_id": pl.String(),
-        "opp_type": pl.String(),
-        "is_closed": pl.Boolean(),
-        "is_won": pl.Boolean(),
-        "close_date": pl.Date(),
-        "amount": pl.Float64(),
-        "created_at": _UTC,
-    },
-    "line_items": {"opportunity_id": pl.String(), "product_id": pl.String()},
-    "products": {"crm_id": pl.String(), "name": pl.String(), "family": pl.String()},
-    "assets": {
-        "account_id": pl.String(),
-        "product_id": pl.String(),
-        "name": pl.String(),
-        "status": pl.String(),
-        "purchase_date": pl.Date(),
-        "usage_end_date": pl.Date(),
-    },
-    "contacts": {
-        "crm_id": pl.String(),
-        "account_id": pl.String(),
-        "department": pl.String(),
-        "title": pl.String(),
-        "created_at": _UTC,
-    },
-    "activities": {
-        "crm_id": pl.String(),
-        "account_id": pl.String(),
-        "contact_id": pl.String(),
-        "activity_type": pl.String(),
-        "subject": pl.String(),
-        "status": pl.String(),
-        "activity_at": _UTC,
-        "sync_key": pl.String(),
-        "modified_at": _UTC,
-    },
-    "tickets": {
-        "account_id": pl.String(),
-        "priority": pl.String(),
-        "is_closed": pl.Boolean(),
-        "is_escalated": pl.Boolean(),
-        "created_at": _UTC,
-        "closed_at": _UTC,
-    },
-    "usage": {
-        "workspace_id": pl.String(),
-        "day": pl.Date(),
-        "updated_at": _UTC,
-        "active_users": pl.Float64(),
-        "weekly_active_users": pl.Float64(),
-        "seats_used": pl.Float64(),
-        "seats_limit": pl.Float64(),
-        "storage_used_gb": pl.Float64(),
-        "storage_limit_gb": pl.Float64(),
-        "api_calls_used": pl.Float64(),
-        "api_calls_limit": pl.Float64(),
-        "integrations": pl.Float64(),
-        "premium_feature_views": pl.Float64(),
-        "trials_started": pl.Float64(),
-        "pricing_page_views": pl.Float64(),
-        "feature_events": pl.String(),  # JSON object: feature -> count
-        "users_by_department": pl.String(),  # JSON object: department -> users
-    },
-    "account_events": {
-        "account_id": pl.String(),
-        "field": pl.String(),
-        "old_value": pl.String(),
-        "new_value": pl.String(),
-        "changed_at": _UTC,
-    },
-    "ledger": {
-        "key": pl.String(),
-        "rule_id": pl.String(),
-        "account_id": pl.String(),
-        "window": pl.String(),
-        "state": pl.String(),
-        "created_at": _UTC,
-    },
-    "health": {"account_id": pl.String(), "day": pl.Date(), "score": pl.Float64(), "band": pl.String()},
-    "signals": {
-        "account_id": pl.String(),
-        "rule_id": pl.String(),
-        "first_fired_on": pl.Date(),
-        "last_fired_on": pl.Date(),
-    },
-}
-"""Columns and types of every input frame (the store loads exactly these; tests build them from rows)."""
-
-
-def _empty(name: str) -> pl.DataFrame:
-    return pl.DataFrame(schema=TABLE_SCHEMAS[name])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tables:
-    """One CRM's live records (deleted ones excluded) as frames, plus upsync's own history.
-
-    ``accounts.workspace_id`` is already resolved (the CRM field, else the workspace matched by
-    domain). ``usage`` holds only the window a computation needs (the store trims it).
-    """
-
-    accounts: pl.DataFrame = field(default_factory=lambda: _empty("accounts"))
-    owners: pl.DataFrame = field(default_factory=lambda: _empty("owners"))
-    contracts: pl.DataFrame = field(default_factory=lambda: _empty("contracts"))
-    opportunities: pl.DataFrame = field(default_factory=lambda: _empty("opportunities"))
-    line_items: pl.DataFrame = field(default_factory=lambda: _empty("line_items"))
-    products: pl.DataFrame = field(default_factory=lambda: _empty("products"))
-    assets: pl.DataFrame = field(default_factory=lambda: _empty("assets"))
-    contacts: pl.DataFrame = field(default_factory=lambda: _empty("contacts"))
-    activities: pl.DataFrame = field(default_factory=lambda: _empty("activities"))
-    tickets: pl.DataFrame = field(default_factory=lambda: _empty("tickets"))
-    usage: pl.DataFrame = field(default_factory=lambda: _empty("usage"))
-    account_events: pl.DataFrame = field(default_factory=lambda: _empty("account_events"))
-    ledger: pl.DataFrame = field(default_factory=lambda: _empty("ledger"))
-    health: pl.DataFrame = field(default_factory=lambda: _empty("health"))
-    signals: pl.DataFrame = field(default_factory=lambda: _empty("signals"))
-    conformed: bool = field(default=False, repr=False, compare=False)
-    """Set by :meth:`checked`: the frames already have their schema, checking again is free."""
-
-    @classmethod
-    def from_rows(cls, **rows: Sequence[Mapping[str, Any]]) -> Tables:
-        """Frames from plain rows (tests, small stores): missing columns are null, types coerced."""
-        frames: dict[str, Any] = {}
-        for name, items in rows.items():
-            if name not in TABLE_SCHEMAS:
-                raise ValueError(f"unknown table {name!r}; tables are {', '.join(TABLE_SCHEMAS)}")
-            frames[name] = frame(name, items)
-        return cls(**frames)
-
-    def checked(self) -> Tables:
-        """Every frame with exactly its schema's columns and types (extra columns dropped)."""
-        if self.conformed:
-            return self
-        out: dict[str, pl.DataFrame] = {}
-        for f in fields(self):
-            if f.name == "conformed":
-                continue
-            df: pl.DataFrame = getattr(self, f.name)
-            want = TABLE_SCHEMAS[f.name]
-            cols = [
-                (pl.col(c).cast(t, strict=False) if c in df.columns else pl.lit(None, dtype=t)).alias(c)
-                for c, t in want.items()
-            ]
-            out[f.name] = df.select(cols)
-        return Tables(**out, conformed=True)
-
-
-def frame(name: str, rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
-    """One input frame from rows of plain values (dicts/JSON text accepted for the JSON columns)."""
-    import json
-
-    schema = TABLE_SCHEMAS[name]
-    data: dict[str, list[Any]] = {c: [] for c in schema}
-    for row in rows:
-        for c in schema:
-            value = row.get(c)
-            if isinstance(value, dict):
-                value = json.dumps(value)
-            data[c].append(value)
-    return pl.DataFrame(data, schema=schema, strict=False)
 
 
 # --- computation -------------------------------------------------------------------------------

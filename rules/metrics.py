@@ -11,18 +11,17 @@ reads a clock or a database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import polars as pl
 
+from core.tables import OutcomeTables
+
 __all__ = [
     "FUNNEL_SCHEMA",
-    "OUTCOME_SCHEMAS",
     "TOTAL",
-    "OutcomeTables",
     "Overselling",
     "funnel",
     "overselling",
@@ -31,54 +30,6 @@ __all__ = [
 _UTC = pl.Datetime("us", "UTC")
 TOTAL = "TOTAL"
 """The ``rule_id`` of the funnel's closing row: every rule together."""
-
-OUTCOME_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "ledger": {
-        "key": pl.String(),
-        "rule_id": pl.String(),
-        "account_id": pl.String(),
-        "state": pl.String(),
-        "created_at": _UTC,
-        "closed_at": _UTC,
-    },
-    "tasks": {
-        "sync_key": pl.String(),
-        "account_id": pl.String(),
-        "status": pl.String(),
-        "is_closed": pl.Boolean(),
-        "modified_at": _UTC,
-    },
-    "opportunities": {
-        "crm_id": pl.String(),
-        "account_id": pl.String(),
-        "opp_type": pl.String(),
-        "is_closed": pl.Boolean(),
-        "is_won": pl.Boolean(),
-        "close_date": pl.Date(),
-        "amount": pl.Float64(),
-        "created_at": _UTC,
-    },
-    "signal_log": {
-        "account_id": pl.String(),
-        "rule_id": pl.String(),
-        "first_fired_on": pl.Date(),
-        "last_fired_on": pl.Date(),
-        "blocked_by": pl.String(),
-    },
-    "accounts": {
-        "crm_id": pl.String(),
-        "account_type": pl.String(),
-        "lifecycle_stage": pl.String(),
-        "contract_end": pl.Date(),
-    },
-    "contracts": {
-        "account_id": pl.String(),
-        "status": pl.String(),
-        "start_date": pl.Date(),
-        "end_date": pl.Date(),
-    },
-}
-"""Columns and types of every outcome frame (the store loads exactly these; tests build them from rows)."""
 
 FUNNEL_SCHEMA: dict[str, pl.DataType] = {
     "rule_id": pl.String(),
@@ -98,55 +49,6 @@ FUNNEL_SCHEMA: dict[str, pl.DataType] = {
 """The funnel's columns, in order."""
 
 _COUNTS = ("fired", "tasks", "completed", "declined", "withdrawn", "open", "opportunities", "won")
-
-
-def _empty(name: str) -> pl.DataFrame:
-    return pl.DataFrame(schema=OUTCOME_SCHEMAS[name])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutcomeTables:
-    """What the outcome measures read, for one CRM.
-
-    ``ledger``: every task upsync wrote (key = the sync key; ``closed_at`` once upsync closed it
-    itself). ``tasks``: upsync's tasks as read back
-    from the CRM (activities carrying a sync key, latest state). ``opportunities``, ``accounts`` and
-    ``contracts``: live CRM records. ``signal_log``: per (account, rule), the first day it was seen
-    and the last day it fired unblocked.
-    """
-
-    ledger: pl.DataFrame = field(default_factory=lambda: _empty("ledger"))
-    tasks: pl.DataFrame = field(default_factory=lambda: _empty("tasks"))
-    opportunities: pl.DataFrame = field(default_factory=lambda: _empty("opportunities"))
-    signal_log: pl.DataFrame = field(default_factory=lambda: _empty("signal_log"))
-    accounts: pl.DataFrame = field(default_factory=lambda: _empty("accounts"))
-    contracts: pl.DataFrame = field(default_factory=lambda: _empty("contracts"))
-
-    @classmethod
-    def from_rows(cls, **rows: Sequence[Mapping[str, Any]]) -> OutcomeTables:
-        """Frames from plain rows (tests, small stores): missing columns are null, types coerced."""
-        frames: dict[str, pl.DataFrame] = {}
-        for name, items in rows.items():
-            if name not in OUTCOME_SCHEMAS:
-                raise ValueError(f"unknown table {name!r}; tables are {', '.join(OUTCOME_SCHEMAS)}")
-            schema = OUTCOME_SCHEMAS[name]
-            data = {c: [row.get(c) for row in items] for c in schema}
-            frames[name] = pl.DataFrame(data, schema=schema, strict=False)
-        return cls(**frames)
-
-    def checked(self) -> OutcomeTables:
-        """Every frame with exactly its schema's columns and types (extra columns dropped, missing ones null)."""
-        out: dict[str, pl.DataFrame] = {}
-        for f in fields(self):
-            df: pl.DataFrame = getattr(self, f.name)
-            want = OUTCOME_SCHEMAS[f.name]
-            out[f.name] = df.select(
-                [
-                    (pl.col(c).cast(t, strict=False) if c in df.columns else pl.lit(None, dtype=t)).alias(c)
-                    for c, t in want.items()
-                ]
-            )
-        return OutcomeTables(**out)
 
 
 def _ratio(num: str, den: str) -> pl.Expr:

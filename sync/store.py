@@ -22,7 +22,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
-from core.canonical import KINDS, ColumnType, Kind
+from core.canonical import KINDS, ColumnType
+from core.canonical import Table as Kind
 from core.errors import StateError
 from core.records import (
     CursorState,
@@ -35,8 +36,7 @@ from core.records import (
     TaskUpdate,
     WriteResult,
 )
-from rules.features import TABLE_SCHEMAS, Tables
-from rules.metrics import OUTCOME_SCHEMAS, OutcomeTables
+from core.tables import OUTCOME_SCHEMAS, TABLE_SCHEMAS, OutcomeTables, Tables
 from rules.plan import AccountState, CrmTask, FieldMemo, normalise
 
 __all__ = ["SCHEMA_VERSION", "Store"]

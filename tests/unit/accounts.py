@@ -11,9 +11,9 @@ from typing import Any
 
 import polars as pl
 
+from core.tables import Tables
 from rules import engine
 from rules.engine import Evaluation, RuleSet, RuleSource
-from rules.features import Tables
 from sync.settings import parse_settings
 
 AS_OF = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)

@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from rules.metrics import FUNNEL_SCHEMA, TOTAL, OutcomeTables, funnel, overselling
+from core.tables import OutcomeTables
+from rules.metrics import FUNNEL_SCHEMA, TOTAL, funnel, overselling
 
 SINCE, UNTIL = date(2026, 3, 1), date(2026, 5, 31)
 DECLINES = ("Declined", "DEFERRED")
