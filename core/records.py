@@ -15,21 +15,27 @@ from typing import Any, Literal
 __all__ = [
     "CURSOR_STATE_VERSION",
     "FIELD_NAMES",
+    "TEXT_MAX",
+    "AccountState",
     "Action",
+    "CrmTask",
     "CursorSpec",
     "CursorState",
     "Deletion",
     "EditSource",
+    "FieldMemo",
     "FieldWrite",
     "LedgerEntry",
     "LedgerState",
     "Provenance",
     "Record",
+    "Scalar",
     "SchemaReport",
     "TaskIntent",
     "TaskUpdate",
     "Window",
     "WriteResult",
+    "normalise",
 ]
 
 CURSOR_STATE_VERSION = 1
@@ -190,6 +196,24 @@ FIELD_NAMES = (
 )
 """The account fields upsync can own (A2), by canonical name; config maps each to a CRM field."""
 
+_NUMBER_PLACES = {"health_score": 1, "expansion_score": 0}
+TEXT_MAX = 255
+
+
+def normalise(name: str, value: object) -> str | None:
+    """One field value as comparable text: the CRM gives back ``72.5``, ``"72.5"`` or ``72.50``
+    for the same number, and ``""`` for empty; all must compare equal to what upsync meant."""
+    if value is None or value == "":
+        return None
+    places = _NUMBER_PLACES.get(name)
+    if places is not None:
+        try:
+            return f"{float(str(value)):.{places}f}"
+        except ValueError:
+            return str(value).strip()
+    text = str(value).strip()
+    return text[:TEXT_MAX] or None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FieldWrite:
@@ -234,7 +258,7 @@ class SchemaReport:
 
 
 class LedgerState(StrEnum):
-    """Life of one write in the ledger (CONNECTORS rule 25)."""
+    """Life of one write in the ledger: recorded before the CRM call, settled by its answer."""
 
     pending = "pending"  # recorded before the CRM call: the CRM may or may not have it
     confirmed = "confirmed"  # the CRM answered with the record's id
@@ -273,3 +297,39 @@ class WriteResult:
     crm_id: str | None
     state: LedgerState
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrmTask:
+    """An upsync task as the last pull read it back from the CRM."""
+
+    key: str
+    crm_id: str
+    account_id: str | None = None
+    status: str | None = None
+    is_closed: bool = False
+    owner_id: str | None = None
+    created_by: str | None = None
+    last_modified_by: str | None = None
+    modified_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountState:
+    """upsync's own fields on one account as the last pull read them, and who changed the account last."""
+
+    account_id: str
+    current: Mapping[str, Scalar] = field(default_factory=dict)
+    last_modified_by: str | None = None
+    synced_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldMemo:
+    """What upsync last wrote to one field of one account (the field ledger), or, once ``held``,
+    the value a person put there (upsync leaves it alone while it stays)."""
+
+    value: str | None
+    state: LedgerState
+    written_at: datetime
+    held: str | None = None

@@ -27,24 +27,27 @@ from typing import Literal
 
 from core.records import (
     FIELD_NAMES,
+    TEXT_MAX,
+    AccountState,
     Action,
+    CrmTask,
     EditSource,
+    FieldMemo,
     FieldWrite,
     LedgerEntry,
     LedgerState,
     Priority,
     Provenance,
+    Scalar,
     TaskIntent,
     TaskUpdate,
+    normalise,
 )
 from rules.playbooks import Playbook, TaskContent, render_html, render_subject, render_text, sequence_due
 
 __all__ = [
     "MAX_ATTEMPTS",
-    "AccountState",
     "CrmState",
-    "CrmTask",
-    "FieldMemo",
     "Hold",
     "Plan",
     "Skip",
@@ -54,7 +57,6 @@ __all__ = [
     "field_key",
     "field_suspects",
     "landed_fields",
-    "normalise",
     "op_key",
     "period_of",
     "plan_changes",
@@ -72,7 +74,6 @@ EDIT_SLACK = timedelta(minutes=2)
 
 _OPEN = (LedgerState.confirmed,)
 _LIVE = (LedgerState.confirmed, LedgerState.pending, LedgerState.unknown)
-Scalar = float | int | str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,48 +91,8 @@ class TaskRule:
     hash: str = ""
 
     @property
-    def playbook_title(self) -> str:
-        return self.playbook.title
-
-    @property
     def playbook_url(self) -> str:
         return self.playbook.url
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CrmTask:
-    """An upsync task as the last pull read it back from the CRM."""
-
-    key: str
-    crm_id: str
-    account_id: str | None = None
-    status: str | None = None
-    is_closed: bool = False
-    owner_id: str | None = None
-    created_by: str | None = None
-    last_modified_by: str | None = None
-    modified_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccountState:
-    """upsync's own fields on one account as the last pull read them, and who changed the account last."""
-
-    account_id: str
-    current: Mapping[str, Scalar] = field(default_factory=dict)
-    last_modified_by: str | None = None
-    synced_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FieldMemo:
-    """What upsync last wrote to one field of one account (the field ledger), or, once ``held``,
-    the value a person put there (upsync leaves it alone while it stays)."""
-
-    value: str | None
-    state: LedgerState
-    written_at: datetime
-    held: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,24 +194,6 @@ def rule_hash(source: object) -> str:
 
 
 # -- account fields (A2) ---------------------------------------------------------------------
-
-_NUMBER_PLACES = {"health_score": 1, "expansion_score": 0}
-TEXT_MAX = 255
-
-
-def normalise(name: str, value: object) -> str | None:
-    """One field value as comparable text: the CRM gives back ``72.5``, ``"72.5"`` or ``72.50``
-    for the same number, and ``""`` for empty; all must compare equal to what upsync meant."""
-    if value is None or value == "":
-        return None
-    places = _NUMBER_PLACES.get(name)
-    if places is not None:
-        try:
-            return f"{float(str(value)):.{places}f}"
-        except ValueError:
-            return str(value).strip()
-    text = str(value).strip()
-    return text[:TEXT_MAX] or None
 
 
 def desired_fields(

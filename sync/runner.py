@@ -13,13 +13,12 @@ from connectors.base import CrmConnector
 from connectors.usage.client import UsageConnector
 from core.clock import Clock
 from core.errors import ConnectorError
-from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry
+from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry, Scalar
 from rules import engine
 from rules.engine import Evaluation, RuleSet
 from rules.plan import (
     CrmState,
     Plan,
-    Scalar,
     TaskRule,
     WritePolicy,
     desired_fields,

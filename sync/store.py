@@ -26,8 +26,11 @@ from core.canonical import KINDS, ColumnType
 from core.canonical import Table as Kind
 from core.errors import StateError
 from core.records import (
+    AccountState,
+    CrmTask,
     CursorState,
     Deletion,
+    FieldMemo,
     FieldWrite,
     LedgerEntry,
     LedgerState,
@@ -35,9 +38,9 @@ from core.records import (
     Record,
     TaskUpdate,
     WriteResult,
+    normalise,
 )
 from core.tables import OUTCOME_SCHEMAS, TABLE_SCHEMAS, OutcomeTables, Tables
-from rules.plan import AccountState, CrmTask, FieldMemo, normalise
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 

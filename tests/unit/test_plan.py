@@ -7,20 +7,25 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from core.records import Action, EditSource, LedgerEntry, LedgerState
+from core.records import (
+    AccountState,
+    Action,
+    CrmTask,
+    EditSource,
+    FieldMemo,
+    LedgerEntry,
+    LedgerState,
+    Scalar,
+    normalise,
+)
 from rules.plan import (
     MAX_ATTEMPTS,
-    AccountState,
     CrmState,
-    CrmTask,
-    FieldMemo,
     Plan,
-    Scalar,
     TaskRule,
     WritePolicy,
     desired_fields,
     field_suspects,
-    normalise,
     op_key,
     period_of,
     plan_changes,
