@@ -15,7 +15,16 @@ import polars as pl
 
 from core.canonical import frame_schema
 
-__all__ = ["OUTCOME_SCHEMAS", "TABLE_SCHEMAS", "OutcomeTables", "Projection", "Tables", "frame"]
+__all__ = [
+    "OUTCOME_INPUTS",
+    "OUTCOME_SCHEMAS",
+    "RULE_INPUTS",
+    "TABLE_SCHEMAS",
+    "OutcomeTables",
+    "Projection",
+    "Tables",
+    "frame",
+]
 
 
 @dataclass(frozen=True, slots=True)

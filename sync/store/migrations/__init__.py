@@ -1,0 +1,1 @@
+"""Alembic migrations of the state database (one revision per schema version)."""

@@ -1,0 +1,1 @@
+"""Alembic revisions: ``v<N>`` brings the state database to schema version N."""

@@ -1,0 +1,54 @@
+"""Runs (what each command did, and how it ended) and the store's own key/value notes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from sync.store.base import StoreBase
+from sync.store.schema import META, RUNS
+
+__all__ = ["RunStore"]
+
+
+class RunStore(StoreBase):
+    """One row per command run; ``meta`` for facts such as when write-back first ran."""
+
+    def start_run(self, command: str, *, started_at: datetime, as_of: datetime) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.insert(RUNS).values(command=command, started_at=started_at, as_of=as_of))
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def finish_run(self, run_id: int, *, finished_at: datetime, status: str, summary: Mapping[str, Any]) -> None:
+        t = RUNS
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.id == run_id)
+                .values(finished_at=finished_at, status=status, summary=json.dumps(summary, default=str))
+            )
+
+    def last_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        t = RUNS
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(META.c.value).where(META.c.key == key)).first()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        stmt = self._insert(META)
+        with self.engine.begin() as conn:
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}),
+                [{"key": key, "value": value}],
+            )
