@@ -95,9 +95,9 @@ def run(ctx: Context) -> Run:
     crm_before, usage_before = crm_calls(ctx), ctx.usage.client.calls
     began = time.monotonic()
     system = ctx.crm.system
-    reports = pull_all(ctx, started=ctx.clock(), only=lambda name: name.startswith(f"{system}."))
+    reports = pull_all(ctx, as_of=ctx.clock(), only=lambda name: name.startswith(f"{system}."))
     crm_seconds = time.monotonic() - began
-    reports += pull_all(ctx, started=ctx.clock(), only=lambda name: name.startswith("usage."))
+    reports += pull_all(ctx, as_of=ctx.clock(), only=lambda name: name.startswith("usage."))
     errors = [r.error for r in reports if r.error]
     if errors:
         raise SystemExit(f"pull failed: {errors}")

@@ -185,7 +185,7 @@ def main() -> None:
         system = args.system
         try:
             crm_only = {"only": lambda name: name.startswith(f"{system}.")}
-            pull_all(ctx, started=clock[0], **crm_only)  # type: ignore[arg-type]
+            pull_all(ctx, as_of=clock[0], **crm_only)  # type: ignore[arg-type]
             accounts = sorted(ctx.store.rows("accounts", system=system), key=lambda r: str(r["crm_id"]))
             health = [
                 {
@@ -201,7 +201,7 @@ def main() -> None:
             clock[0] += timedelta(minutes=5)
             fields = measure(ctx, acts, health, fields=True, now=clock[0])
             clock[0] += timedelta(minutes=5)
-            pull_all(ctx, started=clock[0], **crm_only)  # type: ignore[arg-type]  # reads upsync's values back
+            pull_all(ctx, as_of=clock[0], **crm_only)  # type: ignore[arg-type]  # reads upsync's values back
             clock[0] += timedelta(minutes=5)
             unchanged = measure(ctx, acts, health, fields=True, now=clock[0])
         finally:

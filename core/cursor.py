@@ -1,6 +1,6 @@
 """Cursor window maths: lookback, inclusive start, signpost cap. Pure: values in, values out.
 
-The window read on each run is ``[last_value - lookback, run_started_at)``. The inclusive start
+The window read on each run is ``[last_value - lookback, as_of)``. The inclusive start
 and the lookback re-read a few records every run (records become visible with a modstamp below
 the saved cursor, and many records can share one timestamp at a page boundary); they are
 harmless because records upsert on their primary key. The saved cursor never moves backwards
@@ -28,10 +28,10 @@ class Cursored(Protocol):
     def cursor_value(self) -> datetime: ...
 
 
-def next_window(state: CursorState | None, spec: CursorSpec, *, run_started_at: datetime) -> Window:
+def next_window(state: CursorState | None, spec: CursorSpec, *, as_of: datetime) -> Window:
     """The window to read this run; empty (``start >= end``) when replaying before the cursor."""
     start = spec.initial_value if state is None else state.last_value - spec.lookback
-    return Window(start=start, end=run_started_at)
+    return Window(start=start, end=as_of)
 
 
 def advance(state: CursorState | None, page: Sequence[Cursored], window: Window) -> CursorState:

@@ -952,3 +952,14 @@ def feature_reference() -> str:
         lines.append(f"| `{s.name}` | {s.unit} | {s.doc} |")
     lines.append("| `health` | 0-100 | the health score on the same day each week (stored daily) |")
     return "\n".join(lines)
+
+
+def decline_statuses(ruleset: RuleSet) -> list[str]:
+    """Every task status that means "no" (G3): the guard's defaults and each rule's own, in order."""
+    default = ruleset.params.guards.get("G3")
+    statuses = dict.fromkeys(default.decline_statuses if isinstance(default, guards.DeclineCooldown) else ())
+    for rule in ruleset.rules:
+        for _gid, guard in rule.guards:
+            if isinstance(guard, guards.DeclineCooldown):
+                statuses.update(dict.fromkeys(guard.decline_statuses))
+    return list(statuses)

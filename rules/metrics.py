@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -22,8 +23,10 @@ from core.tables import OutcomeTables
 __all__ = [
     "FUNNEL_SCHEMA",
     "TOTAL",
+    "Outcomes",
     "Overselling",
     "funnel",
+    "outcomes",
     "overselling",
 ]
 
@@ -325,4 +328,42 @@ def overselling(
         not_offered=len(not_offered),
         not_offered_churned=len(not_offered & churned),
         not_offered_churn_rate=rate(len(not_offered & churned), len(not_offered)),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcomes:
+    """What ``upsync report`` shows: the funnel per rule, its total row, and the over-selling watch."""
+
+    rules: list[dict[str, Any]]
+    total: dict[str, Any] | None
+    overselling: Overselling
+
+
+def outcomes(
+    tables: OutcomeTables,
+    *,
+    since: date,
+    until: date,
+    outcome_days: int,
+    decline_statuses: Sequence[str],
+    rule_ids: Sequence[str] = (),
+    as_of: datetime | None = None,
+    contract_statuses: Sequence[str] | None = ("Activated",),
+) -> Outcomes:
+    """M10 and M11 over ``since``..``until``: :func:`funnel` split into its rule rows and total, and
+    :func:`overselling`."""
+    rows = funnel(
+        tables,
+        since=since,
+        until=until,
+        outcome_days=outcome_days,
+        decline_statuses=decline_statuses,
+        rule_ids=rule_ids,
+        as_of=as_of,
+    ).to_dicts()
+    return Outcomes(
+        rules=[r for r in rows if r["rule_id"] != TOTAL],
+        total=next((r for r in rows if r["rule_id"] == TOTAL), None),
+        overselling=overselling(tables, since=since, until=until, contract_statuses=contract_statuses),
     )

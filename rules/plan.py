@@ -109,7 +109,9 @@ class CrmState:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WritePolicy:
-    """``[writeback]`` and the run's mode: whether tasks may be created now, and why not."""
+    """What upsync may write: ``[writeback]`` (whose defaults are these), the fields this CRM's
+    config declares as upsync's, and the cycle's verdict on tasks (``held_because``: why none
+    may be created now)."""
 
     tasks: bool = True
     held_because: str = ""
@@ -118,6 +120,7 @@ class WritePolicy:
     owner_weekly_budget: int = 15
     on_clear: Literal["close", "leave"] = "close"
     update_open_tasks: bool = True
+    first_run_tasks: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,13 +280,27 @@ def landed_fields(state: CrmState) -> list[tuple[str, str]]:
 
 
 def field_suspects(
-    desired: Mapping[str, Mapping[str, Scalar]], state: CrmState, owned: Sequence[str]
+    desired: Mapping[str, Mapping[str, Scalar]] | None, state: CrmState, owned: Sequence[str]
 ) -> dict[str, list[str]]:
     """Accounts whose upsync-owned values someone else changed since upsync wrote them, with the
-    fields: the shell asks the CRM who (one batch read per 100–200 accounts, usually none)."""
+    fields: the shell asks the CRM who (one batch read per 100–200 accounts, usually none).
+
+    With ``desired`` None (before the cycle has decided), every moved value counts; with it, only
+    those that also differ from what the field should now say."""
     out: dict[str, list[str]] = {}
-    for account, name, _, _, verdict in _field_verdicts(desired, state, owned):
-        if verdict == "suspect":
+    if desired is not None:
+        for account, name, _, _, verdict in _field_verdicts(desired, state, owned):
+            if verdict == "suspect":
+                out.setdefault(account, []).append(name)
+        return out
+    rank = {name: i for i, name in enumerate(owned)}
+    for (account, name), memo in sorted(state.fields.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], -1))):
+        seen = state.accounts.get(account)
+        if name == "as_of" or name not in rank or seen is None or memo.held is not None:
+            continue
+        stale = seen.synced_at is None or seen.synced_at <= memo.written_at
+        moved = normalise(name, seen.current.get(name)) != memo.value
+        if memo.state is LedgerState.confirmed and not stale and moved:
             out.setdefault(account, []).append(name)
     return out
 

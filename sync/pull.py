@@ -68,32 +68,32 @@ def pull_stream(
     store: Store,
     stream: Stream,
     *,
-    run_started_at: datetime,
+    as_of: datetime,
     clock: Clock,
     stop: threading.Event | None = None,
     full_refresh: timedelta | None = None,
     deletes_every: timedelta | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PullReport:
-    """Bring ``stream`` up to ``run_started_at``: full pass if due, then incremental, then deletes."""
+    """Bring ``stream`` up to ``as_of``: full pass if due, then incremental, then deletes."""
     report = PullReport(stream=stream.name)
     try:
         if stream.spec is None:
-            _read_whole(store, stream, run_started_at, clock, report, stop, progress)
+            _read_whole(store, stream, as_of, clock, report, stop, progress)
             return report
         state = store.cursor(stream.name)
         full = store.cursor(f"{stream.name}#full")
         due = state is not None and (
-            state.full_at is None or (full_refresh is not None and run_started_at - state.full_at >= full_refresh)
+            state.full_at is None or (full_refresh is not None and as_of - state.full_at >= full_refresh)
         )
         if full is not None or due:
             report.full_pass = True
-            state = _full_pass(store, stream, state, full, run_started_at, clock, report, stop, progress)
-            if state is not None and state.full_at == run_started_at:
-                _deletes(store, stream, run_started_at, clock, report, deletes_every)
+            state = _full_pass(store, stream, state, full, as_of, clock, report, stop, progress)
+            if state is not None and state.full_at == as_of:
+                _deletes(store, stream, as_of, clock, report, deletes_every)
                 return report  # a pass that started this run covered everything up to now
-        state = _incremental(store, stream, state, run_started_at, clock, report, stop, progress)
-        _deletes(store, stream, run_started_at, clock, report, deletes_every)
+        state = _incremental(store, stream, state, as_of, clock, report, stop, progress)
+        _deletes(store, stream, as_of, clock, report, deletes_every)
     except (_Stopped, ConnectorError) as exc:
         _record(report, exc)
     return report
@@ -138,21 +138,21 @@ def _incremental(
     store: Store,
     stream: Stream,
     state: CursorState | None,
-    run_started_at: datetime,
+    as_of: datetime,
     clock: Clock,
     report: PullReport,
     stop: threading.Event | None,
     progress: Callable[[int], None] | None,
 ) -> CursorState | None:
     assert stream.spec is not None
-    window = next_window(state, stream.spec, run_started_at=run_started_at)
+    window = next_window(state, stream.spec, as_of=as_of)
     if window.start >= window.end:
         return state  # replaying a moment before the saved cursor: nothing new to read
     first_read = state is None
     state = _consume(store, stream, stream.name, state, window, clock, report, stop, progress)
     if first_read:  # the first read is a full read: the next full pass is due a period from now
         base = state or CursorState(last_value=window.start)
-        state = replace(base, full_at=run_started_at)
+        state = replace(base, full_at=as_of)
         store.save_cursor(stream.name, state, now=clock())
     return state
 
@@ -162,15 +162,13 @@ def _full_pass(
     stream: Stream,
     state: CursorState | None,
     full: CursorState | None,
-    run_started_at: datetime,
+    as_of: datetime,
     clock: Clock,
     report: PullReport,
     stop: threading.Event | None,
     progress: Callable[[int], None] | None,
 ) -> CursorState | None:
-    done, window_end = _pass(
-        store, stream, "#full", full, EPOCH, run_started_at, clock, report, stop, progress, reconcile=True
-    )
+    done, window_end = _pass(store, stream, "#full", full, EPOCH, as_of, clock, report, stop, progress, reconcile=True)
     return _merge(store, stream, state, done, window_end, clock)
 
 
@@ -179,7 +177,7 @@ def backfill_stream(
     stream: Stream,
     *,
     since: datetime | None,
-    run_started_at: datetime,
+    as_of: datetime,
     clock: Clock,
     stop: threading.Event | None = None,
     progress: Callable[[int], None] | None = None,
@@ -190,7 +188,7 @@ def backfill_stream(
     report = PullReport(stream=stream.name, full_pass=True)
     try:
         if stream.spec is None:
-            _read_whole(store, stream, run_started_at, clock, report, stop, progress)
+            _read_whole(store, stream, as_of, clock, report, stop, progress)
             return report
         resume = store.cursor(f"{stream.name}#backfill")
         done, window_end = _pass(
@@ -199,7 +197,7 @@ def backfill_stream(
             "#backfill",
             resume,
             since or EPOCH,
-            run_started_at,
+            as_of,
             clock,
             report,
             stop,
@@ -234,7 +232,7 @@ def _pass(
     suffix: str,
     resume: CursorState | None,
     start: datetime,
-    run_started_at: datetime,
+    as_of: datetime,
     clock: Clock,
     report: PullReport,
     stop: threading.Event | None,
@@ -247,7 +245,7 @@ def _pass(
     assert stream.spec is not None
     name = f"{stream.name}{suffix}"
     if resume is None:
-        resume = CursorState(last_value=start, pass_id=run_started_at.isoformat(), window_end=run_started_at)
+        resume = CursorState(last_value=start, pass_id=as_of.isoformat(), window_end=as_of)
         store.save_cursor(name, resume, now=clock())
         log.info("%s: %s pass started from %s", stream.name, suffix.lstrip("#"), start.isoformat())
     assert resume.window_end is not None and resume.pass_id is not None
@@ -287,7 +285,7 @@ def _merge(
 def _deletes(
     store: Store,
     stream: Stream,
-    run_started_at: datetime,
+    as_of: datetime,
     clock: Clock,
     report: PullReport,
     every: timedelta | None,
@@ -297,30 +295,30 @@ def _deletes(
     name = f"{stream.name}#deletes"
     state = store.cursor(name)
     if state is None:  # what exists now was just read: deletes count from here on
-        store.save_cursor(name, CursorState(last_value=run_started_at), now=clock())
+        store.save_cursor(name, CursorState(last_value=as_of), now=clock())
         return
-    if run_started_at - state.last_value < max(every, MIN_DELETES_WINDOW):
+    if as_of - state.last_value < max(every, MIN_DELETES_WINDOW):
         return
     lookback = stream.spec.lookback if stream.spec is not None else timedelta(0)
-    batches = stream.deletions(state.last_value - lookback, run_started_at)  # deletes commit late too
+    batches = stream.deletions(state.last_value - lookback, as_of)  # deletes commit late too
     if batches is None:
         return
     for batch in batches:
         report.deleted += store.mark_deleted(list(batch), now=clock())
-    store.save_cursor(name, CursorState(last_value=run_started_at), now=clock())
+    store.save_cursor(name, CursorState(last_value=as_of), now=clock())
 
 
 def _read_whole(
     store: Store,
     stream: Stream,
-    run_started_at: datetime,
+    as_of: datetime,
     clock: Clock,
     report: PullReport,
     stop: threading.Event | None,
     progress: Callable[[int], None] | None,
 ) -> None:
     for page in stream.read(None):
-        store.commit_page(stream.name, page.records, CursorState(last_value=run_started_at), now=clock())
+        store.commit_page(stream.name, page.records, CursorState(last_value=as_of), now=clock())
         _account(report, page, progress)
         if stop is not None and stop.is_set():
             raise _Stopped

@@ -1,33 +1,31 @@
-"""One cycle: pull → store → evaluate → plan → write. A straight line of effects around pure calls."""
+"""One cycle, a straight line: gather → decide → apply → record.
+
+The orchestration reads what the cycle needs once (:func:`gather`), hands it to the pure
+:func:`rules.decide.decide`, writes the plan through the CRM's writer and records the outcome;
+it decides nothing itself. ``as_of`` is the moment a cycle is computed for, from the pull's
+signpost to the plan's keys.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from connectors.base import CrmConnector
-from connectors.usage.client import UsageConnector
+from connectors.base import CrmConnector, Stream, TaskWriter
+from connectors.usage.client import UsageConnector, read_usage_file
 from core.clock import Clock
-from core.errors import ConnectorError
-from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry, Scalar
-from rules import engine
-from rules.engine import Evaluation, RuleSet
-from rules.plan import (
-    CrmState,
-    Plan,
-    TaskRule,
-    WritePolicy,
-    desired_fields,
-    field_suspects,
-    plan_changes,
-    task_suspects,
-)
-from rules.playbooks import features_needed
-from sync.pull import PullReport, pull_stream
+from core.errors import ConfigError, ConnectorError
+from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry
+from rules import decide as decision
+from rules.decide import CycleInputs, Decision
+from rules.engine import Evaluation, RuleSet, task_rules
+from rules.plan import CrmState, Plan, WritePolicy, field_suspects, task_suspects
+from sync.pull import PullReport, backfill_stream, pull_stream
 from sync.settings import Settings
 from sync.store import Store
 from sync.writeback import ApplyReport, apply_plan
@@ -35,14 +33,20 @@ from sync.writeback import ApplyReport, apply_plan
 __all__ = [
     "Context",
     "RunReport",
+    "backfill",
+    "backfill_streams",
     "cadences",
     "connect_crm",
     "connect_usage",
     "evaluate_now",
+    "fill_health_history",
+    "gather",
+    "import_usage_file",
+    "owned_fields",
     "plan_cycle",
     "pull_all",
     "run_cycle",
-    "task_rules",
+    "write_policy",
 ]
 
 log = logging.getLogger("upsync.runner")
@@ -77,7 +81,7 @@ def cadences(settings: Settings, system: str) -> tuple[timedelta | None, timedel
 def pull_all(
     ctx: Context,
     *,
-    started: datetime,
+    as_of: datetime,
     only: Callable[[str], bool] | None = None,
     progress: Callable[[str], Callable[[int], None] | None] | None = None,
 ) -> list[PullReport]:
@@ -99,7 +103,7 @@ def pull_all(
             report = pull_stream(
                 ctx.store,
                 stream,
-                run_started_at=started,
+                as_of=as_of,
                 clock=ctx.clock,
                 stop=ctx.stop,
                 full_refresh=full_refresh,
@@ -113,10 +117,6 @@ def pull_all(
     return reports
 
 
-def task_rules(settings: Settings, ruleset: RuleSet) -> dict[str, TaskRule]:
-    return engine.task_rules(ruleset, {p.id: p for p in settings.playbooks})
-
-
 def owned_fields(settings: Settings) -> tuple[str, ...]:
     """The account fields this config declares as upsync's (the only ones it ever writes)."""
     crm = settings.upsync.crm
@@ -126,43 +126,9 @@ def owned_fields(settings: Settings) -> tuple[str, ...]:
     return tuple(n for n in FIELD_NAMES if mapping and n in mapping)
 
 
-def usage_since(ruleset: RuleSet, day: date) -> date:
-    """How far back usage (and health history) must be read for features as of ``day``."""
-    weeks = ruleset.params.features.series_weeks
-    return day - timedelta(days=max(90, 7 * weeks) + 7)
-
-
-def fill_health_history(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> int:
-    """Compute and store the weekly health points a trend needs that the history lacks (the first
-    runs on an org whose usage history was backfilled): S11 can fire from day one.
-
-    Cheap when nothing is missing (one query for the stored days); a point is only filled from a
-    day that has a full week of usage before it, never guessed from partial data."""
-    weeks = ruleset.params.features.series_weeks
-    targets = [as_of - timedelta(days=7 * i) for i in range(1, weeks)]
-    have = store.health_days(system, since=targets[-1].date() - timedelta(days=3), until=as_of.date())
-    missing = [at for at in targets if not any(abs((d - at.date()).days) <= 3 for d in have)]
-    if not missing:
-        return 0
-    tables = store.rule_tables(system, since=usage_since(ruleset, missing[-1].date()), until=as_of)
-    first_day = tables.usage.get_column("day").min()
-    if not isinstance(first_day, date):
-        return 0
-    first_full_week = first_day + timedelta(days=7)
-    written = 0
-    for at in missing:
-        if at.date() < first_full_week:
-            continue
-        rows = engine.health_points(ruleset, tables, as_of=at)
-        if not rows.is_empty():
-            written += store.save_health(system, rows)
-    return written
-
-
-def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Evaluation:
-    """Every rule over every stored account of ``system`` as of ``as_of`` (reads only)."""
-    tables = store.rule_tables(system, since=usage_since(ruleset, as_of.date()), until=as_of)
-    return engine.evaluate(ruleset, tables, as_of=as_of)
+def write_policy(settings: Settings) -> WritePolicy:
+    """The write policy: ``[writeback]`` and the fields this CRM's config declares as upsync's."""
+    return settings.writeback.policy(owned_fields(settings))
 
 
 @dataclass
@@ -185,6 +151,10 @@ class Context:
             self._ruleset = self.settings.ruleset()
         return self._ruleset
 
+    @property
+    def system(self) -> str:
+        return self.crm.system
+
     def close(self) -> None:
         """Release the connectors and the store (the context owns all three)."""
         self.crm.close()
@@ -192,107 +162,56 @@ class Context:
         self.store.close()
 
 
-@dataclass(kw_only=True)
-class CyclePlan:
-    """One cycle's decision: the evaluation, the actions, and the plan against this ledger."""
-
-    evaluation: Evaluation
-    actions: list[Action]
-    ledger: dict[str, LedgerEntry]
-    plan: Plan
-    tasks_held: str = ""
+def _tables(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Any:
+    low, high = decision.health_window(ruleset, as_of)
+    since = decision.read_since(ruleset, as_of, store.health_days(system, since=low, until=high))
+    return store.rule_tables(system, since=since, until=as_of)
 
 
-def writeback_key(system: str) -> str:
-    return f"writeback_started:{system}"
-
-
-def plan_cycle(ctx: Context, *, as_of: datetime, record: bool, tasks: bool | None = None) -> CyclePlan:
-    """Evaluate the stored data as of ``as_of`` and plan every CRM change (pure but for the reads;
-    ``record`` also stores the day's health scores and signal log). ``tasks``: True creates tasks
-    even on a first run or backfill, False never; None follows ``[writeback]``."""
-    system = ctx.crm.system
-    ruleset = ctx.ruleset
-    settings = ctx.settings
-    if record:
-        fill_health_history(ctx.store, system, ruleset, as_of=as_of)
-    evaluation = evaluate_now(ctx.store, system, ruleset, as_of=as_of)
-    if record:
-        ctx.store.save_health(system, evaluation.health_rows())
-        ctx.store.log_signals(system, evaluation.signals, day=as_of.date())
-    rules = task_rules(settings, ruleset)
-    needed = sorted({name for r in rules.values() for name in features_needed(r.playbook)})
-    actions = engine.actions(evaluation, ruleset, system=system, extra=needed)
-    ledger = ctx.store.ledger(system)
-
-    held = ""
-    if not settings.writeback.tasks:
-        held = "tasks are off ([writeback] tasks = false)"
-    elif tasks is False:
-        held = "backfill: no tasks for the past (pass --tasks to create them)"
-    elif (
-        tasks is None
-        and not settings.writeback.first_run_tasks
-        and not ledger  # an upgraded install that wrote tasks before is not on its first run
-        and ctx.store.meta(writeback_key(system)) is None
-    ):
-        held = "first run: fields only, tasks from the next run (or pass --tasks)"
-    owned = owned_fields(settings)
-    policy = WritePolicy(
-        tasks=not held,
-        held_because=held,
-        fields=settings.writeback.fields,
-        owned_fields=owned,
-        owner_weekly_budget=settings.writeback.owner_weekly_budget,
-        on_clear=settings.writeback.on_clear,
-        update_open_tasks=settings.writeback.update_open_tasks,
+def gather(
+    store: Store,
+    system: str,
+    ruleset: RuleSet,
+    policy: WritePolicy,
+    *,
+    as_of: datetime,
+    writer: TaskWriter | None,
+) -> CycleInputs:
+    """Everything the cycle decides from, read once: the stored tables as of ``as_of``, the
+    ledger, and upsync's tasks and fields as the CRM holds them. With a ``writer``, the CRM is
+    asked who changed the few tasks and fields that moved since upsync wrote them (without one,
+    as for ``upsync plan``, nothing is asked and such changes count as a person's)."""
+    ledger = store.ledger(system)
+    crm = CrmState(
+        tasks=store.own_tasks(system),
+        accounts=store.account_states(system) if policy.fields else {},
+        fields=store.field_memos(system) if policy.fields else {},
     )
-    state = CrmState(
-        tasks=ctx.store.own_tasks(system),
-        accounts=ctx.store.account_states(system) if policy.fields else {},
-        fields=ctx.store.field_memos(system) if policy.fields else {},
+    if writer is not None:
+        crm = _ask_who(writer, crm, ledger, policy.owned_fields)
+    return CycleInputs(
+        system=system,  # type: ignore[arg-type]
+        tables=_tables(store, system, ruleset, as_of=as_of),
+        ledger=ledger,
+        crm=crm,
+        writeback_started=store.meta(_writeback_key(system)) is not None,
+        edits_asked=writer is not None,
     )
-    by_account = {a.account_id: a for a in actions}
-    titles = {r.id: r.title for r in ruleset.rules}
-    last = {
-        account: f"{titles.get(rule_id, rule_id)} ({day:%Y-%m-%d})"
-        for account, (rule_id, day) in ctx.store.last_signals(system).items()
-    }
-    desired = {}
-    if policy.fields:
-        cols = [c for c in ("account", "health_score", "health_band") if c in evaluation.features.columns]
-        desired = desired_fields(
-            evaluation.features.select(cols).iter_rows(named=True), by_account, rules, last, as_of=as_of
-        )
-    state = _ask_who(ctx, state, ledger, desired, owned)
-    firing = zip(
-        evaluation.signals.get_column("account").to_list(),
-        evaluation.signals.get_column("rule_id").to_list(),
-        strict=True,
-    )
-    plan = plan_changes(
-        actions, rules, ledger, state, system=system, now=as_of, policy=policy, firing=firing, desired=desired
-    )
-    return CyclePlan(evaluation=evaluation, actions=actions, ledger=ledger, plan=plan, tasks_held=held)
 
 
 def _ask_who(
-    ctx: Context,
-    state: CrmState,
-    ledger: dict[str, LedgerEntry],
-    desired: Mapping[str, Mapping[str, Scalar]],
-    owned: tuple[str, ...],
+    writer: TaskWriter, state: CrmState, ledger: Mapping[str, LedgerEntry], owned: tuple[str, ...]
 ) -> CrmState:
-    """Ask the CRM who changed the few tasks and fields that moved since upsync wrote them."""
+    """Ask the CRM who changed the tasks and fields that moved since upsync wrote them."""
     tasks = task_suspects(ledger, state)
-    fields = field_suspects(desired, state, owned) if desired else {}
+    fields = field_suspects(None, state, owned) if state.fields else {}
     task_edits: dict[str, EditSource] = {}
     account_edits: dict[str, EditSource] = {}
     try:
         if tasks:
-            task_edits = ctx.crm.writer.edit_sources("tasks", tasks)
+            task_edits = writer.edit_sources("tasks", tasks)
         if fields:
-            account_edits = ctx.crm.writer.edit_sources("accounts", fields)
+            account_edits = writer.edit_sources("accounts", fields)
     except ConnectorError as exc:
         # Unknown authorship is treated as a person's edit (left alone): safe, and retried next run.
         log.warning("cannot tell who edited %d tasks / %d accounts: %s", len(tasks), len(fields), exc)
@@ -305,49 +224,103 @@ def _ask_who(
     )
 
 
-def apply_cycle(ctx: Context, cycle: CyclePlan, *, as_of: datetime) -> ApplyReport:
+def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Evaluation:
+    """Every rule over every stored account of ``system`` as of ``as_of`` (reads only)."""
+    evaluation, _ = decision.evaluate(ruleset, _tables(store, system, ruleset, as_of=as_of), as_of=as_of)
+    return evaluation
+
+
+def fill_health_history(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> int:
+    """Store the weekly health points the history lacks (a cycle does the same as it records);
+    cheap when nothing is missing. Returns how many rows were written."""
+    low, high = decision.health_window(ruleset, as_of)
+    if not decision.health_gaps(ruleset, as_of, store.health_days(system, since=low, until=high)):
+        return 0
+    rows = decision.missing_health(ruleset, _tables(store, system, ruleset, as_of=as_of), as_of=as_of)
+    return store.save_health(system, rows) if not rows.is_empty() else 0
+
+
+def plan_cycle(ctx: Context, *, as_of: datetime, ask: bool, tasks: bool | None = None) -> tuple[CycleInputs, Decision]:
+    """Gather and decide (no write): ``ask`` whether to ask the CRM who edited what moved.
+    ``tasks``: True creates tasks even on a first run or backfill, False never; None follows
+    ``[writeback]``."""
+    policy = write_policy(ctx.settings)
+    inputs = gather(ctx.store, ctx.system, ctx.ruleset, policy, as_of=as_of, writer=ctx.crm.writer if ask else None)
+    rules = task_rules(ctx.ruleset, {p.id: p for p in ctx.settings.playbooks})
+    return inputs, decision.decide(inputs, ctx.ruleset, policy, as_of=as_of, rules=rules, tasks=tasks)
+
+
+def _writeback_key(system: str) -> str:
+    return f"writeback_started:{system}"
+
+
+def _record(ctx: Context, cycle: Decision, *, as_of: datetime) -> None:
+    """Keep the day's health scores (and any weekly points the history lacked) and the signal log."""
+    ctx.store.save_health(ctx.system, cycle.health)
+    ctx.store.log_signals(ctx.system, cycle.evaluation.signals, day=as_of.date())
+
+
+def _apply(ctx: Context, inputs: CycleInputs, cycle: Decision, *, as_of: datetime) -> ApplyReport:
     """Write the plan; the first write-back run is remembered (the flood guard's "first run")."""
-    system = ctx.crm.system
-    applied = apply_plan(ctx.store, ctx.crm.writer, cycle.plan, cycle.ledger, clock=ctx.clock, stop=ctx.stop)
-    if ctx.store.meta(writeback_key(system)) is None and not applied.stopped:
-        ctx.store.set_meta(writeback_key(system), as_of.isoformat())
+    applied = apply_plan(ctx.store, ctx.crm.writer, cycle.plan, inputs.ledger, clock=ctx.clock, stop=ctx.stop)
+    if ctx.store.meta(_writeback_key(ctx.system)) is None and not applied.stopped:
+        ctx.store.set_meta(_writeback_key(ctx.system), as_of.isoformat())
     return applied
 
 
 @dataclass(kw_only=True)
 class RunReport:
-    started_at: datetime
+    as_of: datetime
     pulls: list[PullReport]
-    signals: int
-    blocked: int
-    actions: list[Action]
-    plan: Plan
+    cycle: Decision
     applied: ApplyReport | None
     stopped: bool = False
-    tasks_held: str = ""
+
+    @property
+    def plan(self) -> Plan:
+        return self.cycle.plan
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        return self.cycle.actions
+
+    @property
+    def tasks_held(self) -> str:
+        return self.cycle.tasks_held
+
+    @property
+    def signals(self) -> int:
+        return self.cycle.evaluation.signals.height
+
+    @property
+    def blocked(self) -> int:
+        signals = self.cycle.evaluation.signals
+        return signals.filter(signals.get_column("blocked").list.len() > 0).height
 
     def summary(self) -> dict[str, Any]:
+        plan = self.cycle.plan
+        applied = self.applied
         return {
             "pulled": {p.stream: p.records for p in self.pulls},
             "pull_errors": {p.stream: p.error for p in self.pulls if p.error},
             "problems": sum(len(p.problems) for p in self.pulls),
             "signals": self.signals,
             "blocked": self.blocked,
-            "actions": len(self.actions),
-            "planned": len(self.plan.writes),
-            "updates": len(self.plan.updates),
-            "field_writes": len(self.plan.fields),
-            "skipped": len(self.plan.skipped),
-            "holds": len(self.plan.holds),
-            "tasks_held": self.tasks_held,
-            "created": self.applied.created if self.applied else 0,
-            "reconciled": self.applied.reconciled if self.applied else 0,
-            "updated": self.applied.updated if self.applied else 0,
-            "closed": self.applied.closed if self.applied else 0,
-            "fields": self.applied.fields if self.applied else 0,
-            "failed": self.applied.failed if self.applied else 0,
-            "unknown": self.applied.unknown if self.applied else 0,
-            "calls": self.applied.calls if self.applied else 0,
+            "actions": len(self.cycle.actions),
+            "planned": len(plan.writes),
+            "updates": len(plan.updates),
+            "field_writes": len(plan.fields),
+            "skipped": len(plan.skipped),
+            "holds": len(plan.holds),
+            "tasks_held": self.cycle.tasks_held,
+            "created": applied.created if applied else 0,
+            "reconciled": applied.reconciled if applied else 0,
+            "updated": applied.updated if applied else 0,
+            "closed": applied.closed if applied else 0,
+            "fields": applied.fields if applied else 0,
+            "failed": applied.failed if applied else 0,
+            "unknown": applied.unknown if applied else 0,
+            "calls": applied.calls if applied else 0,
             "stopped": self.stopped,
         }
 
@@ -357,32 +330,76 @@ class RunReport:
 
 
 def run_cycle(ctx: Context, *, command: str = "sync", pull: bool = True, tasks: bool | None = None) -> RunReport:
-    """Pull every stream (unless ``pull`` is False: ``upsync apply``), evaluate the rules as of
-    the clock's ``now``, plan and apply (unless a dry run)."""
-    started = ctx.clock()
-    run_id = ctx.store.start_run(command, started_at=started, as_of=started)
-    pulls = pull_all(ctx, started=started) if pull else []
+    """Pull every stream (unless ``pull`` is False: ``upsync apply``), then gather, decide, record
+    and apply (unless a dry run), all as of the clock's moment."""
+    as_of = ctx.clock()
+    run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
+    pulls = pull_all(ctx, as_of=as_of) if pull else []
     stopped = ctx.stop.is_set()
-    cycle = plan_cycle(ctx, as_of=started, record=True, tasks=tasks)
+    inputs, cycle = plan_cycle(ctx, as_of=as_of, ask=True, tasks=tasks)
+    _record(ctx, cycle, as_of=as_of)
     applied = None
     if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
-        applied = apply_cycle(ctx, cycle, as_of=started)
+        applied = _apply(ctx, inputs, cycle, as_of=as_of)
         stopped = stopped or applied.stopped
-    signals = cycle.evaluation.signals
-    blocked = signals.filter(signals.get_column("blocked").list.len() > 0).height
-    report = RunReport(
-        started_at=started,
-        pulls=pulls,
-        signals=signals.height,
-        blocked=blocked,
-        actions=cycle.actions,
-        plan=cycle.plan,
-        applied=applied,
-        stopped=stopped,
-        tasks_held=cycle.tasks_held,
-    )
+    report = RunReport(as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped)
     ctx.store.finish_run(
         run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()
     )
     log.info("cycle done: %s", report.summary())
     return report
+
+
+def backfill_streams(ctx: Context, source: str, objects: Collection[str] | None) -> list[Stream]:
+    """The streams ``upsync backfill --source S --objects …`` names, or a ConfigError saying why not."""
+    crm = ctx.settings.upsync.crm
+    if source not in (crm, "usage"):
+        raise ConfigError(
+            f"--source {source!r}: this config reads {crm!r} and 'usage'",
+            hint="pass --config with a config whose [upsync].crm is that CRM",
+        )
+    connector = ctx.usage if source == "usage" else ctx.crm
+    names = {s.name.split(".", 1)[1]: s for s in connector.streams}
+    unknown = set(objects or ()) - set(names)
+    if unknown:
+        raise ConfigError(
+            f"--objects: unknown {', '.join(sorted(unknown))}", hint=f"{source} objects: {', '.join(names)}"
+        )
+    return [s for name, s in names.items() if objects is None or name in objects]
+
+
+Progress = Callable[[str], tuple[Callable[[int], None], Callable[[str | None, str | None], None]]]
+"""stream name → (count records as they are stored, say how the stream ended: error and hint)."""
+
+
+def backfill(
+    ctx: Context, streams: Sequence[Stream], *, since: datetime | None, as_of: datetime, progress: Progress
+) -> list[PullReport]:
+    """Load history stream by stream (resumable after a kill); a spent API quota stops the rest."""
+    reports = []
+    for stream in streams:
+        tick, done = progress(stream.name)
+        report = backfill_stream(
+            ctx.store, stream, since=since, as_of=as_of, clock=ctx.clock, stop=ctx.stop, progress=tick
+        )
+        done(report.error, report.hint)
+        reports.append(report)
+        if report.error and report.quota:
+            break
+    return reports
+
+
+def import_usage_file(
+    store: Store, path: Path, settings: Settings, *, clock: Clock, on_problem: Callable[[str], None]
+) -> tuple[int, int]:
+    """Load a usage export (``.ndjson`` read with ``[usage.fields]``, or ``.csv``): (rows stored,
+    lines skipped); each skipped line is named ``file:line``."""
+    assert settings.usage is not None
+    stored = problems = 0
+    for page in read_usage_file(path, settings.usage):
+        store.commit_page(f"file:{path.name}", page.records, None, now=clock())
+        stored += len(page.records)
+        for problem in page.problems:
+            on_problem(problem)
+        problems += len(page.problems)
+    return stored, problems

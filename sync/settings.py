@@ -38,6 +38,7 @@ from rules.guards import (
 )
 from rules.health import HealthParams
 from rules.nba import NbaParams, Routing
+from rules.plan import WritePolicy
 from rules.playbooks import Playbook
 
 __all__ = [
@@ -179,20 +180,41 @@ def _check_owned(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-class WritebackSettings(Section):
-    """``[writeback]``: what upsync writes to the CRM and how much (A1–A2, G2, floods)."""
+_POLICY = WritePolicy()
 
-    tasks: bool = Field(True, description="create native CRM tasks for next best actions")
-    fields: bool = Field(True, description="keep upsync's own account fields current")
-    owner_weekly_budget: int = Field(15, ge=1, description="tasks per owner per ISO week, across all rules")
-    on_clear: Literal["close", "leave"] = Field(
-        "close", description="when a signal clears: close upsync's own untouched task, or leave it"
+
+class WritebackSettings(Section):
+    """``[writeback]``: what upsync writes to the CRM and how much (A1–A2, G2, floods); the
+    defaults are the write policy's own."""
+
+    tasks: bool = Field(_POLICY.tasks, description="create native CRM tasks for next best actions")
+    fields: bool = Field(_POLICY.fields, description="keep upsync's own account fields current")
+    owner_weekly_budget: int = Field(
+        _POLICY.owner_weekly_budget, ge=1, description="tasks per owner per ISO week, across all rules"
     )
-    update_open_tasks: bool = Field(True, description="reassign / re-prioritise upsync's own untouched open tasks")
+    on_clear: Literal["close", "leave"] = Field(
+        _POLICY.on_clear, description="when a signal clears: close upsync's own untouched task, or leave it"
+    )
+    update_open_tasks: bool = Field(
+        _POLICY.update_open_tasks, description="reassign / re-prioritise upsync's own untouched open tasks"
+    )
     first_run_tasks: bool = Field(
-        False, description="create tasks on the first write-back run (default: fields only; the next run creates them)"
+        _POLICY.first_run_tasks,
+        description="create tasks on the first write-back run (default: fields only; the next run creates them)",
     )
     outcome_days: int = Field(90, ge=1, description="an opportunity this many days after a task counts for its rule")
+
+    def policy(self, owned_fields: tuple[str, ...]) -> WritePolicy:
+        """The write policy these settings make, for a CRM whose config owns ``owned_fields``."""
+        return WritePolicy(
+            tasks=self.tasks,
+            fields=self.fields,
+            owned_fields=owned_fields,
+            owner_weekly_budget=self.owner_weekly_budget,
+            on_clear=self.on_clear,
+            update_open_tasks=self.update_open_tasks,
+            first_run_tasks=self.first_run_tasks,
+        )
 
 
 class SalesforceSettings(_Connector):

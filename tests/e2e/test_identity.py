@@ -32,7 +32,7 @@ def test_an_account_without_a_workspace_id_is_matched_by_domain_and_the_rest_are
         )
     )
     ctx = make_context(tmp_path, sandbox, "salesforce", usage='workspaces_path = "/v1/workspaces"')
-    reports = pull_all(ctx, started=ANCHOR)
+    reports = pull_all(ctx, as_of=ANCHOR)
     assert not [r.error for r in reports if r.error]
     features = evaluate_now(ctx.store, "salesforce", ctx.ruleset, as_of=ANCHOR).features
     rows = {r["account"]: r for r in features.select("account", "workspace_id", "seats_used").to_dicts()}

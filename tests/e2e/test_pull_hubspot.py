@@ -20,7 +20,7 @@ SEARCH = r"/crm/v3/objects/\w+/search"
 
 
 def pull(ctx: Any, *, usage: bool = False) -> list[Any]:
-    return pull_all(ctx, started=ctx.clock(), only=None if usage else lambda name: name.startswith("hubspot."))
+    return pull_all(ctx, as_of=ctx.clock(), only=None if usage else lambda name: name.startswith("hubspot."))
 
 
 def test_a_first_pull_stores_every_object_and_its_associations(tmp_path: Path, sandbox: Sandbox) -> None:

@@ -21,7 +21,7 @@ QUERY = r"/services/data/v[\d.]+/(query|queryAll)"
 
 def pull(ctx: Any, *, usage: bool = False) -> list[Any]:
     """Pull the Salesforce streams (and the usage API when asked)."""
-    return pull_all(ctx, started=ctx.clock(), only=None if usage else lambda name: name.startswith("salesforce."))
+    return pull_all(ctx, as_of=ctx.clock(), only=None if usage else lambda name: name.startswith("salesforce."))
 
 
 def by_stream(reports: list[Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def styled(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sandbox]:
 
 
 def pull_usage(ctx: Any) -> Any:
-    [report] = [r for r in pull_all(ctx, started=ctx.clock(), only=lambda n: n.startswith("usage."))]
+    [report] = [r for r in pull_all(ctx, as_of=ctx.clock(), only=lambda n: n.startswith("usage."))]
     return report
 
 

@@ -59,7 +59,7 @@ def pulled(request: pytest.FixtureRequest, tmp_path: Path, sandbox: Sandbox) -> 
     config = bundled_config(tmp_path, sandbox, crm)
     ctx = make_context(tmp_path, sandbox, crm)
     ctx.settings = load_settings(config, sandbox_env(sandbox))
-    reports = pull_all(ctx, started=ANCHOR)
+    reports = pull_all(ctx, as_of=ANCHOR)
     assert not [r.error for r in reports if r.error]
     fill_health_history(ctx.store, crm, ctx.ruleset, as_of=ANCHOR)
     yield crm, config, ctx

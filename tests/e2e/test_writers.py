@@ -486,7 +486,7 @@ def test_a_pulled_account_carries_upsyncs_fields_and_its_last_editor(
     stream = "salesforce.accounts" if crm == "salesforce" else "hubspot.companies"
     # SOQL compares whole milliseconds: start the run a moment after the edit, as a later run would
     started = sandbox.world.now() + timedelta(milliseconds=5)
-    reports = pull_all(ctx, started=started, only=lambda name: name == stream)
+    reports = pull_all(ctx, as_of=started, only=lambda name: name == stream)
     assert [r.error for r in reports if r.error] == []
     rows = {r["crm_id"]: r for r in ctx.store.rows("accounts", system=crm)}
     assert rows[ids[0]]["upsync_fields"] == {

@@ -17,12 +17,12 @@ class Rec:
 
 
 def test_first_window_starts_at_the_initial_value_and_ends_at_the_run_start() -> None:
-    assert next_window(None, SPEC, run_started_at=T0) == Window(start=SPEC.initial_value, end=T0)
+    assert next_window(None, SPEC, as_of=T0) == Window(start=SPEC.initial_value, end=T0)
 
 
 def test_next_window_starts_a_lookback_before_the_saved_cursor() -> None:
     state = CursorState(last_value=T0 - timedelta(hours=1), last_key="001")
-    window = next_window(state, SPEC, run_started_at=T0)
+    window = next_window(state, SPEC, as_of=T0)
     assert window.start == T0 - timedelta(hours=1, minutes=10)
 
 
@@ -52,6 +52,6 @@ def test_advance_caps_at_the_signpost() -> None:
 def test_a_replay_before_the_cursor_reads_nothing_and_keeps_the_cursor() -> None:
     state = CursorState(last_value=T0)
     earlier = T0 - timedelta(days=2)
-    window = next_window(state, SPEC, run_started_at=earlier)
+    window = next_window(state, SPEC, as_of=earlier)
     assert window.start >= window.end
     assert advance(state, [], window) == state

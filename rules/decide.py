@@ -1,0 +1,214 @@
+"""One cycle's decision, pure: what upsync knows (:class:`CycleInputs`) → the plan, the health
+rows to keep and the signals to log (:class:`Decision`).
+
+The orchestration gathers the inputs once (the stored tables, the ledger, the CRM's state as
+the pull read it, who edited what), calls :func:`decide`, then applies and records what comes
+back: data goes down once and comes back once. ``upsync plan`` is the same call over the same
+stored inputs, so what it prints is what ``upsync apply`` writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from core.records import Action, LedgerEntry, System
+from core.tables import TABLE_SCHEMAS, Tables
+from rules import engine
+from rules.engine import Evaluation, RuleSet
+from rules.plan import CrmState, Plan, TaskRule, WritePolicy, desired_fields, plan_changes
+from rules.playbooks import features_needed
+
+__all__ = [
+    "CycleInputs",
+    "Decision",
+    "decide",
+    "evaluate",
+    "health_gaps",
+    "health_window",
+    "missing_health",
+    "read_since",
+    "tasks_held",
+    "usage_since",
+]
+
+_NEARBY = timedelta(days=3)
+"""A stored score this close to a weekly point stands for it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CycleInputs:
+    """Everything a cycle decides from, gathered once by the orchestration.
+
+    ``tables`` are the stored records and history up to ``as_of`` (usage from :func:`read_since`
+    on); ``crm`` is upsync's own tasks and fields as the pull read them, with who edited the few
+    that moved when the CRM was asked (``edits_asked``; ``upsync plan`` does not ask).
+    ``writeback_started``: a write-back run has completed on this CRM before.
+    """
+
+    system: System
+    tables: Tables
+    ledger: Mapping[str, LedgerEntry]
+    crm: CrmState
+    writeback_started: bool
+    edits_asked: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """What the rules say and what to change: ``health`` holds the rows to keep (weekly points the
+    history lacked, and today's scores); ``evaluation.signals`` the signals to log."""
+
+    evaluation: Evaluation
+    actions: tuple[Action, ...]
+    plan: Plan
+    health: pl.DataFrame
+    tasks_held: str = ""
+
+
+def usage_since(ruleset: RuleSet, day: date) -> date:
+    """How far back usage (and health history) must be read for features as of ``day``."""
+    weeks = ruleset.params.features.series_weeks
+    return day - timedelta(days=max(90, 7 * weeks) + 7)
+
+
+def health_window(ruleset: RuleSet, as_of: datetime) -> tuple[date, date]:
+    """The days whose stored health scores tell which weekly points are missing."""
+    weeks = ruleset.params.features.series_weeks
+    oldest = as_of - timedelta(days=7 * (weeks - 1))
+    return oldest.date() - _NEARBY, as_of.date()
+
+
+def health_gaps(ruleset: RuleSet, as_of: datetime, stored: Iterable[date]) -> list[datetime]:
+    """The weekly points before ``as_of`` (newest first) that no stored score stands for."""
+    weeks = ruleset.params.features.series_weeks
+    have = set(stored)
+    targets = [as_of - timedelta(days=7 * i) for i in range(1, weeks)]
+    return [at for at in targets if not any(abs(d - at.date()) <= _NEARBY for d in have)]
+
+
+def read_since(ruleset: RuleSet, as_of: datetime, stored: Iterable[date]) -> date:
+    """Where the usage read must start: the evaluation's window, or further back when weekly
+    health points are missing and must be computed from older usage."""
+    gaps = health_gaps(ruleset, as_of, stored)
+    return usage_since(ruleset, (gaps[-1] if gaps else as_of).date())
+
+
+def missing_health(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> pl.DataFrame:
+    """Health rows for the weekly points the stored history lacks (the first runs on an org whose
+    usage history was loaded): S11 can fire from day one. A point is computed only from a day
+    with a full week of usage before it, never guessed from partial data."""
+    empty = pl.DataFrame(schema={"account_id": pl.String(), "day": pl.Date()})
+    low, high = health_window(ruleset, as_of)
+    stored = tables.health.filter(pl.col("day").is_between(low, high)).get_column("day").to_list()
+    gaps = health_gaps(ruleset, as_of, stored)
+    first_day = tables.usage.get_column("day").min() if gaps else None
+    if not isinstance(first_day, date):
+        return empty
+    points = [
+        engine.health_points(ruleset, tables, as_of=at) for at in gaps if at.date() >= first_day + timedelta(days=7)
+    ]
+    points = [p for p in points if not p.is_empty()]
+    return pl.concat(points, how="vertical") if points else empty
+
+
+def evaluate(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[Evaluation, pl.DataFrame]:
+    """Every rule over every account as of ``as_of``, with the weekly health points the history
+    lacked filled in first; returns the evaluation and those points."""
+    filled = missing_health(ruleset, tables, as_of=as_of)
+    since = usage_since(ruleset, as_of.date())
+    history = tables.health
+    if not filled.is_empty():
+        history = pl.concat([history, filled.select(list(TABLE_SCHEMAS["health"]))], how="vertical")
+    window = replace(
+        tables,
+        usage=tables.usage.filter(pl.col("day") >= since),
+        health=history.filter(pl.col("day") >= since),
+    )
+    return engine.evaluate(ruleset, window, as_of=as_of), filled
+
+
+def tasks_held(inputs: CycleInputs, policy: WritePolicy, *, tasks: bool | None) -> str:
+    """Why no task may be created this cycle ("" when they may): tasks switched off, a backfill,
+    or the first write-back run on this CRM (fields first, so a fresh install is no flood).
+    ``tasks``: True creates tasks even on a first run, False never; None follows ``[writeback]``."""
+    if not policy.tasks:
+        return "tasks are off ([writeback] tasks = false)"
+    if tasks is False:
+        return "backfill: no tasks for the past (pass --tasks to create them)"
+    first_run = not inputs.writeback_started and not inputs.ledger  # an upgraded install is not new
+    if tasks is None and not policy.first_run_tasks and first_run:
+        return "first run: fields only, tasks from the next run (or pass --tasks)"
+    return ""
+
+
+def last_signals(
+    log: pl.DataFrame, fired: Iterable[tuple[str, str]], *, today: date, titles: Mapping[str, str]
+) -> dict[str, str]:
+    """Each account's most recent unblocked signal, as its field shows it: the signal log with
+    today's signals folded in ("Seats near the limit (2026-06-01)")."""
+    latest: dict[tuple[str, str], date] = {
+        (a, r): d for a, r, d in log.select("account_id", "rule_id", "last_fired_on").iter_rows() if d is not None
+    }
+    latest.update({pair: today for pair in fired})
+    best: dict[str, tuple[date, str]] = {}
+    for (account, rule_id), day in latest.items():
+        if account not in best or (day, rule_id) > best[account]:
+            best[account] = (day, rule_id)
+    return {account: f"{titles.get(rule_id, rule_id)} ({day:%Y-%m-%d})" for account, (day, rule_id) in best.items()}
+
+
+def decide(
+    inputs: CycleInputs,
+    ruleset: RuleSet,
+    policy: WritePolicy,
+    *,
+    as_of: datetime,
+    rules: Mapping[str, TaskRule],
+    tasks: bool | None = None,
+) -> Decision:
+    """The cycle's decision as of ``as_of``: evaluate, pick the next best actions, and plan every
+    CRM change against the ledger and the CRM's state. ``rules``: each rule as the planner needs
+    it (:func:`rules.engine.task_rules`)."""
+    system = inputs.system
+    evaluation, filled = evaluate(ruleset, inputs.tables, as_of=as_of)
+    needed = sorted({name for r in rules.values() for name in features_needed(r.playbook)})
+    actions = engine.actions(evaluation, ruleset, system=system, extra=needed)
+    held = tasks_held(inputs, policy, tasks=tasks)
+    policy = replace(policy, tasks=not held, held_because=held)
+    signals = evaluation.signals
+    unblocked = signals.filter(pl.col("blocked").list.len() == 0)
+    fired_today = zip(unblocked.get_column("account").to_list(), unblocked.get_column("rule_id").to_list(), strict=True)
+    desired = {}
+    if policy.fields:
+        titles = {r.id: r.title for r in ruleset.rules}
+        last = last_signals(inputs.tables.signals, fired_today, today=as_of.date(), titles=titles)
+        cols = [c for c in ("account", "health_score", "health_band") if c in evaluation.features.columns]
+        by_account = {a.account_id: a for a in actions}
+        desired = desired_fields(
+            evaluation.features.select(cols).iter_rows(named=True), by_account, rules, last, as_of=as_of
+        )
+    firing = zip(signals.get_column("account").to_list(), signals.get_column("rule_id").to_list(), strict=True)
+    plan = plan_changes(
+        actions,
+        rules,
+        inputs.ledger,
+        inputs.crm,
+        system=system,
+        now=as_of,
+        policy=policy,
+        firing=firing,
+        desired=desired,
+    )
+    health = _health_rows(filled, evaluation.health_rows())
+    return Decision(evaluation=evaluation, actions=tuple(actions), plan=plan, health=health, tasks_held=held)
+
+
+def _health_rows(*parts: pl.DataFrame) -> pl.DataFrame:
+    frames: Sequence[pl.DataFrame] = [p for p in parts if not p.is_empty()]
+    if not frames:
+        return parts[-1]
+    return pl.concat(frames, how="diagonal_relaxed")

@@ -1,0 +1,244 @@
+"""Commands that run the cycle or part of it: validate, sync, run, plan, apply, backfill, import-usage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from core.clock import make_clock, parse_instant, system_clock
+from core.errors import ConfigError, UpsyncError
+from sync.cli.app import (
+    AsOfOpt,
+    ConfigOpt,
+    StateOpt,
+    TasksOpt,
+    VerboseOpt,
+    build_context,
+    command,
+    console,
+    cycle_context,
+    err,
+    open_store,
+    read_settings,
+    setup_logging,
+)
+from sync.cli.views import plan_json, print_cycle, print_plan
+from sync.store import Store
+
+__all__ = ["apply", "backfill", "import_usage", "plan", "run", "sync", "validate"]
+
+
+@command()
+def validate(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
+    """Check config.toml and its environment; print every problem at once."""
+    settings = read_settings(config)
+    rules = ", ".join(r.id for r in settings.rules if r.enabled) or "none"
+    console.print(f"[green]ok[/]: {config} (crm: {settings.upsync.crm}; rules: {rules})")
+    if state is not None:
+        Store.open(state).close()
+
+
+@command()
+def sync(
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="run one cycle and exit (else: the daemon, as `run`)")] = False,
+    as_of: AsOfOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="plan, but write nothing to the CRM")] = False,
+    tasks: TasksOpt = None,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Pull, evaluate, plan and write back: one cycle with --once."""
+    if not once:
+        return _daemon(config, state, verbose)
+    setup_logging(verbose)
+    from sync.runner import run_cycle
+
+    with cycle_context(config, state, as_of, dry_run=dry_run) as ctx:
+        report = run_cycle(ctx, command="sync --once", tasks=tasks)
+    print_cycle(report, ctx.settings.upsync.crm)
+    return 0 if report.ok else 1
+
+
+@command()
+def run(config: ConfigOpt = Path("config.toml"), state: StateOpt = None, verbose: VerboseOpt = True) -> int:
+    """The daemon: a cycle now and every [schedule].every_minutes; SIGTERM stops it cleanly."""
+    return _daemon(config, state, verbose)
+
+
+def _daemon(config: Path, state: str | None, verbose: bool) -> int:
+    setup_logging(verbose)
+    from sync.runner import run_cycle
+    from sync.scheduler import run_daemon
+
+    settings = read_settings(config)
+    store = open_store(settings, state, config)
+    ctx = build_context(settings, store, system_clock, os.environ, False)
+    log = logging.getLogger("upsync")
+
+    def cycle() -> None:
+        try:
+            run_cycle(ctx, command="run")
+        except UpsyncError as exc:
+            log.error("cycle stopped: %s (hint: %s)", exc.message, exc.hint)
+
+    log.info("upsync daemon: %s every %d min", settings.upsync.crm, settings.schedule.every_minutes)
+    try:
+        run_daemon(
+            cycle,
+            every_minutes=settings.schedule.every_minutes,
+            jitter_seconds=settings.schedule.jitter_seconds,
+            misfire_grace_seconds=settings.schedule.misfire_grace_seconds,
+            first_run_at=system_clock(),
+            stop=ctx.stop,
+        )
+    finally:
+        ctx.close()
+    return 0
+
+
+@command()
+def plan(
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    tasks: TasksOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="every change with its key and provenance, as JSON")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Print what the next write-back would change in the CRM (from stored data); writes nothing."""
+    setup_logging(verbose)
+    from sync.runner import plan_cycle
+
+    with cycle_context(config, state, as_of, dry_run=True) as ctx:
+        _, cycle = plan_cycle(ctx, as_of=ctx.clock(), ask=False, tasks=tasks)
+        if as_json:
+            print(json.dumps(plan_json(cycle.plan, cycle.tasks_held), indent=2, default=str, ensure_ascii=False))
+        else:
+            print_plan(cycle.plan, cycle.tasks_held, ctx.store.owner_names(ctx.settings.upsync.crm))
+
+
+@command()
+def apply(
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    tasks: TasksOpt = None,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Write the plan `upsync plan` prints (from stored data, no pull); honours dry_run."""
+    setup_logging(verbose)
+    from sync.runner import run_cycle
+
+    with cycle_context(config, state, as_of, dry_run=False) as ctx:
+        report = run_cycle(ctx, command="apply", pull=False, tasks=tasks)
+    print_cycle(report, ctx.settings.upsync.crm)
+    return 0 if report.ok else 1
+
+
+@command()
+def backfill(
+    source: Annotated[
+        str, typer.Option("--source", help="salesforce, hubspot or usage (the CRM must be the config's)")
+    ],
+    objects: Annotated[
+        str | None, typer.Option("--objects", help="comma-separated objects, e.g. accounts,contracts (default: all)")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="only records modified since this date (UTC)")] = None,
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    write: Annotated[
+        bool, typer.Option("--write/--no-write", help="then evaluate and set upsync's account fields")
+    ] = True,
+    tasks: Annotated[bool, typer.Option("--tasks", help="also create tasks for what fires now")] = False,
+    verbose: VerboseOpt = False,
+) -> int:
+    """One-shot history load: resumable after a kill, progress per object. Then sets upsync's
+    account fields; creates no CRM tasks for the past unless --tasks."""
+    setup_logging(verbose)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sync.runner import backfill as load_history
+    from sync.runner import backfill_streams, run_cycle
+
+    settings = read_settings(config)
+    since_at = parse_instant(since, what="--since") if since else None
+    wanted = {o.strip() for o in objects.split(",")} if objects else None
+    ctx = build_context(settings, open_store(settings, state, config), make_clock(as_of), os.environ, dry_run=True)
+    columns = (
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.completed:>10,.0f} records"),
+        TextColumn("{task.fields[rate]:>8} /s"),
+        TimeElapsedColumn(),
+    )
+    try:
+        streams = backfill_streams(ctx, source, wanted)
+        with Progress(*columns, console=console, transient=False) as bar:
+
+            def progress(stream: str) -> Any:
+                task = bar.add_task(stream, total=None, rate="-")
+                began = time.monotonic()
+
+                def tick(n: int) -> None:
+                    bar.advance(task, n)
+                    done = bar.tasks[task].completed
+                    bar.update(task, rate=f"{done / max(time.monotonic() - began, 1e-6):,.0f}")
+
+                def done(error: str | None, hint: str | None) -> None:
+                    finished = bar.tasks[task].completed or 1
+                    bar.update(task, total=finished, completed=finished)
+                    if error:
+                        bar.console.print(f"[red]{error}[/]" + (f"\nhint: {hint}" if hint else ""))
+
+                return tick, done
+
+            reports = load_history(ctx, streams, since=since_at, as_of=ctx.clock(), progress=progress)
+        failed = [r for r in reports if r.error]
+        console.print(
+            f"backfill: {sum(r.records for r in reports):,} records from {len(reports)} objects"
+            + (f"; {len(failed)} stopped early: run it again to resume" if failed else "")
+        )
+        if write and not failed and not ctx.stop.is_set():
+            ctx.dry_run = settings.upsync.dry_run
+            cycle = run_cycle(ctx, command="backfill", pull=False, tasks=tasks)
+            print_cycle(cycle, settings.upsync.crm)
+            if not cycle.ok:
+                return 1
+    finally:
+        ctx.close()
+    return 1 if failed else 0
+
+
+@command(name="import-usage")
+def import_usage(
+    path: Annotated[Path, typer.Argument(help="a .csv or .ndjson export of daily usage")],
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+) -> int:
+    """Load historical usage from a file export (same field mapping as the usage API)."""
+    from sync.runner import import_usage_file
+
+    settings = read_settings(config)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file", hint="pass the path of a .csv or .ndjson export")
+    with open_store(settings, state, config) as store:
+        stored, problems = import_usage_file(
+            store,
+            path,
+            settings,
+            clock=make_clock(as_of),
+            on_problem=lambda p: err.print(f"skipped {p}", markup=False, highlight=False),
+        )
+    console.print(
+        f"imported {stored:,} usage rows from {path.name}" + (f"; {problems} lines skipped" if problems else "")
+    )
+    return 1 if problems and not stored else 0

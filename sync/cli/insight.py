@@ -1,0 +1,223 @@
+"""Commands that read what upsync knows and write nothing: explain, backtest, report, status."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from core.clock import make_clock
+from core.errors import ConfigError
+from sync.cli.app import AsOfOpt, ConfigOpt, JsonOpt, StateOpt, command, console, err, open_store, read_settings
+from sync.cli.views import jsonable, print_backtest, print_explanation, print_outcomes, print_rule_state
+
+__all__ = ["backtest", "explain", "report", "status"]
+
+
+@command()
+def explain(
+    account: Annotated[str, typer.Argument(help="the account's CRM id, or a part of its name")],
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    all_features: Annotated[bool, typer.Option("--all", help="list every feature, unknown ones too")] = False,
+) -> int:
+    """Why upsync thinks what it thinks about one account: features, every rule's verdict with the
+    values that decided it, the guards that held it back, and the next best action. Reads only."""
+
+    from rules.explain import explain_account, find_accounts
+    from sync.runner import evaluate_now
+
+    settings = read_settings(config)
+    clock = make_clock(as_of)
+    system = settings.upsync.crm
+    with open_store(settings, state, config) as store:
+        evaluation = evaluate_now(store, system, settings.ruleset(), as_of=clock())
+    matches = find_accounts(evaluation.features, account)
+    if not matches:
+        raise ConfigError(
+            f"no {system} account matches {account!r}",
+            hint="pass the CRM id or part of the name; `upsync status` counts the accounts stored",
+        )
+    if len(matches) > 1 and matches[0][1].lower() != account.lower():
+        listed = "; ".join(f"{name} ({crm_id})" for crm_id, name in matches[:10])
+        raise ConfigError(f"{len(matches)} accounts match {account!r}: {listed}", hint="pass the CRM id")
+    result = explain_account(evaluation, settings.ruleset(), matches[0][0], system=system)
+    if as_json:
+        console.print_json(data=jsonable(result))
+    else:
+        print_explanation(result, all_features)
+    return 0
+
+
+@command()
+def backtest(
+    start: Annotated[str, typer.Option("--from", help="first day to replay (YYYY-MM-DD)")],
+    end: Annotated[str, typer.Option("--to", help="last day to replay (YYYY-MM-DD)")],
+    every: Annotated[int, typer.Option("--every", min=1, help="replay every N-th day")] = 1,
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> int:
+    """Replay the rules as of each day over stored history: what would have fired when, and the
+    tasks the cycles would have created, per rule and week. Writes nothing."""
+
+    from rules.backtest import backtest as replay
+    from rules.decide import usage_since
+
+    settings = read_settings(config)
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:
+        raise ConfigError(
+            "--from and --to take dates: YYYY-MM-DD", hint="e.g. --from 2026-04-01 --to 2026-05-31"
+        ) from None
+    if last < first:
+        raise ConfigError("--to is before --from")
+    ruleset = settings.ruleset()
+    weeks = ruleset.params.features.series_weeks
+    with open_store(settings, state, config) as store:
+        tables = store.rule_tables(
+            settings.upsync.crm,
+            since=usage_since(ruleset, first - timedelta(days=7 * weeks)),
+            until=datetime.combine(first, datetime.min.time(), timezone.utc),
+        )
+    with err.status("replaying") as status:
+        result = replay(
+            ruleset,
+            tables,
+            start=first,
+            end=last,
+            every=every,
+            system=settings.upsync.crm,
+            progress=lambda d: status.update(f"replaying {d.isoformat()}"),
+        )
+    if as_json:
+        weekly = result.by_week()
+        console.print_json(
+            data={
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "weeks": jsonable(weekly.to_dicts()),
+                "tasks": jsonable(result.tasks.to_dicts()),
+            }
+        )
+        return 0
+    print_backtest(result, ruleset, first, last)
+    return 0
+
+
+@command()
+def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
+    """Cursors, recent runs, health bands, signals per rule and accounts with no usage match."""
+
+    settings = read_settings(config)
+    store = open_store(settings, state, config)
+    try:
+        system = settings.upsync.crm
+        counts = store.counts()
+        console.print(
+            f"state schema v{store.schema_version()}: {counts['accounts']} accounts, "
+            f"{counts['usage_daily']} usage rows, {counts['ledger']} ledger entries"
+        )
+        cursors = Table(title="cursors")
+        for col in ("stream", "position", "last key"):
+            cursors.add_column(col)
+        for name, cur in sorted(store.cursors().items()):
+            cursors.add_row(name, f"{cur.last_value:%Y-%m-%d %H:%M:%S} UTC", cur.last_key or "-")
+        console.print(cursors)
+        runs = Table(title="recent runs")
+        for col in ("id", "command", "as of", "status", "summary"):
+            runs.add_column(col, overflow="fold")
+        for r in store.last_runs():
+            runs.add_row(str(r["id"]), r["command"], f"{r['as_of']:%Y-%m-%d %H:%M}", r["status"], r["summary"])
+        console.print(runs)
+        print_rule_state(store, system)
+        unmatched = store.unmatched_accounts(system)
+        if unmatched:
+            t = Table(title=f"{len(unmatched)} accounts with no usage data (never silently dropped)")
+            for col in ("crm id", "name", "workspace id"):
+                t.add_column(col)
+            for crm_id, name, ws in unmatched[:50]:
+                t.add_row(crm_id, name, ws or "(no workspace id on the account)")
+            console.print(t)
+    finally:
+        store.close()
+
+
+@command()
+def report(
+    start: Annotated[
+        str | None, typer.Option("--from", help="first day of the period (YYYY-MM-DD; default: 89 days before --to)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="last day of the period (YYYY-MM-DD; default: today, or --as-of's day)")
+    ] = None,
+    outcome_days: Annotated[
+        int | None,
+        typer.Option(
+            "--outcome-days",
+            min=1,
+            help="days after a task within which a new deal is its outcome (default: [writeback])",
+        ),
+    ] = None,
+    config: ConfigOpt = Path("config.toml"),
+    state: StateOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> int:
+    """Did it work? Per rule: accounts fired, tasks created, completed, declined, deals that followed,
+    won and revenue (M10), and the over-selling watch (M11). Reads only."""
+
+    from rules.engine import decline_statuses
+    from rules.metrics import outcomes
+
+    settings = read_settings(config)
+    days = outcome_days or settings.writeback.outcome_days
+    now = make_clock(as_of)()
+    try:
+        last = date.fromisoformat(end) if end else now.date()
+        first = date.fromisoformat(start) if start else last - timedelta(days=89)
+    except ValueError:
+        raise ConfigError(
+            "--from and --to take dates: YYYY-MM-DD", hint="e.g. --from 2026-03-01 --to 2026-05-31"
+        ) from None
+    if last < first:
+        raise ConfigError("--to is before --from")
+    ruleset = settings.ruleset()
+    system = settings.upsync.crm
+    with open_store(settings, state, config) as store:
+        tables = store.outcome_tables(system)
+    replay = now if as_of is not None else None  # a replay sees no outcome after its --as-of
+    declines = decline_statuses(ruleset)
+    result = outcomes(
+        tables,
+        since=first,
+        until=last,
+        outcome_days=days,
+        decline_statuses=declines,
+        rule_ids=ruleset.ids,
+        as_of=replay,
+        contract_statuses=settings.features.activated_contract_statuses,
+    )
+    if as_json:
+        console.print_json(
+            data={
+                "system": system,
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "outcome_days": days,
+                "as_of": replay.isoformat() if replay else None,
+                "decline_statuses": declines,
+                "rules": result.rules,
+                "total": result.total,
+                "overselling": jsonable(result.overselling),
+            }
+        )
+        return 0
+    print_outcomes(result, system=system, first=first, last=last, outcome_days=days)
+    return 0
