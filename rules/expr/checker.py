@@ -44,6 +44,11 @@ def noun(t: Type) -> str:
     return _NOUNS[t]
 
 
+def condition_hint(text: str, want: Type, got: Type) -> str | None:
+    """For a number written where true/false is needed, how to make it a condition; else None."""
+    return f"compare it, as in {text} > 0" if want == Type.bool and got == Type.number else None
+
+
 def _col(node: Node) -> int:
     return node.start + 1
 
@@ -112,7 +117,7 @@ class Checker:
         """The typed node, if it has type ``want``; else an error "{needs}, not {its type}" at it."""
         typed, t = self.check(node)
         if t != want:
-            hint = f"compare it, as in {node.text} > 0" if want == Type.bool and t == Type.number else None
+            hint = condition_hint(node.text, want, t)
             raise ExprError(f"{needs}, not {noun(t)}", _col(node), hint)
         return typed
 

@@ -10,8 +10,9 @@ from typing import assert_never
 
 import polars as pl
 
-from rules.expr.checker import Checker, annotate, noun
+from rules.expr.checker import Checker, annotate, condition_hint, noun
 from rules.expr.functions import (
+    DAY_FUNCTIONS,
     FRAME_FUNCTIONS,
     SERIES_FUNCTIONS,
     TODAY_COLUMN,
@@ -166,7 +167,7 @@ class _Compiler:
             return pl.when(pl.all_horizontal([p.is_not_null() for p in points])).then(pl.all_horizontal(steps))
         if name == "uses":
             return _finite_column(uses_column(*uses_args(node)))
-        if name in ("days_since", "days_until"):
+        if name in DAY_FUNCTIONS:
             d, today = self.expr(args[0]), pl.col(TODAY_COLUMN)
             delta = today - d if name == "days_since" else d - today
             return delta.dt.total_days().cast(pl.Float64)
@@ -221,7 +222,7 @@ def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, in
             uses.add(pair)
             columns.add(uses_column(*pair))
             continue
-        elif isinstance(n, Call) and n.name in ("days_since", "days_until"):
+        elif isinstance(n, Call) and n.name in DAY_FUNCTIONS:
             columns.add(TODAY_COLUMN)
         stack.extend(reversed(children(n)))
     return columns, uses, names
@@ -252,7 +253,7 @@ def compile_expr(source: str, schema: Schema, *, expect: Type | None = None) -> 
     """Parse, type-check and compile; raises ExprError (with ``expect``, for a result of another type too)."""
     node, t = annotate(parse(source), schema)
     if expect is not None and t != expect:
-        hint = f"compare it, as in {source.strip()} > 0" if expect == Type.bool and t == Type.number else None
+        hint = condition_hint(source.strip(), expect, t)
         what = "a condition must be true or false" if expect == Type.bool else f"expected {noun(expect)}"
         raise ExprError(f"{what}, but this is {noun(t)}", 1, hint)
     columns, uses, names = _references(node, schema)

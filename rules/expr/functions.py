@@ -27,7 +27,10 @@ SERIES_FUNCTIONS = frozenset({"rising", "falling", "change"})
 LITERAL_FUNCTIONS = SERIES_FUNCTIONS | {"uses"}
 """Functions whose arguments are names and literals that pick columns, not values to evaluate."""
 
-FRAME_FUNCTIONS = LITERAL_FUNCTIONS | {"days_since", "days_until"}
+DAY_FUNCTIONS = frozenset({"days_since", "days_until"})
+"""Functions of a date that count days from the day the rules run as of (``TODAY_COLUMN``)."""
+
+FRAME_FUNCTIONS = LITERAL_FUNCTIONS | DAY_FUNCTIONS
 """Functions that read frame columns their arguments do not name: never constant."""
 
 TODAY_COLUMN = "_today"

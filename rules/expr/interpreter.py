@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, assert_never
 
 from rules.expr.functions import (
+    DAY_FUNCTIONS,
     LITERAL_FUNCTIONS,
     SERIES_FUNCTIONS,
     TODAY_COLUMN,
@@ -120,7 +121,7 @@ def _interpret_call(node: Call, row: Mapping[str, Any]) -> Any:
     if name == "coalesce":  # lazily, like SQL: later arguments are not evaluated (nor need their columns)
         return next((v for v in (interpret(a, row) for a in args) if v is not None), None)
     values = [interpret(a, row) for a in args]
-    if name in ("days_since", "days_until"):
+    if name in DAY_FUNCTIONS:
         today, d = row[TODAY_COLUMN], values[0]
         if today is None or d is None:
             return None
