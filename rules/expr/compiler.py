@@ -1,0 +1,274 @@
+"""The polars compiler: a checked tree → one polars expression over the whole features frame."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import assert_never
+
+import polars as pl
+
+from rules.expr.checker import Checker, annotate, condition_hint, noun
+from rules.expr.functions import (
+    DAY_FUNCTIONS,
+    FRAME_FUNCTIONS,
+    SERIES_FUNCTIONS,
+    TODAY_COLUMN,
+    series_args,
+    series_column,
+    uses_args,
+    uses_column,
+)
+from rules.expr.interpreter import OPERATORS, interpret
+from rules.expr.nodes import (
+    Binary,
+    Bool,
+    Call,
+    Compare,
+    ExprError,
+    In,
+    ListLit,
+    Name,
+    Node,
+    Number,
+    Schema,
+    String,
+    Type,
+    Unary,
+    children,
+)
+from rules.expr.parser import parse
+
+# Polars must give the very doubles Python gives, and never NaN or inf. Two traps, both checked:
+# ``Expr.fill_nan`` and a ``when/then`` repeat their input, doubling the expression at every
+# nesting level, so a computed value is referenced once only; and dividing by a constant (a
+# literal, or a constant column) multiplies by its reciprocal, which can differ from ``a / b``
+# in the last bit, so the divisor is first made an ordinary column.
+
+
+def _no_inf(e: pl.Expr) -> pl.Expr:
+    """Overflow to ±inf becomes null; the only non-finite results of + - * / on finite numbers."""
+    return e.replace([math.inf, -math.inf], None)
+
+
+def _divide(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """``a / b``, correctly rounded; null when b is 0 (so 0/0 never makes a NaN)."""
+    materialised = b + pl.int_range(pl.len()).cast(pl.Float64) * 0.0
+    return _no_inf(a / materialised.replace(0.0, None))
+
+
+def _finite_column(column: str) -> pl.Expr:
+    """A number column as Float64, NaN and ±inf read as null (a leaf: repeating it is cheap)."""
+    c = pl.col(column).cast(pl.Float64)
+    return pl.when(c.is_finite()).then(c)
+
+
+_DTYPES: dict[Type, pl.DataType] = {
+    Type.number: pl.Float64(),
+    Type.bool: pl.Boolean(),
+    Type.text: pl.String(),
+    Type.date: pl.Date(),
+    Type.list: pl.List(pl.String()),
+}
+
+
+def _flat_coalesce(args: Sequence[Node]) -> list[Node]:
+    """coalesce(coalesce(a, b), c) is coalesce(a, b, c)."""
+    out: list[Node] = []
+    for arg in args:
+        out.extend(_flat_coalesce(arg.args) if isinstance(arg, Call) and arg.name == "coalesce" else [arg])
+    return out
+
+
+def _constant(node: Node) -> bool:
+    """Whether the node's value is the same on every row: it reads no column it needs."""
+    if isinstance(node, Name) or (isinstance(node, Call) and node.name in FRAME_FUNCTIONS):
+        return False
+    if isinstance(node, Call) and node.name == "coalesce":
+        for arg in _flat_coalesce(node.args):
+            if not _constant(arg):
+                return False
+            if interpret(arg, {}) is not None:
+                return True
+        return True
+    return all(_constant(child) for child in children(node))
+
+
+class _Compiler:
+    """Typed tree → polars expression.
+
+    A constant subtree is evaluated here, by the interpreter, into one literal: polars
+    simplifies constant subexpressions its own way (``1 == coalesce(1, x)`` comes out one row long
+    in polars 2.1), so it never sees one.
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+
+    def constant(self, node: Node) -> pl.Expr:
+        return pl.lit(interpret(node, {}), dtype=_DTYPES[Checker(self.schema).check(node)[1]])
+
+    def expr(self, node: Node) -> pl.Expr:
+        if _constant(node):
+            return self.constant(node)
+        match node:
+            case Number() | String() | Bool() | ListLit():
+                raise AssertionError("a literal reads the frame")
+            case Name(id=name):
+                if name not in self.schema.features:
+                    return _finite_column(series_column(name, 0))
+                if self.schema.features[name] == Type.number:
+                    return _finite_column(name)
+                return pl.col(name)
+            case Unary(op=op, operand=operand):
+                e = self.expr(operand)
+                return -e if op == "-" else ~e
+            case Binary(op="and", left=left, right=right):
+                return self.expr(left) & self.expr(right)
+            case Binary(op="or", left=left, right=right):
+                return self.expr(left) | self.expr(right)
+            case Binary(op=op, left=left, right=right):
+                a, b = self.expr(left), self.expr(right)
+                if op == "/":
+                    return _divide(a, b)
+                return _no_inf(OPERATORS[op](a, b))
+            case Compare(op=op, left=left, right=right):
+                compared: pl.Expr = OPERATORS[op](self.expr(left), self.expr(right))
+                return compared
+            case In(item=item, container=container, negated=negated):
+                found = self.in_(item, container)
+                return ~found if negated else found
+            case Call():
+                return self.call(node)
+            case _:
+                assert_never(node)
+
+    def in_(self, item: Node, container: Node) -> pl.Expr:
+        if isinstance(container, ListLit):
+            return self.expr(item).is_in([lit.value for lit in container.items])
+        # list.contains says false for a null item; SQL says null.
+        if _constant(item):
+            value = interpret(item, {})
+            if value is None:
+                return pl.lit(None, dtype=pl.Boolean)
+            return self.expr(container).list.contains(pl.lit(value, dtype=pl.String))
+        x = self.expr(item)
+        return pl.when(x.is_not_null()).then(self.expr(container).list.contains(x))
+
+    def call(self, node: Call) -> pl.Expr:
+        name, args = node.name, node.args
+        if name in SERIES_FUNCTIONS:
+            points = [_finite_column(column) for column in series_args(node)[1]]
+            if name == "change":
+                return _divide(points[0] - points[-1], points[-1])
+            steps = [(a > b) if name == "rising" else (a < b) for a, b in itertools.pairwise(points)]
+            return pl.when(pl.all_horizontal([p.is_not_null() for p in points])).then(pl.all_horizontal(steps))
+        if name == "uses":
+            return _finite_column(uses_column(*uses_args(node)))
+        if name in DAY_FUNCTIONS:
+            d, today = self.expr(args[0]), pl.col(TODAY_COLUMN)
+            delta = today - d if name == "days_since" else d - today
+            return delta.dt.total_days().cast(pl.Float64)
+        if name == "coalesce":
+            return self.coalesce(args)
+        compiled = [self.expr(a) for a in args]
+        if name == "min":
+            return pl.min_horizontal(compiled)
+        if name == "max":
+            return pl.max_horizontal(compiled)
+        if name == "abs":
+            return compiled[0].abs()
+        if name == "missing":
+            return compiled[0].is_null()
+        if name == "known":
+            return compiled[0].is_not_null()
+        if name == "count":
+            return compiled[0].list.len().cast(pl.Float64)
+        raise AssertionError(f"function {name} passed the checker but has no compilation")
+
+    def coalesce(self, args: tuple[Node, ...]) -> pl.Expr:
+        # Flattened, with constants folded: a known one ends the list, a null one drops out.
+        # Polars mishandles a coalesce that starts with a constant (see the class docstring).
+        parts: list[pl.Expr] = []
+        for arg in _flat_coalesce(args):
+            if not _constant(arg):
+                parts.append(self.expr(arg))
+            elif interpret(arg, {}) is not None:
+                parts.append(self.constant(arg))
+                break
+        return parts[0] if len(parts) == 1 else pl.coalesce(parts)
+
+
+def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, int]], dict[str, None]]:
+    """Frame columns, uses() pairs and names the tree reads, names in source order."""
+    columns: set[str] = set()
+    uses: set[tuple[str, int]] = set()
+    names: dict[str, None] = {}
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Name):
+            names.setdefault(n.id, None)
+            columns.add(n.id if n.id in schema.features else series_column(n.id, 0))
+        elif isinstance(n, Call) and n.name in SERIES_FUNCTIONS:
+            series, points = series_args(n)
+            names.setdefault(series, None)
+            columns.update(points)
+            continue
+        elif isinstance(n, Call) and n.name == "uses":
+            pair = uses_args(n)
+            uses.add(pair)
+            columns.add(uses_column(*pair))
+            continue
+        elif isinstance(n, Call) and n.name in DAY_FUNCTIONS:
+            columns.add(TODAY_COLUMN)
+        stack.extend(reversed(children(n)))
+    return columns, uses, names
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Compiled:
+    """One checked expression, compiled once; evaluate ``expr`` over the whole features frame.
+
+    Evaluate it with ``frame.with_columns(expr.alias(...))`` (or ``select`` alongside a column):
+    an expression of literals alone is a single value that only ``with_columns`` broadcasts.
+    """
+
+    source: str
+    node: Node
+    """The typed tree: names carry their type."""
+    type: Type
+    expr: pl.Expr
+    columns: frozenset[str]
+    """Every frame column the expression names: features, ``name@wN`` series points, uses columns, ``_today``."""
+    uses: frozenset[tuple[str, int]]
+    """(product feature, days) pairs the caller must provide as ``uses_column(feature, days)``."""
+    names: tuple[str, ...]
+    """Features and series named, in order of first appearance (for explanations)."""
+
+
+def compile_expr(source: str, schema: Schema, *, expect: Type | None = None) -> Compiled:
+    """Parse, type-check and compile; raises ExprError (with ``expect``, for a result of another type too)."""
+    node, t = annotate(parse(source), schema)
+    if expect is not None and t != expect:
+        hint = condition_hint(source.strip(), expect, t)
+        what = "a condition must be true or false" if expect == Type.bool else f"expected {noun(expect)}"
+        raise ExprError(f"{what}, but this is {noun(t)}", 1, hint)
+    columns, uses, names = _references(node, schema)
+    return Compiled(
+        source=source,
+        node=node,
+        type=t,
+        expr=_Compiler(schema).expr(node),
+        columns=frozenset(columns),
+        uses=frozenset(uses),
+        names=tuple(names),
+    )
+
+
+def compile_condition(source: str, schema: Schema) -> Compiled:
+    """A bool expression whose ``expr`` is never null: an unknown outcome does not fire."""
+    compiled = compile_expr(source, schema, expect=Type.bool)
+    return replace(compiled, expr=compiled.expr.fill_null(False))
