@@ -19,7 +19,16 @@ from core.records import Action, LedgerEntry, System
 from core.tables import TABLE_SCHEMAS, Tables
 from rules import engine
 from rules.engine import Evaluation, RuleSet
-from rules.plan import CrmState, Plan, TaskRule, WritePolicy, desired_fields, plan_changes
+from rules.plan import (
+    CrmState,
+    Plan,
+    TaskRule,
+    WritePolicy,
+    desired_fields,
+    field_suspects,
+    plan_changes,
+    task_suspects,
+)
 from rules.playbooks import features_needed
 
 __all__ = [
@@ -67,6 +76,9 @@ class Decision:
     plan: Plan
     health: pl.DataFrame
     tasks_held: str = ""
+    unasked: tuple[str, ...] = ()
+    """CRM ids of upsync's tasks and accounts that moved since upsync wrote them, when the CRM
+    was not asked who moved them (``upsync plan``): ``apply`` asks before touching them."""
 
 
 def usage_since(ruleset: RuleSet, day: date) -> date:
@@ -204,7 +216,13 @@ def decide(
         desired=desired,
     )
     health = _health_rows(filled, evaluation.health_rows())
-    return Decision(evaluation=evaluation, actions=tuple(actions), plan=plan, health=health, tasks_held=held)
+    unasked: tuple[str, ...] = ()
+    if not inputs.edits_asked:
+        moved = [*task_suspects(inputs.ledger, inputs.crm), *field_suspects(None, inputs.crm, policy.owned_fields)]
+        unasked = tuple(sorted(moved))
+    return Decision(
+        evaluation=evaluation, actions=tuple(actions), plan=plan, health=health, tasks_held=held, unasked=unasked
+    )
 
 
 def _health_rows(*parts: pl.DataFrame) -> pl.DataFrame:

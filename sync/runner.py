@@ -240,14 +240,23 @@ def fill_health_history(store: Store, system: str, ruleset: RuleSet, *, as_of: d
     return store.save_health(system, rows) if not rows.is_empty() else 0
 
 
-def plan_cycle(ctx: Context, *, as_of: datetime, ask: bool, tasks: bool | None = None) -> tuple[CycleInputs, Decision]:
-    """Gather and decide (no write): ``ask`` whether to ask the CRM who edited what moved.
+def plan_cycle(
+    store: Store,
+    settings: Settings,
+    ruleset: RuleSet,
+    *,
+    as_of: datetime,
+    writer: TaskWriter | None,
+    tasks: bool | None = None,
+) -> tuple[CycleInputs, Decision]:
+    """Gather and decide, writing nothing. With a ``writer`` the CRM is asked who edited what
+    moved since upsync wrote it; without one (``upsync plan``) nothing is called at all.
     ``tasks``: True creates tasks even on a first run or backfill, False never; None follows
     ``[writeback]``."""
-    policy = write_policy(ctx.settings)
-    inputs = gather(ctx.store, ctx.system, ctx.ruleset, policy, as_of=as_of, writer=ctx.crm.writer if ask else None)
-    rules = task_rules(ctx.ruleset, {p.id: p for p in ctx.settings.playbooks})
-    return inputs, decision.decide(inputs, ctx.ruleset, policy, as_of=as_of, rules=rules, tasks=tasks)
+    policy = write_policy(settings)
+    inputs = gather(store, settings.upsync.crm, ruleset, policy, as_of=as_of, writer=writer)
+    rules = task_rules(ruleset, {p.id: p for p in settings.playbooks})
+    return inputs, decision.decide(inputs, ruleset, policy, as_of=as_of, rules=rules, tasks=tasks)
 
 
 def _writeback_key(system: str) -> str:
@@ -336,7 +345,7 @@ def run_cycle(ctx: Context, *, command: str = "sync", pull: bool = True, tasks: 
     run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
     pulls = pull_all(ctx, as_of=as_of) if pull else []
     stopped = ctx.stop.is_set()
-    inputs, cycle = plan_cycle(ctx, as_of=as_of, ask=True, tasks=tasks)
+    inputs, cycle = plan_cycle(ctx.store, ctx.settings, ctx.ruleset, as_of=as_of, writer=ctx.crm.writer, tasks=tasks)
     _record(ctx, cycle, as_of=as_of)
     applied = None
     if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):

@@ -116,12 +116,15 @@ def plan(
     setup_logging(verbose)
     from sync.runner import plan_cycle
 
-    with cycle_context(config, state, as_of, dry_run=True) as ctx:
-        _, cycle = plan_cycle(ctx, as_of=ctx.clock(), ask=False, tasks=tasks)
-        if as_json:
-            print(json.dumps(plan_json(cycle.plan, cycle.tasks_held), indent=2, default=str, ensure_ascii=False))
-        else:
-            print_plan(cycle.plan, cycle.tasks_held, ctx.store.owner_names(ctx.settings.upsync.crm))
+    settings = read_settings(config)
+    with open_store(settings, state, config) as store:
+        _, cycle = plan_cycle(store, settings, settings.ruleset(), as_of=make_clock(as_of)(), writer=None, tasks=tasks)
+        owners = store.owner_names(settings.upsync.crm)
+    if as_json:
+        data = plan_json(cycle.plan, cycle.tasks_held, cycle.unasked)
+        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    else:
+        print_plan(cycle.plan, cycle.tasks_held, owners, cycle.unasked)
 
 
 @command()

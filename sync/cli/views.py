@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -74,7 +74,7 @@ def print_cycle(report: Any, system: str) -> None:
     console.print(table)
 
 
-def plan_json(plan: Any, held: str) -> dict[str, Any]:
+def plan_json(plan: Any, held: str, unasked: Sequence[str] = ()) -> dict[str, Any]:
     def prov(p: Any) -> Any:
         if p is None:
             return None
@@ -82,6 +82,7 @@ def plan_json(plan: Any, held: str) -> dict[str, Any]:
 
     return {
         "tasks_held": held or None,
+        "unasked": list(unasked),
         "create": [
             {
                 "key": t.key,
@@ -126,7 +127,7 @@ def plan_json(plan: Any, held: str) -> dict[str, Any]:
     }
 
 
-def print_plan(plan: Any, held: str, owners: Mapping[str, str]) -> None:
+def print_plan(plan: Any, held: str, owners: Mapping[str, str], unasked: Sequence[str] = ()) -> None:
     groups: dict[tuple[str, str], Counter[str]] = {}
     for t in plan.writes:
         groups.setdefault((t.rule_id, t.owner_id or "-"), Counter())["create"] += 1
@@ -161,6 +162,11 @@ def print_plan(plan: Any, held: str, owners: Mapping[str, str]) -> None:
         console.print(f"skipped {count}: {reason}")
     if held:
         console.print(f"[yellow]{held}[/]")
+    if unasked:
+        console.print(
+            f"{n(len(unasked), 'task or account')} changed since upsync wrote it: "
+            "`upsync apply` asks the CRM who changed them before touching them"
+        )
     if plan.empty:
         console.print("nothing to change")
 

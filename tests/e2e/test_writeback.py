@@ -294,3 +294,33 @@ def test_a_partial_batch_failure_retries_only_the_refused_items(tmp_path: Path, 
     assert sorted(t["account"] for t in tasks) == sorted(expected) and len({t["key"] for t in tasks}) == len(tasks)
     assert account_field(sandbox, crm, field_target, "health_band") in ("green", "yellow", "red")
     ctx.close()
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_plan_reads_the_store_only_and_works_with_every_stand_in_stopped(
+    tmp_path: Path, sandbox: Sandbox, crm: str
+) -> None:
+    ctx = context(tmp_path, sandbox, crm)
+    assert run_cycle(ctx).ok
+    task = sorted(upsync_tasks(sandbox, crm), key=lambda t: str(t["account"]))[0]
+    sandbox.world.started -= 300  # five minutes later, a rep edits it: `apply` would ask the CRM who
+    edit_task(sandbox, crm, task, a_person(sandbox, crm))
+    time.sleep(0.01)
+    ctx.dry_run = True
+    assert run_cycle(ctx).ok  # pulls the edit; writes nothing
+    ctx.close()
+    as_of = sandbox.world.now().isoformat()
+    common = ["--config", str(tmp_path / f"config-{crm}.toml"), "--state", str(tmp_path / f"state-{crm}.db")]
+    plan = [*upsync_cmd("plan", "--json", *common, "--as-of", as_of)]
+    env = sandbox_env(sandbox)
+
+    before = {name: len(service.requests) for name, service in sandbox.services.items()}
+    online = subprocess.run(plan, env=env, capture_output=True, timeout=120)
+    assert online.returncode == 0, online.stderr.decode()
+    assert {name: len(service.requests) for name, service in sandbox.services.items()} == before
+
+    sandbox.stop()  # Salesforce, HubSpot and the usage API: a call to any of them now fails
+    offline = subprocess.run(plan, env=env, capture_output=True, timeout=120)
+    assert offline.returncode == 0, offline.stderr.decode()
+    assert json.loads(offline.stdout) == json.loads(online.stdout)
+    assert task["raw"]["Id" if crm == "salesforce" else "id"] in json.loads(offline.stdout)["unasked"]
