@@ -12,7 +12,7 @@ deals and line items, assets, contacts, activities, tickets and 56 days of usage
 - **features**: ``engine.prepare`` over those tables: every base feature, the health score with
   its weekly history, co-purchase mining and recommendations, lifecycle, guard history.
 - **rules**: a genuine features frame (prepared from 20,000 synthetic accounts) repeated to the
-  target count with fresh ids, then ``engine.decide``: 25 compiled rules (the 19 shipped ones and
+  target count with fresh ids, then ``engine.evaluate_features``: 25 compiled rules (the 19 shipped ones and
   6 variants), every guard, S12's second stage, ranking and routing to one action per account.
   Compilation is timed apart (it happens once, at load).
 """
@@ -241,7 +241,7 @@ def rules_part(n: int, frame: Path) -> dict[str, Any]:
     recent = pl.DataFrame(schema=TABLE_SCHEMAS["signals"])
     rss_inputs = rss_mb()
     began = time.perf_counter()
-    ev = engine.decide(ruleset, big, as_of=AS_OF, recent=recent, owners=owners)
+    ev = engine.evaluate_features(ruleset, big, as_of=AS_OF, recent=recent, owners=owners)
     wall = time.perf_counter() - began
     return {
         "part": "rules",

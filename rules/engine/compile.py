@@ -1,0 +1,249 @@
+"""Compile the rules once: every rule checked against the feature catalogue, every problem at once.
+
+Each problem names the rule's id, the key and, in a condition, the column; nothing is evaluated
+with a bad rule set. Disabled rules are checked too (enabling one later must not be the moment it
+turns out bad) but left out of the set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from core.errors import did_you_mean
+from rules.engine.ruleset import (
+    STAGE_TWO,
+    TEMPLATE_EXTRAS,
+    CompiledRule,
+    EngineParams,
+    Problem,
+    RuleSet,
+    RuleSetError,
+    RuleSource,
+    full_schema,
+    template_fields,
+)
+from rules.expr import ExprError, Type, compile_condition, compile_expr
+from rules.guards import GUARD_IDS, GUARDS, Guard
+
+_SAMPLES: dict[Type, Any] = {
+    Type.number: 0.5,
+    Type.text: "text",
+    Type.bool: True,
+    Type.date: date(2026, 1, 1),
+    Type.list: ["a"],
+}
+
+
+def _check_template(template: str, names: Mapping[str, Type]) -> tuple[list[str], str | None, str | None]:
+    """(feature fields, problem, hint) of a subject/reason template."""
+    try:
+        parsed = template_fields(template)
+    except ValueError as exc:
+        return [], f"bad template: {exc}", "literal braces are written {{ and }}"
+    used = []
+    for name, spec in parsed:
+        if name not in names:
+            return [], f"unknown template field {{{name}}}", did_you_mean(name, sorted(names)) or "use a feature name"
+        try:
+            format(_SAMPLES[names[name]], spec)
+        except (ValueError, TypeError) as exc:
+            return [], f"bad format {{{name}:{spec}}}: {exc}", "e.g. {seat_utilisation:.0%} or {arr:,.0f}"
+        if name not in TEMPLATE_EXTRAS:
+            used.append(name)
+    return used, None, None
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    """A guard parameter override converted to the type of its default (TOML lists become tuples)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeError("must be true or false")
+        return value
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("must be a number")
+        if isinstance(default, int) and not float(value).is_integer():
+            raise TypeError("must be a whole number")
+        return type(default)(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise TypeError("must be a list of strings")
+        return tuple(value)
+    if isinstance(default, Mapping):
+        if not isinstance(value, Mapping):
+            raise TypeError("must be a table")
+        return dict(value)
+    return value
+
+
+def _rule_guards(src: RuleSource, index: int, params: EngineParams, problems: list[Problem]) -> list[tuple[str, Guard]]:
+    chosen: list[str] = []
+    for key, ids in (("guards", src.guards or ()), ("skip_guards", src.skip_guards)):
+        for j, gid in enumerate(ids):
+            if gid not in GUARDS:
+                problems.append(
+                    Problem(
+                        index,
+                        src.id,
+                        f"{key}[{j}]",
+                        f"unknown guard {gid!r}",
+                        did_you_mean(gid, sorted(GUARD_IDS)) or f"guards are {', '.join(GUARD_IDS)}",
+                    )
+                )
+    if src.guards is not None:
+        chosen = [g for g in src.guards if g in GUARDS]
+    else:
+        chosen = [gid for gid, g in params.guards.items() if g.enabled and src.kind in g.kinds]
+    chosen = [g for g in GUARD_IDS if g in chosen and g not in src.skip_guards]
+    out: list[tuple[str, Guard]] = []
+    for gid in src.guard_params:
+        if gid not in GUARDS:
+            problems.append(
+                Problem(
+                    index, src.id, f"guard_params.{gid}", f"unknown guard {gid!r}", did_you_mean(gid, sorted(GUARD_IDS))
+                )
+            )
+    for gid in chosen:
+        base = params.guards.get(gid) or GUARDS[gid].type()
+        overrides = src.guard_params.get(gid, {})
+        names = {f.name: f for f in dataclasses.fields(base)}
+        changes: dict[str, Any] = {}
+        for name, value in overrides.items():
+            if name not in names:
+                problems.append(
+                    Problem(
+                        index,
+                        src.id,
+                        f"guard_params.{gid}.{name}",
+                        "unknown parameter",
+                        did_you_mean(name, sorted(names)) or f"{gid} takes {', '.join(names)}",
+                    )
+                )
+                continue
+            try:
+                changes[name] = _coerce(getattr(base, name), value)
+            except TypeError as exc:
+                problems.append(Problem(index, src.id, f"guard_params.{gid}.{name}", str(exc)))
+        try:
+            out.append((gid, dataclasses.replace(base, **changes)))
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(index, src.id, f"guard_params.{gid}", str(exc)))
+    return out
+
+
+def _rendered(exc: ExprError, source: str) -> str:
+    """The message with the source line and a caret under the column (the hint travels apart)."""
+    return ExprError(exc.message, exc.column).render(source).replace("\n", "\n    ")
+
+
+def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, playbooks: Collection[str]) -> RuleSet:
+    """Check and compile every rule; raise :class:`RuleSetError` listing every problem found.
+
+    Disabled rules are checked too (enabling one later must not be the moment it turns out bad)
+    but left out of the set.
+    """
+    schema = full_schema(params.features)
+    names: dict[str, Type] = {**schema.features, **TEMPLATE_EXTRAS}
+    problems: list[Problem] = []
+    compiled: list[CompiledRule] = []
+    seen: set[str] = set()
+    roles = params.routing.role_names()
+    for i, src in enumerate(sources):
+        if src.id in seen:
+            problems.append(Problem(i, src.id, "id", f"duplicate rule id {src.id!r}", "rule ids are unique and stable"))
+        seen.add(src.id)
+        before = len(problems)
+        when = value = None
+        try:
+            when = compile_condition(src.when, schema)
+        except ExprError as exc:
+            problems.append(Problem(i, src.id, "when", _rendered(exc, src.when), exc.hint))
+        try:
+            value = compile_expr(src.value, schema, expect=Type.number)
+        except ExprError as exc:
+            problems.append(Problem(i, src.id, "value", _rendered(exc, src.value), exc.hint))
+        if src.playbook not in playbooks:
+            problems.append(
+                Problem(
+                    i,
+                    src.id,
+                    "playbook",
+                    f"unknown playbook {src.playbook!r}",
+                    did_you_mean(src.playbook, sorted(playbooks)) or "add it under [[playbooks]]",
+                )
+            )
+        if src.owner != "auto" and src.owner not in roles:
+            problems.append(
+                Problem(
+                    i,
+                    src.id,
+                    "owner",
+                    f"unknown role {src.owner!r}",
+                    did_you_mean(src.owner, sorted(roles)) or f"roles are auto, {', '.join(sorted(roles))}",
+                )
+            )
+        rule_guards = _rule_guards(src, i, params, problems)
+        offer: pl.Expr | None = None
+        if src.offer is not None and src.offer_feature is not None:
+            problems.append(Problem(i, src.id, "offer", "set offer or offer_feature, not both"))
+        elif src.offer is not None:
+            offer = pl.lit(src.offer, dtype=pl.String)
+        elif src.offer_feature is not None:
+            if schema.features.get(src.offer_feature) is not Type.text:
+                text_features = [n for n, t in schema.features.items() if t is Type.text]
+                problems.append(
+                    Problem(
+                        i,
+                        src.id,
+                        "offer_feature",
+                        f"{src.offer_feature!r} is not a text feature",
+                        did_you_mean(src.offer_feature, sorted(text_features)),
+                    )
+                )
+            else:
+                offer = pl.col(src.offer_feature)
+        if offer is None and any(g == "G7" for g, _ in rule_guards) and src.offer_feature is None and src.offer is None:
+            problems.append(
+                Problem(
+                    i,
+                    src.id,
+                    "offer",
+                    "G7 (relevance) needs to know what is offered",
+                    'set offer = "<product name>" or offer_feature = "copurchase_product", or skip_guards = ["G7"]',
+                )
+            )
+        reason_fields: list[str] = []
+        for key in ("subject", "reason"):
+            template = getattr(src, key)
+            if template is None:
+                continue
+            used, message, hint = _check_template(template, names)
+            if message:
+                problems.append(Problem(i, src.id, key, message, hint))
+            elif key == "reason":
+                reason_fields = used
+        if len(problems) > before or when is None or value is None:
+            continue
+        if not src.enabled:
+            continue
+        stage = 2 if STAGE_TWO & (set(when.names) | set(value.names)) else 1
+        compiled.append(
+            CompiledRule(
+                source=src,
+                when=when,
+                value=value,
+                offer=offer,
+                guards=tuple(rule_guards),
+                reason_fields=tuple(reason_fields),
+                stage=stage,
+            )
+        )
+    if problems:
+        raise RuleSetError(problems)
+    uses = frozenset(u for r in compiled for c in (r.when, r.value) for u in c.uses)
+    return RuleSet(rules=tuple(compiled), params=params, uses=uses)
