@@ -121,7 +121,7 @@ def measure(
         ledger,
         state,
         system=system,
-        now=now,
+        as_of=now,
         policy=policy,
         firing={(a.account_id, a.rule_id) for a in acts},
         desired=desired,

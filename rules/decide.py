@@ -210,7 +210,7 @@ def decide(
         inputs.ledger,
         inputs.crm,
         system=system,
-        now=as_of,
+        as_of=as_of,
         policy=policy,
         firing=firing,
         desired=desired,

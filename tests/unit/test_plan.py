@@ -149,7 +149,7 @@ def plan(
         ledger or {},
         state or CrmState(),
         system="salesforce",
-        now=NOW,
+        as_of=NOW,
         policy=WritePolicy(**policy),  # type: ignore[arg-type]
         firing=firing if firing is not None else {(a.account_id, a.rule_id) for a in actions},
     )
@@ -214,7 +214,7 @@ def test_a_held_run_plans_no_task_but_still_the_fields() -> None:
         {},
         state,
         system="salesforce",
-        now=NOW,
+        as_of=NOW,
         policy=WritePolicy(tasks=False, held_because="first run: fields only"),
         desired={"001A": {"health_score": 71.0, "as_of": "2026-11-23T09:00:00Z"}},
     )
@@ -345,7 +345,7 @@ def fields_plan(state: CrmState, desired: dict[str, dict[str, Scalar]] | None = 
         {},
         state,
         system="salesforce",
-        now=NOW,
+        as_of=NOW,
         policy=WritePolicy(),
         desired=desired or WANT,
     )
@@ -426,7 +426,7 @@ def test_accounts_not_read_back_yet_and_unowned_fields_are_not_written() -> None
         {},
         CrmState(accounts=seen()),
         system="salesforce",
-        now=NOW,
+        as_of=NOW,
         policy=WritePolicy(owned_fields=("health_band",)),
         desired=WANT,
     )
@@ -457,10 +457,10 @@ def test_desired_fields_say_health_the_next_best_action_and_its_playbook() -> No
 
 
 def test_plan_tasks_is_the_same_plan_for_the_same_inputs() -> None:
-    a = plan_tasks([action(), action("001B")], RULES, {}, now=NOW)
-    b = plan_tasks([action(), action("001B")], RULES, {}, now=NOW)
+    a = plan_tasks([action(), action("001B")], RULES, {}, as_of=NOW)
+    b = plan_tasks([action(), action("001B")], RULES, {}, as_of=NOW)
     assert a == b and len(a.creates) == 2
-    assert plan_tasks([action(), action()], RULES, {}, now=NOW).creates == a.creates[:1]
+    assert plan_tasks([action(), action()], RULES, {}, as_of=NOW).creates == a.creates[:1]
 
 
 def test_replace_keeps_entries_frozen() -> None:

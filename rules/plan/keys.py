@@ -1,0 +1,40 @@
+"""Deterministic keys: the same rule on the same account in the same period is the same task forever."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Literal
+
+from core.records import (
+    Scalar,
+)
+
+
+def period_of(window: Literal["week", "month", "quarter"], as_of: datetime) -> str:
+    """The idempotency period containing ``as_of``: ``2026-W48``, ``2026-11`` or ``2026-Q4``."""
+    day = as_of.date()
+    if window == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if window == "month":
+        return f"{day.year}-{day.month:02d}"
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def op_key(rule_id: str, system: str, account_id: str, period: str) -> str:
+    """Deterministic idempotency key of one task (40 hex chars: fits any CRM text field)."""
+    return hashlib.sha256(f"{rule_id}|{system}:{account_id}|{period}".encode()).hexdigest()[:40]
+
+
+def field_key(system: str, account_id: str, values: Mapping[str, Scalar]) -> str:
+    """The key of one field write: the account and the exact values (a retry is the same write)."""
+    text = json.dumps(sorted(values.items()), default=str)
+    return "f" + hashlib.sha256(f"{system}:{account_id}|{text}".encode()).hexdigest()[:39]
+
+
+def rule_hash(source: object) -> str:
+    """A short hash of a rule's text: provenance shows when a task came from an older version."""
+    return hashlib.sha256(repr(source).encode()).hexdigest()[:12]

@@ -1,0 +1,378 @@
+"""Tasks: one per next best action (a sequence: one per due step), updated, closed or held, within budgets."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+from core.records import (
+    Action,
+    CrmTask,
+    EditSource,
+    FieldWrite,
+    LedgerEntry,
+    LedgerState,
+    Provenance,
+    Scalar,
+    TaskIntent,
+    TaskUpdate,
+)
+from rules.plan.fields import landed_fields, plan_fields, who_edited
+from rules.plan.keys import op_key, period_of
+from rules.plan.values import EDIT_SLACK, LIVE, MAX_ATTEMPTS, OPEN, CrmState, Hold, Plan, Skip, TaskRule, WritePolicy
+from rules.playbooks import TaskContent, render_html, render_subject, render_text, sequence_due
+
+
+def task_suspects(ledger: Mapping[str, LedgerEntry], state: CrmState) -> dict[str, list[str]]:
+    """upsync's open tasks that changed after upsync last wrote them (another user modified
+    them, or their modstamp moved): the shell asks the CRM who changed them."""
+    out: dict[str, list[str]] = {}
+    for key, entry in ledger.items():
+        task = state.tasks.get(key)
+        if entry.state not in OPEN or entry.held or task is None or task.is_closed:
+            continue
+        other_user = task.last_modified_by is not None and task.last_modified_by != task.created_by
+        later = (
+            task.modified_at is not None
+            and entry.updated_at is not None
+            and task.modified_at > entry.updated_at + EDIT_SLACK
+        )
+        if other_user or later:
+            out[task.crm_id] = ["subject", "body", "due_on", "priority", "owner_id", "status"]
+    return out
+
+
+def _content(rule: TaskRule, action: Action, key: str, as_of: datetime, step: object | None = None) -> TaskContent:
+    return TaskContent(
+        account_name=action.account_name,
+        rule_id=rule.id,
+        rule_title=rule.title,
+        kind=rule.kind,
+        signal=rule.signal,
+        reasons=action.reasons,
+        owner_note=action.owner_note,
+        lifecycle=action.lifecycle,
+        evidence=dict(action.evidence),
+        offer=str(action.evidence.get("offer")) if action.evidence.get("offer") else None,
+        key=key,
+        step=step,  # type: ignore[arg-type]
+        as_of=as_of.date(),
+    )
+
+
+def _anchor(rule: TaskRule, action: Action) -> date | None:
+    raw = action.evidence.get(rule.playbook.anchor)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        return None
+
+
+def _intents(rule: TaskRule, action: Action, as_of: datetime) -> list[TaskIntent]:
+    """The task(s) one action asks for: one, or a sequence's staged steps (A4)."""
+    provenance = Provenance(rule_id=rule.id, rule_hash=rule.hash, as_of=as_of, inputs=dict(action.evidence))
+    owner = action.owner_id
+    if rule.playbook.steps:
+        anchor = _anchor(rule, action)
+        if anchor is None:
+            return []
+        out = []
+        for step, due in sequence_due(rule.playbook, anchor, as_of.date()):
+            key = op_key(f"{rule.id}#{step.id}", action.system, action.account_id, anchor.isoformat())
+            content = _content(rule, action, key, as_of, step)
+            out.append(
+                TaskIntent(
+                    key=key,
+                    rule_id=rule.id,
+                    system=action.system,
+                    account_id=action.account_id,
+                    owner_id=owner,
+                    subject=render_subject(f"{step.title}: {action.account_name}"),
+                    body=render_text(content, rule.playbook),
+                    body_html=render_html(content, rule.playbook),
+                    due_on=due,
+                    priority=rule.priority,
+                    playbook_url=rule.playbook.url,
+                    window=anchor.isoformat(),
+                    evidence=dict(action.evidence),
+                    provenance=provenance,
+                    step=step.id,
+                )
+            )
+        return out
+    period = period_of(rule.window, as_of)
+    key = op_key(rule.id, action.system, action.account_id, period)
+    content = _content(rule, action, key, as_of)
+    return [
+        TaskIntent(
+            key=key,
+            rule_id=rule.id,
+            system=action.system,
+            account_id=action.account_id,
+            owner_id=owner,
+            subject=render_subject(action.subject),
+            body=render_text(content, rule.playbook),
+            body_html=render_html(content, rule.playbook),
+            due_on=as_of.date() + timedelta(days=rule.due_in_days),
+            priority=rule.priority,
+            playbook_url=rule.playbook.url,
+            window=period,
+            evidence=dict(action.evidence),
+            provenance=provenance,
+        )
+    ]
+
+
+def _week_start(as_of: datetime) -> date:
+    day = as_of.date()
+    return day - timedelta(days=day.weekday())
+
+
+def _budget_used(ledger: Mapping[str, LedgerEntry], as_of: datetime) -> dict[str, int]:
+    """Tasks each owner got this ISO week (a sequence's steps count once: one proposal)."""
+    start = _week_start(as_of)
+    seen: set[tuple[str, str, str]] = set()
+    used: dict[str, int] = {}
+    for e in ledger.values():
+        if e.owner_id is None or e.created_at is None or e.state not in LIVE or e.created_at.date() < start:
+            continue
+        unit = (e.owner_id, e.account_id, f"{e.rule_id}|{e.window}")
+        if unit in seen:
+            continue
+        seen.add(unit)
+        used[e.owner_id] = used.get(e.owner_id, 0) + 1
+    return used
+
+
+def _edited(entry: LedgerEntry, task: CrmTask | None, state: CrmState) -> EditSource | None:
+    """The edit that makes this task a person's, if any."""
+    if task is None:
+        return None
+    src = state.task_edits.get(task.crm_id)
+    return src if src is not None and src.origin != "upsync" else None
+
+
+def plan_changes(
+    actions: Sequence[Action],
+    rules: Mapping[str, TaskRule],
+    ledger: Mapping[str, LedgerEntry],
+    state: CrmState,
+    *,
+    system: str,
+    as_of: datetime,
+    policy: WritePolicy,
+    firing: Iterable[tuple[str, str]] = (),
+    desired: Mapping[str, Mapping[str, Scalar]] | None = None,
+) -> Plan:
+    """Every change for this cycle. ``firing`` holds the (account, rule) pairs whose condition is
+    true now, blocked or not (a guard holding a signal back, e.g. the frequency cap counting the
+    task just created, does not clear it); ``desired`` the account fields (:func:`desired_fields`)."""
+    creates: list[TaskIntent] = []
+    reconciles: list[TaskIntent] = []
+    updates: list[TaskUpdate] = []
+    skipped: list[Skip] = []
+    holds: list[Hold] = []
+    firing_set = set(firing)
+
+    # Tasks upsync created that are still open: held (a person's), or candidates to update/close.
+    open_by_pair: dict[tuple[str, str], list[LedgerEntry]] = {}
+    for entry in ledger.values():
+        task = state.tasks.get(entry.key)
+        if entry.state not in OPEN or entry.closed_at is not None or task is None or task.is_closed:
+            continue
+        if entry.held is None:
+            src = _edited(entry, task, state)
+            if src is not None:
+                reason = who_edited(src, "task")
+                holds.append(
+                    Hold(kind="task", account_id=entry.account_id, target=entry.key, value=None, reason=reason)
+                )
+                entry = replace(entry, held=reason)
+        open_by_pair.setdefault((entry.account_id, entry.rule_id), []).append(entry)
+
+    # New tasks, in order of expected value so that budgets keep the best.
+    candidates: list[tuple[Action, TaskRule, list[TaskIntent]]] = []
+    seen: set[str] = set()
+    for action in sorted(actions, key=lambda a: (-a.value, a.account_id)):
+        rule = rules[action.rule_id]
+        intents = [t for t in _intents(rule, action, as_of) if t.key not in seen]
+        seen.update(t.key for t in intents)
+        if not intents:
+            continue
+        todo: list[TaskIntent] = []
+        for intent in intents:
+            skip = _skip_reason(ledger.get(intent.key))
+            if skip:
+                skipped.append(_skip(intent, skip))
+            elif action.owner_id is None:
+                skipped.append(_skip(intent, action.owner_note))
+            else:
+                todo.append(intent)
+        if not todo:
+            continue
+        still_open = [
+            e for e in open_by_pair.get((action.account_id, rule.id), []) if e.key not in {t.key for t in intents}
+        ]
+        if still_open and not rule.playbook.steps:
+            for intent in todo:
+                skipped.append(_skip(intent, f"upsync's task from {still_open[0].window} is still open"))
+            continue
+        candidates.append((action, rule, todo))
+
+    used = _budget_used(ledger, as_of)
+    for action, _rule, todo in candidates:
+        retry = [
+            t
+            for t in todo
+            if (e := ledger.get(t.key)) is not None and e.state in (LedgerState.pending, LedgerState.unknown)
+        ]
+        fresh = [t for t in todo if t not in retry]
+        reconciles.extend(retry)  # already counted against the budget when first sent
+        if not fresh:
+            continue
+        if not policy.tasks:
+            skipped.extend(_skip(t, policy.held_because) for t in fresh)
+            continue
+        owner = action.owner_id or ""
+        if used.get(owner, 0) >= policy.owner_weekly_budget:
+            reason = f"owner's weekly budget of {policy.owner_weekly_budget} tasks is spent (higher value went first)"
+            skipped.extend(_skip(t, reason) for t in fresh)
+            continue
+        used[owner] = used.get(owner, 0) + 1
+        creates.extend(fresh)
+
+    # upsync's own open, untouched tasks: follow the owner and priority; close when the signal clears.
+    current = {(a.account_id, a.rule_id): a for a in actions}
+    if policy.tasks:
+        for (account, rule_id), entries in sorted(open_by_pair.items()):
+            for entry in entries:
+                if entry.held is not None:
+                    continue
+                task = state.tasks[entry.key]
+                if (account, rule_id) not in firing_set:
+                    if policy.on_clear == "close":
+                        updates.append(_close(entry, task, as_of, rules.get(rule_id)))
+                    else:
+                        skipped.append(
+                            Skip(
+                                key=entry.key,
+                                rule_id=rule_id,
+                                account_id=account,
+                                reason="signal cleared; left open (on_clear = leave)",
+                            )
+                        )
+                    continue
+                now_action = current.get((account, rule_id))
+                now_rule = rules.get(rule_id)
+                if not policy.update_open_tasks or now_action is None or now_rule is None:
+                    continue
+                wanted_owner = now_action.owner_id
+                had = task.owner_id or entry.owner_id
+                new_owner = wanted_owner if wanted_owner is not None and wanted_owner != had else None
+                priority = (
+                    now_rule.priority if entry.priority is not None and now_rule.priority != entry.priority else None
+                )
+                if new_owner is None and priority is None:
+                    continue
+                why = []
+                if new_owner is not None:
+                    why.append(f"reassigned to {new_owner} ({now_action.owner_note})")
+                if priority is not None:
+                    why.append(f"priority now {priority}")
+                updates.append(
+                    TaskUpdate(
+                        key=entry.key,
+                        crm_id=task.crm_id,
+                        rule_id=rule_id,
+                        system=now_action.system,
+                        account_id=account,
+                        owner_id=new_owner,
+                        priority=priority,
+                        reason="; ".join(why),
+                        provenance=Provenance(
+                            rule_id=rule_id, rule_hash=now_rule.hash, as_of=as_of, inputs=dict(now_action.evidence)
+                        ),
+                    )
+                )
+
+    fields: list[FieldWrite] = []
+    if policy.fields and desired:
+        provenance = {
+            a.account_id: Provenance(
+                rule_id=a.rule_id, rule_hash=rules[a.rule_id].hash, as_of=as_of, inputs=dict(a.evidence)
+            )
+            for a in actions
+        }
+        fields, field_holds = plan_fields(system, desired, state, policy, provenance)
+        holds.extend(field_holds)
+
+    return Plan(
+        creates=tuple(creates),
+        reconciles=tuple(reconciles),
+        updates=tuple(updates),
+        fields=tuple(fields),
+        skipped=tuple(skipped),
+        holds=tuple(holds),
+        landed=tuple(landed_fields(state)) if policy.fields else (),
+    )
+
+
+def _skip_reason(entry: LedgerEntry | None) -> str | None:
+    if entry is None:
+        return None
+    if entry.state is LedgerState.confirmed:
+        return "already written"
+    if entry.state is LedgerState.failed and entry.attempts >= MAX_ATTEMPTS:
+        return f"refused {entry.attempts} times by the CRM: {entry.last_error or 'no reason given'}"
+    return None
+
+
+def _skip(intent: TaskIntent, reason: str) -> Skip:
+    return Skip(
+        key=intent.key, rule_id=intent.rule_id, account_id=intent.account_id, reason=reason, owner_id=intent.owner_id
+    )
+
+
+def _close(entry: LedgerEntry, task: CrmTask, as_of: datetime, rule: TaskRule | None) -> TaskUpdate:
+    note = (
+        f"Closed by upsync on {as_of:%Y-%m-%d}: the signal ({entry.rule_id}) no longer holds; this task is not needed."
+    )
+    body = f"{entry.body}\n\n{note}" if entry.body else note
+    return TaskUpdate(
+        key=entry.key,
+        crm_id=task.crm_id,
+        rule_id=entry.rule_id,
+        system=entry.system,
+        account_id=entry.account_id,
+        close=True,
+        body=body,
+        body_html=render_html_note(entry.body or "", note),
+        reason="signal cleared",
+        provenance=Provenance(rule_id=entry.rule_id, rule_hash=rule.hash if rule else "", as_of=as_of),
+    )
+
+
+def render_html_note(body: str, note: str) -> str:
+    """The closed task's HubSpot body: what it said, then why upsync closed it (both escaped)."""
+    paragraphs = [p for p in (body, note) if p]
+    return "".join("<p>" + html.escape(p, quote=True).replace("\n", "<br>") + "</p>" for p in paragraphs)
+
+
+def plan_tasks(
+    actions: Iterable[Action],
+    rules: Mapping[str, TaskRule],
+    ledger: Mapping[str, LedgerEntry],
+    *,
+    as_of: datetime,
+    policy: WritePolicy | None = None,
+) -> Plan:
+    """Tasks only (no CRM state, no fields): the backtest and the simplest callers."""
+    acts = list(actions)
+    system = acts[0].system if acts else "salesforce"
+    return plan_changes(
+        acts, rules, ledger, CrmState(), system=system, as_of=as_of, policy=policy or WritePolicy(fields=False)
+    )
