@@ -1,0 +1,34 @@
+"""Per-account features as of one moment, computed from stored records. Pure: frames and ``as_of`` in.
+
+A feature is a named, documented value with a unit, one per account: what rules (``[[rules]].when``)
+compare, what the health score weighs and what ``upsync explain`` shows. :data:`FEATURES` is the
+catalogue (the README's feature reference is generated from it); :func:`compute` builds them all
+for every account in one vectorised pass over the stored tables.
+
+"As of" is strict: a record counts only if it existed at ``as_of`` (created, closed, dated or, for
+usage, delivered by the usage API no later than then), so a replay of a past day sees what that day
+saw. Windows are whole days ending yesterday: "7 days" are the 7 calendar days before ``as_of``'s
+date, the usage of today being incomplete. Fields the CRM overwrites in place (employees, parent)
+are reconstructed from the change log the store keeps (``account_events``).
+
+Weekly series (``rising(wau, 3)``) are held as columns ``<metric>@w0 … @wN``: ``w0`` the last 7
+days, ``w1`` the 7 before, and so on; usage metrics are weekly means of daily values, tickets and
+activities weekly counts.
+"""
+
+from rules.features.catalogue import FEATURES, SERIES, Feature, FeatureParams, Series, feature_schema, series_columns
+from rules.features.compute import compute
+from rules.features.products import owned_products, purchases
+
+__all__ = [
+    "FEATURES",
+    "SERIES",
+    "Feature",
+    "FeatureParams",
+    "Series",
+    "compute",
+    "feature_schema",
+    "owned_products",
+    "purchases",
+    "series_columns",
+]
