@@ -1,4 +1,4 @@
-"""HubSpot's error bodies: the exception handlers raise, validation problems and 207 errors."""
+"""HubSpot's error bodies: the raised API error and its handlers, validation problems, 207 item errors."""
 
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from sandbox.salesforce.rows import RowHandlers
 class SalesforceApi(OAuthHandlers, DiscoveryHandlers, QueryHandlers, RowHandlers, CompositeHandlers):
     """Request routing and handlers; one per app, state shared through the world."""
 
-    # entry point --------------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, query: str, headers: Mapping[str, str], body: bytes) -> Response:
         if raw_path.rstrip("/") == "/services/oauth2/token":
             return self.token(method, headers, body)

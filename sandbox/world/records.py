@@ -151,5 +151,6 @@ class Bundle(NamedTuple):
 
 
 def owner_email(first: str, last: str, i: int) -> str:
+    """An owner's e-mail, the same in both CRMs; owners past the fixed cast carry their number."""
     suffix = "" if i < len(FIXED_OWNERS) - 1 else str(i)
     return f"{first.lower()}.{last.lower()}{suffix}@example.com"
