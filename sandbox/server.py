@@ -19,7 +19,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,18 +27,13 @@ from typing import TYPE_CHECKING, Any
 import trustme
 import uvicorn
 
+from sandbox.asgi import ASGIApp, Message, Receive, Scope, Send
 from sandbox.world import World
 
 if TYPE_CHECKING:
     from sandbox.usage import UsageStyle
 
 __all__ = ["Fault", "Faults", "RequestLog", "Sandbox", "Service", "start_sandbox"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass

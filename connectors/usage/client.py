@@ -4,7 +4,7 @@ The only importer of httpx. Every customer's usage API differs, so ``[usage]`` c
 auth ``bearer`` (a token), ``api_key`` (a header) or ``oauth2`` (client credentials, refreshed
 on expiry or on a 401, as an ``httpx.Auth`` flow); pagination by ``cursor`` (a body field),
 ``next_link`` (a URL in the body), ``page``, ``offset`` or ``link_header`` (RFC 8288). The
-bundled sandbox serves each (see ``sandbox/usage.py``).
+bundled sandbox serves each (see ``sandbox/usage/__init__.py``).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ import trustme
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import SFBulk2Handler, SFBulk2Type
 
-from sandbox.bulk import decode_locator, encode_locator
 from sandbox.salesforce import SalesforceApi, api_usage, create_salesforce_app, soft_delete
+from sandbox.salesforce.bulk import decode_locator, encode_locator
 from sandbox.server import Service
 from sandbox.world import HubSpotStore, SalesforceStore, UsageStore, World, sf_time
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.soql import (
+from sandbox.salesforce.soql import (
     MAX_OFFSET,
     SoqlError,
     canonical_datetime,

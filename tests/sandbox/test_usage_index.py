@@ -17,7 +17,7 @@ import httpx
 import pytest
 import trustme
 
-import sandbox.usage
+import sandbox.usage.index
 from sandbox.server import Service
 from sandbox.usage import UsageIndex, UsageStyle, create_usage_app
 from sandbox.world import World, build_world
@@ -69,7 +69,7 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
 @pytest.fixture
 def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     """A plain list treated as too big to check for in-place edits on every request."""
-    monkeypatch.setattr(sandbox.usage, "_VERIFY_MAX_ROWS", 1)
+    monkeypatch.setattr(sandbox.usage.index, "_VERIFY_MAX_ROWS", 1)
     s = Served(tmp_path, plain=True)
     s.svc.start()
     yield s

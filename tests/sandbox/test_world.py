@@ -882,7 +882,7 @@ def test_guard_facts_are_deterministic_and_leave_the_rest_of_a_seeds_world_alone
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """They come from a hash of seed and account: the random stream, and so every other value, is untouched."""
-    from sandbox import world as world_module
+    from sandbox.world.generator import build as world_module
 
     kwargs: dict[str, Any] = {"seed": 11, "anchor": ANCHOR, "accounts": 120}
     first, again = build_world(**kwargs), build_world(**kwargs)

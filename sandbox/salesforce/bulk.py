@@ -16,8 +16,7 @@ meets one. Jobs follow the Bulk API 2.0 Developer Guide › Query jobs
   chunks are streamed in pieces, never built as one string.
 
 The routing, auth and API-request accounting stay in ``sandbox.salesforce``; this module
-knows jobs, the store and the SOQL evaluator only.
-"""
+knows jobs, the store and the SOQL evaluator only."""
 
 from __future__ import annotations
 
@@ -32,18 +31,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox import soql
+from sandbox.salesforce import soql
+from sandbox.salesforce.http import version_tuple
 from sandbox.world import World, sf_id, sf_time
-
-__all__ = [
-    "JOB_KEY_PREFIX",
-    "BulkError",
-    "BulkSettings",
-    "QueryJob",
-    "QueryJobs",
-    "decode_locator",
-    "encode_locator",
-]
 
 JOB_KEY_PREFIX = "750"  # the key prefix of AsyncApexJob/bulk job ids
 FIRST_BULK_QUERY_VERSION = (47, 0)  # Bulk API 2.0 query jobs exist from v47.0
@@ -151,11 +141,6 @@ def decode_locator(locator: str) -> int:
     return int(text)
 
 
-def _version_tuple(version: str) -> tuple[int, int]:
-    major, _, minor = version.partition(".")
-    return int(major), int(minor or 0)
-
-
 class QueryJobs:
     """The query jobs of one stand-in app, over ``world.salesforce``."""
 
@@ -170,7 +155,7 @@ class QueryJobs:
     # Bulk API 2.0 › Create a Query Job: query_create_job.htm
     def create(self, body: Any, *, version: str, user_id: str, take_budget: Callable[[], bool]) -> dict[str, Any]:
         """Validate and register a job; ``take_budget`` counts it against the daily job limit."""
-        if _version_tuple(version) < FIRST_BULK_QUERY_VERSION:
+        if version_tuple(version) < FIRST_BULK_QUERY_VERSION:
             raise BulkError(404, "NOT_FOUND", "The requested resource does not exist")
         if not isinstance(body, dict):
             raise BulkError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
@@ -199,7 +184,7 @@ class QueryJobs:
         if not take_budget():
             raise BulkError(400, "LIMIT_EXCEEDED", "Bulk API 2.0 query jobs: the daily limit is exceeded")
         columns = compiled.fields
-        if _version_tuple(version) < COLUMNS_IN_ORDER_SINCE:
+        if version_tuple(version) < COLUMNS_IN_ORDER_SINCE:
             columns = tuple(sorted(columns))
         types = self.schema[compiled.sobject]
         now = sf_time(self.world.now())

@@ -1,0 +1,51 @@
+"""The state and shared helpers of every Salesforce request handler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sandbox.salesforce.bulk import QueryJobs
+from sandbox.salesforce.cursors import Cursors
+from sandbox.salesforce.errors import RecordError, not_found
+from sandbox.salesforce.metadata import SObjectSpec
+from sandbox.salesforce.payloads import parse_values
+from sandbox.salesforce.settings import ApiUsage, SalesforceSettings
+from sandbox.salesforce.sobjects import BY_LOWER, SCHEMA
+from sandbox.world import World, take_item_fault
+
+
+class HandlerBase:
+    """The handlers' world, allocations, settings, cursors and Bulk jobs; one per app."""
+
+    def __init__(self, world: World, usage: ApiUsage, settings: SalesforceSettings | None = None) -> None:
+        self.world = world
+        self.usage = usage
+        self.settings = settings or SalesforceSettings()
+        self.cursors = Cursors(self.settings)
+        self.bulk = QueryJobs(world, SCHEMA, self.settings.bulk)
+
+    @staticmethod
+    def _sobject(name: str) -> SObjectSpec:
+        spec = BY_LOWER.get(name.lower())
+        if spec is None:
+            raise not_found()
+        return spec
+
+    def _values(self, spec: SObjectSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return parse_values(spec, raw, self.world.salesforce.removed_fields)
+
+    def _schema(self) -> dict[str, dict[str, str]]:
+        """``SCHEMA`` without the fields a test removed (``remove_field``): SOQL naming one fails."""
+        removed = self.world.salesforce.removed_fields
+        if not removed:
+            return SCHEMA
+        return {o: {f: t for f, t in fields.items() if (o, f) not in removed} for o, fields in SCHEMA.items()}
+
+    def _refused(self, spec: SObjectSpec, values: Mapping[str, Any]) -> RecordError | None:
+        """The per-record error a test armed with ``refuse_items`` for this record, if any."""
+        store = self.world.salesforce
+        fault = take_item_fault(store.item_faults, store.lock, spec.name, values)
+        if fault is None:
+            return None
+        return RecordError(fault.code, fault.message.format(id=values.get("Id") or "").rstrip(": "))

@@ -1,0 +1,1 @@
+"""The world generator: one module per family of stories, combined in ``build``."""
