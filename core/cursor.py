@@ -10,14 +10,32 @@ by the next one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from core.records import CURSOR_STATE_VERSION, CursorSpec, CursorState, Window
 
-__all__ = ["Cursored", "advance", "next_window"]
+__all__ = [
+    "EPOCH",
+    "MIN_DELETES_WINDOW",
+    "Cursored",
+    "Seen",
+    "advance",
+    "deletes_window",
+    "full_pass_due",
+    "highest",
+    "merge_pass",
+    "next_window",
+    "pass_window",
+]
+
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+"""Where a stream's history starts when nothing narrower is known: before any CRM record."""
+
+MIN_DELETES_WINDOW = timedelta(minutes=2)
+"""Salesforce's getDeleted refuses windows of a minute or less."""
 
 
 class Cursored(Protocol):
@@ -55,3 +73,49 @@ def advance(state: CursorState | None, page: Sequence[Cursored], window: Window)
     if state is None:
         return CursorState(version=CURSOR_STATE_VERSION, last_value=value, last_key=key)
     return replace(state, last_value=value, last_key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """The highest (timestamp, key) read so far in a window."""
+
+    key: str
+    cursor_value: datetime
+
+
+def highest(best: Seen | None, records: Iterable[Cursored]) -> Seen | None:
+    """``best`` moved up to the highest (timestamp, key) among ``records``."""
+    for record in records:
+        if best is None or (record.cursor_value, record.key) > (best.cursor_value, best.key):
+            best = Seen(record.key, record.cursor_value)
+    return best
+
+
+def full_pass_due(state: CursorState | None, *, as_of: datetime, every: timedelta | None) -> bool:
+    """A stream read before is re-read whole when it never was, or ``every`` has passed since."""
+    if state is None:
+        return False
+    return state.full_at is None or (every is not None and as_of - state.full_at >= every)
+
+
+def pass_window(resume: CursorState, *, start: datetime, lookback: timedelta) -> Window:
+    """The rest of a fixed-window pass (full or backfill) from where it stopped: a lookback before
+    its position (records commit late), never before the pass's own start."""
+    assert resume.window_end is not None
+    begin = resume.last_value if resume.last_value <= start else resume.last_value - lookback
+    return Window(start=max(begin, start), end=resume.window_end)
+
+
+def merge_pass(state: CursorState, done: CursorState, *, full_at: datetime | None) -> CursorState:
+    """A completed pass folded into the incremental cursor: the higher position wins (never
+    backwards); ``full_at`` says when the last full read completed."""
+    value, key = max((state.last_value, state.last_key), (done.last_value, done.last_key))
+    return replace(state, last_value=value, last_key=key, full_at=full_at)
+
+
+def deletes_window(read_until: datetime, *, as_of: datetime, every: timedelta, lookback: timedelta) -> Window | None:
+    """The window to ask for deletes (hard deletes, archives) when due, else None; it reaches a
+    lookback before where the last ask ended, because deletes commit late too."""
+    if as_of - read_until < max(every, MIN_DELETES_WINDOW):
+        return None
+    return Window(start=read_until - lookback, end=as_of)
