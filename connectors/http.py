@@ -19,8 +19,8 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
 
+from connectors.settings import RetrySettings
 from core.errors import QuotaExhaustedError, RateLimitError, UpsyncError
-from sync.settings import RetrySettings
 
 __all__ = ["ApiBudget", "SlidingWindow", "call_with_retry", "redact", "ssl_context"]
 

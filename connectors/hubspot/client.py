@@ -51,6 +51,8 @@ from hubspot.crm.properties import ApiException as PropertiesApiException
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
 from connectors.http import SlidingWindow, call_with_retry, redact, ssl_context
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.settings import RetrySettings
 from core.errors import (
     AuthError,
     ConnectorError,
@@ -59,7 +61,6 @@ from core.errors import (
     ResponseShapeError,
     UpstreamError,
 )
-from sync.settings import HubSpotSettings, RetrySettings
 
 __all__ = ["API_EXCEPTIONS", "VENDOR_ERRORS", "HubSpotClient", "translated"]
 

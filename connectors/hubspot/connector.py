@@ -17,6 +17,7 @@ from typing import Any
 
 from connectors.base import Page, Unchanged, parse_utc
 from connectors.hubspot.client import ASSOCIATIONS_BATCH, HubSpotClient
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import (
     SEARCH_PAGE,
     STREAM_TYPES,
@@ -28,8 +29,8 @@ from connectors.hubspot.streams import (
     pick,
 )
 from connectors.hubspot.writes import HubSpotTaskWriter
+from connectors.settings import RetrySettings
 from core.records import CursorSpec, Deletion, Record, Window
-from sync.settings import HubSpotSettings, RetrySettings
 
 __all__ = ["SEARCH_CAP", "HubSpotConnector", "ObjectReader", "OwnerReader"]
 

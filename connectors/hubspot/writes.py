@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from connectors.base import parse_utc
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.settings import HubSpotSettings
 from core.records import EditSource, FieldWrite, LedgerState, SchemaReport, TaskIntent, TaskUpdate, WriteResult
-from sync.settings import HubSpotSettings
 
 __all__ = ["HubSpotTaskWriter", "task_body_html"]
 

@@ -36,6 +36,8 @@ from simple_salesforce.util import call_salesforce
 
 from connectors.base import parse_utc
 from connectors.http import ApiBudget, call_with_retry, redact
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.settings import RetrySettings
 from core.errors import (
     AuthError,
     ConnectorError,
@@ -45,7 +47,6 @@ from core.errors import (
     ResponseShapeError,
     UpstreamError,
 )
-from sync.settings import RetrySettings, SalesforceSettings
 
 __all__ = ["VENDOR_ERRORS", "SalesforceClient", "translated"]
 

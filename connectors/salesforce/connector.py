@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 
 from connectors.base import Page, Unchanged, parse_utc, to_page
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks
 from connectors.salesforce.writes import SalesforceTaskWriter
+from connectors.settings import RetrySettings
 from core.errors import QueryTimeoutError
 from core.records import CursorSpec, Deletion, Window
-from sync.settings import RetrySettings, SalesforceSettings
 
 __all__ = ["SObjectReader", "SalesforceConnector"]
 

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from connectors.base import parse_utc
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import soql_datetime, soql_string
 from core.records import EditSource, FieldWrite, LedgerState, SchemaReport, TaskIntent, TaskUpdate, WriteResult
-from sync.settings import SalesforceSettings
 
 __all__ = ["SalesforceTaskWriter"]
 

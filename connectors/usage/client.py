@@ -23,10 +23,11 @@ import httpx
 
 from connectors.base import Page, Unchanged, to_page
 from connectors.http import call_with_retry, redact, ssl_context
+from connectors.settings import RetrySettings
+from connectors.usage.settings import UsageSettings
 from connectors.usage.streams import DailyUsage, Workspaces, get_path
 from core.errors import AuthError, ConnectorError, RateLimitError, ResponseShapeError, UpstreamError
 from core.records import CursorSpec, Deletion, Window
-from sync.settings import RetrySettings, UsageSettings
 
 __all__ = ["VENDOR_ERRORS", "ClientCredentials", "UsageClient", "UsageConnector", "read_usage_file", "translated"]
 

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectors.base import day, domain_of, parse_utc, text
+from connectors.usage.settings import UsageFields
 from core.records import CursorSpec, Record
-from sync.settings import UsageFields
 
 __all__ = ["COUNTS", "MEASURES", "DailyUsage", "Workspaces", "get_path"]
 

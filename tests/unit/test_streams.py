@@ -11,10 +11,13 @@ import pytest
 
 from connectors.base import boolean, day, domain_of, integer, number, parse_utc
 from connectors.hubspot import streams as hs
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce import streams as sf
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.usage.settings import UsageFields
 from connectors.usage.streams import DailyUsage, get_path
 from core.canonical import KINDS
-from sync.settings import HubSpotSettings, SalesforceSettings, UsageFields, parse_settings
+from sync.settings import parse_settings
 
 STAMP = "2026-05-24T22:41:09.000+0000"
 
