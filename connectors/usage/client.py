@@ -23,6 +23,7 @@ import httpx
 
 from connectors.base import Page, Unchanged, to_page
 from connectors.http import call_with_retry, redact, ssl_context
+from connectors.oauth import renew_delay
 from connectors.settings import RetrySettings
 from connectors.usage.settings import UsageSettings
 from connectors.usage.streams import DailyUsage, Workspaces, get_path
@@ -34,6 +35,10 @@ __all__ = ["VENDOR_ERRORS", "ClientCredentials", "UsageClient", "UsageConnector"
 T = TypeVar("T")
 SYSTEM = "usage"
 VENDOR_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, ValueError)
+TOKEN_LIFETIME = 3600.0
+"""Assumed when a token answer has no ``expires_in`` (RFC 6749 §5.1 makes it optional)."""
+TOKEN_RENEW_MARGIN = 60.0
+"""A token is renewed this many seconds before it expires, so a request never carries a dying one."""
 
 
 def _iso(at: datetime) -> str:
@@ -111,7 +116,7 @@ class ClientCredentials(httpx.Auth):
             raise httpx.HTTPStatusError("token request refused", request=response.request, response=response)
         body = response.json()
         self.token = str(body["access_token"])
-        self.expires_at = self.clock() + float(body.get("expires_in", 3600)) - 60
+        self.expires_at = self.clock() + (renew_delay(body, lifetime=TOKEN_LIFETIME, margin=TOKEN_RENEW_MARGIN) or 0.0)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self.token is None or self.clock() >= self.expires_at:
