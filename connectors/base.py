@@ -22,7 +22,6 @@ from core.records import (
 
 __all__ = [
     "CrmConnector",
-    "EditSource",
     "Page",
     "Stream",
     "TaskWriter",
@@ -31,6 +30,7 @@ __all__ = [
     "owned_values",
     "parse_utc",
     "to_page",
+    "utc_millis",
 ]
 
 
@@ -145,6 +145,12 @@ def parse_utc(value: Any) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"datetime without a time zone: {value!r}")
     return parsed.astimezone(timezone.utc)
+
+
+def utc_millis(at: datetime) -> str:
+    """``2026-06-01T12:00:00.000Z``: ISO-8601 in UTC with milliseconds, as both CRMs write datetimes."""
+    at = at.astimezone(timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
 def domain_of(url: str | None) -> str | None:

@@ -32,12 +32,14 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+from simple_salesforce.format import SoqlFormatter
 from simple_salesforce.util import call_salesforce
 
-from connectors.base import parse_utc
+from connectors.base import parse_utc, utc_millis
 from connectors.http import ApiBudget, redact
 from connectors.oauth import TokenClient
 from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.streams import Soql
 from connectors.settings import RetrySettings
 from core.errors import (
     AuthError,
@@ -49,7 +51,7 @@ from core.errors import (
     UpstreamError,
 )
 
-__all__ = ["VENDOR_ERRORS", "SalesforceClient", "translated"]
+__all__ = ["VENDOR_ERRORS", "SalesforceClient", "format_query", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "salesforce"
@@ -74,6 +76,23 @@ def _error_code(content: Any) -> tuple[str, str]:
             content.get("message") or content.get("error_description", "")
         )
     return "", ""
+
+
+class _SoqlFormatter(SoqlFormatter):
+    """simple-salesforce's SOQL quoting, but datetimes as UTC with milliseconds (``…T12:00:00.000Z``):
+    its own rendering drops the milliseconds, and a cursor window's bounds carry them (SystemModstamp
+    is compared to the millisecond)."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if isinstance(value, datetime) and not format_spec:
+            return utc_millis(value)
+        return super().format_field(value, format_spec)
+
+
+def format_query(query: Soql) -> str:
+    """The text of ``query``: its values quoted as simple-salesforce's ``format_soql`` quotes them
+    (strings escaped, lists parenthesised, None as null), its ``:literal`` parts as they are."""
+    return _SoqlFormatter().vformat(query.template, (), query.params)
 
 
 @contextmanager
@@ -221,11 +240,12 @@ class SalesforceClient(TokenClient):
     # -- reads --------------------------------------------------------------------------------
 
     def query_pages(
-        self, soql: str, *, stream: str, include_deleted: bool = True
+        self, query: Soql, *, stream: str, include_deleted: bool = True
     ) -> Generator[tuple[list[dict[str, Any]], int], None, None]:
         """Pages of a SOQL query with the query's ``totalSize`` (``queryAll`` by default, so
         soft-deleted rows arrive with IsDeleted)."""
         headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
+        soql = format_query(query)
         result: dict[str, Any] = self._call(
             partial(self._sf.query, soql, include_deleted=include_deleted, headers=headers, timeout=self._timeout),
             stream=stream,
@@ -251,26 +271,23 @@ class SalesforceClient(TokenClient):
         )
         return result
 
-    def count(self, soql: str, *, stream: str) -> int:
-        result = self._call(partial(self._sf.query, soql, include_deleted=True, timeout=self._timeout), stream=stream)
-        return int(result.get("totalSize") or 0)
-
-    def query_all(self, soql: str, *, stream: str | None = None) -> list[dict[str, Any]]:
+    def query_all(self, query: Soql, *, stream: str | None = None) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        for page, _total in self.query_pages(soql, stream=stream or "query", include_deleted=False):
+        for page, _total in self.query_pages(query, stream=stream or "query", include_deleted=False):
             rows.extend(page)
         return rows
 
-    def bulk_query_pages(self, sobject: str, soql: str, *, stream: str) -> Iterator[list[dict[str, Any]]]:
+    def bulk_query_pages(self, sobject: str, query: Soql, *, stream: str) -> Iterator[list[dict[str, Any]]]:
         """A Bulk API 2.0 ``queryAll`` job: create, poll (2 s → 20 s), download chunks of
-        ``bulk_chunk`` rows by ``Sforce-Locator``, then delete the job (rule 15)."""
+        ``bulk_chunk`` rows by ``Sforce-Locator``, then delete the job, so that its results (the
+        org's data) do not stay on the server for the seven days a finished job is kept."""
         base = "jobs/query"
         job = self._call(
             partial(
                 self._sf.restful,
                 base,
                 method="POST",
-                json={"operation": "queryAll", "query": soql, "contentType": "CSV", "lineEnding": "LF"},
+                json={"operation": "queryAll", "query": format_query(query), "contentType": "CSV", "lineEnding": "LF"},
                 timeout=self._timeout,
             ),
             stream=stream,

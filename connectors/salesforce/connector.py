@@ -47,8 +47,7 @@ class SObjectReader:
 
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         if window is None:  # small objects: read whole every run
-            soql = f"SELECT {', '.join(self.decl.fields)} FROM {self.decl.sobject} ORDER BY Id ASC"
-            for rows, _total in self.client.query_pages(soql, stream=self.name, include_deleted=False):
+            for rows, _total in self.client.query_pages(self.decl.soql(None), stream=self.name, include_deleted=False):
                 yield to_page(rows, self.decl.to_record, self.name)
             return
         yield from self._window(window, halvings=0)

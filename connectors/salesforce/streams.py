@@ -9,7 +9,7 @@ Every stream reads ``queryAll`` ascending on (SystemModstamp, Id) so soft delete
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -28,27 +28,29 @@ __all__ = [
     "Opportunities",
     "Products",
     "SObjectStream",
+    "Soql",
     "Tasks",
     "Users",
-    "soql_datetime",
-    "soql_string",
 ]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-def soql_datetime(at: datetime) -> str:
-    """A SOQL datetime literal, unquoted, in UTC with millis (``2026-01-01T00:00:00.000Z``)."""
-    at = at.astimezone(timezone.utc)
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+@dataclass(frozen=True, slots=True)
+class Soql:
+    """A SOQL query: a template with ``{name}`` placeholders and their values. The client quotes
+    the values when it sends the query (``connectors.salesforce.client.format_query``), so no
+    value is ever pasted into SOQL by hand; object and field names go in as ``{name:literal}``."""
+
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
-def soql_string(value: str) -> str:
-    """A quoted SOQL string literal with backslash escapes (never build SOQL from raw input)."""
-    escaped = (
-        value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    )
-    return f"'{escaped}'"
+WINDOW_SOQL = (
+    "SELECT {fields:literal} FROM {sobject:literal} WHERE SystemModstamp >= {start} AND SystemModstamp < {end} "
+    "ORDER BY SystemModstamp ASC, Id ASC"
+)
+WHOLE_SOQL = "SELECT {fields:literal} FROM {sobject:literal} ORDER BY Id ASC"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,17 +76,12 @@ class SObjectStream:
     def fields(self) -> tuple[str, ...]:
         return ("Id", *self.base_fields, "SystemModstamp", "IsDeleted")
 
-    def where(self, window: Window) -> str:
-        return f"SystemModstamp >= {soql_datetime(window.start)} AND SystemModstamp < {soql_datetime(window.end)}"
-
-    def soql(self, window: Window) -> str:
-        return (
-            f"SELECT {', '.join(self.fields)} FROM {self.sobject} WHERE {self.where(window)} "
-            "ORDER BY SystemModstamp ASC, Id ASC"
-        )
-
-    def count_soql(self, window: Window) -> str:
-        return f"SELECT COUNT() FROM {self.sobject} WHERE {self.where(window)}"
+    def soql(self, window: Window | None) -> Soql:
+        """The rows of ``window`` in cursor order, or every row (``None``: a small object read whole)."""
+        params = {"fields": ", ".join(self.fields), "sobject": self.sobject}
+        if window is None:
+            return Soql(WHOLE_SOQL, params)
+        return Soql(WINDOW_SOQL, {**params, "start": window.start, "end": window.end})
 
     def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
