@@ -62,7 +62,7 @@ from core.errors import (
     UpstreamError,
 )
 
-__all__ = ["API_EXCEPTIONS", "VENDOR_ERRORS", "HubSpotClient", "translated"]
+__all__ = ["API_EXCEPTIONS", "HubSpotClient", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "hubspot"
@@ -83,8 +83,6 @@ API_EXCEPTIONS: tuple[type[Exception], ...] = (
     AssociationsApiException,
     PropertiesApiException,
 )
-VENDOR_ERRORS: tuple[type[BaseException], ...] = (*API_EXCEPTIONS, urllib3.exceptions.HTTPError, ValueError)
-"""Every exception a call can raise that ``translated`` maps (tests assert the mapping is total)."""
 
 
 def _body(exc: Any) -> dict[str, Any]:

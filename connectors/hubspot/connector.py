@@ -15,7 +15,8 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.base import Page, Unchanged, parse_utc
+from connectors.base import Page, Unchanged
+from connectors.columns import parse_utc
 from connectors.hubspot.client import ASSOCIATIONS_BATCH, HubSpotClient
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import (
@@ -47,7 +48,6 @@ class ObjectReader:
     def __init__(self, client: HubSpotClient, decl: HubSpotStream) -> None:
         self.client = client
         self.decl = decl
-        self.mismatches = 0
         self._unchanged: Unchanged | None = None
 
     @property
@@ -128,7 +128,6 @@ class ObjectReader:
                 raw_pages = []
         problems = []
         if fetched != total:
-            self.mismatches += 1
             problems.append(
                 f"{self.name}: window {start_ms}..{end_ms} ms fetched {fetched} of total {total} "
                 "(records changed while paging; they are read again next run)"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any, Literal
 
-from connectors.base import parse_utc, utc_millis
+from connectors.columns import parse_utc, utc_millis
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.settings import HubSpotSettings
 from core.records import EditSource, FieldWrite, LedgerState, SchemaReport, TaskIntent, TaskUpdate, WriteResult

@@ -35,7 +35,7 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.format import SoqlFormatter
 from simple_salesforce.util import call_salesforce
 
-from connectors.base import parse_utc, utc_millis
+from connectors.columns import parse_utc, utc_millis
 from connectors.http import ApiBudget, redact
 from connectors.oauth import TokenClient
 from connectors.salesforce.settings import SalesforceSettings
@@ -51,7 +51,7 @@ from core.errors import (
     UpstreamError,
 )
 
-__all__ = ["VENDOR_ERRORS", "SalesforceClient", "format_query", "translated"]
+__all__ = ["SalesforceClient", "format_query", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "salesforce"
@@ -59,12 +59,6 @@ SESSION_RENEW_SECONDS = 15 * 60
 """A session upsync obtained is renewed this often: Salesforce's token answer states no lifetime, and
 an org's session timeout can be as short as 15 minutes, so a long run renews rather than meet a 401."""
 log = logging.getLogger("upsync.salesforce")
-VENDOR_ERRORS: tuple[type[BaseException], ...] = (
-    SalesforceError,
-    requests.RequestException,
-    ValueError,  # a body that is not JSON
-)
-"""Every exception a call can raise that ``translated`` maps (tests assert the mapping is total)."""
 
 
 def _error_code(content: Any) -> tuple[str, str]:

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from connectors.base import Page, Unchanged, parse_utc, to_page
+from connectors.base import Page, Unchanged, to_page
+from connectors.columns import parse_utc
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks

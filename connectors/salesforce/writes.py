@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from connectors.base import parse_utc, utc_millis
+from connectors.columns import parse_utc, utc_millis
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import Soql

@@ -30,11 +30,10 @@ from connectors.usage.streams import DailyUsage, Workspaces, get_path
 from core.errors import AuthError, ConnectorError, RateLimitError, ResponseShapeError, UpstreamError
 from core.records import CursorSpec, Deletion, Window
 
-__all__ = ["VENDOR_ERRORS", "ClientCredentials", "UsageClient", "UsageConnector", "read_usage_file", "translated"]
+__all__ = ["ClientCredentials", "UsageClient", "UsageConnector", "read_usage_file", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "usage"
-VENDOR_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, ValueError)
 TOKEN_LIFETIME = 3600.0
 """Assumed when a token answer has no ``expires_in`` (RFC 6749 §5.1 makes it optional)."""
 TOKEN_RENEW_MARGIN = 60.0
@@ -244,8 +243,8 @@ class _DailyReader:
         self.client = client
         self.decl = decl
 
-    name = "usage.daily"
-    kind = "usage_daily"
+    name = DailyUsage.name
+    kind = DailyUsage.kind
 
     @property
     def spec(self) -> CursorSpec:
@@ -278,8 +277,8 @@ class _WorkspaceReader:
         self.path = path
         self.decl = Workspaces()
 
-    name = "usage.workspaces"
-    kind = "workspaces"
+    name = Workspaces.name
+    kind = Workspaces.kind
     spec = None
 
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
