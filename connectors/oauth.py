@@ -1,4 +1,4 @@
-"""The bearer token a CRM client sends: the configured one, or one got, renewed and refreshed through OAuth."""
+"""The bearer token a CRM client sends: the configured one, or one fetched, renewed and refreshed through OAuth."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """HubSpot as upsync sees it: one reader per configured object, the task writer, one client.
 
-Reading a window (CONNECTORS.md rule 8): search 200 a page, ascending on ``hs_object_id``,
-filtered ``GTE start`` / ``LT end`` in epoch ms. CRM search refuses to page past 10,000 results,
-so a window whose ``total`` reaches that is cut into slices sized from its total (so most slices
-fit at the first try and no call is spent only to count); a 1-ms window still over the cap is
-paged by ``hs_object_id > last id``. Every slice's fetched count is checked against ``total``.
+Reading a window: search 200 a page, ascending on ``hs_object_id``, filtered ``GTE start`` /
+``LT end`` in epoch ms. CRM search refuses to page past 10,000 results, so a window whose
+``total`` reaches that is cut into slices sized from its total (so most slices fit at the first
+try and no call is spent only to count); a 1-ms window still over the cap is paged by
+``hs_object_id > last id``. Every slice's fetched count is checked against ``total``.
 Associations are read for up to 1,000 records at a time (5 pages) before those pages commit.
 """
 

@@ -20,7 +20,9 @@ __all__ = ["SObjectReader", "SalesforceConnector"]
 
 log = logging.getLogger("upsync.salesforce")
 MAX_HALVINGS = 4
-"""CONNECTORS rule 14: on QUERY_TIMEOUT halve the window, at most four times."""
+"""On QUERY_TIMEOUT the same query would time out again, so the window is read in halves, at most
+four times deep (a sixteenth of it); past that the timeout stands, and the next run resumes from
+the cursor."""
 DELETED_MAX_DAYS = 14
 """getDeleted answers only for the recycle bin's 15 days (REST API › Get Deleted Records); older
 gaps (upsync stopped for weeks) are closed by the next full pass, which marks what it misses."""

@@ -1,9 +1,10 @@
 """Native Salesforce Tasks and upsync's own Account fields, through sObject Collections.
 
-Tasks are created by upsert on the external-id sync key (CONNECTORS rule 23), so a second write
-of a key updates instead of duplicating; later changes (reassign, re-prioritise, close) and the
-account fields are updates by Id. Every write is one Collections call of at most 200 records
-with ``allOrNone`` false: a record the org refuses fails alone, with its own error.
+Tasks are created by upsert on the external-id sync key, so a second write of a key (a retry
+after a timeout, a run after a crash) updates instead of duplicating; later changes (reassign,
+re-prioritise, close) and the account fields are updates by Id. Every write is one Collections
+call of at most 200 records with ``allOrNone`` false: a record the org refuses fails alone, with
+its own error.
 """
 
 from __future__ import annotations
