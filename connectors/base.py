@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from core.records import (
@@ -20,18 +20,7 @@ from core.records import (
     WriteResult,
 )
 
-__all__ = [
-    "CrmConnector",
-    "EditSource",
-    "Page",
-    "Stream",
-    "TaskWriter",
-    "Unchanged",
-    "domain_of",
-    "owned_values",
-    "parse_utc",
-    "to_page",
-]
+__all__ = ["CrmConnector", "Page", "Stream", "TaskWriter", "Unchanged", "to_page"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,29 +121,6 @@ class CrmConnector(Protocol):
     def close(self) -> None: ...
 
 
-def parse_utc(value: Any) -> datetime:
-    """ISO-8601 with or without millis, ``Z``/``+0000``/``+00:00``, or epoch milliseconds → aware UTC."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
-    elif isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
-    else:
-        raise ValueError(f"not a datetime: {value!r}")
-    if parsed.tzinfo is None:
-        raise ValueError(f"datetime without a time zone: {value!r}")
-    return parsed.astimezone(timezone.utc)
-
-
-def domain_of(url: str | None) -> str | None:
-    """``https://www.acme.example.com/x`` → ``acme.example.com`` (the identity fallback key)."""
-    if not url:
-        return None
-    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
-    return host.removeprefix("www.") or None
-
-
 def _ref(raw: Mapping[str, Any]) -> str:
     """How a problem names the raw record: its CRM id, or workspace/day for usage rows."""
     if not isinstance(raw, Mapping):
@@ -179,80 +145,3 @@ def to_page(
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             problems.append(f"{stream} record {_ref(raw)}: {type(exc).__name__}: {exc}")
     return Page(records=records, problems=problems, checkpoint=checkpoint)
-
-
-# -- value coercion: REST JSON and Bulk CSV (all strings, "" for null) give the same values --
-
-
-def text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
-
-
-def number(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"not a number: {value!r}")
-    return float(value)
-
-
-def integer(value: Any) -> int | None:
-    as_float = number(value)
-    return None if as_float is None else int(as_float)
-
-
-def boolean(value: Any) -> bool | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
-
-
-def day(value: Any) -> date | None:
-    """A calendar date (no time-zone shifting): ``2026-05-01``, or the date part of a datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    raw = str(value)
-    if raw.isdigit():  # HubSpot date properties: epoch ms at midnight UTC
-        return parse_utc(raw).date()
-    return date.fromisoformat(raw[:10])
-
-
-def instant(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    return parse_utc(value)
-
-
-OWNED_NUMBERS = frozenset({"health_score", "expansion_score"})
-
-
-def owned_values(owned: Iterable[tuple[str, str]], raw: Mapping[str, Any]) -> dict[str, Any]:
-    """upsync's own fields present on a CRM record, by canonical name, typed as ``FieldWrite``
-    values are (REST JSON, Bulk CSV and HubSpot strings alike): scores as float, ``as_of`` as
-    ISO-8601 UTC, the rest as text ("" reads as absent). ``owned``: (canonical name, CRM name)."""
-    out: dict[str, Any] = {}
-    for name, crm_name in owned:
-        value = raw.get(crm_name)
-        if name in OWNED_NUMBERS:
-            value = number(value)
-        elif name == "as_of":
-            at = instant(value)
-            value = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
-        else:
-            value = text(value)
-        if value is not None:
-            out[name] = value
-    return out

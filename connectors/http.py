@@ -19,8 +19,8 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
 
+from connectors.settings import RetrySettings
 from core.errors import QuotaExhaustedError, RateLimitError, UpsyncError
-from sync.settings import RetrySettings
 
 __all__ = ["ApiBudget", "SlidingWindow", "call_with_retry", "redact", "ssl_context"]
 
@@ -106,7 +106,6 @@ class ApiBudget:
         self.daily_total = daily_total
         self.org_used: int | None = None
         self.calls = 0
-        self.write_calls = 0
 
     def observe(self, *, used: int, total: int) -> None:
         self.org_used = used
@@ -133,8 +132,6 @@ class ApiBudget:
                     hint="upsync resumes at the next scheduled run; raise run_quota_share to allow more",
                 )
         self.calls += 1
-        if write:
-            self.write_calls += 1
 
 
 class SlidingWindow:

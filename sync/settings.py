@@ -3,24 +3,27 @@
 Unknown keys are rejected (with the closest valid key when it looks like a typo), wrong types
 name the key and the expected type, cross-references (a rule's playbook) are checked, and every
 secret is read from an environment variable that the config names (``token_env``): the file
-itself never holds a secret, so it can be committed and reviewed.
+itself never holds a secret, so it can be committed and reviewed. Each connector declares its own
+section (``connectors.<system>.settings``); this module composes them with the rest.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import tomllib
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError
 
-from core.config import ENV_NAME, Section, check_env_name, check_url
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.settings import ConnectionSettings, RetrySettings
+from connectors.usage.settings import UsageSettings
+from core.config import ENV_NAME, Section
 from core.errors import ConfigError, ConfigProblem, did_you_mean
-from core.records import FIELD_NAMES
 from rules.copurchase import MiningParams
 from rules.engine import EngineParams, RuleSet, RuleSetError, RuleSource, compile_ruleset
 from rules.features import FeatureParams
@@ -43,16 +46,10 @@ from rules.playbooks import Playbook
 
 __all__ = [
     "GuardSettings",
-    "HubSpotSettings",
-    "OAuthSettings",
     "PlaybookSettings",
-    "RetrySettings",
-    "SalesforceSettings",
     "ScheduleSettings",
     "Settings",
     "UpsyncSettings",
-    "UsageFields",
-    "UsageSettings",
     "WritebackSettings",
     "load_settings",
     "parse_settings",
@@ -69,115 +66,6 @@ class ScheduleSettings(Section):
     every_minutes: int = Field(15, ge=1, le=24 * 60)
     misfire_grace_seconds: int = Field(300, ge=1)
     jitter_seconds: int = Field(30, ge=0)
-
-
-class RetrySettings(Section):
-    """Retries of retryable errors (429, 5xx, timeouts): tenacity, honouring Retry-After."""
-
-    attempts: int = Field(6, ge=1, le=20)
-    initial_seconds: float = Field(1.0, ge=0)
-    max_seconds: float = Field(60.0, ge=0)
-    give_up_after_seconds: float = Field(300.0, ge=0)
-
-
-class _Connector(Section):
-    token_env: str = Field(description="name of the environment variable that holds the token")
-    ca_file: Path | None = Field(None, description="extra CA bundle to trust (a stand-in, a proxy)")
-    connect_timeout_seconds: float = Field(5.0, gt=0)
-    read_timeout_seconds: float = Field(120.0, gt=0)
-    lookback_seconds: int = Field(300, ge=0)
-
-    @field_validator("token_env")
-    @classmethod
-    def _env_name(cls, value: str) -> str:
-        return check_env_name(value)
-
-
-class OAuthSettings(Section):
-    """Where and how to get a new access token (on a 401, or when none is set)."""
-
-    token_url: str | None = Field(None, description="default: the system's own token endpoint")
-    grant: Literal["refresh_token", "client_credentials"] = "refresh_token"
-    client_id_env: str
-    client_secret_env: str | None = None
-    refresh_token_env: str | None = None
-
-    @field_validator("token_url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_url(value)
-
-    @field_validator("client_id_env", "client_secret_env", "refresh_token_env")
-    @classmethod
-    def _env_names(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME.fullmatch(value):
-            raise ValueError("must be the NAME of an environment variable")
-        return value
-
-    def form(self, env: Mapping[str, str], default_url: str) -> dict[str, str]:
-        """The token request's form (secrets read from the environment) plus ``token_url``."""
-        form = {
-            "grant_type": self.grant,
-            "client_id": env.get(self.client_id_env, ""),
-            "token_url": self.token_url or default_url,
-        }
-        if self.client_secret_env:
-            form["client_secret"] = env.get(self.client_secret_env, "")
-        if self.grant == "refresh_token" and self.refresh_token_env:
-            form["refresh_token"] = env.get(self.refresh_token_env, "")
-        return form
-
-
-SalesforceObject = Literal[
-    "users",
-    "accounts",
-    "contracts",
-    "opportunities",
-    "products",
-    "line_items",
-    "assets",
-    "contacts",
-    "tasks",
-    "events",
-    "cases",
-]
-HubSpotObject = Literal[
-    "owners",
-    "companies",
-    "contacts",
-    "deals",
-    "products",
-    "line_items",
-    "tickets",
-    "tasks",
-    "calls",
-    "meetings",
-    "emails",
-    "notes",
-]
-
-
-SALESFORCE_ACCOUNT_FIELDS: Mapping[str, str] = {
-    "health_score": "Upsync_Health_Score__c",
-    "health_band": "Upsync_Health_Band__c",
-    "expansion_score": "Upsync_Expansion_Score__c",
-    "next_best_action": "Upsync_Next_Best_Action__c",
-    "last_signal": "Upsync_Last_Signal__c",
-    "playbook_url": "Upsync_Playbook_Url__c",
-    "as_of": "Upsync_As_Of__c",
-}
-HUBSPOT_COMPANY_PROPERTIES: Mapping[str, str] = {name: f"upsync_{name}" for name in FIELD_NAMES}
-
-
-def _check_owned(value: dict[str, str]) -> dict[str, str]:
-    unknown = sorted(set(value) - set(FIELD_NAMES))
-    if unknown:
-        raise ValueError(f"unknown field name(s) {', '.join(unknown)}; upsync writes {', '.join(FIELD_NAMES)}")
-    names = list(value.values())
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(f"{', '.join(dupes)} mapped twice; each owned field needs its own CRM field")
-    return value
 
 
 _POLICY = WritePolicy()
@@ -215,148 +103,6 @@ class WritebackSettings(Section):
             update_open_tasks=self.update_open_tasks,
             first_run_tasks=self.first_run_tasks,
         )
-
-
-class SalesforceSettings(_Connector):
-    instance_url: str
-    api_version: str = "60.0"
-    token_env: str = "SALESFORCE_TOKEN"
-    oauth: OAuthSettings | None = None
-    objects: tuple[SalesforceObject, ...] = get_args(SalesforceObject)
-    lookback_seconds: int = Field(600, ge=0)
-    page_size: int = Field(2000, ge=200, le=2000)
-    bulk_threshold: int = Field(50_000, ge=1, description="a window with more rows is read through Bulk API 2.0")
-    bulk_chunk: int = Field(50_000, ge=1, description="maxRecords per Bulk result download")
-    bulk_poll_seconds: float = Field(2.0, ge=0)
-    bulk_poll_max_seconds: float = Field(20.0, ge=0)
-    bulk_read_timeout_seconds: float = Field(300.0, gt=0)
-    run_quota_share: float = Field(0.25, gt=0, le=1, description="stop a run after this share of the daily allocation")
-    org_quota_share: float = Field(0.80, gt=0, le=1, description="stop when the org has used this share of it")
-    write_reserve_share: float = Field(0.10, ge=0, lt=1, description="part of the run's share kept for task writes")
-    full_refresh_days: float = Field(7, gt=0, description="re-read every object whole this often (formula fields)")
-    deletes_every_hours: float = Field(24, gt=0, description="ask /sobjects/{o}/deleted this often (hard deletes)")
-    workspace_field: str = "Workspace_Id__c"
-    seats_field: str | None = "Seats_Purchased__c"
-    health_field: str | None = "Health_Rollup__c"
-    do_not_contact_field: str | None = Field(None, description="Account checkbox: do not contact / legal hold (G6)")
-    nps_field: str | None = Field(None, description="Account number: NPS roll-up, 0-10 (G1)")
-    csat_field: str | None = Field(None, description="Account number or percent: CSAT roll-up, 0-100")
-    sync_key_field: str = "Upsync_Sync_Key__c"
-    fallback_owner_id: str | None = Field(None, description="owner of tasks whose account owner is inactive")
-    account_fields: dict[str, str] = Field(
-        default_factory=lambda: dict(SALESFORCE_ACCOUNT_FIELDS),
-        description="the Account fields upsync owns and writes (A2): canonical name → API name",
-    )
-    integration_user_id: str | None = Field(
-        None, description="the API user's Id; default: read from the session's identity, else from upsync's own tasks"
-    )
-    task_closed_status: str = Field("Completed", description="Task Status upsync sets when it closes its own task")
-
-    @field_validator("account_fields")
-    @classmethod
-    def _owned_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_owned(value)
-
-    @field_validator("instance_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        return check_url(value)
-
-    @field_validator("api_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{2}\.\d", value):
-            raise ValueError("must look like 60.0")
-        return value
-
-
-class HubSpotSettings(_Connector):
-    base_url: str = "https://api.hubapi.com"
-    token_env: str = "HUBSPOT_TOKEN"
-    oauth: OAuthSettings | None = None
-    objects: tuple[HubSpotObject, ...] = get_args(HubSpotObject)
-    requests_per_10s: int = Field(100, ge=1, description="your tier's burst limit (100, 110 or 190 per 10 s)")
-    throttle_share: float = Field(0.8, gt=0, le=1, description="upsync uses this share of the burst limit")
-    search_per_second: float = Field(4, gt=0, le=5, description="CRM search allows 5 per second per account")
-    full_refresh_days: float = Field(7, gt=0)
-    deletes_every_hours: float = Field(1, gt=0, description="list archived records this often")
-    workspace_property: str = "workspace_id"
-    seats_property: str | None = "upsync_seats_purchased"
-    contract_end_property: str | None = "contract_end_date"
-    health_property: str | None = "health_rollup"
-    do_not_contact_property: str | None = Field(None, description="company bool: do not contact / legal hold (G6)")
-    nps_property: str | None = Field(None, description="company number: NPS roll-up, 0-10 (G1)")
-    csat_property: str | None = Field(None, description="company number: CSAT roll-up, 0-100")
-    sync_key_property: str = "upsync_sync_key"
-    fallback_owner_id: str | None = None
-    company_properties: dict[str, str] = Field(
-        default_factory=lambda: dict(HUBSPOT_COMPANY_PROPERTIES),
-        description="the company properties upsync owns and writes (A2): canonical name → property name",
-    )
-    property_group: str = Field("upsync", description="the property group `upsync crm setup` creates")
-    task_closed_status: Literal["COMPLETED"] = "COMPLETED"
-
-    @field_validator("company_properties")
-    @classmethod
-    def _owned_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_owned(value)
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        return check_url(value)
-
-
-class UsageFields(Section):
-    """Where each canonical metric is in one item of the API's JSON: a dotted path."""
-
-    workspace_id: str = "workspace_id"
-    day: str = "date"
-    updated_at: str = "updated_at"
-    active_users: str | None = "active_users"
-    weekly_active_users: str | None = "weekly_active_users"
-    seats_used: str | None = "seats_used"
-    seats_limit: str | None = "seats_limit"
-    storage_used_gb: str | None = "storage_used_gb"
-    storage_limit_gb: str | None = "storage_limit_gb"
-    api_calls_used: str | None = "api_calls_used"
-    api_calls_limit: str | None = "api_calls_limit"
-    integrations: str | None = "integrations"
-    premium_feature_views: str | None = "premium_feature_views"
-    trials_started: str | None = "trials_started"
-    pricing_page_views: str | None = "pricing_page_views"
-    feature_events: str | None = "feature_events"
-    users_by_department: str | None = "users_by_department"
-
-
-class UsageSettings(_Connector):
-    base_url: str
-    token_env: str = "USAGE_TOKEN"
-    auth: Literal["bearer", "api_key", "oauth2"] = "bearer"
-    api_key_header: str = "X-API-Key"
-    oauth: OAuthSettings | None = None
-    path: str = "/v1/usage/daily"
-    pagination: Literal["cursor", "next_link", "page", "offset", "link_header"] = "cursor"
-    page_size: int = Field(500, ge=1, le=10_000)
-    items_field: str = "data"
-    since_param: str = "updated_since"
-    until_param: str | None = "updated_before"
-    limit_param: str = "limit"
-    cursor_param: str = "cursor"
-    next_cursor_field: str = "next_cursor"
-    next_link_field: str = "links.next"
-    page_param: str = "page"
-    total_pages_field: str = "total_pages"
-    offset_param: str = "offset"
-    total_field: str = "total"
-    fields: UsageFields = Field(default_factory=UsageFields)
-    workspaces_path: str | None = Field(None, description="workspaces with their domain: the identity fallback")
-    workspaces_items_field: str = "data"
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        return check_url(value)
 
 
 PlaybookSettings = Playbook
@@ -476,7 +222,7 @@ def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[Con
     the token may come from the token endpoint instead, so its client id is what must be set."""
     upsync = raw.get("upsync")
     crm = upsync.get("crm") if isinstance(upsync, dict) else None
-    models: dict[str, type[_Connector]] = {
+    models: dict[str, type[ConnectionSettings]] = {
         "salesforce": SalesforceSettings,
         "hubspot": HubSpotSettings,
         "usage": UsageSettings,

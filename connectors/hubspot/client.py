@@ -11,7 +11,6 @@ too), so upsync stays under the account's limits instead of bouncing off them.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,7 +49,10 @@ from hubspot.crm.owners import ApiException as OwnersApiException
 from hubspot.crm.properties import ApiException as PropertiesApiException
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
-from connectors.http import SlidingWindow, call_with_retry, redact, ssl_context
+from connectors.http import SlidingWindow, redact, ssl_context
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.oauth import TokenClient
+from connectors.settings import RetrySettings
 from core.errors import (
     AuthError,
     ConnectorError,
@@ -59,19 +61,20 @@ from core.errors import (
     ResponseShapeError,
     UpstreamError,
 )
-from sync.settings import HubSpotSettings, RetrySettings
 
-__all__ = ["API_EXCEPTIONS", "VENDOR_ERRORS", "HubSpotClient", "translated"]
+__all__ = ["API_EXCEPTIONS", "HubSpotClient", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "hubspot"
-log = logging.getLogger("upsync.hubspot")
 TASK_TO_COMPANY = 192
 """HUBSPOT_DEFINED association type id: task → company (associations v4 type list)."""
 SEARCH_LIMIT = 5
 """CRM search: 5 requests per second per account (search API reference, limits)."""
 ASSOCIATIONS_BATCH = 1000
 """Associations v4 batch read takes at most 1,000 ids."""
+TOKEN_RENEW_MARGIN = 300.0
+"""A token upsync obtained is renewed once under 300 s of its ``expires_in`` (30 minutes) remain,
+so a long run renews it between calls instead of meeting a 401 mid-page."""
 API_EXCEPTIONS: tuple[type[Exception], ...] = (
     CompaniesApiException,
     ObjectsApiException,
@@ -80,8 +83,6 @@ API_EXCEPTIONS: tuple[type[Exception], ...] = (
     AssociationsApiException,
     PropertiesApiException,
 )
-VENDOR_ERRORS: tuple[type[BaseException], ...] = (*API_EXCEPTIONS, urllib3.exceptions.HTTPError, ValueError)
-"""Every exception a call can raise that ``translated`` maps (tests assert the mapping is total)."""
 
 
 def _body(exc: Any) -> dict[str, Any]:
@@ -158,8 +159,12 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
         raise ResponseShapeError(f"unexpected response shape: {exc}"[:200], system=SYSTEM, stream=stream) from exc
 
 
-class HubSpotClient:
+class HubSpotClient(TokenClient):
     """One HubSpot API client with throttling, timeouts, retries, token refresh and translated errors."""
+
+    system = SYSTEM
+    renew_margin = TOKEN_RENEW_MARGIN
+    transport_errors = (urllib3.exceptions.HTTPError,)
 
     def __init__(
         self,
@@ -170,17 +175,11 @@ class HubSpotClient:
         oauth: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        super().__init__(token, oauth, retry, sleep=sleep)
         self.settings = settings
-        self.retry = retry
-        self._oauth = dict(oauth) if oauth else None
-        self._sleep = sleep
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         self._http = urllib3.PoolManager(ssl_context=ssl_context(settings.ca_file))
-        self._clock = time.monotonic
-        self._refresh_at: float | None = None  # when a token upsync obtained should be renewed
-        self._token = token or ""
-        if not self._token:
-            self._token = self._fetch_token()
+        self._token = self._token or self._fetch_token()
         api = HubSpot(
             access_token=self._token,
             host=settings.base_url,
@@ -221,50 +220,27 @@ class HubSpotClient:
 
     # -- auth ----------------------------------------------------------------------------------
 
-    def _fetch_token(self) -> str:
-        if not self._oauth:
-            raise AuthError(
-                "no access token and no [hubspot.oauth] to get one",
-                system=SYSTEM,
-                hint="set the variable named by hubspot.token_env, or configure [hubspot.oauth]",
-            )
-        form = {k: v for k, v in self._oauth.items() if k != "token_url" and v}
+    def _post_token(self, url: str, form: Mapping[str, str]) -> tuple[int, Mapping[str, Any]]:
+        response = self._http.request(
+            "POST",
+            url,
+            body=urlencode(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1]),
+            retries=False,
+        )
         try:
-            response = self._http.request(
-                "POST",
-                self._oauth["token_url"],
-                body=urlencode(form),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1]),
-                retries=False,
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise UpstreamError(f"token endpoint unreachable ({type(exc).__name__})", system=SYSTEM) from exc
-        try:
-            body = json.loads(response.data or b"{}")
+            answer = json.loads(response.data or b"{}")
         except ValueError:
-            body = {}
-        token = body.get("access_token") if response.status == 200 else None
-        if token and body.get("expires_in"):
-            # rule 13: renew when under 300 s of the (30-minute) token remain, not after a 401
-            self._refresh_at = self._clock() + max(0.0, float(body["expires_in"]) - 300)
-        if not token:
-            raise AuthError(
-                f"token refresh refused ({response.status} {body.get('status') or body.get('error') or ''})".strip(),
-                system=SYSTEM,
-                hint="check the client id/secret and refresh token named in [hubspot.oauth]",
-            )
-        log.info("hubspot access token refreshed")
-        return str(token)
+            answer = {}
+        return response.status, answer if isinstance(answer, dict) else {}
 
-    def _refresh(self) -> None:
-        self._token = self._fetch_token()
+    def _use_token(self, token: str) -> None:
         for api in self._apis:
-            api.api_client.configuration.access_token = self._token
+            api.api_client.configuration.access_token = token
 
     def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True, search: bool = False) -> T:
-        if self._oauth and self._refresh_at is not None and self._clock() >= self._refresh_at:
-            self._refresh()
+        """One API call: paced by the buckets, retried on retryable errors, the token renewed or refreshed."""
 
         def attempt() -> T:
             if search:
@@ -275,13 +251,7 @@ class HubSpotClient:
             with translated(stream, token=self._token):
                 return fn()
 
-        try:
-            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
-        except AuthError as exc:
-            if not self._oauth or "401" not in exc.message:
-                raise
-            self._refresh()  # once: a second 401 is final
-            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
+        return self._authorized(attempt, idempotent=idempotent)
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """HubSpot as upsync sees it: one reader per configured object, the task writer, one client.
 
-Reading a window (CONNECTORS.md rule 8): search 200 a page, ascending on ``hs_object_id``,
-filtered ``GTE start`` / ``LT end`` in epoch ms. CRM search refuses to page past 10,000 results,
-so a window whose ``total`` reaches that is cut into slices sized from its total (so most slices
-fit at the first try and no call is spent only to count); a 1-ms window still over the cap is
-paged by ``hs_object_id > last id``. Every slice's fetched count is checked against ``total``.
+Reading a window: search 200 a page, ascending on ``hs_object_id``, filtered ``GTE start`` /
+``LT end`` in epoch ms. CRM search refuses to page past 10,000 results, so a window whose
+``total`` reaches that is cut into slices sized from its total (so most slices fit at the first
+try and no call is spent only to count); a 1-ms window still over the cap is paged by
+``hs_object_id > last id``. Every slice's fetched count is checked against ``total``.
 Associations are read for up to 1,000 records at a time (5 pages) before those pages commit.
 """
 
@@ -15,8 +15,10 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.base import Page, Unchanged, parse_utc
+from connectors.base import Page, Unchanged
+from connectors.columns import parse_utc
 from connectors.hubspot.client import ASSOCIATIONS_BATCH, HubSpotClient
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import (
     SEARCH_PAGE,
     STREAM_TYPES,
@@ -28,8 +30,8 @@ from connectors.hubspot.streams import (
     pick,
 )
 from connectors.hubspot.writes import HubSpotTaskWriter
+from connectors.settings import RetrySettings
 from core.records import CursorSpec, Deletion, Record, Window
-from sync.settings import HubSpotSettings, RetrySettings
 
 __all__ = ["SEARCH_CAP", "HubSpotConnector", "ObjectReader", "OwnerReader"]
 
@@ -46,7 +48,6 @@ class ObjectReader:
     def __init__(self, client: HubSpotClient, decl: HubSpotStream) -> None:
         self.client = client
         self.decl = decl
-        self.mismatches = 0
         self._unchanged: Unchanged | None = None
 
     @property
@@ -127,7 +128,6 @@ class ObjectReader:
                 raw_pages = []
         problems = []
         if fetched != total:
-            self.mismatches += 1
             problems.append(
                 f"{self.name}: window {start_ms}..{end_ms} ms fetched {fetched} of total {total} "
                 "(records changed while paging; they are read again next run)"

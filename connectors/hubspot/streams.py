@@ -1,8 +1,9 @@
 """HubSpot objects as declarations: properties, associations and the record each becomes. Pure.
 
-One small class per object type. ``associations`` names what the record needs from associations
-v4 (a deal's company, an engagement's company and contact): the reader fetches them in batches
-of up to 1,000 ids and hands them to ``to_record``.
+One small class per object type: its ``columns`` (canonical column ← property and coercion),
+from which both the properties it asks for and the record's values derive, and its
+``associations``: what the record needs from associations v4 (a deal's company, an engagement's
+company and contact), which the reader fetches in batches of up to 1,000 ids for ``to_record``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from connectors.base import boolean, day, domain_of, instant, integer, number, owned_values, parse_utc, text
+from connectors.columns import (
+    Column,
+    boolean,
+    column,
+    day,
+    domain,
+    fixed,
+    instant,
+    integer,
+    number,
+    owned_column,
+    parse_utc,
+    selected,
+    text,
+    values_of,
+)
 from core.records import CursorSpec, Record, Window
 
 __all__ = [
@@ -55,14 +71,16 @@ class Association:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HubSpotStream:
-    """One object type read by CRM search, windowed on its last-modified property."""
+    """One object type read by CRM search, windowed on its last-modified property. Its mapping is
+    ``columns`` (read from the record's properties), plus ``configured()`` for the properties the
+    config names, and ``associations``."""
 
     lookback: timedelta = timedelta(seconds=300)
 
     config_name: ClassVar[str]
     object_type: ClassVar[str]
     kind: ClassVar[str]
-    base_properties: ClassVar[tuple[str, ...]]
+    columns: ClassVar[tuple[Column, ...]]
     modified_property: ClassVar[str] = "hs_lastmodifieddate"
     associations: ClassVar[tuple[Association, ...]] = ()
 
@@ -76,9 +94,13 @@ class HubSpotStream:
             field=self.modified_property, tie_breaker="hs_object_id", lookback=self.lookback, initial_value=EPOCH
         )
 
+    def configured(self) -> tuple[Column, ...]:
+        """The columns whose property the config names (none unless the stream says so)."""
+        return ()
+
     @property
     def properties(self) -> list[str]:
-        return [*self.base_properties, self.modified_property, "hs_object_id"]
+        return [*selected((*self.columns, *self.configured())), self.modified_property, "hs_object_id"]
 
     def search_body(
         self,
@@ -111,44 +133,53 @@ class HubSpotStream:
     def window_ms(self, window: Window) -> tuple[int, int]:
         return epoch_ms(window.start), epoch_ms(window.end)
 
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        raise NotImplementedError
-
     def to_record(self, raw: Mapping[str, Any], linked: Mapping[str, str | None] | None = None) -> Record:
         props = raw.get("properties") or {}
         modified = props.get(self.modified_property) or raw.get("updated_at") or raw.get("updatedAt")
+        linked = linked or {}
         return Record(
             kind=self.kind,
             system="hubspot",
             key=str(raw["id"]),
             cursor_value=parse_utc(modified),
             deleted=bool(raw.get("archived")),
-            values=self.values(props, linked or {}),
+            values={
+                **values_of((*self.columns, *self.configured()), props),
+                **{a.column: linked.get(a.column) for a in self.associations},
+            },
         )
+
+
+def _owner_name(raw: Mapping[str, Any]) -> str:
+    first, last = raw.get("first_name") or "", raw.get("last_name") or ""
+    return f"{first} {last}".strip() or str(raw.get("email") or raw["id"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Owners(HubSpotStream):
-    """Owners (owners API, read whole each run, archived ones too: an archived owner is inactive)."""
+    """Owners (owners API, read whole each run, archived ones too: an archived owner is inactive).
+    The owners API answers plain objects, not CRM records: ``columns`` read the object itself."""
 
     config_name = "owners"
     object_type = "owners"
     kind = "owners"
-    base_properties = ()
+    columns = (
+        Column("name", ("first_name", "last_name", "email"), _owner_name),
+        Column("email", ("email",), lambda raw: raw.get("email")),
+        Column("active", ("archived",), lambda raw: not raw.get("archived", False)),
+    )
 
     def to_record(self, raw: Mapping[str, Any], linked: Mapping[str, str | None] | None = None) -> Record:
-        first, last = raw.get("first_name") or "", raw.get("last_name") or ""
         return Record(
-            kind="owners",
+            kind=self.kind,
             system="hubspot",
             key=str(raw["id"]),
             cursor_value=parse_utc(raw["updated_at"]),
-            values={
-                "name": f"{first} {last}".strip() or str(raw.get("email") or raw["id"]),
-                "email": raw.get("email"),
-                "active": not raw.get("archived", False),
-            },
+            values=values_of(self.columns, raw),
         )
+
+
+UPDATED_BY = "hs_updated_by_user_id"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,60 +201,29 @@ class Companies(HubSpotStream):
     config_name = "companies"
     object_type = "companies"
     kind = "accounts"
-    base_properties = (
-        "name",
-        "domain",
-        "hubspot_owner_id",
-        "industry",
-        "numberofemployees",
-        "lifecyclestage",
-        "createdate",
+    columns = (
+        column("name", "name"),
+        column("domain", "domain", domain),
+        column("owner_id", "hubspot_owner_id"),
+        column("industry", "industry"),
+        column("employees", "numberofemployees", integer),
+        column("lifecycle_stage", "lifecyclestage"),
+        column("created_at", "createdate", instant),
+        column("last_modified_by", UPDATED_BY),
     )
     associations = (Association("companies", (14,), "parent_id"),)
 
-    @property
-    def properties(self) -> list[str]:
-        extra = [
-            p
-            for p in (
-                self.workspace_property,
-                self.seats_property,
-                self.contract_end_property,
-                self.health_property,
-                self.do_not_contact_property,
-                self.nps_property,
-                self.csat_property,
-            )
-            if p
-        ]
-        owned = [p for _, p in self.owned_properties if p not in extra]
-        return [*self.base_properties, *extra, *owned, UPDATED_BY, self.modified_property, "hs_object_id"]
-
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        return {
-            "name": text(props.get("name")),
-            "owner_id": text(props.get("hubspot_owner_id")),
-            "parent_id": linked.get("parent_id"),
-            "domain": domain_of(text(props.get("domain"))),
-            "workspace_id": text(props.get(self.workspace_property)),
-            "industry": text(props.get("industry")),
-            "employees": integer(props.get("numberofemployees")),
-            "lifecycle_stage": text(props.get("lifecyclestage")),
-            "seats_purchased": integer(props.get(self.seats_property)) if self.seats_property else None,
-            "health_rollup": number(props.get(self.health_property)) if self.health_property else None,
-            "do_not_contact": (
-                boolean(props.get(self.do_not_contact_property)) if self.do_not_contact_property else None
-            ),
-            "nps": number(props.get(self.nps_property)) if self.nps_property else None,
-            "csat": number(props.get(self.csat_property)) if self.csat_property else None,
-            "contract_end": day(props.get(self.contract_end_property)) if self.contract_end_property else None,
-            "created_at": instant(props.get("createdate")),
-            "upsync_fields": owned_values(self.owned_properties, props),
-            "last_modified_by": text(props.get(UPDATED_BY)),
-        }
-
-
-UPDATED_BY = "hs_updated_by_user_id"
+    def configured(self) -> tuple[Column, ...]:
+        return (
+            column("workspace_id", self.workspace_property),
+            column("seats_purchased", self.seats_property, integer),
+            column("contract_end", self.contract_end_property, day),
+            column("health_rollup", self.health_property, number),
+            column("do_not_contact", self.do_not_contact_property, boolean),
+            column("nps", self.nps_property, number),
+            column("csat", self.csat_property, number),
+            owned_column(self.owned_properties),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,19 +232,15 @@ class Contacts(HubSpotStream):
     object_type = "contacts"
     kind = "contacts"
     modified_property = "lastmodifieddate"
-    base_properties = ("firstname", "lastname", "email", "jobtitle", "department", "createdate")
+    columns = (
+        column("first_name", "firstname"),
+        column("last_name", "lastname"),
+        column("email", "email"),
+        column("title", "jobtitle"),
+        column("department", "department"),
+        column("created_at", "createdate", instant),
+    )
     associations = (Association("companies", (1, 279), "account_id"),)
-
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        return {
-            "account_id": linked.get("account_id"),
-            "first_name": text(props.get("firstname")),
-            "last_name": text(props.get("lastname")),
-            "email": text(props.get("email")),
-            "title": text(props.get("jobtitle")),
-            "department": text(props.get("department")),
-            "created_at": instant(props.get("createdate")),
-        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,32 +248,18 @@ class Deals(HubSpotStream):
     config_name = "deals"
     object_type = "deals"
     kind = "opportunities"
-    base_properties = (
-        "dealname",
-        "dealtype",
-        "dealstage",
-        "closedate",
-        "amount",
-        "hs_is_closed",
-        "hs_is_closed_won",
-        "hubspot_owner_id",
-        "createdate",
+    columns = (
+        column("name", "dealname"),
+        column("opp_type", "dealtype"),
+        column("stage", "dealstage"),
+        column("close_date", "closedate", day),
+        column("amount", "amount", number),
+        column("is_closed", "hs_is_closed", boolean),
+        column("is_won", "hs_is_closed_won", boolean),
+        column("owner_id", "hubspot_owner_id"),
+        column("created_at", "createdate", instant),
     )
     associations = (Association("companies", (5, 341), "account_id"),)
-
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        return {
-            "account_id": linked.get("account_id"),
-            "name": text(props.get("dealname")),
-            "opp_type": text(props.get("dealtype")),
-            "stage": text(props.get("dealstage")),
-            "is_closed": boolean(props.get("hs_is_closed")),
-            "is_won": boolean(props.get("hs_is_closed_won")),
-            "close_date": day(props.get("closedate")),
-            "amount": number(props.get("amount")),
-            "owner_id": text(props.get("hubspot_owner_id")),
-            "created_at": instant(props.get("createdate")),
-        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -285,15 +267,12 @@ class Products(HubSpotStream):
     config_name = "products"
     object_type = "products"
     kind = "products"
-    base_properties = ("name", "hs_sku", "product_family")
-
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        return {
-            "name": text(props.get("name")),
-            "code": text(props.get("hs_sku")),
-            "family": text(props.get("product_family")),
-            "active": True,
-        }
+    columns = (
+        column("name", "name"),
+        column("code", "hs_sku"),
+        column("family", "product_family"),
+        fixed("active", True),  # a deleted product is archived, and archives arrive as deletions
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,19 +280,15 @@ class LineItems(HubSpotStream):
     config_name = "line_items"
     object_type = "line_items"
     kind = "line_items"
-    base_properties = ("name", "hs_product_id", "quantity", "price", "amount", "createdate")
+    columns = (
+        column("product_id", "hs_product_id"),
+        column("quantity", "quantity", number),
+        column("unit_price", "price", number),
+        column("total_price", "amount", number),
+        column("created_at", "createdate", instant),
+        fixed("service_date", None),
+    )
     associations = (Association("deals", (20,), "opportunity_id"),)
-
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        return {
-            "opportunity_id": linked.get("opportunity_id"),
-            "product_id": text(props.get("hs_product_id")),
-            "quantity": number(props.get("quantity")),
-            "unit_price": number(props.get("price")),
-            "total_price": number(props.get("amount")),
-            "service_date": None,
-            "created_at": instant(props.get("createdate")),
-        }
 
 
 _TICKET_CLOSED_STAGE = "4"
@@ -324,65 +299,42 @@ class Tickets(HubSpotStream):
     config_name = "tickets"
     object_type = "tickets"
     kind = "tickets"
-    base_properties = ("subject", "hs_pipeline_stage", "hs_ticket_priority", "createdate", "closed_date")
+    columns = (
+        column("status", "hs_pipeline_stage"),
+        column("priority", "hs_ticket_priority"),
+        column("is_closed", "hs_pipeline_stage", lambda value: text(value) == _TICKET_CLOSED_STAGE),
+        column("is_escalated", "hs_ticket_priority", lambda value: text(value) == "URGENT"),
+        column("created_at", "createdate", instant),
+        column("closed_at", "closed_date", instant),
+    )
     associations = (Association("companies", (26, 339), "account_id"), Association("contacts", (15,), "contact_id"))
 
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        stage = text(props.get("hs_pipeline_stage"))
-        priority = text(props.get("hs_ticket_priority"))
-        return {
-            "account_id": linked.get("account_id"),
-            "contact_id": linked.get("contact_id"),
-            "status": stage,
-            "priority": priority,
-            "is_closed": stage == _TICKET_CLOSED_STAGE,
-            "is_escalated": priority == "URGENT",
-            "created_at": instant(props.get("createdate")),
-            "closed_at": instant(props.get("closed_date")),
-        }
+
+def _engagement(activity_type: str, subject: str | None = None, status: str | None = None) -> tuple[Column, ...]:
+    """The columns of calls, meetings, emails, notes and tasks: the same shape, their own properties."""
+    return (
+        fixed("activity_type", activity_type),
+        column("subject", subject),
+        column("status", status),
+        column("is_closed", status, lambda value: text(value) == "COMPLETED")
+        if activity_type == "task"
+        else fixed("is_closed", None),
+        column("activity_at", "hs_timestamp", instant),
+        column("owner_id", "hubspot_owner_id"),
+        column("created_at", "hs_createdate", instant),
+        fixed("created_by", None),
+        fixed("last_modified_by", None),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Engagement(HubSpotStream):
     """Calls, meetings, emails, notes and tasks: the v3 object APIs (no 10k "recent" cap)."""
 
-    activity_type: ClassVar[str]
-    subject_property: ClassVar[str | None] = None
-    status_property: ClassVar[str | None] = None
     kind = "activities"
 
-    @property
-    def properties(self) -> list[str]:
-        extra = [p for p in (self.subject_property, self.status_property) if p]
-        return [
-            *extra,
-            *self.extra_properties(),
-            "hs_timestamp",
-            "hubspot_owner_id",
-            "hs_createdate",
-            self.modified_property,
-            "hs_object_id",
-        ]
-
-    def extra_properties(self) -> tuple[str, ...]:
-        return ()
-
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        status = text(props.get(self.status_property)) if self.status_property else None
-        return {
-            "account_id": linked.get("account_id"),
-            "contact_id": linked.get("contact_id"),
-            "owner_id": text(props.get("hubspot_owner_id")),
-            "activity_type": self.activity_type,
-            "subject": text(props.get(self.subject_property)) if self.subject_property else None,
-            "status": status,
-            "is_closed": status == "COMPLETED" if self.activity_type == "task" else None,
-            "activity_at": instant(props.get("hs_timestamp")),
-            "sync_key": None,
-            "created_by": None,
-            "last_modified_by": None,
-            "created_at": instant(props.get("hs_createdate")),
-        }
+    def configured(self) -> tuple[Column, ...]:
+        return (fixed("sync_key", None),)  # only upsync's own tasks carry a sync key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -393,29 +345,18 @@ class Tasks(_Engagement):
 
     config_name = "tasks"
     object_type = "tasks"
-    activity_type = "task"
-    subject_property = "hs_task_subject"
-    status_property = "hs_task_status"
-    base_properties = ()
+    columns = _engagement("task", "hs_task_subject", "hs_task_status")
     associations = (Association("companies", (192,), "account_id"), Association("contacts", (204,), "contact_id"))
 
-    def extra_properties(self) -> tuple[str, ...]:
-        return ("hs_task_priority", self.sync_key_property)
-
-    def values(self, props: Mapping[str, Any], linked: Mapping[str, str | None]) -> dict[str, Any]:
-        out = _Engagement.values(self, props, linked)
-        out["sync_key"] = text(props.get(self.sync_key_property))
-        return out
+    def configured(self) -> tuple[Column, ...]:
+        return (column("sync_key", self.sync_key_property),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Calls(_Engagement):
     config_name = "calls"
     object_type = "calls"
-    activity_type = "call"
-    subject_property = "hs_call_title"
-    status_property = "hs_call_status"
-    base_properties = ()
+    columns = _engagement("call", "hs_call_title", "hs_call_status")
     associations = (Association("companies", (182,), "account_id"), Association("contacts", (194,), "contact_id"))
 
 
@@ -423,10 +364,7 @@ class Calls(_Engagement):
 class Meetings(_Engagement):
     config_name = "meetings"
     object_type = "meetings"
-    activity_type = "meeting"
-    subject_property = "hs_meeting_title"
-    status_property = "hs_meeting_outcome"
-    base_properties = ()
+    columns = _engagement("meeting", "hs_meeting_title", "hs_meeting_outcome")
     associations = (Association("companies", (188,), "account_id"), Association("contacts", (200,), "contact_id"))
 
 
@@ -434,9 +372,7 @@ class Meetings(_Engagement):
 class Emails(_Engagement):
     config_name = "emails"
     object_type = "emails"
-    activity_type = "email"
-    subject_property = "hs_email_subject"
-    base_properties = ()
+    columns = _engagement("email", "hs_email_subject")
     associations = (Association("companies", (186,), "account_id"), Association("contacts", (198,), "contact_id"))
 
 
@@ -444,8 +380,7 @@ class Emails(_Engagement):
 class Notes(_Engagement):
     config_name = "notes"
     object_type = "notes"
-    activity_type = "note"
-    base_properties = ()
+    columns = _engagement("note")
     associations = (Association("companies", (190,), "account_id"), Association("contacts", (202,), "contact_id"))
 
 

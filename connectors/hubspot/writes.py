@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any, Literal
 
-from connectors.base import parse_utc
+from connectors.columns import parse_utc, utc_millis
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.settings import HubSpotSettings
 from core.records import EditSource, FieldWrite, LedgerState, SchemaReport, TaskIntent, TaskUpdate, WriteResult
-from sync.settings import HubSpotSettings
 
 __all__ = ["HubSpotTaskWriter", "task_body_html"]
 
@@ -67,7 +67,7 @@ def task_body_html(text: str) -> str:
 
 def _due(day: date) -> str:
     """A task's ``hs_timestamp``: 09:00 UTC on its due day."""
-    return datetime.combine(day, time(9, 0), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return utc_millis(datetime.combine(day, time(9, 0), timezone.utc))
 
 
 def _error_text(error: Mapping[str, Any]) -> str:
@@ -395,8 +395,7 @@ def _property_value(name: str, value: Any) -> str:
         number = float(value)
         return str(int(number)) if number.is_integer() else repr(number)
     if name == "as_of":
-        at = value if isinstance(value, datetime) else parse_utc(value)
-        return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+        return utc_millis(value if isinstance(value, datetime) else parse_utc(value))
     return str(value)
 
 

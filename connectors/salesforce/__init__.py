@@ -1,0 +1,1 @@
+"""Salesforce through simple-salesforce: its settings, client, object declarations, readers and task writer."""

@@ -32,10 +32,15 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+from simple_salesforce.format import SoqlFormatter
 from simple_salesforce.util import call_salesforce
 
-from connectors.base import parse_utc
-from connectors.http import ApiBudget, call_with_retry, redact
+from connectors.columns import parse_utc, utc_millis
+from connectors.http import ApiBudget, redact
+from connectors.oauth import TokenClient
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.streams import Soql
+from connectors.settings import RetrySettings
 from core.errors import (
     AuthError,
     ConnectorError,
@@ -45,21 +50,15 @@ from core.errors import (
     ResponseShapeError,
     UpstreamError,
 )
-from sync.settings import RetrySettings, SalesforceSettings
 
-__all__ = ["VENDOR_ERRORS", "SalesforceClient", "translated"]
+__all__ = ["SalesforceClient", "format_query", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "salesforce"
 SESSION_RENEW_SECONDS = 15 * 60
-"""Long runs renew an OAuth session this often instead of waiting for a 401 (CONNECTORS rule 18)."""
+"""A session upsync obtained is renewed this often: Salesforce's token answer states no lifetime, and
+an org's session timeout can be as short as 15 minutes, so a long run renews rather than meet a 401."""
 log = logging.getLogger("upsync.salesforce")
-VENDOR_ERRORS: tuple[type[BaseException], ...] = (
-    SalesforceError,
-    requests.RequestException,
-    ValueError,  # a body that is not JSON
-)
-"""Every exception a call can raise that ``translated`` maps (tests assert the mapping is total)."""
 
 
 def _error_code(content: Any) -> tuple[str, str]:
@@ -71,6 +70,23 @@ def _error_code(content: Any) -> tuple[str, str]:
             content.get("message") or content.get("error_description", "")
         )
     return "", ""
+
+
+class _SoqlFormatter(SoqlFormatter):
+    """simple-salesforce's SOQL quoting, but datetimes as UTC with milliseconds (``…T12:00:00.000Z``):
+    its own rendering drops the milliseconds, and a cursor window's bounds carry them (SystemModstamp
+    is compared to the millisecond)."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if isinstance(value, datetime) and not format_spec:
+            return utc_millis(value)
+        return super().format_field(value, format_spec)
+
+
+def format_query(query: Soql) -> str:
+    """The text of ``query``: its values quoted as simple-salesforce's ``format_soql`` quotes them
+    (strings escaped, lists parenthesised, None as null), its ``:literal`` parts as they are."""
+    return _SoqlFormatter().vformat(query.template, (), query.params)
 
 
 @contextmanager
@@ -136,8 +152,12 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
         raise ResponseShapeError("response body is not JSON", system=SYSTEM, stream=stream) from exc
 
 
-class SalesforceClient:
+class SalesforceClient(TokenClient):
     """One authenticated REST session with timeouts, retries, a quota budget and translated errors."""
+
+    system = SYSTEM
+    token_lifetime = SESSION_RENEW_SECONDS
+    transport_errors = (requests.RequestException,)
 
     def __init__(
         self,
@@ -149,18 +169,14 @@ class SalesforceClient:
         budget: ApiBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        super().__init__(token, oauth, retry, sleep=sleep)
         self.settings = settings
-        self.retry = retry
         self.budget = budget or ApiBudget(
             system=SYSTEM,
             run_share=settings.run_quota_share,
             org_share=settings.org_quota_share,
             write_reserve=settings.write_reserve_share,
         )
-        self._oauth = dict(oauth) if oauth else None
-        self._sleep = sleep
-        self._clock = time.monotonic
-        self._refresh_at: float | None = None  # rule 18: renew a session upsync obtained every 15 min
         self.identity_user_id: str | None = None  # the API user, when upsync obtained the session itself
         session = requests.Session()
         # This machine (and many CI images) exports REQUESTS_CA_BUNDLE, which requests merges over
@@ -169,9 +185,7 @@ class SalesforceClient:
         session.verify = str(settings.ca_file) if settings.ca_file else True
         self._session = session
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
-        self._token = token or ""
-        if not self._token:
-            self._token = self._fetch_token()
+        self._token = self._token or self._fetch_token()
         self._sf = Salesforce(
             instance_url=settings.instance_url,
             session_id=self._token,
@@ -184,53 +198,27 @@ class SalesforceClient:
 
     # -- auth ----------------------------------------------------------------------------------
 
-    def _fetch_token(self) -> str:
-        """A new access token from the OAuth token endpoint (refresh-token or client-credentials grant)."""
-        if not self._oauth:
-            raise AuthError(
-                "no session token and no [salesforce.oauth] to get one",
-                system=SYSTEM,
-                hint="set the variable named by salesforce.token_env, or configure [salesforce.oauth]",
-            )
-        form = {k: v for k, v in self._oauth.items() if k not in ("token_url",) and v}
-        url = self._oauth["token_url"]
+    def _post_token(self, url: str, form: Mapping[str, str]) -> tuple[int, Mapping[str, Any]]:
+        response = self._session.post(url, data=dict(form), timeout=self._timeout)
         try:
-            response = self._session.post(url, data=form, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise UpstreamError(f"token endpoint unreachable ({type(exc).__name__})", system=SYSTEM) from exc
-        if response.status_code != 200:
-            try:
-                detail = response.json()
-            except ValueError:
-                detail = {}
-            raise AuthError(
-                f"token refresh refused ({response.status_code} {detail.get('error', '')})",
-                system=SYSTEM,
-                hint="check the client id/secret and refresh token named in [salesforce.oauth]",
-            )
-        body = response.json()
-        token = body.get("access_token")
-        if not token:
-            raise AuthError("token endpoint answered without an access_token", system=SYSTEM)
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        return response.status_code, answer if isinstance(answer, dict) else {}
+
+    def _token_answered(self, answer: Mapping[str, Any]) -> None:
         # The identity URL ends in the user's id: https://login…/id/<org id>/<user id> (OAuth 2.0
         # token response, Salesforce Help › remoteaccess_oauth_refresh_token_flow.htm).
-        identity = str(body.get("id") or "").rstrip("/")
+        identity = str(answer.get("id") or "").rstrip("/")
         if identity.count("/") >= 2:
             self.identity_user_id = identity.rsplit("/", 1)[-1] or None
-        log.info("salesforce session refreshed")
-        self._refresh_at = self._clock() + SESSION_RENEW_SECONDS
-        return str(token)
 
-    def _refresh(self) -> None:
-        self._token = self._fetch_token()
-        self._sf.session_id = self._token
-        self._sf.headers["Authorization"] = "Bearer " + self._token
+    def _use_token(self, token: str) -> None:
+        self._sf.session_id = token
+        self._sf.headers["Authorization"] = "Bearer " + token
 
     def _call(self, fn: Callable[[], T], *, stream: str | None, idempotent: bool = True, write: bool = False) -> T:
-        """One API call: budget charged, retried on retryable errors, one session refresh on 401."""
-
-        if self._oauth and self._refresh_at is not None and self._clock() >= self._refresh_at:
-            self._refresh()
+        """One API call: budget charged, retried on retryable errors, the session renewed or refreshed."""
 
         def attempt() -> T:
             self.budget.charge(write=write, stream=stream)
@@ -241,22 +229,17 @@ class SalesforceClient:
                 self.budget.observe(used=usage.used, total=usage.total)
             return result
 
-        try:
-            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
-        except AuthError as exc:
-            if not self._oauth or "401" not in exc.message:
-                raise
-            self._refresh()  # once: a second 401 is final (simple-salesforce PR #685: no recursion)
-            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
+        return self._authorized(attempt, idempotent=idempotent)
 
     # -- reads --------------------------------------------------------------------------------
 
     def query_pages(
-        self, soql: str, *, stream: str, include_deleted: bool = True
+        self, query: Soql, *, stream: str, include_deleted: bool = True
     ) -> Generator[tuple[list[dict[str, Any]], int], None, None]:
         """Pages of a SOQL query with the query's ``totalSize`` (``queryAll`` by default, so
         soft-deleted rows arrive with IsDeleted)."""
         headers = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
+        soql = format_query(query)
         result: dict[str, Any] = self._call(
             partial(self._sf.query, soql, include_deleted=include_deleted, headers=headers, timeout=self._timeout),
             stream=stream,
@@ -282,26 +265,23 @@ class SalesforceClient:
         )
         return result
 
-    def count(self, soql: str, *, stream: str) -> int:
-        result = self._call(partial(self._sf.query, soql, include_deleted=True, timeout=self._timeout), stream=stream)
-        return int(result.get("totalSize") or 0)
-
-    def query_all(self, soql: str, *, stream: str | None = None) -> list[dict[str, Any]]:
+    def query_all(self, query: Soql, *, stream: str | None = None) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        for page, _total in self.query_pages(soql, stream=stream or "query", include_deleted=False):
+        for page, _total in self.query_pages(query, stream=stream or "query", include_deleted=False):
             rows.extend(page)
         return rows
 
-    def bulk_query_pages(self, sobject: str, soql: str, *, stream: str) -> Iterator[list[dict[str, Any]]]:
+    def bulk_query_pages(self, sobject: str, query: Soql, *, stream: str) -> Iterator[list[dict[str, Any]]]:
         """A Bulk API 2.0 ``queryAll`` job: create, poll (2 s → 20 s), download chunks of
-        ``bulk_chunk`` rows by ``Sforce-Locator``, then delete the job (rule 15)."""
+        ``bulk_chunk`` rows by ``Sforce-Locator``, then delete the job, so that its results (the
+        org's data) do not stay on the server for the seven days a finished job is kept."""
         base = "jobs/query"
         job = self._call(
             partial(
                 self._sf.restful,
                 base,
                 method="POST",
-                json={"operation": "queryAll", "query": soql, "contentType": "CSV", "lineEnding": "LF"},
+                json={"operation": "queryAll", "query": format_query(query), "contentType": "CSV", "lineEnding": "LF"},
                 timeout=self._timeout,
             ),
             stream=stream,

@@ -6,19 +6,23 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from connectors.base import Page, Unchanged, parse_utc, to_page
+from connectors.base import Page, Unchanged, to_page
+from connectors.columns import parse_utc
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks
 from connectors.salesforce.writes import SalesforceTaskWriter
+from connectors.settings import RetrySettings
 from core.errors import QueryTimeoutError
 from core.records import CursorSpec, Deletion, Window
-from sync.settings import RetrySettings, SalesforceSettings
 
 __all__ = ["SObjectReader", "SalesforceConnector"]
 
 log = logging.getLogger("upsync.salesforce")
 MAX_HALVINGS = 4
-"""CONNECTORS rule 14: on QUERY_TIMEOUT halve the window, at most four times."""
+"""On QUERY_TIMEOUT the same query would time out again, so the window is read in halves, at most
+four times deep (a sixteenth of it); past that the timeout stands, and the next run resumes from
+the cursor."""
 DELETED_MAX_DAYS = 14
 """getDeleted answers only for the recycle bin's 15 days (REST API › Get Deleted Records); older
 gaps (upsync stopped for weeks) are closed by the next full pass, which marks what it misses."""
@@ -46,8 +50,7 @@ class SObjectReader:
 
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         if window is None:  # small objects: read whole every run
-            soql = f"SELECT {', '.join(self.decl.fields)} FROM {self.decl.sobject} ORDER BY Id ASC"
-            for rows, _total in self.client.query_pages(soql, stream=self.name, include_deleted=False):
+            for rows, _total in self.client.query_pages(self.decl.soql(None), stream=self.name, include_deleted=False):
                 yield to_page(rows, self.decl.to_record, self.name)
             return
         yield from self._window(window, halvings=0)

@@ -1,19 +1,35 @@
 """Salesforce objects as declarations: the SOQL each reads and how a row becomes a record. Pure.
 
-One small class per sObject: its canonical kind, the fields it selects and ``values`` (row →
-canonical columns). Rows come from REST (JSON types) or Bulk API 2.0 (CSV strings); the
-coercions in ``connectors.base`` accept both, so a record is the same whichever path read it.
-Every stream reads ``queryAll`` ascending on (SystemModstamp, Id) so soft deletes arrive too.
+One small class per sObject: its canonical kind and its ``columns`` (canonical column ← API
+field and coercion), from which both the fields it selects and the record's values derive. Rows
+come from REST (JSON types) or Bulk API 2.0 (CSV strings); the coercions in ``connectors.columns``
+accept both, so a record is the same whichever path read it. Every stream reads ``queryAll``
+ascending on (SystemModstamp, Id) so soft deletes arrive too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from connectors.base import boolean, day, domain_of, instant, integer, number, owned_values, parse_utc, text
+from connectors.columns import (
+    Column,
+    boolean,
+    column,
+    day,
+    domain,
+    fixed,
+    instant,
+    integer,
+    number,
+    owned_column,
+    parse_utc,
+    selected,
+    text,
+    values_of,
+)
 from core.records import CursorSpec, Record, Window
 
 __all__ = [
@@ -28,39 +44,44 @@ __all__ = [
     "Opportunities",
     "Products",
     "SObjectStream",
+    "Soql",
     "Tasks",
     "Users",
-    "soql_datetime",
-    "soql_string",
 ]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-def soql_datetime(at: datetime) -> str:
-    """A SOQL datetime literal, unquoted, in UTC with millis (``2026-01-01T00:00:00.000Z``)."""
-    at = at.astimezone(timezone.utc)
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+@dataclass(frozen=True, slots=True)
+class Soql:
+    """A SOQL query: a template with ``{name}`` placeholders and their values. The client quotes
+    the values when it sends the query (``connectors.salesforce.client.format_query``), so no
+    value is ever pasted into SOQL by hand; object and field names go in as ``{name:literal}``."""
+
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
-def soql_string(value: str) -> str:
-    """A quoted SOQL string literal with backslash escapes (never build SOQL from raw input)."""
-    escaped = (
-        value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    )
-    return f"'{escaped}'"
+WINDOW_SOQL = (
+    "SELECT {fields:literal} FROM {sobject:literal} WHERE SystemModstamp >= {start} AND SystemModstamp < {end} "
+    "ORDER BY SystemModstamp ASC, Id ASC"
+)
+WHOLE_SOQL = "SELECT {fields:literal} FROM {sobject:literal} ORDER BY Id ASC"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SObjectStream:
-    """One sObject read incrementally into one canonical kind."""
+    """One sObject read incrementally into one canonical kind. Its mapping is ``columns``, plus
+    ``configured()`` for the columns whose field the config names."""
 
     lookback: timedelta = timedelta(seconds=600)
 
     config_name: ClassVar[str]  # its name in ``[salesforce] objects`` and in the stream name
     sobject: ClassVar[str]
     kind: ClassVar[str]
-    base_fields: ClassVar[tuple[str, ...]]
+    columns: ClassVar[tuple[Column, ...]]
+    soft_deletes: ClassVar[bool] = True
+    """Whether the sObject has ``IsDeleted`` (deleted rows come through ``queryAll``)."""
 
     @property
     def name(self) -> str:
@@ -70,24 +91,21 @@ class SObjectStream:
     def spec(self) -> CursorSpec:
         return CursorSpec(field="SystemModstamp", tie_breaker="Id", lookback=self.lookback, initial_value=EPOCH)
 
+    def configured(self) -> tuple[Column, ...]:
+        """The columns whose field the config names (none unless the stream says so)."""
+        return ()
+
     @property
     def fields(self) -> tuple[str, ...]:
-        return ("Id", *self.base_fields, "SystemModstamp", "IsDeleted")
+        deleted = ("IsDeleted",) if self.soft_deletes else ()
+        return ("Id", *selected((*self.columns, *self.configured())), "SystemModstamp", *deleted)
 
-    def where(self, window: Window) -> str:
-        return f"SystemModstamp >= {soql_datetime(window.start)} AND SystemModstamp < {soql_datetime(window.end)}"
-
-    def soql(self, window: Window) -> str:
-        return (
-            f"SELECT {', '.join(self.fields)} FROM {self.sobject} WHERE {self.where(window)} "
-            "ORDER BY SystemModstamp ASC, Id ASC"
-        )
-
-    def count_soql(self, window: Window) -> str:
-        return f"SELECT COUNT() FROM {self.sobject} WHERE {self.where(window)}"
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+    def soql(self, window: Window | None) -> Soql:
+        """The rows of ``window`` in cursor order, or every row (``None``: a small object read whole)."""
+        params = {"fields": ", ".join(self.fields), "sobject": self.sobject}
+        if window is None:
+            return Soql(WHOLE_SOQL, params)
+        return Soql(WINDOW_SOQL, {**params, "start": window.start, "end": window.end})
 
     def to_record(self, raw: Mapping[str, Any]) -> Record:
         return Record(
@@ -96,7 +114,7 @@ class SObjectStream:
             key=str(raw["Id"]),
             cursor_value=parse_utc(raw["SystemModstamp"]),
             deleted=bool(boolean(raw.get("IsDeleted"))),
-            values=self.values(raw),
+            values=values_of((*self.columns, *self.configured()), raw),
         )
 
 
@@ -107,14 +125,8 @@ class Users(SObjectStream):
     config_name = "users"
     sobject = "User"
     kind = "owners"
-    base_fields = ("Name", "Email", "IsActive")
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return ("Id", *self.base_fields, "SystemModstamp")
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {"name": text(raw.get("Name")), "email": text(raw.get("Email")), "active": boolean(raw.get("IsActive"))}
+    soft_deletes = False
+    columns = (column("name", "Name"), column("email", "Email"), column("active", "IsActive", boolean))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,44 +146,28 @@ class Accounts(SObjectStream):
     config_name = "accounts"
     sobject = "Account"
     kind = "accounts"
-    base_fields = ("Name", "OwnerId", "ParentId", "Website", "Industry", "NumberOfEmployees", "Type", "CreatedDate")
+    columns = (
+        column("name", "Name"),
+        column("owner_id", "OwnerId"),
+        column("parent_id", "ParentId"),
+        column("domain", "Website", domain),
+        column("industry", "Industry"),
+        column("employees", "NumberOfEmployees", integer),
+        column("account_type", "Type"),
+        column("created_at", "CreatedDate", instant),
+        column("last_modified_by", "LastModifiedById"),
+    )
 
-    @property
-    def fields(self) -> tuple[str, ...]:
-        extra = tuple(
-            f
-            for f in (
-                self.workspace_field,
-                self.seats_field,
-                self.health_field,
-                self.do_not_contact_field,
-                self.nps_field,
-                self.csat_field,
-            )
-            if f
+    def configured(self) -> tuple[Column, ...]:
+        return (
+            column("workspace_id", self.workspace_field),
+            column("seats_purchased", self.seats_field, integer),
+            column("health_rollup", self.health_field, number),
+            column("do_not_contact", self.do_not_contact_field, boolean),
+            column("nps", self.nps_field, number),
+            column("csat", self.csat_field, number),
+            owned_column(self.owned_fields),
         )
-        owned = tuple(api for _, api in self.owned_fields if api not in extra)
-        return ("Id", *self.base_fields, "LastModifiedById", *extra, *owned, "SystemModstamp", "IsDeleted")
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "name": text(raw.get("Name")),
-            "owner_id": text(raw.get("OwnerId")),
-            "parent_id": text(raw.get("ParentId")),
-            "domain": domain_of(text(raw.get("Website"))),
-            "workspace_id": text(raw.get(self.workspace_field)),
-            "industry": text(raw.get("Industry")),
-            "employees": integer(raw.get("NumberOfEmployees")),
-            "account_type": text(raw.get("Type")),
-            "seats_purchased": integer(raw.get(self.seats_field)) if self.seats_field else None,
-            "health_rollup": number(raw.get(self.health_field)) if self.health_field else None,
-            "do_not_contact": boolean(raw.get(self.do_not_contact_field)) if self.do_not_contact_field else None,
-            "nps": number(raw.get(self.nps_field)) if self.nps_field else None,
-            "csat": number(raw.get(self.csat_field)) if self.csat_field else None,
-            "created_at": instant(raw.get("CreatedDate")),
-            "upsync_fields": owned_values(self.owned_fields, raw),
-            "last_modified_by": text(raw.get("LastModifiedById")),
-        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,17 +175,14 @@ class Contracts(SObjectStream):
     config_name = "contracts"
     sobject = "Contract"
     kind = "contracts"
-    base_fields = ("AccountId", "Status", "StatusCode", "StartDate", "EndDate", "ContractTerm", "CreatedDate")
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "account_id": text(raw.get("AccountId")),
-            "status": text(raw.get("StatusCode")) or text(raw.get("Status")),
-            "start_date": day(raw.get("StartDate")),
-            "end_date": day(raw.get("EndDate")),
-            "term_months": integer(raw.get("ContractTerm")),
-            "created_at": instant(raw.get("CreatedDate")),
-        }
+    columns = (
+        column("account_id", "AccountId"),
+        Column("status", ("Status", "StatusCode"), lambda raw: text(raw.get("StatusCode")) or text(raw.get("Status"))),
+        column("start_date", "StartDate", day),
+        column("end_date", "EndDate", day),
+        column("term_months", "ContractTerm", integer),
+        column("created_at", "CreatedDate", instant),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,32 +190,18 @@ class Opportunities(SObjectStream):
     config_name = "opportunities"
     sobject = "Opportunity"
     kind = "opportunities"
-    base_fields = (
-        "AccountId",
-        "Name",
-        "Type",
-        "StageName",
-        "IsClosed",
-        "IsWon",
-        "CloseDate",
-        "Amount",
-        "OwnerId",
-        "CreatedDate",
+    columns = (
+        column("account_id", "AccountId"),
+        column("name", "Name"),
+        column("opp_type", "Type"),
+        column("stage", "StageName"),
+        column("is_closed", "IsClosed", boolean),
+        column("is_won", "IsWon", boolean),
+        column("close_date", "CloseDate", day),
+        column("amount", "Amount", number),
+        column("owner_id", "OwnerId"),
+        column("created_at", "CreatedDate", instant),
     )
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "account_id": text(raw.get("AccountId")),
-            "name": text(raw.get("Name")),
-            "opp_type": text(raw.get("Type")),
-            "stage": text(raw.get("StageName")),
-            "is_closed": boolean(raw.get("IsClosed")),
-            "is_won": boolean(raw.get("IsWon")),
-            "close_date": day(raw.get("CloseDate")),
-            "amount": number(raw.get("Amount")),
-            "owner_id": text(raw.get("OwnerId")),
-            "created_at": instant(raw.get("CreatedDate")),
-        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,15 +209,12 @@ class Products(SObjectStream):
     config_name = "products"
     sobject = "Product2"
     kind = "products"
-    base_fields = ("Name", "ProductCode", "Family", "IsActive")
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "name": text(raw.get("Name")),
-            "code": text(raw.get("ProductCode")),
-            "family": text(raw.get("Family")),
-            "active": boolean(raw.get("IsActive")),
-        }
+    columns = (
+        column("name", "Name"),
+        column("code", "ProductCode"),
+        column("family", "Family"),
+        column("active", "IsActive", boolean),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,18 +222,15 @@ class LineItems(SObjectStream):
     config_name = "line_items"
     sobject = "OpportunityLineItem"
     kind = "line_items"
-    base_fields = ("OpportunityId", "Product2Id", "Quantity", "UnitPrice", "TotalPrice", "ServiceDate", "CreatedDate")
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "opportunity_id": text(raw.get("OpportunityId")),
-            "product_id": text(raw.get("Product2Id")),
-            "quantity": number(raw.get("Quantity")),
-            "unit_price": number(raw.get("UnitPrice")),
-            "total_price": number(raw.get("TotalPrice")),
-            "service_date": day(raw.get("ServiceDate")),
-            "created_at": instant(raw.get("CreatedDate")),
-        }
+    columns = (
+        column("opportunity_id", "OpportunityId"),
+        column("product_id", "Product2Id"),
+        column("quantity", "Quantity", number),
+        column("unit_price", "UnitPrice", number),
+        column("total_price", "TotalPrice", number),
+        column("service_date", "ServiceDate", day),
+        column("created_at", "CreatedDate", instant),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -265,30 +238,17 @@ class Assets(SObjectStream):
     config_name = "assets"
     sobject = "Asset"
     kind = "assets"
-    base_fields = (
-        "AccountId",
-        "Product2Id",
-        "Name",
-        "Quantity",
-        "Status",
-        "PurchaseDate",
-        "InstallDate",
-        "UsageEndDate",
-        "CreatedDate",
+    columns = (
+        column("account_id", "AccountId"),
+        column("product_id", "Product2Id"),
+        column("name", "Name"),
+        column("quantity", "Quantity", number),
+        column("status", "Status"),
+        column("purchase_date", "PurchaseDate", day),
+        column("install_date", "InstallDate", day),
+        column("usage_end_date", "UsageEndDate", day),
+        column("created_at", "CreatedDate", instant),
     )
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "account_id": text(raw.get("AccountId")),
-            "product_id": text(raw.get("Product2Id")),
-            "name": text(raw.get("Name")),
-            "quantity": number(raw.get("Quantity")),
-            "status": text(raw.get("Status")),
-            "purchase_date": day(raw.get("PurchaseDate")),
-            "install_date": day(raw.get("InstallDate")),
-            "usage_end_date": day(raw.get("UsageEndDate")),
-            "created_at": instant(raw.get("CreatedDate")),
-        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -296,18 +256,27 @@ class Contacts(SObjectStream):
     config_name = "contacts"
     sobject = "Contact"
     kind = "contacts"
-    base_fields = ("AccountId", "FirstName", "LastName", "Email", "Title", "Department", "CreatedDate")
+    columns = (
+        column("account_id", "AccountId"),
+        column("first_name", "FirstName"),
+        column("last_name", "LastName"),
+        column("email", "Email"),
+        column("title", "Title"),
+        column("department", "Department"),
+        column("created_at", "CreatedDate", instant),
+    )
 
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "account_id": text(raw.get("AccountId")),
-            "first_name": text(raw.get("FirstName")),
-            "last_name": text(raw.get("LastName")),
-            "email": text(raw.get("Email")),
-            "title": text(raw.get("Title")),
-            "department": text(raw.get("Department")),
-            "created_at": instant(raw.get("CreatedDate")),
-        }
+
+def _contact(who_id: Any) -> str | None:
+    """WhoId may be a Contact (003…) or a Lead (00Q…): only contacts belong to accounts."""
+    who = text(who_id)
+    return who if who and who.startswith("003") else None
+
+
+def _midnight(value: Any) -> datetime | None:
+    """An activity date (no time of day) as the start of that day, UTC."""
+    on = day(value)
+    return datetime(on.year, on.month, on.day, tzinfo=timezone.utc) if on else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -319,41 +288,22 @@ class Tasks(SObjectStream):
     config_name = "tasks"
     sobject = "Task"
     kind = "activities"
-    base_fields = (
-        "AccountId",
-        "WhatId",
-        "WhoId",
-        "Subject",
-        "Status",
-        "IsClosed",
-        "ActivityDate",
-        "OwnerId",
-        "TaskSubtype",
-        "CreatedDate",
-        "CreatedById",
-        "LastModifiedById",
+    columns = (
+        column("account_id", "AccountId"),
+        column("contact_id", "WhoId", _contact),
+        column("subject", "Subject"),
+        column("status", "Status"),
+        column("is_closed", "IsClosed", boolean),
+        column("activity_at", "ActivityDate", _midnight),
+        column("owner_id", "OwnerId"),
+        column("activity_type", "TaskSubtype", lambda value: (text(value) or "Task").lower()),
+        column("created_at", "CreatedDate", instant),
+        column("created_by", "CreatedById"),
+        column("last_modified_by", "LastModifiedById"),
     )
 
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return ("Id", *self.base_fields, self.sync_key_field, "SystemModstamp", "IsDeleted")
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        due = day(raw.get("ActivityDate"))
-        return {
-            "account_id": text(raw.get("AccountId")),
-            "contact_id": _contact(raw.get("WhoId")),
-            "owner_id": text(raw.get("OwnerId")),
-            "activity_type": (text(raw.get("TaskSubtype")) or "Task").lower(),
-            "subject": text(raw.get("Subject")),
-            "status": text(raw.get("Status")),
-            "is_closed": boolean(raw.get("IsClosed")),
-            "activity_at": datetime(due.year, due.month, due.day, tzinfo=timezone.utc) if due else None,
-            "sync_key": text(raw.get(self.sync_key_field)),
-            "created_by": text(raw.get("CreatedById")),
-            "last_modified_by": text(raw.get("LastModifiedById")),
-            "created_at": instant(raw.get("CreatedDate")),
-        }
+    def configured(self) -> tuple[Column, ...]:
+        return (column("sync_key", self.sync_key_field),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -361,37 +311,24 @@ class Events(SObjectStream):
     config_name = "events"
     sobject = "Event"
     kind = "activities"
-    base_fields = (
-        "AccountId",
-        "WhatId",
-        "WhoId",
-        "Subject",
-        "ActivityDate",
-        "ActivityDateTime",
-        "DurationInMinutes",
-        "OwnerId",
-        "CreatedDate",
+    columns = (
+        column("account_id", "AccountId"),
+        column("contact_id", "WhoId", _contact),
+        column("subject", "Subject"),
+        Column(
+            "activity_at",
+            ("ActivityDate", "ActivityDateTime"),
+            lambda raw: instant(raw.get("ActivityDateTime")) or _midnight(raw.get("ActivityDate")),
+        ),
+        column("owner_id", "OwnerId"),
+        column("created_at", "CreatedDate", instant),
+        fixed("activity_type", "meeting"),
+        fixed("status", None),
+        fixed("is_closed", None),
+        fixed("sync_key", None),
+        fixed("created_by", None),
+        fixed("last_modified_by", None),
     )
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        when = instant(raw.get("ActivityDateTime"))
-        if when is None:
-            due = day(raw.get("ActivityDate"))
-            when = datetime(due.year, due.month, due.day, tzinfo=timezone.utc) if due else None
-        return {
-            "account_id": text(raw.get("AccountId")),
-            "contact_id": _contact(raw.get("WhoId")),
-            "owner_id": text(raw.get("OwnerId")),
-            "activity_type": "meeting",
-            "subject": text(raw.get("Subject")),
-            "status": None,
-            "is_closed": None,
-            "activity_at": when,
-            "sync_key": None,
-            "created_by": None,
-            "last_modified_by": None,
-            "created_at": instant(raw.get("CreatedDate")),
-        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -399,34 +336,16 @@ class Cases(SObjectStream):
     config_name = "cases"
     sobject = "Case"
     kind = "tickets"
-    base_fields = (
-        "AccountId",
-        "ContactId",
-        "Status",
-        "Priority",
-        "IsClosed",
-        "IsEscalated",
-        "CreatedDate",
-        "ClosedDate",
+    columns = (
+        column("account_id", "AccountId"),
+        column("contact_id", "ContactId"),
+        column("status", "Status"),
+        column("priority", "Priority"),
+        column("is_closed", "IsClosed", boolean),
+        column("is_escalated", "IsEscalated", boolean),
+        column("created_at", "CreatedDate", instant),
+        column("closed_at", "ClosedDate", instant),
     )
-
-    def values(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "account_id": text(raw.get("AccountId")),
-            "contact_id": text(raw.get("ContactId")),
-            "status": text(raw.get("Status")),
-            "priority": text(raw.get("Priority")),
-            "is_closed": boolean(raw.get("IsClosed")),
-            "is_escalated": boolean(raw.get("IsEscalated")),
-            "created_at": instant(raw.get("CreatedDate")),
-            "closed_at": instant(raw.get("ClosedDate")),
-        }
-
-
-def _contact(who_id: Any) -> str | None:
-    """WhoId may be a Contact (003…) or a Lead (00Q…): only contacts belong to accounts."""
-    who = text(who_id)
-    return who if who and who.startswith("003") else None
 
 
 STREAM_TYPES: dict[str, type[SObjectStream]] = {

@@ -1,9 +1,10 @@
 """Native Salesforce Tasks and upsync's own Account fields, through sObject Collections.
 
-Tasks are created by upsert on the external-id sync key (CONNECTORS rule 23), so a second write
-of a key updates instead of duplicating; later changes (reassign, re-prioritise, close) and the
-account fields are updates by Id. Every write is one Collections call of at most 200 records
-with ``allOrNone`` false: a record the org refuses fails alone, with its own error.
+Tasks are created by upsert on the external-id sync key, so a second write of a key (a retry
+after a timeout, a run after a crash) updates instead of duplicating; later changes (reassign,
+re-prioritise, close) and the account fields are updates by Id. Every write is one Collections
+call of at most 200 records with ``allOrNone`` false: a record the org refuses fails alone, with
+its own error.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from connectors.base import parse_utc
+from connectors.columns import parse_utc, utc_millis
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.streams import soql_datetime, soql_string
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.streams import Soql
 from core.records import EditSource, FieldWrite, LedgerState, SchemaReport, TaskIntent, TaskUpdate, WriteResult
-from sync.settings import SalesforceSettings
 
 __all__ = ["SalesforceTaskWriter"]
 
@@ -28,6 +29,13 @@ DESCRIPTION_MAX = 32_000
 COLLECTION_MAX = 200
 """sObject Collections create/update/upsert take at most 200 records (resources_composite_sobjects_collections_*)."""
 ERROR_MAX = 500
+FIND_SOQL = "SELECT Id, {key:literal} FROM Task WHERE {key:literal} IN {keys}"
+CREATOR_SOQL = "SELECT CreatedById FROM Task WHERE {key:literal} != null ORDER BY CreatedDate DESC LIMIT 1"
+MODIFIED_BY_SOQL = "SELECT Id, LastModifiedById, LastModifiedDate FROM {sobject:literal} WHERE Id IN {ids}"
+TASKS_SOQL = (
+    "SELECT Id, Subject, ActivityDate, Priority, Status, OwnerId, WhatId, {key:literal} "
+    "FROM Task WHERE {key:literal} != null ORDER BY ActivityDate ASC, Id ASC"
+)
 
 # What each canonical field needs in the org: compatible describe types, and what an admin creates.
 _FIELD_TYPES: dict[str, tuple[frozenset[str], str]] = {
@@ -89,11 +97,8 @@ class SalesforceTaskWriter:
         found: dict[str, str] = {}
         for start in range(0, len(keys), COLLECTION_MAX):
             chunk = keys[start : start + COLLECTION_MAX]
-            soql = (
-                f"SELECT Id, {self.key_field} FROM Task "
-                f"WHERE {self.key_field} IN ({', '.join(soql_string(k) for k in chunk)})"
-            )
-            for row in self.client.query_all(soql, stream="write Task"):
+            query = Soql(FIND_SOQL, {"key": self.key_field, "keys": list(chunk)})
+            for row in self.client.query_all(query, stream="write Task"):
                 found[str(row[self.key_field])] = str(row["Id"])
         return found
 
@@ -173,8 +178,7 @@ class SalesforceTaskWriter:
             return self._integration_user
         if self.client.identity_user_id:
             return self.client.identity_user_id
-        soql = f"SELECT CreatedById FROM Task WHERE {self.key_field} != null ORDER BY CreatedDate DESC LIMIT 1"
-        rows = self.client.query_all(soql, stream="read Task")
+        rows = self.client.query_all(Soql(CREATOR_SOQL, {"key": self.key_field}), stream="read Task")
         if rows and rows[0].get("CreatedById"):
             self._integration_user = str(rows[0]["CreatedById"])
         return self._integration_user
@@ -195,11 +199,8 @@ class SalesforceTaskWriter:
         out: dict[str, EditSource] = {}
         for start in range(0, len(wanted), COLLECTION_MAX):
             chunk = wanted[start : start + COLLECTION_MAX]
-            soql = (
-                f"SELECT Id, LastModifiedById, LastModifiedDate FROM {sobject} "
-                f"WHERE Id IN ({', '.join(soql_string(i) for i in chunk)})"
-            )
-            for row in self.client.query_all(soql, stream=f"read {sobject}"):
+            query = Soql(MODIFIED_BY_SOQL, {"sobject": sobject, "ids": list(chunk)})
+            for row in self.client.query_all(query, stream=f"read {sobject}"):
                 who = str(row.get("LastModifiedById") or "") or None
                 at = parse_utc(row["LastModifiedDate"]) if row.get("LastModifiedDate") else None
                 origin: Literal["upsync", "person"] = "upsync" if who is not None and who == me else "person"
@@ -258,10 +259,7 @@ class SalesforceTaskWriter:
         return self.check_schema()
 
     def list_tasks(self) -> list[dict[str, Any]]:
-        soql = (
-            f"SELECT Id, Subject, ActivityDate, Priority, Status, OwnerId, WhatId, {self.key_field} "
-            f"FROM Task WHERE {self.key_field} != null ORDER BY ActivityDate ASC, Id ASC"
-        )
+        query = Soql(TASKS_SOQL, {"key": self.key_field})
         return [
             {
                 "id": r["Id"],
@@ -273,7 +271,7 @@ class SalesforceTaskWriter:
                 "account_id": r.get("WhatId"),
                 "key": r.get(self.key_field),
             }
-            for r in self.client.query_all(soql, stream="read Task")
+            for r in self.client.query_all(query, stream="read Task")
         ]
 
 
@@ -290,6 +288,5 @@ def _field_value(name: str, value: Any) -> Any:
     if name in _NUMBERS:
         return float(value)
     if name == "as_of":
-        at = value if isinstance(value, datetime) else parse_utc(value)
-        return soql_datetime(at)
+        return utc_millis(value if isinstance(value, datetime) else parse_utc(value))
     return str(value)

@@ -23,16 +23,21 @@ import httpx
 
 from connectors.base import Page, Unchanged, to_page
 from connectors.http import call_with_retry, redact, ssl_context
+from connectors.oauth import renew_delay
+from connectors.settings import RetrySettings
+from connectors.usage.settings import UsageSettings
 from connectors.usage.streams import DailyUsage, Workspaces, get_path
 from core.errors import AuthError, ConnectorError, RateLimitError, ResponseShapeError, UpstreamError
 from core.records import CursorSpec, Deletion, Window
-from sync.settings import RetrySettings, UsageSettings
 
-__all__ = ["VENDOR_ERRORS", "ClientCredentials", "UsageClient", "UsageConnector", "read_usage_file", "translated"]
+__all__ = ["ClientCredentials", "UsageClient", "UsageConnector", "read_usage_file", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "usage"
-VENDOR_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, ValueError)
+TOKEN_LIFETIME = 3600.0
+"""Assumed when a token answer has no ``expires_in`` (RFC 6749 §5.1 makes it optional)."""
+TOKEN_RENEW_MARGIN = 60.0
+"""A token is renewed this many seconds before it expires, so a request never carries a dying one."""
 
 
 def _iso(at: datetime) -> str:
@@ -110,7 +115,7 @@ class ClientCredentials(httpx.Auth):
             raise httpx.HTTPStatusError("token request refused", request=response.request, response=response)
         body = response.json()
         self.token = str(body["access_token"])
-        self.expires_at = self.clock() + float(body.get("expires_in", 3600)) - 60
+        self.expires_at = self.clock() + (renew_delay(body, lifetime=TOKEN_LIFETIME, margin=TOKEN_RENEW_MARGIN) or 0.0)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self.token is None or self.clock() >= self.expires_at:
@@ -238,8 +243,8 @@ class _DailyReader:
         self.client = client
         self.decl = decl
 
-    name = "usage.daily"
-    kind = "usage_daily"
+    name = DailyUsage.name
+    kind = DailyUsage.kind
 
     @property
     def spec(self) -> CursorSpec:
@@ -272,8 +277,8 @@ class _WorkspaceReader:
         self.path = path
         self.decl = Workspaces()
 
-    name = "usage.workspaces"
-    kind = "workspaces"
+    name = Workspaces.name
+    kind = Workspaces.kind
     spec = None
 
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:

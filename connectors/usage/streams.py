@@ -8,32 +8,18 @@ whose columns are the canonical names), so backfilled and live usage are one and
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connectors.base import day, domain_of, parse_utc, text
+from connectors.columns import day, domain_of, parse_utc, text
+from connectors.usage.settings import UsageFields
 from core.records import CursorSpec, Record
-from sync.settings import UsageFields
 
-__all__ = ["COUNTS", "MEASURES", "DailyUsage", "Workspaces", "get_path"]
+__all__ = ["METRICS", "DailyUsage", "Workspaces", "get_path"]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
-COUNTS = (
-    "active_users",
-    "weekly_active_users",
-    "seats_used",
-    "seats_limit",
-    "api_calls_used",
-    "api_calls_limit",
-    "integrations",
-    "premium_feature_views",
-    "trials_started",
-    "pricing_page_views",
-)
-MEASURES = ("storage_used_gb", "storage_limit_gb")
-MAPS = ("feature_events", "users_by_department")
 _MISSING = object()
 
 
@@ -52,17 +38,6 @@ def get_path(item: Any, path: str) -> Any:
     return node
 
 
-def _count(name: str, value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    number = float(value)
-    if number < 0:
-        raise ValueError(f"{name} must not be negative, got {value!r}")
-    return int(number)
-
-
 def _measure(name: str, value: Any) -> float | None:
     if value is None or value == "":
         return None
@@ -74,6 +49,11 @@ def _measure(name: str, value: Any) -> float | None:
     return number
 
 
+def _count(name: str, value: Any) -> int | None:
+    measured = _measure(name, value)
+    return None if measured is None else int(measured)
+
+
 def _mapping(name: str, value: Any) -> dict[str, int] | None:
     if value is None or value == "":
         return None
@@ -82,6 +62,25 @@ def _mapping(name: str, value: Any) -> dict[str, int] | None:
     if not isinstance(value, Mapping):
         raise ValueError(f"{name} must be an object of name → count, got {type(value).__name__}")
     return {str(k): int(float(v)) for k, v in value.items()}
+
+
+METRICS: Mapping[str, Callable[[str, Any], Any]] = {
+    "active_users": _count,
+    "weekly_active_users": _count,
+    "seats_used": _count,
+    "seats_limit": _count,
+    "storage_used_gb": _measure,
+    "storage_limit_gb": _measure,
+    "api_calls_used": _count,
+    "api_calls_limit": _count,
+    "integrations": _count,
+    "premium_feature_views": _count,
+    "trials_started": _count,
+    "pricing_page_views": _count,
+    "feature_events": _mapping,
+    "users_by_department": _mapping,
+}
+"""Each usage metric and how its value is read; where it sits in an item is ``[usage.fields]``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,15 +105,9 @@ class DailyUsage:
             raise KeyError(f"no workspace id at {f.workspace_id!r} or no day at {f.day!r}")
         updated = parse_utc(get_path(item, f.updated_at))
         values: dict[str, Any] = {"workspace_id": workspace, "day": on, "updated_at": updated}
-        for name in COUNTS:
+        for name, read in METRICS.items():
             path = getattr(f, name)
-            values[name] = _count(name, get_path(item, path)) if path else None
-        for name in MEASURES:
-            path = getattr(f, name)
-            values[name] = _measure(name, get_path(item, path)) if path else None
-        for name in MAPS:
-            path = getattr(f, name)
-            values[name] = _mapping(name, get_path(item, path)) if path else None
+            values[name] = read(name, get_path(item, path)) if path else None
         return Record(
             kind=self.kind,
             system="usage",

@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
-from connectors.base import boolean, day, domain_of, integer, number, parse_utc
+from connectors.columns import boolean, day, domain_of, integer, number, parse_utc
 from connectors.hubspot import streams as hs
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce import streams as sf
-from connectors.usage.streams import DailyUsage, get_path
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.usage.settings import UsageFields
+from connectors.usage.streams import METRICS, DailyUsage, get_path
 from core.canonical import KINDS
-from sync.settings import HubSpotSettings, SalesforceSettings, UsageFields, parse_settings
+from sync.settings import parse_settings
 
 STAMP = "2026-05-24T22:41:09.000+0000"
 
@@ -119,6 +122,12 @@ def test_a_usage_item_with_a_negative_count_is_refused_by_name() -> None:
         DailyUsage().to_record(
             {"workspace_id": "w", "date": "2026-05-01", "updated_at": "2026-05-02T00:00:00Z", "seats_used": -1}
         )
+
+
+def test_every_usage_metric_has_a_configurable_path_and_a_canonical_column() -> None:
+    keys = {"workspace_id", "day", "updated_at"}
+    assert set(METRICS) | keys == set(UsageFields.model_fields)
+    assert set(METRICS) | keys == set(KINDS["usage_daily"].columns)
 
 
 def test_get_path() -> None:
