@@ -25,6 +25,7 @@ from rules import decide as decision
 from rules.decide import CycleInputs, Decision
 from rules.engine import Evaluation, RuleSet, task_rules
 from rules.plan import CrmState, Plan, WritePolicy, field_suspects, task_suspects
+from sync.config import compile_rules
 from sync.pull import PullReport, backfill_stream, pull_stream
 from sync.settings import Settings
 from sync.store import Store
@@ -148,7 +149,7 @@ class Context:
     def ruleset(self) -> RuleSet:
         """The rules, compiled once per context."""
         if self._ruleset is None:
-            self._ruleset = self.settings.ruleset()
+            self._ruleset = compile_rules(self.settings)
         return self._ruleset
 
     @property

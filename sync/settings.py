@@ -25,7 +25,7 @@ from connectors.usage.settings import UsageSettings
 from core.config import ENV_NAME, Section
 from core.errors import ConfigError, ConfigProblem, did_you_mean
 from rules.copurchase import MiningParams
-from rules.engine import EngineParams, RuleSet, RuleSetError, RuleSource, compile_ruleset
+from rules.engine import RuleSource
 from rules.features import FeatureParams
 from rules.guards import (
     GUARD_IDS,
@@ -51,8 +51,10 @@ __all__ = [
     "Settings",
     "UpsyncSettings",
     "WritebackSettings",
+    "check_settings",
     "load_settings",
     "parse_settings",
+    "read_toml",
 ]
 
 
@@ -145,44 +147,27 @@ class Settings(Section):
     def playbook(self, playbook_id: str) -> PlaybookSettings:
         return next(p for p in self.playbooks if p.id == playbook_id)
 
-    def engine_params(self) -> EngineParams:
-        """Everything the rules engine takes but the rules; the CRM's fallback owner is the
-        routing fallback unless ``[routing] fallback_owner`` names one."""
-        routing = self.routing
-        crm = getattr(self, self.upsync.crm, None)
-        if routing.fallback_owner is None and crm is not None and crm.fallback_owner_id:
-            routing = dataclasses.replace(routing, fallback_owner=crm.fallback_owner_id)
-        return EngineParams(
-            features=self.features,
-            health=self.health,
-            mining=self.copurchase,
-            guards=self.guards.by_id(),
-            nba=self.nba,
-            routing=routing,
-        )
-
-    def ruleset(self) -> RuleSet:
-        """The rules, compiled (they were checked when the settings loaded)."""
-        return compile_ruleset(self.rules, self.engine_params(), playbooks=[p.id for p in self.playbooks])
-
 
 def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
     """Read and validate ``path``; raise one ConfigError that lists every problem found."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            [ConfigProblem(str(path), "file not found", "pass --config PATH or copy the bundled config.toml")]
-        ) from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigProblem(str(path), f"not valid TOML: {exc}")]) from None
-    return parse_settings(raw, env, base_dir=path.parent)
+    return parse_settings(read_toml(path), env, base_dir=path.parent)
 
 
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path | None = None) -> Settings:
     """Validate already-parsed TOML; relative ``ca_file`` paths are resolved against ``base_dir``."""
+    settings, problems = check_settings(raw, env, base_dir=base_dir)
+    if problems or settings is None:
+        raise ConfigError(problems, hint=CONFIG_HINT)
+    return settings
+
+
+CONFIG_HINT = "fix the keys named above; `upsync validate` re-checks them all"
+
+
+def check_settings(
+    raw: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path | None = None
+) -> tuple[Settings | None, list[ConfigProblem]]:
+    """The settings (None when the file does not validate) and every problem found in them."""
     problems: list[ConfigProblem] = []
     settings: Settings | None = None
     try:
@@ -190,12 +175,24 @@ def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str], *, base_dir: 
     except ValidationError as exc:
         problems.extend(_translate(exc, raw))
     problems.extend(_missing_secrets(raw, env))
-    if settings is not None:
-        problems.extend(_cross_check(settings))
-    if problems:
-        raise ConfigError(problems, hint="fix the keys named above; `upsync validate` re-checks them all")
-    assert settings is not None
-    return _resolve_paths(settings, base_dir) if base_dir is not None else settings
+    if settings is None:
+        return None, problems
+    problems.extend(_cross_check(settings))
+    return (_resolve_paths(settings, base_dir) if base_dir is not None else settings), problems
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML of ``path``, or a ConfigError naming the file and what is wrong with it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [ConfigProblem(str(path), "file not found", "pass --config PATH or copy the bundled config.toml")]
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem(str(path), f"not valid TOML: {exc}")]) from None
 
 
 def _cross_check(settings: Settings) -> list[ConfigProblem]:
@@ -209,10 +206,6 @@ def _cross_check(settings: Settings) -> list[ConfigProblem]:
     for i, playbook in enumerate(settings.playbooks):
         if playbook_ids.index(playbook.id) != i:
             problems.append(ConfigProblem(f"playbooks[{i}].id", f"duplicate playbook id {playbook.id!r}"))
-    try:
-        settings.ruleset()
-    except RuleSetError as exc:
-        problems.extend(ConfigProblem(p.path, p.message, p.hint) for p in exc.problems)
     return problems
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from connectors.columns import (
@@ -29,6 +29,7 @@ from connectors.columns import (
     text,
     values_of,
 )
+from core.cursor import EPOCH
 from core.records import CursorSpec, Record, Window
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "epoch_ms",
 ]
 
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 SEARCH_PAGE = 200
 """CRM search returns at most 200 results a page (search API reference)."""
 

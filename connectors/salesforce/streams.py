@@ -30,6 +30,7 @@ from connectors.columns import (
     text,
     values_of,
 )
+from core.cursor import EPOCH
 from core.records import CursorSpec, Record, Window
 
 __all__ = [
@@ -48,8 +49,6 @@ __all__ = [
     "Tasks",
     "Users",
 ]
-
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from connectors.columns import day, domain_of, parse_utc, text
 from connectors.usage.settings import UsageFields
+from core.cursor import EPOCH
 from core.records import CursorSpec, Record
 
 __all__ = ["METRICS", "DailyUsage", "Workspaces", "get_path"]
 
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _MISSING = object()
 
 

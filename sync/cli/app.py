@@ -24,7 +24,8 @@ from rich.logging import RichHandler
 
 from core.clock import Clock, make_clock
 from core.errors import UpsyncError
-from sync.settings import Settings, load_settings
+from sync.config import Config, load_config
+from sync.settings import Settings
 from sync.store import Store
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ __all__ = [
     "cycle_context",
     "err",
     "open_store",
-    "read_settings",
+    "read_config",
     "setup_logging",
 ]
 
@@ -117,8 +118,9 @@ def setup_logging(verbose: bool) -> None:
     )
 
 
-def read_settings(config: Path, env: Mapping[str, str] | None = None) -> Settings:
-    return load_settings(config, os.environ if env is None else env)
+def read_config(config: Path, env: Mapping[str, str] | None = None) -> Config:
+    """The settings and compiled rules of ``config``; every problem at once, as a ConfigError."""
+    return load_config(config, os.environ if env is None else env)
 
 
 def open_store(settings: Settings, state: str | None, config: Path) -> Store:
@@ -129,12 +131,14 @@ def open_store(settings: Settings, state: str | None, config: Path) -> Store:
     return Store.open(target)
 
 
-def build_context(settings: Settings, store: Store, clock: Clock, env: Mapping[str, str], dry_run: bool) -> Context:
+def build_context(config: Config, store: Store, clock: Clock, env: Mapping[str, str], dry_run: bool) -> Context:
     """A cycle's context; the connectors are imported here, late: each vendor SDK is slow to import."""
     from sync.runner import Context, connect_crm, connect_usage
 
+    settings = config.settings
     return Context(
         settings=settings,
+        _ruleset=config.ruleset,
         store=store,
         crm=connect_crm(settings, env),
         usage=connect_usage(settings, env),
@@ -146,9 +150,9 @@ def build_context(settings: Settings, store: Store, clock: Clock, env: Mapping[s
 @contextmanager
 def cycle_context(config: Path, state: str | None, as_of: str | None, *, dry_run: bool) -> Iterator[Context]:
     """The settings, store, connectors and clock of one command, closed when it ends."""
-    settings = read_settings(config)
-    store = open_store(settings, state, config)
-    ctx = build_context(settings, store, make_clock(as_of), os.environ, dry_run)
+    loaded = read_config(config)
+    store = open_store(loaded.settings, state, config)
+    ctx = build_context(loaded, store, make_clock(as_of), os.environ, dry_run)
     try:
         yield ctx
     finally:

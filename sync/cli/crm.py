@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from sync.cli.app import ConfigOpt, app, command, console, read_settings
+from sync.cli.app import ConfigOpt, app, command, console, read_config
 
 __all__ = ["crm_app"]
 
@@ -30,7 +30,7 @@ def crm_setup(config: ConfigOpt = Path("config.toml")) -> int:
 def _schema(config: Path, *, setup: bool) -> int:
     from sync.runner import connect_crm
 
-    crm = connect_crm(read_settings(config), os.environ)
+    crm = connect_crm(read_config(config).settings, os.environ)
     try:
         report = crm.writer.setup_schema() if setup else crm.writer.check_schema()
     finally:

@@ -25,7 +25,7 @@ from sync.cli.app import (
     cycle_context,
     err,
     open_store,
-    read_settings,
+    read_config,
     setup_logging,
 )
 from sync.cli.views import plan_json, print_cycle, print_plan
@@ -37,7 +37,7 @@ __all__ = ["apply", "backfill", "import_usage", "plan", "run", "sync", "validate
 @command()
 def validate(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
     """Check config.toml and its environment; print every problem at once."""
-    settings = read_settings(config)
+    settings = read_config(config).settings
     rules = ", ".join(r.id for r in settings.rules if r.enabled) or "none"
     console.print(f"[green]ok[/]: {config} (crm: {settings.upsync.crm}; rules: {rules})")
     if state is not None:
@@ -77,9 +77,10 @@ def _daemon(config: Path, state: str | None, verbose: bool) -> int:
     from sync.runner import run_cycle
     from sync.scheduler import run_daemon
 
-    settings = read_settings(config)
+    loaded = read_config(config)
+    settings = loaded.settings
     store = open_store(settings, state, config)
-    ctx = build_context(settings, store, system_clock, os.environ, False)
+    ctx = build_context(loaded, store, system_clock, os.environ, False)
     log = logging.getLogger("upsync")
 
     def cycle() -> None:
@@ -116,9 +117,10 @@ def plan(
     setup_logging(verbose)
     from sync.runner import plan_cycle
 
-    settings = read_settings(config)
+    loaded = read_config(config)
+    settings = loaded.settings
     with open_store(settings, state, config) as store:
-        _, cycle = plan_cycle(store, settings, settings.ruleset(), as_of=make_clock(as_of)(), writer=None, tasks=tasks)
+        _, cycle = plan_cycle(store, settings, loaded.ruleset, as_of=make_clock(as_of)(), writer=None, tasks=tasks)
         owners = store.owner_names(settings.upsync.crm)
     if as_json:
         data = plan_json(cycle.plan, cycle.tasks_held, cycle.unasked)
@@ -171,10 +173,11 @@ def backfill(
     from sync.runner import backfill as load_history
     from sync.runner import backfill_streams, run_cycle
 
-    settings = read_settings(config)
+    loaded = read_config(config)
+    settings = loaded.settings
     since_at = parse_instant(since, what="--since") if since else None
     wanted = {o.strip() for o in objects.split(",")} if objects else None
-    ctx = build_context(settings, open_store(settings, state, config), make_clock(as_of), os.environ, dry_run=True)
+    ctx = build_context(loaded, open_store(settings, state, config), make_clock(as_of), os.environ, dry_run=True)
     columns = (
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -230,7 +233,7 @@ def import_usage(
     """Load historical usage from a file export (same field mapping as the usage API)."""
     from sync.runner import import_usage_file
 
-    settings = read_settings(config)
+    settings = read_config(config).settings
     if not path.is_file():
         raise ConfigError(f"{path}: no such file", hint="pass the path of a .csv or .ndjson export")
     with open_store(settings, state, config) as store:

@@ -19,10 +19,11 @@ from sync.cli.app import (
     build_context,
     command,
     console,
-    read_settings,
+    read_config,
     setup_logging,
 )
 from sync.cli.views import print_cycle, print_tasks
+from sync.config import Config
 from sync.settings import Settings
 from sync.store import Store
 
@@ -41,7 +42,7 @@ def sandbox(
     from sandbox.server import start_sandbox
     from sandbox.world import build_world
 
-    settings = read_settings(config, env=_sandbox_env(config))
+    settings = read_config(config, env=_sandbox_env(config)).settings
     ports = {
         "salesforce": _port(settings.salesforce.instance_url if settings.salesforce else None),
         "hubspot": _port(settings.hubspot.base_url if settings.hubspot else None),
@@ -123,7 +124,8 @@ def demo(
 
     clock = system_clock
     env = _sandbox_env(config)
-    base = read_settings(config, env=env)
+    loaded = read_config(config, env=env)
+    base = loaded.settings
     with tempfile.TemporaryDirectory(prefix="upsync-demo-") as tmp:
         world = build_world(seed=7, accounts=accounts, anchor=clock())
         with start_sandbox(world, ca_path=Path(tmp) / "ca.pem") as sb:
@@ -136,7 +138,7 @@ def demo(
                 if state is not None and "://" not in state:
                     target = f"{state}.{system}"
                 store = Store.open(target)
-                ctx = build_context(settings, store, clock, env, False)
+                ctx = build_context(Config(settings, loaded.ruleset), store, clock, env, False)
                 try:
                     report = run_cycle(ctx, command="demo", tasks=True)
                     print_cycle(report, system)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from core.clock import make_clock
 from core.errors import ConfigError
-from sync.cli.app import AsOfOpt, ConfigOpt, JsonOpt, StateOpt, command, console, err, open_store, read_settings
+from sync.cli.app import AsOfOpt, ConfigOpt, JsonOpt, StateOpt, command, console, err, open_store, read_config
 from sync.cli.views import jsonable, print_backtest, print_explanation, print_outcomes, print_rule_state
 
 __all__ = ["backtest", "explain", "report", "status"]
@@ -32,11 +32,12 @@ def explain(
     from rules.explain import explain_account, find_accounts
     from sync.runner import evaluate_now
 
-    settings = read_settings(config)
+    loaded = read_config(config)
+    settings = loaded.settings
     clock = make_clock(as_of)
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
-        evaluation = evaluate_now(store, system, settings.ruleset(), as_of=clock())
+        evaluation = evaluate_now(store, system, loaded.ruleset, as_of=clock())
     matches = find_accounts(evaluation.features, account)
     if not matches:
         raise ConfigError(
@@ -46,7 +47,7 @@ def explain(
     if len(matches) > 1 and matches[0][1].lower() != account.lower():
         listed = "; ".join(f"{name} ({crm_id})" for crm_id, name in matches[:10])
         raise ConfigError(f"{len(matches)} accounts match {account!r}: {listed}", hint="pass the CRM id")
-    result = explain_account(evaluation, settings.ruleset(), matches[0][0], system=system)
+    result = explain_account(evaluation, loaded.ruleset, matches[0][0], system=system)
     if as_json:
         console.print_json(data=jsonable(result))
     else:
@@ -69,7 +70,8 @@ def backtest(
     from rules.backtest import backtest as replay
     from rules.decide import usage_since
 
-    settings = read_settings(config)
+    loaded = read_config(config)
+    settings = loaded.settings
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError:
@@ -78,7 +80,7 @@ def backtest(
         ) from None
     if last < first:
         raise ConfigError("--to is before --from")
-    ruleset = settings.ruleset()
+    ruleset = loaded.ruleset
     weeks = ruleset.params.features.series_weeks
     with open_store(settings, state, config) as store:
         tables = store.rule_tables(
@@ -115,7 +117,8 @@ def backtest(
 def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
     """Cursors, recent runs, health bands, signals per rule and accounts with no usage match."""
 
-    settings = read_settings(config)
+    loaded = read_config(config)
+    settings = loaded.settings
     store = open_store(settings, state, config)
     try:
         system = settings.upsync.crm
@@ -176,7 +179,8 @@ def report(
     from rules.engine import decline_statuses
     from rules.metrics import outcomes
 
-    settings = read_settings(config)
+    loaded = read_config(config)
+    settings = loaded.settings
     days = outcome_days or settings.writeback.outcome_days
     now = make_clock(as_of)()
     try:
@@ -188,7 +192,7 @@ def report(
         ) from None
     if last < first:
         raise ConfigError("--to is before --from")
-    ruleset = settings.ruleset()
+    ruleset = loaded.ruleset
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
         tables = store.outcome_tables(system)

@@ -14,6 +14,7 @@ import polars as pl
 from core.tables import Tables
 from rules import engine
 from rules.engine import Evaluation, RuleSet, RuleSource
+from sync.config import parse_config
 from sync.settings import parse_settings
 
 AS_OF = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -42,7 +43,7 @@ def bundled_ruleset(only: Iterable[str] | None = None, **overrides: Any) -> Rule
     if only is not None:
         keep = set(only)
         raw["rules"] = [r for r in raw["rules"] if r["id"] in keep]
-    return parse_settings(raw, ENV).ruleset()
+    return parse_config(raw, ENV).ruleset
 
 
 def ruleset(*rules: Mapping[str, Any], **sections: Any) -> RuleSet:
@@ -51,7 +52,7 @@ def ruleset(*rules: Mapping[str, Any], **sections: Any) -> RuleSet:
     raw["rules"] = [{"playbook": "p", **r} for r in rules]
     raw["playbooks"] = [{"id": "p", "title": "P", "url": "https://example.com/p"}]
     raw.update(sections)
-    return parse_settings(raw, ENV).ruleset()
+    return parse_config(raw, ENV).ruleset
 
 
 class World:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from core.errors import ConfigError
-from sync.settings import parse_settings
+from sync.config import parse_config
 from tests.unit.accounts import ENV, bundled_raw
 
 
@@ -16,7 +16,7 @@ def problems(*rules: dict[str, Any], **sections: Any) -> list[str]:
     raw["rules"] = [{"id": f"rule-{i}", "kind": "upsell", "playbook": "renewal", **r} for i, r in enumerate(rules)]
     raw.update(sections)
     with pytest.raises(ConfigError) as caught:
-        parse_settings(raw, ENV)
+        parse_config(raw, ENV)
     return [str(p) for p in caught.value.problems]
 
 

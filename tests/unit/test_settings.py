@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from core.errors import ConfigError
-from sync.settings import load_settings, parse_settings
+from sync.config import load_config, parse_config
+from sync.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"HUBSPOT_TOKEN": "t", "USAGE_TOKEN": "u", "SALESFORCE_TOKEN": "s"}
@@ -17,7 +18,7 @@ def bundled() -> dict[str, Any]:
 
 def problems(raw: dict[str, Any], env: dict[str, str] = ENV) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        parse_settings(raw, env)
+        parse_config(raw, env)
     return [str(p) for p in info.value.problems]
 
 
@@ -46,7 +47,7 @@ def test_the_bundled_config_is_valid_and_resolves_the_ca_file_next_to_it() -> No
         "S17",
         "S18",
     ]  # every signal of DOMAIN.md ships as a default rule
-    assert len(settings.ruleset().rules) == 19
+    assert len(load_config(ROOT / "config.toml", ENV).ruleset.rules) == 19
 
 
 def test_a_misspelt_key_names_its_path_and_the_closest_valid_key() -> None:
