@@ -33,5 +33,9 @@ e2e: $(STAMP)
 sandbox: $(STAMP)         ## serve the stand-ins on the ports config.toml names
 	$(BIN)/upsync sandbox
 
+bench: $(STAMP)           ## the benchmarks (bench/RESULTS.md); installs their extras first
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.rules
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache state.db* .sandbox

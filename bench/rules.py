@@ -36,7 +36,7 @@ import polars as pl
 from core.tables import TABLE_SCHEMAS, Tables
 from rules import engine
 from rules.engine import RuleSet
-from sync.settings import parse_settings
+from sync.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -58,8 +58,7 @@ def ruleset_25() -> RuleSet:
         raw["rules"].append(
             {"id": rule_id, "kind": "upsell", "when": when, "playbook": "plan-upgrade", "value": "arr * 0.1"}
         )
-    settings = parse_settings(raw, {"HUBSPOT_TOKEN": "t", "USAGE_TOKEN": "t"})
-    return settings.ruleset()
+    return parse_config(raw, {"HUBSPOT_TOKEN": "t", "USAGE_TOKEN": "t"}).ruleset
 
 
 def _days(values: np.ndarray) -> list[date]:

@@ -33,7 +33,7 @@ class RuleSource:
     kind: Kind
     when: str
     playbook: str
-    signal: str = ""  # the DOMAIN.md signal(s) it implements, e.g. "S5" or "S2, S8"
+    signal: str = ""  # the signal(s) it implements (the README's S1–S18), e.g. "S5" or "S2, S8"
     description: str = ""
     value: str = "1"  # expected value (currency): ranks actions; an expression over features
     priority: Literal["high", "normal", "low"] = "normal"
