@@ -1,1 +1,1 @@
-"""upsync's pure decision logic: values in, values out, ``now`` passed in; no I/O."""
+"""upsync's pure decision logic: values in, values out, ``as_of`` passed in; no I/O."""

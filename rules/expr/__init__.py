@@ -10,7 +10,7 @@ One module per stage: :mod:`~rules.expr.nodes` (types, schema, errors, the tree)
 :mod:`~rules.expr.functions` (the helper functions and the columns they read),
 :mod:`~rules.expr.lexer` → :mod:`~rules.expr.parser` → :mod:`~rules.expr.checker` →
 :mod:`~rules.expr.compiler`, with :mod:`~rules.expr.interpreter` (the reference, and ``explain``)
-and :mod:`~rules.expr.printer` (``to_source``) beside them. Import from the package.
+beside them; the nodes print themselves back to source (``to_source``). Import from the package.
 
 Grammar, lowest precedence first::
 
@@ -63,9 +63,9 @@ from rules.expr.nodes import (
     String,
     Type,
     Unary,
+    to_source,
 )
 from rules.expr.parser import MAX_LENGTH, parse
-from rules.expr.printer import to_source
 
 __all__ = [
     "MAX_DEPTH",

@@ -72,14 +72,7 @@ def backtest(
 
     loaded = read_config(config)
     settings = loaded.settings
-    try:
-        first, last = date.fromisoformat(start), date.fromisoformat(end)
-    except ValueError:
-        raise ConfigError(
-            "--from and --to take dates: YYYY-MM-DD", hint="e.g. --from 2026-04-01 --to 2026-05-31"
-        ) from None
-    if last < first:
-        raise ConfigError("--to is before --from")
+    first, last = _period(start, end)
     ruleset = loaded.ruleset
     weeks = ruleset.params.features.series_weeks
     with open_store(settings, state, config) as store:
@@ -183,15 +176,7 @@ def report(
     settings = loaded.settings
     days = outcome_days or settings.writeback.outcome_days
     now = make_clock(as_of)()
-    try:
-        last = date.fromisoformat(end) if end else now.date()
-        first = date.fromisoformat(start) if start else last - timedelta(days=89)
-    except ValueError:
-        raise ConfigError(
-            "--from and --to take dates: YYYY-MM-DD", hint="e.g. --from 2026-03-01 --to 2026-05-31"
-        ) from None
-    if last < first:
-        raise ConfigError("--to is before --from")
+    first, last = _period(start, end, today=now.date(), days=90)
     ruleset = loaded.ruleset
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
@@ -225,3 +210,19 @@ def report(
         return 0
     print_outcomes(result, system=system, first=first, last=last, outcome_days=days)
     return 0
+
+
+def _period(start: str | None, end: str | None, *, today: date | None = None, days: int = 0) -> tuple[date, date]:
+    """``--from`` and ``--to`` as dates, both included; left out, the period is the ``days`` up to ``today``."""
+    try:
+        last = date.fromisoformat(end) if end else today
+        first = date.fromisoformat(start) if start else (last - timedelta(days=days - 1) if last else None)
+    except ValueError:
+        raise ConfigError(
+            "--from and --to take dates: YYYY-MM-DD", hint="e.g. --from 2026-04-01 --to 2026-05-31"
+        ) from None
+    if first is None or last is None:
+        raise ConfigError("--from and --to are required", hint="e.g. --from 2026-04-01 --to 2026-05-31")
+    if last < first:
+        raise ConfigError("--to is before --from")
+    return first, last
