@@ -51,6 +51,7 @@ from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
 from connectors.http import SlidingWindow, redact, ssl_context
 from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.streams import TASK_TO_COMPANY
 from connectors.oauth import TokenClient
 from connectors.settings import RetrySettings
 from core.errors import (
@@ -66,8 +67,6 @@ __all__ = ["API_EXCEPTIONS", "HubSpotClient", "translated"]
 
 T = TypeVar("T")
 SYSTEM = "hubspot"
-TASK_TO_COMPANY = 192
-"""HUBSPOT_DEFINED association type id: task → company (associations v4 type list)."""
 SEARCH_LIMIT = 5
 """CRM search: 5 requests per second per account (search API reference, limits)."""
 ASSOCIATIONS_BATCH = 1000

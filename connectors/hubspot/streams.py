@@ -327,6 +327,12 @@ def _engagement(activity_type: str, subject: str | None = None, status: str | No
     )
 
 
+TASK_TO_COMPANY = 192
+"""HUBSPOT_DEFINED association type id: task → company (associations v4 type list)."""
+TASK_TO_CONTACT = 204
+"""HUBSPOT_DEFINED association type id: task → contact."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Engagement(HubSpotStream):
     """Calls, meetings, emails, notes and tasks: the v3 object APIs (no 10k "recent" cap)."""
@@ -346,7 +352,10 @@ class Tasks(_Engagement):
     config_name = "tasks"
     object_type = "tasks"
     columns = _engagement("task", "hs_task_subject", "hs_task_status")
-    associations = (Association("companies", (192,), "account_id"), Association("contacts", (204,), "contact_id"))
+    associations = (
+        Association("companies", (TASK_TO_COMPANY,), "account_id"),
+        Association("contacts", (TASK_TO_CONTACT,), "contact_id"),
+    )
 
     def configured(self) -> tuple[Column, ...]:
         return (column("sync_key", self.sync_key_property),)

@@ -16,7 +16,7 @@ Every endpoint handler cites the page of the guide it imitates; the REST base ad
 Starlette's thread pool and hold ``world.salesforce.lock`` while they read or write the store;
 nothing is cached between requests, so a test may change ``world.salesforce.objects`` directly
 (add rows, edit fields, give thousands of rows one ``SystemModstamp``) and the next request
-sees it. Limits and sizes are settings (``SalesforceSettings``, ``ApiUsage``) a test can
+sees it. Limits and sizes are settings (``OrgSettings``, ``ApiUsage``) a test can
 lower to force many pages, many Bulk chunks or a spent allocation.
 """
 
@@ -39,7 +39,7 @@ from sandbox.salesforce.settings import (
     RECYCLE_BIN_DAYS,
     REPLICATION_WINDOW_DAYS,
     ApiUsage,
-    SalesforceSettings,
+    OrgSettings,
     api_usage,
 )
 from sandbox.salesforce.sobjects import SCHEMA, SOBJECTS
@@ -63,9 +63,9 @@ __all__ = [
     "ApiUsage",
     "BulkSettings",
     "FieldSpec",
+    "OrgSettings",
     "SObjectSpec",
     "SalesforceApi",
-    "SalesforceSettings",
     "api_usage",
     "create_salesforce_app",
     "edit_as_user",

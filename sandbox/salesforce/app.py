@@ -14,7 +14,7 @@ from sandbox.salesforce.settings import (
     DEFAULT_BATCH_SIZE,
     MAX_OPEN_CURSORS,
     MIN_BATCH_SIZE,
-    SalesforceSettings,
+    OrgSettings,
     api_usage,
 )
 from sandbox.world import World
@@ -31,7 +31,7 @@ def create_salesforce_app(
     bulk_job_polls: int = 1,
     bulk_max_records: int = 50_000,
     bulk_zulu_datetimes: bool = False,
-    settings: SalesforceSettings | None = None,
+    settings: OrgSettings | None = None,
 ) -> Starlette:
     """The Salesforce stand-in over ``world``; ``app.state.salesforce`` is its ``SalesforceApi``.
 
@@ -50,7 +50,7 @@ def create_salesforce_app(
     if bulk_daily_jobs is not None:
         usage.bulk_jobs_max = bulk_daily_jobs
     if settings is None:
-        settings = SalesforceSettings(
+        settings = OrgSettings(
             max_batch_size=max_batch_size,
             min_batch_size=min_batch_size,
             max_open_cursors=max_open_cursors,

@@ -10,7 +10,7 @@ from sandbox.salesforce.cursors import Cursors
 from sandbox.salesforce.errors import RecordError, not_found
 from sandbox.salesforce.metadata import SObjectSpec
 from sandbox.salesforce.payloads import parse_values
-from sandbox.salesforce.settings import ApiUsage, SalesforceSettings
+from sandbox.salesforce.settings import ApiUsage, OrgSettings
 from sandbox.salesforce.sobjects import BY_LOWER, SCHEMA
 from sandbox.world import World, take_item_fault
 
@@ -18,10 +18,10 @@ from sandbox.world import World, take_item_fault
 class HandlerBase:
     """The handlers' world, allocations, settings, cursors and Bulk jobs; one per app."""
 
-    def __init__(self, world: World, usage: ApiUsage, settings: SalesforceSettings | None = None) -> None:
+    def __init__(self, world: World, usage: ApiUsage, settings: OrgSettings | None = None) -> None:
         self.world = world
         self.usage = usage
-        self.settings = settings or SalesforceSettings()
+        self.settings = settings or OrgSettings()
         self.cursors = Cursors(self.settings)
         self.bulk = QueryJobs(world, SCHEMA, self.settings.bulk)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.salesforce.metadata import SObjectSpec
-from sandbox.salesforce.settings import SalesforceSettings
+from sandbox.salesforce.settings import OrgSettings
 from sandbox.world import sf_id
 
 
@@ -24,7 +24,7 @@ class Cursor:
 class Cursors:
     """The open query locators, oldest dropped first beyond ``limit`` (as Salesforce does)."""
 
-    def __init__(self, settings: SalesforceSettings) -> None:
+    def __init__(self, settings: OrgSettings) -> None:
         self.settings = settings
         self._open: OrderedDict[str, Cursor] = OrderedDict()
         self._lock = threading.Lock()

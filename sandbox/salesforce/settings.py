@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sandbox.salesforce.bulk import BulkSettings
 from sandbox.world import World, sf_id
 
-DOCS = "https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/"
+# Salesforce REST API Developer Guide: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
 
 # Settings (defaults are Salesforce's own numbers; override per app or per test).
 DAILY_API_REQUESTS = 15_000  # a Developer/Enterprise org's daily allocation (Sforce-Limit-Info total)
@@ -86,7 +86,7 @@ def api_usage(world: World) -> ApiUsage:
 
 
 @dataclass
-class SalesforceSettings:
+class OrgSettings:
     """Sizes and windows of one stand-in app; mutable, read on every request.
 
     Defaults are Salesforce's own numbers. ``max_batch_size`` is the REST query page size by
