@@ -510,9 +510,11 @@ def test_a_pulled_account_carries_upsyncs_fields_and_its_last_editor(
 def test_a_state_db_from_before_the_owned_columns_still_opens(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     Store.open(str(path)).close()
-    with sqlite3.connect(path) as conn:  # as an older upsync left it
+    with sqlite3.connect(path) as conn:  # as an older upsync left it: schema version 4, before migrations
         conn.execute("ALTER TABLE accounts DROP COLUMN upsync_fields")
         conn.execute("ALTER TABLE accounts DROP COLUMN last_modified_by")
+        conn.execute("DROP TABLE alembic_version")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
         conn.execute(
             "INSERT INTO accounts (system, crm_id, deleted, name, modified_at, synced_at) "
             "VALUES ('salesforce', '001A', 0, 'Acme', :at, :at)",
