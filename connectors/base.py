@@ -77,8 +77,10 @@ class TaskWriter(Protocol):
     @property
     def batch_size(self) -> int: ...
 
-    def find(self, keys: Sequence[str]) -> dict[str, str]:
-        """Tasks already in the CRM for these keys: key → CRM id."""
+    def find(self, keys: Mapping[str, str | None] | Sequence[str]) -> dict[str, str]:
+        """Tasks already in the CRM for these keys (or key → the account it belongs to, when known):
+        key → CRM id. Reads in chunks that fit the CRM's request limits, and never answers "not
+        there" for a task that was written but is not searchable yet."""
 
     def create(self, tasks: Sequence[TaskIntent]) -> list[WriteResult]:
         """Create ``tasks`` (one batch call); one result per task, in order."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -144,6 +145,7 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     dry_run: bool = False
     _ruleset: RuleSet | None = None
+    _leased: bool = False
 
     @property
     def ruleset(self) -> RuleSet:
@@ -155,6 +157,20 @@ class Context:
     @property
     def system(self) -> str:
         return self.crm.system
+
+    @contextmanager
+    def lease(self, *, wait_seconds: float = 0.0) -> Iterator[bool]:
+        """Hold the state's one-writer lease for the ``with`` block: True when held (at once, if this
+        context holds it already), False when another replica holds it beyond ``wait_seconds``."""
+        if self._leased:
+            yield True
+            return
+        with self.store.writer_lease(wait_seconds=wait_seconds) as held:
+            self._leased = held
+            try:
+                yield held
+            finally:
+                self._leased = False
 
     def close(self) -> None:
         """Release the connectors and the store (the context owns all three)."""
@@ -282,47 +298,52 @@ def _apply(ctx: Context, inputs: CycleInputs, cycle: Decision, *, as_of: datetim
 class RunReport:
     as_of: datetime
     pulls: list[PullReport]
-    cycle: Decision
+    cycle: Decision | None
     applied: ApplyReport | None
     stopped: bool = False
+    skipped: str = ""  # why the cycle did not run at all
 
     @property
     def plan(self) -> Plan:
-        return self.cycle.plan
+        return self.cycle.plan if self.cycle else Plan()
 
     @property
     def actions(self) -> tuple[Action, ...]:
-        return self.cycle.actions
+        return self.cycle.actions if self.cycle else ()
 
     @property
     def tasks_held(self) -> str:
-        return self.cycle.tasks_held
+        return self.cycle.tasks_held if self.cycle else ""
 
     @property
     def signals(self) -> int:
-        return self.cycle.evaluation.signals.height
+        return self.cycle.evaluation.signals.height if self.cycle else 0
 
     @property
     def blocked(self) -> int:
+        if self.cycle is None:
+            return 0
         signals = self.cycle.evaluation.signals
         return signals.filter(signals.get_column("blocked").list.len() > 0).height
 
     def summary(self) -> dict[str, Any]:
-        plan = self.cycle.plan
+        plan = self.plan
         applied = self.applied
+        if self.skipped:
+            return {"skipped": self.skipped}
         return {
             "pulled": {p.stream: p.records for p in self.pulls},
             "pull_errors": {p.stream: p.error for p in self.pulls if p.error},
             "problems": sum(len(p.problems) for p in self.pulls),
             "signals": self.signals,
             "blocked": self.blocked,
-            "actions": len(self.cycle.actions),
+            "actions": len(self.actions),
             "planned": len(plan.writes),
             "updates": len(plan.updates),
             "field_writes": len(plan.fields),
             "skipped": len(plan.skipped),
             "holds": len(plan.holds),
-            "tasks_held": self.cycle.tasks_held,
+            "tasks_held": self.tasks_held,
             "created": applied.created if applied else 0,
             "reconciled": applied.reconciled if applied else 0,
             "updated": applied.updated if applied else 0,
@@ -336,27 +357,51 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
+        if self.skipped:
+            return False
         return not any(p.error for p in self.pulls) and not (self.applied and self.applied.errors)
 
 
-def run_cycle(ctx: Context, *, command: str = "sync", pull: bool = True, tasks: bool | None = None) -> RunReport:
+def run_cycle(
+    ctx: Context, *, command: str = "sync", pull: bool = True, tasks: bool | None = None, wait_seconds: float = 0.0
+) -> RunReport:
     """Pull every stream (unless ``pull`` is False: ``upsync apply``), then gather, decide, record
-    and apply (unless a dry run), all as of the clock's moment."""
+    and apply (unless a dry run), all as of the clock's moment, holding the state's one-writer
+    lease. When another replica holds it beyond ``wait_seconds`` the cycle is skipped and says so."""
     as_of = ctx.clock()
-    run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
-    pulls = pull_all(ctx, as_of=as_of) if pull else []
-    stopped = ctx.stop.is_set()
-    inputs, cycle = plan_cycle(ctx.store, ctx.settings, ctx.ruleset, as_of=as_of, writer=ctx.crm.writer, tasks=tasks)
-    _record(ctx, cycle, as_of=as_of)
-    applied = None
-    if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
-        applied = _apply(ctx, inputs, cycle, as_of=as_of)
-        stopped = stopped or applied.stopped
-    report = RunReport(as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped)
-    ctx.store.finish_run(
-        run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()
-    )
+    with ctx.lease(wait_seconds=wait_seconds) as held:
+        if not held:
+            return _skipped(ctx, command, as_of=as_of)
+        killed = ctx.store.mark_killed(now=ctx.clock())
+        if killed:
+            log.warning("%d earlier runs ended without finishing (killed): marked killed", killed)
+        run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
+        pulls = pull_all(ctx, as_of=as_of) if pull else []
+        stopped = ctx.stop.is_set()
+        inputs, cycle = plan_cycle(
+            ctx.store, ctx.settings, ctx.ruleset, as_of=as_of, writer=ctx.crm.writer, tasks=tasks
+        )
+        _record(ctx, cycle, as_of=as_of)
+        applied = None
+        if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
+            applied = _apply(ctx, inputs, cycle, as_of=as_of)
+            stopped = stopped or applied.stopped
+        report = RunReport(as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped)
+        ctx.store.finish_run(
+            run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()
+        )
     log.info("cycle done: %s", report.summary())
+    return report
+
+
+SKIPPED = "another upsync holds this state's writer lease (a replica is running a cycle): skipped"
+
+
+def _skipped(ctx: Context, command: str, *, as_of: datetime) -> RunReport:
+    log.warning("cycle %s", SKIPPED)
+    report = RunReport(as_of=as_of, pulls=[], cycle=None, applied=None, skipped=SKIPPED)
+    run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
+    ctx.store.finish_run(run_id, finished_at=ctx.clock(), status="skipped", summary=report.summary())
     return report
 
 

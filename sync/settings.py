@@ -68,6 +68,9 @@ class ScheduleSettings(Section):
     every_minutes: int = Field(15, ge=1, le=24 * 60)
     misfire_grace_seconds: int = Field(300, ge=1)
     jitter_seconds: int = Field(30, ge=0)
+    lease_wait_seconds: int = Field(
+        600, ge=0, description="how long a one-off command waits for another replica's cycle to finish"
+    )
 
 
 _POLICY = WritePolicy()

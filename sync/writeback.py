@@ -82,22 +82,8 @@ def apply_plan(
     report = ApplyReport()
     system = writer.system
     _record_holds(store, plan, system, clock, report)
-    to_create: list[TaskIntent] = list(plan.creates)
-    if plan.reconciles:
-        try:
-            found = writer.find([t.key for t in plan.reconciles])
-            report.calls += -(-len(plan.reconciles) // writer.batch_size)
-        except ConnectorError as exc:
-            report.errors.append(f"reconcile: {exc}")
-            log.error("cannot reconcile %d unconfirmed writes, creating nothing: %s", len(plan.reconciles), exc)
-            to_create = []
-            found = None
-        if found is not None:
-            store.record_results(
-                [WriteResult(key=k, crm_id=v, state=LedgerState.confirmed) for k, v in found.items()], now=clock()
-            )
-            report.reconciled = len(found)
-            to_create = [t for t in plan.reconciles if t.key not in found] + to_create
+    _adopt(store, plan, ledger, clock, report)
+    to_create = _reconcile(store, writer, plan, ledger, clock, report)
 
     def stopped() -> bool:
         if stop is not None and stop.is_set():
@@ -168,6 +154,52 @@ def apply_plan(
 
 
 TASK_FIELDS = ("subject", "body", "due_on", "priority", "owner_id", "status")
+
+
+def _adopt(store: Store, plan: Plan, ledger: Mapping[str, LedgerEntry], clock: Clock, report: ApplyReport) -> None:
+    """Tasks the CRM already holds under their keys become the ledger's, confirmed: no call."""
+    if not plan.adopted:
+        return
+    fresh = [a.intent for a in plan.adopted if a.intent is not None]
+    if fresh:
+        store.mark_pending([_entry(t, ledger.get(t.key)) for t in fresh], now=clock())
+    results = [WriteResult(key=a.key, crm_id=a.crm_id, state=LedgerState.confirmed) for a in plan.adopted]
+    store.record_results(results, now=clock())
+    report.reconciled += len(results)
+
+
+def _reconcile(
+    store: Store,
+    writer: TaskWriter,
+    plan: Plan,
+    ledger: Mapping[str, LedgerEntry],
+    clock: Clock,
+    report: ApplyReport,
+) -> list[TaskIntent]:
+    """Look up, by key, every write whose answer was lost (the writer reads in bounded chunks):
+    found ones are confirmed; a missing one is created again when it is still planned, or let go
+    when its signal no longer asks for it. Returns what to create: nothing when the lookup fails."""
+    keys = [t.key for t in plan.reconciles] + list(plan.lookups)
+    if not keys:
+        return list(plan.creates)
+    accounts = {k: e.account_id for k in keys if (e := ledger.get(k)) is not None}
+    try:
+        found = writer.find({k: accounts.get(k) for k in keys})
+    except ConnectorError as exc:
+        report.errors.append(f"reconcile: {exc}")
+        log.error("cannot look up %d unconfirmed writes, creating nothing: %s", len(keys), exc)
+        return []
+    finally:
+        report.calls += -(-len(keys) // writer.batch_size)
+    done = [WriteResult(key=k, crm_id=v, state=LedgerState.confirmed) for k, v in found.items()]
+    done += [
+        WriteResult(key=k, crm_id=None, state=LedgerState.failed, error="never reached the CRM; no longer planned")
+        for k in plan.lookups
+        if k not in found
+    ]
+    store.record_results(done, now=clock())
+    report.reconciled += len(found)
+    return [t for t in plan.reconciles if t.key not in found] + list(plan.creates)
 
 
 def _still_ours(

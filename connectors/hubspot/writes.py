@@ -11,7 +11,8 @@ person's (``CRM_UI``).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any, Literal
@@ -32,6 +33,9 @@ maximum number of inputs supported in a batch request for property histories is 
 (PipedreamHQ/pipedream#8462)."""
 BODY_MAX = 65_536
 IN_MAX = 100
+"""The most values one IN filter takes."""
+SEARCH_BODY_MAX = 3_000
+"""CRM search refuses a request body over 3,000 characters: a keyed lookup is cut to fit."""
 ERROR_MAX = 500
 TASK_PROPERTIES = {
     "subject": "hs_task_subject",
@@ -157,14 +161,64 @@ class HubSpotTaskWriter:
         self.closed_status = settings.task_closed_status
         self.group = settings.property_group
 
-    def find(self, keys: Sequence[str]) -> dict[str, str]:
+    def find(self, keys: Mapping[str, str | None] | Sequence[str]) -> dict[str, str]:
+        """Tasks already in HubSpot for these keys (or key → the company it belongs to): key → task id.
+
+        CRM search answers first, in requests that fit its limits. Search lags writes by seconds,
+        so a key it does not show is looked for again where it cannot hide: among the tasks
+        associated with its company (associations and batch reads are not search), so a write
+        whose answer was lost a moment ago is never taken for one that never happened.
+        """
+        accounts = dict(keys) if isinstance(keys, Mapping) else dict.fromkeys(keys)
         found: dict[str, str] = {}
-        for start in range(0, len(keys), IN_MAX):
-            chunk = list(keys[start : start + IN_MAX])
+        for chunk in self._search_chunks(list(accounts)):
             filters = [{"propertyName": self.key_property, "operator": "IN", "values": chunk}]
             for page in self.client.search_all("tasks", filters, [self.key_property], stream="read tasks"):
                 for task in page:
                     found[str(task["properties"][self.key_property])] = str(task["id"])
+        hidden = {k: a for k, a in accounts.items() if k not in found and a}
+        if hidden:
+            found.update(self._by_company(hidden))
+        return found
+
+    def _search_chunks(self, keys: list[str]) -> Iterator[list[str]]:
+        """Keys in groups whose search request stays within HubSpot's body and IN limits."""
+        base = len(json.dumps(self._search_body([])))
+        chunk: list[str] = []
+        size = base
+        for key in keys:
+            cost = len(json.dumps(key)) + 2  # the quoted value and its separator
+            if chunk and (len(chunk) >= IN_MAX or size + cost > SEARCH_BODY_MAX):
+                yield chunk
+                chunk, size = [], base
+            chunk.append(key)
+            size += cost
+        if chunk:
+            yield chunk
+
+    def _search_body(self, values: list[str]) -> dict[str, Any]:
+        filters = [{"propertyName": self.key_property, "operator": "IN", "values": values}]
+        return {
+            "filterGroups": [{"filters": filters}],
+            "properties": [self.key_property],
+            "limit": 200,
+            "after": "x" * 12,
+        }
+
+    def _by_company(self, keys: Mapping[str, str]) -> dict[str, str]:
+        """Keys among the tasks associated with their companies (consistent reads, not search)."""
+        wanted = set(keys)
+        linked = self.client.associations("companies", "tasks", sorted(set(keys.values())), stream="read tasks")
+        task_ids = sorted({task_id for targets in linked.values() for task_id, _types in targets})
+        found: dict[str, str] = {}
+        for start in range(0, len(task_ids), BATCH_MAX):
+            records, _missing = self.client.read_batch(
+                "tasks", task_ids[start : start + BATCH_MAX], [self.key_property]
+            )
+            for record in records:
+                key = (record.get("properties") or {}).get(self.key_property)
+                if key in wanted:
+                    found[str(key)] = str(record["id"])
         return found
 
     def create(self, tasks: Sequence[TaskIntent]) -> list[WriteResult]:

@@ -93,10 +93,12 @@ class SalesforceTaskWriter:
         self.closed_status = settings.task_closed_status
         self._integration_user = settings.integration_user_id
 
-    def find(self, keys: Sequence[str]) -> dict[str, str]:
+    def find(self, keys: Mapping[str, str | None] | Sequence[str]) -> dict[str, str]:
+        """Tasks already in Salesforce for these keys: key → Task Id (SOQL reads what is committed)."""
         found: dict[str, str] = {}
-        for start in range(0, len(keys), COLLECTION_MAX):
-            chunk = keys[start : start + COLLECTION_MAX]
+        wanted = list(keys)
+        for start in range(0, len(wanted), COLLECTION_MAX):
+            chunk = wanted[start : start + COLLECTION_MAX]
             query = Soql(FIND_SOQL, {"key": self.key_field, "keys": list(chunk)})
             for row in self.client.query_all(query, stream="write Task"):
                 found[str(row[self.key_field])] = str(row["Id"])

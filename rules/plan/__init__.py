@@ -18,10 +18,11 @@ budgets filled by expected value, and no tasks at all on a first run or a backfi
 from rules.plan.fields import desired_fields, field_suspects, landed_fields, who_edited
 from rules.plan.keys import field_key, op_key, period_of, rule_hash
 from rules.plan.tasks import plan_changes, plan_tasks, task_suspects
-from rules.plan.values import MAX_ATTEMPTS, CrmState, Hold, Plan, Skip, TaskRule, WritePolicy
+from rules.plan.values import MAX_ATTEMPTS, Adoption, CrmState, Hold, Plan, Skip, TaskRule, WritePolicy
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "Adoption",
     "CrmState",
     "Hold",
     "Plan",

@@ -21,7 +21,19 @@ from core.records import (
 )
 from rules.plan.fields import landed_fields, plan_fields, who_edited
 from rules.plan.keys import op_key, period_of
-from rules.plan.values import EDIT_SLACK, LIVE, MAX_ATTEMPTS, OPEN, CrmState, Hold, Plan, Skip, TaskRule, WritePolicy
+from rules.plan.values import (
+    EDIT_SLACK,
+    LIVE,
+    MAX_ATTEMPTS,
+    OPEN,
+    Adoption,
+    CrmState,
+    Hold,
+    Plan,
+    Skip,
+    TaskRule,
+    WritePolicy,
+)
 from rules.playbooks import TaskContent, render_html, render_subject, render_text, sequence_due
 
 
@@ -173,6 +185,7 @@ def plan_changes(
     task just created, does not clear it); ``desired`` the account fields (:func:`desired_fields`)."""
     creates: list[TaskIntent] = []
     reconciles: list[TaskIntent] = []
+    adopted: list[Adoption] = []
     updates: list[TaskUpdate] = []
     skipped: list[Skip] = []
     holds: list[Hold] = []
@@ -205,7 +218,13 @@ def plan_changes(
             continue
         todo: list[TaskIntent] = []
         for intent in intents:
-            skip = _skip_reason(ledger.get(intent.key))
+            known = ledger.get(intent.key)
+            held_by_crm = state.tasks.get(intent.key)
+            if held_by_crm is not None and (known is None or known.state is not LedgerState.confirmed):
+                # the CRM has it already (a lost state, a lost answer): upsync's, never created twice
+                adopted.append(Adoption(key=intent.key, crm_id=held_by_crm.crm_id, intent=None if known else intent))
+                continue
+            skip = _skip_reason(known)
             if skip:
                 skipped.append(_skip(intent, skip))
             elif action.owner_id is None:
@@ -222,6 +241,17 @@ def plan_changes(
                 skipped.append(_skip(intent, f"upsync's task from {still_open[0].window} is still open"))
             continue
         candidates.append((action, rule, todo))
+
+    # Unconfirmed writes no action asks for any more: adopted when the pull read them back, else looked up.
+    lookups: list[str] = []
+    for key, entry in sorted(ledger.items()):
+        if key in seen or entry.state not in (LedgerState.pending, LedgerState.unknown):
+            continue
+        held_by_crm = state.tasks.get(key)
+        if held_by_crm is not None:
+            adopted.append(Adoption(key=key, crm_id=held_by_crm.crm_id))
+        else:
+            lookups.append(key)
 
     used = _budget_used(ledger, as_of)
     for action, _rule, todo in candidates:
@@ -313,6 +343,8 @@ def plan_changes(
     return Plan(
         creates=tuple(creates),
         reconciles=tuple(reconciles),
+        adopted=tuple(adopted),
+        lookups=tuple(lookups),
         updates=tuple(updates),
         fields=tuple(fields),
         skipped=tuple(skipped),

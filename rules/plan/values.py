@@ -99,9 +99,22 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Adoption:
+    """A task the CRM already holds under its key (read back by the pull) that the ledger does not
+    know as written: a lost, restored or fresh state, or a write whose answer was lost. It is
+    recorded as upsync's, never created again. ``intent`` is set when the ledger has no row for it."""
+
+    key: str
+    crm_id: str
+    intent: TaskIntent | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     creates: tuple[TaskIntent, ...] = ()
     reconciles: tuple[TaskIntent, ...] = ()
+    adopted: tuple[Adoption, ...] = ()
+    lookups: tuple[str, ...] = ()  # unconfirmed writes no action asks for any more: found, or let go
     updates: tuple[TaskUpdate, ...] = ()
     fields: tuple[FieldWrite, ...] = ()
     skipped: tuple[Skip, ...] = ()
@@ -118,4 +131,4 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not (self.creates or self.reconciles or self.updates or self.fields)
+        return not (self.creates or self.reconciles or self.adopted or self.lookups or self.updates or self.fields)

@@ -31,8 +31,9 @@ reproduced on purpose (developers.hubspot.com/docs/api/crm/search, .../crm/under
 
 Settings live on ``app.state``: ``limits`` (``HubSpotLimits | None``, default ``None`` = not
 enforced), ``rate`` (the counters: ``app.state.rate.reset()``, ``.consume_daily(n)``),
-``search_cap`` (10,000), ``token_expires_in`` (``None``: tokens issued by the token endpoint live
-until ``AuthState.expire()``; ``N``: they expire N seconds of ``world.now()`` after issue),
+``search_cap`` (10,000), ``search_lag_seconds`` (0: how long a new object stays out of search
+results, as HubSpot's search index trails writes), ``token_expires_in`` (``None``: tokens issued by
+the token endpoint live until ``AuthState.expire()``; ``N``: they expire N seconds of ``world.now()`` after issue),
 ``association_page_size`` (500 targets per object in a v4 read), ``embedded_association_limit``
 (100 per type in a v3 object's ``associations``) and ``search_index_min`` (50,000: tables this
 big are searched through a modified-date index, smaller ones by a full pass).

@@ -62,6 +62,7 @@ def create_hubspot_app(world: World) -> Starlette:
     app.state = state
     state.limits = None
     state.search_cap = SEARCH_CAP
+    state.search_lag_seconds = 0.0
     state.rate = RateCounters()
     state.token_expires_in = None
     state.association_page_size = ASSOCIATION_PAGE_SIZE

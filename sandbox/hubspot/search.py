@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +18,7 @@ from sandbox.hubspot.search_groups import compile_groups, narrow, query_predicat
 from sandbox.hubspot.search_ranges import Range
 from sandbox.hubspot.sizes import SEARCH_BODY_MAX, SEARCH_CAP, SEARCH_INDEX_MIN, SEARCH_PAGE_MAX
 from sandbox.hubspot.values import INT_RE, to_text
+from sandbox.world import hs_time
 
 
 class SearchHandlers(HandlerBase):
@@ -87,6 +89,10 @@ class SearchHandlers(HandlerBase):
                     return lambda window: stamps.candidates(table, window)
 
             matched = narrow(table.values(), groups, modified=modified_field(object_type), index=index_from)
+            lag: float = getattr(self.state, "search_lag_seconds", 0.0)
+            if lag:  # the search index trails writes: an object created within the lag is not found yet
+                cutoff = hs_time(self.world.now() - timedelta(seconds=lag))
+                matched = [obj for obj in matched if str(obj.get("createdAt") or "") <= cutoff]
             if query is not None:
                 matched = [obj for obj in matched if query(obj)]
             if sort_name != "hs_object_id" or descending:

@@ -6,13 +6,15 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from core.clock import make_clock, parse_instant, system_clock
-from core.errors import ConfigError, UpsyncError
+from core.errors import ConfigError, StateError, UpsyncError
 from sync.cli.app import (
     AsOfOpt,
     ConfigOpt,
@@ -30,6 +32,11 @@ from sync.cli.app import (
 )
 from sync.cli.views import plan_json, print_cycle, print_plan
 from sync.store import Store
+
+if TYPE_CHECKING:
+    from connectors.base import Stream
+    from sync.pull import PullReport
+    from sync.runner import Context
 
 __all__ = ["apply", "backfill", "import_usage", "plan", "run", "sync", "validate"]
 
@@ -61,7 +68,8 @@ def sync(
     from sync.runner import run_cycle
 
     with cycle_context(config, state, as_of, dry_run=dry_run) as ctx:
-        report = run_cycle(ctx, command="sync --once", tasks=tasks)
+        wait = ctx.settings.schedule.lease_wait_seconds
+        report = run_cycle(ctx, command="sync --once", tasks=tasks, wait_seconds=wait)
     print_cycle(report, ctx.settings.upsync.crm)
     return 0 if report.ok else 1
 
@@ -142,7 +150,8 @@ def apply(
     from sync.runner import run_cycle
 
     with cycle_context(config, state, as_of, dry_run=False) as ctx:
-        report = run_cycle(ctx, command="apply", pull=False, tasks=tasks)
+        wait = ctx.settings.schedule.lease_wait_seconds
+        report = run_cycle(ctx, command="apply", pull=False, tasks=tasks, wait_seconds=wait)
     print_cycle(report, ctx.settings.upsync.crm)
     return 0 if report.ok else 1
 
@@ -168,16 +177,41 @@ def backfill(
     """One-shot history load: resumable after a kill, progress per object. Then sets upsync's
     account fields; creates no CRM tasks for the past unless --tasks."""
     setup_logging(verbose)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from sync.runner import backfill as load_history
-    from sync.runner import backfill_streams, run_cycle
+    from sync.runner import SKIPPED, backfill_streams, run_cycle
 
     loaded = read_config(config)
     settings = loaded.settings
     since_at = parse_instant(since, what="--since") if since else None
     wanted = {o.strip() for o in objects.split(",")} if objects else None
     ctx = build_context(loaded, open_store(settings, state, config), make_clock(as_of), os.environ, dry_run=True)
+    try:
+        streams = backfill_streams(ctx, source, wanted)
+        with ctx.lease(wait_seconds=settings.schedule.lease_wait_seconds) as held:
+            if not held:
+                raise StateError(SKIPPED, hint="run the backfill when the other replica's cycle has finished")
+            reports = _load_history(ctx, streams, since_at)
+            failed = [r for r in reports if r.error]
+            console.print(
+                f"backfill: {sum(r.records for r in reports):,} records from {len(reports)} objects"
+                + (f"; {len(failed)} stopped early: run it again to resume" if failed else "")
+            )
+            if write and not failed and not ctx.stop.is_set():
+                ctx.dry_run = settings.upsync.dry_run
+                cycle = run_cycle(ctx, command="backfill", pull=False, tasks=tasks)
+                print_cycle(cycle, settings.upsync.crm)
+                if not cycle.ok:
+                    return 1
+    finally:
+        ctx.close()
+    return 1 if failed else 0
+
+
+def _load_history(ctx: Context, streams: Sequence[Stream], since: datetime | None) -> list[PullReport]:
+    """The backfill's pulls, with a progress bar per object (records, rate)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sync.runner import backfill as load_history
+
     columns = (
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -185,42 +219,26 @@ def backfill(
         TextColumn("{task.fields[rate]:>8} /s"),
         TimeElapsedColumn(),
     )
-    try:
-        streams = backfill_streams(ctx, source, wanted)
-        with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=console, transient=False) as bar:
 
-            def progress(stream: str) -> Any:
-                task = bar.add_task(stream, total=None, rate="-")
-                began = time.monotonic()
+        def progress(stream: str) -> Any:
+            task = bar.add_task(stream, total=None, rate="-")
+            began = time.monotonic()
 
-                def tick(n: int) -> None:
-                    bar.advance(task, n)
-                    done = bar.tasks[task].completed
-                    bar.update(task, rate=f"{done / max(time.monotonic() - began, 1e-6):,.0f}")
+            def tick(n: int) -> None:
+                bar.advance(task, n)
+                done = bar.tasks[task].completed
+                bar.update(task, rate=f"{done / max(time.monotonic() - began, 1e-6):,.0f}")
 
-                def done(error: str | None, hint: str | None) -> None:
-                    finished = bar.tasks[task].completed or 1
-                    bar.update(task, total=finished, completed=finished)
-                    if error:
-                        bar.console.print(f"[red]{error}[/]" + (f"\nhint: {hint}" if hint else ""))
+            def done(error: str | None, hint: str | None) -> None:
+                finished = bar.tasks[task].completed or 1
+                bar.update(task, total=finished, completed=finished)
+                if error:
+                    bar.console.print(f"[red]{error}[/]" + (f"\nhint: {hint}" if hint else ""))
 
-                return tick, done
+            return tick, done
 
-            reports = load_history(ctx, streams, since=since_at, as_of=ctx.clock(), progress=progress)
-        failed = [r for r in reports if r.error]
-        console.print(
-            f"backfill: {sum(r.records for r in reports):,} records from {len(reports)} objects"
-            + (f"; {len(failed)} stopped early: run it again to resume" if failed else "")
-        )
-        if write and not failed and not ctx.stop.is_set():
-            ctx.dry_run = settings.upsync.dry_run
-            cycle = run_cycle(ctx, command="backfill", pull=False, tasks=tasks)
-            print_cycle(cycle, settings.upsync.crm)
-            if not cycle.ok:
-                return 1
-    finally:
-        ctx.close()
-    return 1 if failed else 0
+        return load_history(ctx, streams, since=since, as_of=ctx.clock(), progress=progress)
 
 
 @command(name="import-usage")

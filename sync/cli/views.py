@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from sync.cli.app import console
+from sync.cli.app import console, err
 from sync.store import Store
 
 __all__ = [
@@ -30,6 +30,9 @@ def n(count: int, noun: str) -> str:
 
 
 def print_cycle(report: Any, system: str) -> None:
+    if report.skipped:
+        err.print(f"[yellow]{report.skipped}[/]", markup=True, highlight=False)
+        return
     table = Table(title=f"upsync cycle · {system} · as of {report.as_of:%Y-%m-%d %H:%M} UTC")
     table.add_column("step")
     table.add_column("result", overflow="fold")

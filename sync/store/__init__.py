@@ -8,6 +8,8 @@ This package is the only importer of sqlalchemy and alembic; each module holds o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy.engine import Engine
 from core.errors import StateError
 from sync.store.history import HistoryStore
 from sync.store.inputs import InputStore
+from sync.store.lease import hold, migration_lock
 from sync.store.ledgers import LedgerStore
 from sync.store.migrate import SCHEMA_VERSION, prepare, schema_version
 from sync.store.records import RecordStore
@@ -60,13 +63,14 @@ class Store(RecordStore, InputStore, HistoryStore, LedgerStore, RunStore):
             ) from exc
         store = cls(engine)
         try:
-            prepare(store.engine)
+            with migration_lock(store.engine):
+                prepare(store.engine)
         except BaseException as exc:
             store.close()
             if not isinstance(exc, sa.exc.SQLAlchemyError):
                 raise
             raise StateError(
-                f"cannot open state at {target}: {type(exc).__name__}",
+                f"cannot open state at {engine.url.render_as_string(hide_password=True)}: {type(exc).__name__}",
                 hint="check --state / [upsync].state; for PostgreSQL, that the server is up and the database exists",
             ) from exc
         return store
@@ -79,6 +83,12 @@ class Store(RecordStore, InputStore, HistoryStore, LedgerStore, RunStore):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def writer_lease(self, *, wait_seconds: float = 0.0) -> Iterator[bool]:
+        """Hold the one-writer lease for the ``with`` block (:mod:`sync.store.lease`): True when held."""
+        with hold(self.engine, "writer", wait_seconds=wait_seconds) as held:
+            yield held
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

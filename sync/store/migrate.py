@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from core.errors import StateError
+from sync.store.lease import advisory_key
 
 __all__ = ["SCHEMA_VERSION", "prepare", "schema_version"]
 
@@ -46,6 +47,8 @@ SCHEMA_VERSION = _version(_HEAD)
 def prepare(engine: Engine) -> None:
     """Create, upgrade or refuse the database behind ``engine`` (one transaction)."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # replicas opening one new database at once: one migrates
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("migrate")})
         tables = set(sa.inspect(conn).get_table_names())
         if tables and "meta" not in tables:
             raise StateError(

@@ -25,6 +25,14 @@ class RunStore(StoreBase):
             assert key is not None
             return int(key[0])
 
+    def mark_killed(self, *, now: datetime) -> int:
+        """Runs left ``running`` by a process that died (the caller holds the writer lease, so no
+        live process is running one): marked ``killed``. Returns how many."""
+        t = RUNS
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.update(t).where(t.c.status == "running").values(status="killed", finished_at=now))
+        return result.rowcount or 0
+
     def finish_run(self, run_id: int, *, finished_at: datetime, status: str, summary: Mapping[str, Any]) -> None:
         t = RUNS
         with self.engine.begin() as conn:
