@@ -122,7 +122,8 @@ def test_a_kill_after_a_full_batch_of_100_is_reconciled_in_lookups_that_fit_the_
 def test_a_write_whose_answer_was_lost_is_found_although_search_has_not_caught_up(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    sandbox.hubspot.app.state.search_lag_seconds = 3600  # nothing written this hour is searchable yet
+    hubspot: Any = sandbox.hubspot.app
+    hubspot.state.search_lag_seconds = 3600  # nothing written this hour is searchable yet
     config = write_config(tmp_path, sandbox, "hubspot")
     env = sandbox_env(sandbox)
     state = tmp_path / "state.db"
