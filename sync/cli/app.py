@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from core.clock import Clock, make_clock
 from core.errors import UpsyncError
@@ -90,9 +91,9 @@ def command(group: typer.Typer = app, name: str | None = None) -> Callable[[F], 
             try:
                 code = fn(*args, **kwargs)
             except UpsyncError as exc:
-                err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+                err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
                 if exc.hint:
-                    err.print(f"[bold]hint:[/] {exc.hint}", markup=True, highlight=False)
+                    err.print(f"[bold]hint:[/] {escape(exc.hint)}", markup=True, highlight=False)
                 raise typer.Exit(exc.exit_code) from None
             except (typer.Exit, typer.Abort, KeyboardInterrupt):
                 raise

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from sync.cli.app import ConfigOpt, app, command, console, read_config
 
@@ -36,14 +37,14 @@ def _schema(config: Path, *, setup: bool) -> int:
     finally:
         crm.close()
     for name in report.present:
-        console.print(f"[green]ok[/]       {name}")
+        console.print(f"[green]ok[/]       {escape(name)}")
     for name in report.created:
-        console.print(f"[green]created[/]  {name}")
+        console.print(f"[green]created[/]  {escape(name)}")
     for name in report.missing:
-        console.print(f"[red]missing[/]  {name}")
+        console.print(f"[red]missing[/]  {escape(name)}")
     if report.instructions:
         console.print("\nAn admin must:")
         for line in report.instructions:
-            console.print(f"  - {line}")
+            console.print(f"  - {line}", markup=False)
     console.print("ready: upsync can write back" if report.ok else "[red]not ready[/]: see above")
     return 0 if report.ok else 1

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from core.clock import make_clock, parse_instant, system_clock
 from core.errors import ConfigError, StateError, UpsyncError
@@ -234,7 +235,7 @@ def _load_history(ctx: Context, streams: Sequence[Stream], since: datetime | Non
                 finished = bar.tasks[task].completed or 1
                 bar.update(task, total=finished, completed=finished)
                 if error:
-                    bar.console.print(f"[red]{error}[/]" + (f"\nhint: {hint}" if hint else ""))
+                    bar.console.print(f"[red]{escape(error)}[/]" + (f"\nhint: {escape(hint)}" if hint else ""))
 
             return tick, done
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from core.clock import make_clock
@@ -130,7 +131,7 @@ def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> N
         for col in ("id", "command", "as of", "status", "summary"):
             runs.add_column(col, overflow="fold")
         for r in store.last_runs():
-            runs.add_row(str(r["id"]), r["command"], f"{r['as_of']:%Y-%m-%d %H:%M}", r["status"], r["summary"])
+            runs.add_row(str(r["id"]), r["command"], f"{r['as_of']:%Y-%m-%d %H:%M}", r["status"], escape(r["summary"]))
         console.print(runs)
         print_rule_state(store, system)
         unmatched = store.unmatched_accounts(system)
@@ -139,7 +140,7 @@ def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> N
             for col in ("crm id", "name", "workspace id"):
                 t.add_column(col)
             for crm_id, name, ws in unmatched[:50]:
-                t.add_row(crm_id, name, ws or "(no workspace id on the account)")
+                t.add_row(crm_id, escape(name or ""), escape(ws or "(no workspace id on the account)"))
             console.print(t)
     finally:
         store.close()

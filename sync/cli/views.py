@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from sync.cli.app import console, err
@@ -31,7 +32,7 @@ def n(count: int, noun: str) -> str:
 
 def print_cycle(report: Any, system: str) -> None:
     if report.skipped:
-        err.print(f"[yellow]{report.skipped}[/]", markup=True, highlight=False)
+        err.print(f"[yellow]{escape(report.skipped)}[/]", markup=True, highlight=False)
         return
     table = Table(title=f"upsync cycle · {system} · as of {report.as_of:%Y-%m-%d %H:%M} UTC")
     table.add_column("step")
@@ -41,7 +42,7 @@ def print_cycle(report: Any, system: str) -> None:
         if pull.problems:
             text += f", {len(pull.problems)} unreadable (see log)"
         if pull.error:
-            text = f"[red]{pull.error}[/]" + (f"\nhint: {pull.hint}" if pull.hint else "")
+            text = f"[red]{escape(pull.error)}[/]" + (f"\nhint: {escape(pull.hint)}" if pull.hint else "")
         table.add_row(f"pull {pull.stream}", text)
     table.add_row(
         "evaluate",
@@ -58,9 +59,9 @@ def print_cycle(report: Any, system: str) -> None:
     if plan.holds:
         text += f"; {len(plan.holds)} left alone (a person edited them)"
     if skipped:
-        text += f"; skipped: {skipped}"
+        text += f"; skipped: {escape(skipped)}"
     if report.tasks_held:
-        text += f"\n[yellow]{report.tasks_held}[/]"
+        text += f"\n[yellow]{escape(report.tasks_held)}[/]"
     table.add_row("plan", text)
     if report.applied is None:
         table.add_row("write", "dry run: nothing written")
@@ -72,7 +73,7 @@ def print_cycle(report: Any, system: str) -> None:
             f"({n(a.calls, 'CRM call')})"
         )
         if a.errors:
-            text += "\n[red]" + "\n".join(a.errors) + "[/]"
+            text += "\n[red]" + escape("\n".join(a.errors)) + "[/]"
         table.add_row("write", text)
     console.print(table)
 
@@ -144,7 +145,7 @@ def print_plan(plan: Any, held: str, owners: Mapping[str, str], unasked: Sequenc
     for (rule_id, owner), c in sorted(groups.items()):
         table.add_row(
             rule_id,
-            owners.get(owner, owner),
+            escape(owners.get(owner, owner)),
             str(c["create"]),
             str(c["update"]),
             str(c["close"]),
@@ -159,12 +160,12 @@ def print_plan(plan: Any, held: str, owners: Mapping[str, str], unasked: Sequenc
     if plan.holds:
         console.print(f"left alone, a person edited them: {len(plan.holds)}")
         for h in plan.holds[:20]:
-            console.print(f"  {h.kind} {h.account_id} {h.target}: {h.reason}")
+            console.print(f"  {h.kind} {h.account_id} {h.target}: {h.reason}", markup=False)
     reasons = Counter(k.reason for k in plan.skipped)
     for reason, count in reasons.most_common(8):
-        console.print(f"skipped {count}: {reason}")
+        console.print(f"skipped {count}: {reason}", markup=False)
     if held:
-        console.print(f"[yellow]{held}[/]")
+        console.print(f"[yellow]{escape(held)}[/]")
     if unasked:
         console.print(
             f"{n(len(unasked), 'task or account')} changed since upsync wrote it: "
@@ -189,17 +190,17 @@ def jsonable(value: Any) -> Any:
 def print_explanation(result: Any, all_features: bool) -> None:
     from rich.panel import Panel
 
-    head = f"[bold]{result.account_name}[/] ({result.account_id}) · as of {result.as_of[:16]} UTC"
+    head = f"[bold]{escape(result.account_name)}[/] ({escape(result.account_id)}) · as of {result.as_of[:16]} UTC"
     action = result.action
     if action is None:
         console.print(Panel(f"{head}\nno next best action: no rule stands", expand=False))
     else:
         lines = [
             head,
-            f"next best action: [bold]{action.subject}[/]",
+            f"next best action: [bold]{escape(action.subject)}[/]",
             f"rule {action.rule_id} ({action.kind}), score {action.score:,.0f}; lifecycle {action.lifecycle}",
-            f"owner: {action.owner_id or '[red]none[/]'} ({action.owner_note})",
-            *(f"  · {r}" for r in action.reasons),
+            f"owner: {escape(action.owner_id) if action.owner_id else '[red]none[/]'} ({escape(action.owner_note)})",
+            *(f"  · {escape(r)}" for r in action.reasons),
         ]
         console.print(Panel("\n".join(lines), expand=False))
     table = Table(title="features")
@@ -208,16 +209,16 @@ def print_explanation(result: Any, all_features: bool) -> None:
     for f in result.features:
         if f.value is None and not all_features:
             continue
-        table.add_row(f.group, f.name, f.shown, f.unit)
+        table.add_row(f.group, f.name, escape(f.shown), f.unit)
     console.print(table)
     rules = Table(title="rules")
     for column in ("rule", "signal", "verdict", "decided by"):
         rules.add_column(column, overflow="fold")
     style = {"fired": "green", "held back": "yellow", "not fired": "dim"}
     for r in result.rules:
-        checks = "; ".join(f"{text} → {_shown(value)}" for text, value in r.checks)
+        checks = escape("; ".join(f"{text} → {_shown(value)}" for text, value in r.checks))
         if r.blocked:
-            checks += "\n" + "\n".join(f"[yellow]{gid}: {why}[/]" for gid, why in r.blocked)
+            checks += "\n" + "\n".join(f"[yellow]{gid}: {escape(why)}[/]" for gid, why in r.blocked)
         rules.add_row(r.rule_id, r.signal, f"[{style[r.verdict]}]{r.verdict}[/]", checks)
     console.print(rules)
 
@@ -257,9 +258,8 @@ def print_tasks(rows: list[tuple[str, dict[str, Any]]], totals: Mapping[str, int
     for system in totals:
         mine = sorted((t for s, t in rows if s == system), key=lambda t: (str(t["account"]), str(t["id"])))
         for t in mine[:per_crm]:
-            table.add_row(
-                system, t["account"], t["owner"], t["subject"] or "", t["due"] or "", t["priority"] or "", t["id"]
-            )
+            cells = (t["account"], t["owner"], t["subject"] or "", t["due"] or "", t["priority"] or "", t["id"])
+            table.add_row(system, *(escape(str(c)) for c in cells))
         if len(mine) > per_crm:
             table.add_row(system, f"… and {len(mine) - per_crm} more", "", "", "", "", "", end_section=True)
         else:
