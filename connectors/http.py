@@ -20,7 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_exponential_jitter
 
 from connectors.settings import RetrySettings
-from core.errors import QuotaExhaustedError, RateLimitError, UpsyncError
+from core.errors import ConfigError, QuotaExhaustedError, RateLimitError, UpsyncError
 
 __all__ = ["ApiBudget", "SlidingWindow", "call_with_retry", "redact", "ssl_context"]
 
@@ -28,11 +28,26 @@ T = TypeVar("T")
 log = logging.getLogger("upsync.http")
 
 
-def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+def trusted_ca(system: str, ca_file: Path | None) -> Path | None:
+    """``ca_file`` once it is known to be a readable CA bundle: an operator's wrong path is a
+    configuration error naming the key, not a TLS failure in the middle of a run."""
+    if ca_file is None:
+        return None
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{system}.ca_file: cannot read a CA bundle from {ca_file} ({exc.strerror or exc})",
+            hint="point ca_file at a PEM file of CA certificates, or leave it out to trust the system's CAs",
+        ) from None
+    return ca_file
+
+
+def ssl_context(ca_file: Path | None, *, system: str = "") -> ssl.SSLContext:
     """The system trust store, plus ``ca_file`` when the config names one (a stand-in, a proxy)."""
     ctx = ssl.create_default_context()
     if ca_file is not None:
-        ctx.load_verify_locations(cafile=str(ca_file))
+        ctx.load_verify_locations(cafile=str(trusted_ca(system, ca_file)))
     return ctx
 
 

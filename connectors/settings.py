@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from core.config import Section, check_env_name, check_url
+from core.config import Section, check_env_name, check_url, secret
 from core.records import FIELD_NAMES
 
 __all__ = ["ConnectionSettings", "OAuthSettings", "RetrySettings", "check_owned"]
@@ -65,13 +65,13 @@ class OAuthSettings(Section):
         """The token request's form (secrets read from the environment) plus ``token_url``."""
         form = {
             "grant_type": self.grant,
-            "client_id": env.get(self.client_id_env, ""),
+            "client_id": secret(env, self.client_id_env),
             "token_url": self.token_url or default_url,
         }
         if self.client_secret_env:
-            form["client_secret"] = env.get(self.client_secret_env, "")
+            form["client_secret"] = secret(env, self.client_secret_env)
         if self.grant == "refresh_token" and self.refresh_token_env:
-            form["refresh_token"] = env.get(self.refresh_token_env, "")
+            form["refresh_token"] = secret(env, self.refresh_token_env)
         return form
 
 

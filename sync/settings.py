@@ -22,7 +22,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.settings import ConnectionSettings, RetrySettings
 from connectors.usage.settings import UsageSettings
-from core.config import ENV_NAME, Section
+from core.config import ENV_NAME, Section, secret_problem
 from core.errors import ConfigError, ConfigProblem, did_you_mean
 from rules.copurchase import MiningParams
 from rules.engine import RuleSource
@@ -53,6 +53,7 @@ __all__ = [
     "WritebackSettings",
     "check_settings",
     "load_settings",
+    "missing_files",
     "parse_settings",
     "read_toml",
 ]
@@ -243,12 +244,26 @@ def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[Con
                 (f"{name}.token_env", section.get("token_env", models[str(name)].model_fields["token_env"].default))
             ]
         for path, var in names:
-            if isinstance(var, str) and ENV_NAME.fullmatch(var) and not env.get(var):
-                problems.append(
-                    ConfigProblem(
-                        path, f"environment variable {var} is not set", f"export {var}=<value> before running upsync"
-                    )
+            wrong = secret_problem(env, var) if isinstance(var, str) and ENV_NAME.fullmatch(var) else None
+            if wrong:
+                problems.append(ConfigProblem(path, wrong, f"export {var}=<value> before running upsync"))
+    return problems
+
+
+def missing_files(settings: Settings) -> list[ConfigProblem]:
+    """``ca_file`` paths that name no file (``validate`` says so, rather than a TLS failure mid-run)."""
+    problems = []
+    for name in ("salesforce", "hubspot", "usage"):
+        connector = getattr(settings, name)
+        ca_file = connector.ca_file if connector is not None else None
+        if ca_file is not None and not ca_file.is_file():
+            problems.append(
+                ConfigProblem(
+                    f"{name}.ca_file",
+                    f"no such file: {ca_file}",
+                    "a relative path is relative to the config file; leave ca_file out to trust the system's CAs",
                 )
+            )
     return problems
 
 

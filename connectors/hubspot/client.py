@@ -177,7 +177,7 @@ class HubSpotClient(TokenClient):
         super().__init__(token, oauth, retry, sleep=sleep)
         self.settings = settings
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
-        self._http = urllib3.PoolManager(ssl_context=ssl_context(settings.ca_file))
+        self._http = urllib3.PoolManager(ssl_context=ssl_context(settings.ca_file, system=SYSTEM))
         self._token = self._token or self._fetch_token()
         api = HubSpot(
             access_token=self._token,

@@ -31,6 +31,7 @@ from connectors.hubspot.streams import (
 )
 from connectors.hubspot.writes import HubSpotTaskWriter
 from connectors.settings import RetrySettings
+from core.config import secret
 from core.records import CursorSpec, Deletion, Record, Window
 
 __all__ = ["SEARCH_CAP", "HubSpotConnector", "ObjectReader", "OwnerReader"]
@@ -248,7 +249,7 @@ class HubSpotConnector:
     system = "hubspot"
 
     def __init__(self, settings: HubSpotSettings, env: Mapping[str, str], retry: RetrySettings) -> None:
-        self.client = HubSpotClient(settings, env.get(settings.token_env), retry, oauth=oauth_form(settings, env))
+        self.client = HubSpotClient(settings, secret(env, settings.token_env), retry, oauth=oauth_form(settings, env))
         lookback = timedelta(seconds=settings.lookback_seconds)
         readers: list[ObjectReader | OwnerReader] = []
         for name in settings.objects:

@@ -36,7 +36,7 @@ from simple_salesforce.format import SoqlFormatter
 from simple_salesforce.util import call_salesforce
 
 from connectors.columns import parse_utc, utc_millis
-from connectors.http import ApiBudget, redact
+from connectors.http import ApiBudget, redact, trusted_ca
 from connectors.oauth import TokenClient
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import Soql
@@ -182,7 +182,8 @@ class SalesforceClient(TokenClient):
         # This machine (and many CI images) exports REQUESTS_CA_BUNDLE, which requests merges over
         # session.verify: ignore the environment so the configured CA file is the one used.
         session.trust_env = False
-        session.verify = str(settings.ca_file) if settings.ca_file else True
+        ca_file = trusted_ca(SYSTEM, settings.ca_file)
+        session.verify = str(ca_file) if ca_file else True
         self._session = session
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         self._token = self._token or self._fetch_token()

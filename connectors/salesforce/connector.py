@@ -13,6 +13,7 @@ from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks
 from connectors.salesforce.writes import SalesforceTaskWriter
 from connectors.settings import RetrySettings
+from core.config import secret
 from core.errors import QueryTimeoutError
 from core.records import CursorSpec, Deletion, Window
 
@@ -122,7 +123,9 @@ class SalesforceConnector:
     system = "salesforce"
 
     def __init__(self, settings: SalesforceSettings, env: Mapping[str, str], retry: RetrySettings) -> None:
-        self.client = SalesforceClient(settings, env.get(settings.token_env), retry, oauth=oauth_form(settings, env))
+        self.client = SalesforceClient(
+            settings, secret(env, settings.token_env), retry, oauth=oauth_form(settings, env)
+        )
         lookback = timedelta(seconds=settings.lookback_seconds)
         readers = []
         for name in settings.objects:

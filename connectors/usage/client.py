@@ -27,6 +27,7 @@ from connectors.oauth import renew_delay
 from connectors.settings import RetrySettings
 from connectors.usage.settings import UsageSettings
 from connectors.usage.streams import DailyUsage, Workspaces, get_path
+from core.config import secret
 from core.errors import AuthError, ConnectorError, RateLimitError, ResponseShapeError, UpstreamError
 from core.records import CursorSpec, Deletion, Window
 
@@ -141,7 +142,7 @@ class UsageClient:
         self.retry = retry
         headers = {"Accept": "application/json"}
         auth: httpx.Auth | None = None
-        self._secret = env.get(settings.token_env, "")
+        self._secret = secret(env, settings.token_env)
         if settings.auth == "bearer":
             headers["Authorization"] = f"Bearer {self._secret}"
         elif settings.auth == "api_key":
@@ -160,7 +161,7 @@ class UsageClient:
             headers=headers,
             auth=auth,
             timeout=httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds),
-            verify=ssl_context(settings.ca_file),
+            verify=ssl_context(settings.ca_file, system=SYSTEM),
             transport=transport,
         )
         self.calls = 0
