@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_exponential_jitter
 
 from connectors.settings import RetrySettings
-from core.errors import ConfigError, QuotaExhaustedError, RateLimitError, UpsyncError
+from core.errors import ConfigError, QuotaExhaustedError, RateLimitError, ShutdownError, UpsyncError
 
 __all__ = ["ApiBudget", "SlidingWindow", "call_with_retry", "redact", "ssl_context"]
 
@@ -57,6 +58,16 @@ def redact(text: str, *secrets: str, limit: int = 300) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def interruptible_sleep(stop: threading.Event, *, system: str) -> Callable[[float], None]:
+    """A backoff sleep that ends at once, with :class:`ShutdownError`, when ``stop`` is set."""
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise ShutdownError("stopping: the call was not retried", system=system, hint="the next start resumes")
+
+    return sleep
 
 
 def call_with_retry(

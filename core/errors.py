@@ -36,6 +36,7 @@ __all__ = [
     "RateLimitError",
     "ResponseShapeError",
     "RuleError",
+    "ShutdownError",
     "StateError",
     "UpstreamError",
     "UpsyncError",
@@ -148,6 +149,12 @@ class ResponseShapeError(ConnectorError):
 
 class WriteRejectedError(ConnectorError):
     pass
+
+
+class ShutdownError(ConnectorError):
+    """upsync is stopping (SIGTERM, Ctrl-C): a call waiting to be retried is given up at once, so a
+    stop never waits out a backoff. Like any other failed call: a write in flight is looked up
+    by key on the next start."""
 
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str | None:

@@ -37,7 +37,7 @@ from core.cursor import (
     next_window,
     pass_window,
 )
-from core.errors import AuthError, ConnectorError, QuotaExhaustedError
+from core.errors import AuthError, ConnectorError, QuotaExhaustedError, ShutdownError
 from core.records import CursorState, Window
 from sync.store import Store
 
@@ -275,7 +275,7 @@ def _read_whole(run: StreamRun) -> None:
 
 def _record(report: PullReport, exc: Exception) -> None:
     """How a stream ended early: stopped on request, or a connector error with its hint."""
-    if isinstance(exc, _Stopped):
+    if isinstance(exc, _Stopped | ShutdownError):
         report.stopped = True
         return
     assert isinstance(exc, ConnectorError)

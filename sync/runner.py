@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,22 +55,26 @@ __all__ = [
 log = logging.getLogger("upsync.runner")
 
 
-def connect_crm(settings: Settings, env: Mapping[str, str]) -> CrmConnector:
+def connect_crm(
+    settings: Settings, env: Mapping[str, str], *, sleep: Callable[[float], None] = time.sleep
+) -> CrmConnector:
     """The configured CRM's connector (imported lazily: each vendor SDK is slow to import)."""
     if settings.upsync.crm == "salesforce":
         from connectors.salesforce.connector import SalesforceConnector
 
         assert settings.salesforce is not None
-        return SalesforceConnector(settings.salesforce, env, settings.retry)
+        return SalesforceConnector(settings.salesforce, env, settings.retry, sleep=sleep)
     from connectors.hubspot.connector import HubSpotConnector
 
     assert settings.hubspot is not None
-    return HubSpotConnector(settings.hubspot, env, settings.retry)
+    return HubSpotConnector(settings.hubspot, env, settings.retry, sleep=sleep)
 
 
-def connect_usage(settings: Settings, env: Mapping[str, str]) -> UsageConnector:
+def connect_usage(
+    settings: Settings, env: Mapping[str, str], *, sleep: Callable[[float], None] = time.sleep
+) -> UsageConnector:
     assert settings.usage is not None
-    return UsageConnector(settings.usage, env, settings.retry)
+    return UsageConnector(settings.usage, env, settings.retry, sleep=sleep)
 
 
 def cadences(settings: Settings, system: str) -> tuple[timedelta | None, timedelta | None]:

@@ -2,13 +2,14 @@
 
 The only importer of apscheduler. The scheduler knows nothing of the job's domain: it runs a
 callable on an interval, coalesces missed runs into one, never runs two at once, and on a
-signal sets ``stop`` (which the cycle checks between pages and batches) and waits for the
-running job to finish its current step.
+signal sets ``stop`` (which the cycle checks between pages and batches, and which ends any retry
+backoff at once) and gives the running job a bounded time to finish its current step.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -33,6 +34,11 @@ def _log_event(event: JobExecutionEvent) -> None:
         log.info("cycle finished")
 
 
+STOP_GRACE_SECONDS = 10.0
+"""How long a signal waits for the running cycle to stop, within what systemd (90 s) and Kubernetes
+(30 s) allow before a hard kill: retries give up at once, so only a call in flight can hold it."""
+
+
 def run_daemon(
     job: Callable[[], object],
     *,
@@ -41,11 +47,27 @@ def run_daemon(
     misfire_grace_seconds: int,
     first_run_at: datetime,
     stop: threading.Event,
+    grace_seconds: float = STOP_GRACE_SECONDS,
 ) -> None:
-    """Run ``job`` now and then every ``every_minutes`` until SIGTERM/SIGINT (or ``stop`` is set)."""
+    """Run ``job`` now and then every ``every_minutes`` until SIGTERM/SIGINT (or ``stop`` is set).
+
+    On a signal the running cycle gets ``grace_seconds`` to finish its step; past that the process
+    exits anyway. Nothing is lost: every page and every ledger row is committed as it goes, and a
+    write in flight is looked up by key on the next start.
+    """
+    idle = threading.Event()
+    idle.set()
+
+    def tracked() -> object:
+        idle.clear()
+        try:
+            return job()
+        finally:
+            idle.set()
+
     scheduler = BackgroundScheduler(timezone=timezone.utc)
     scheduler.add_job(
-        job,
+        tracked,
         IntervalTrigger(minutes=every_minutes, jitter=jitter_seconds or None),
         id="sync-cycle",
         name="upsync cycle",
@@ -66,7 +88,12 @@ def run_daemon(
         while not stop.wait(timeout=1.0):
             pass
     finally:
-        scheduler.shutdown(wait=True)
+        scheduler.shutdown(wait=False)
+        finished = idle.wait(timeout=grace_seconds)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if not finished:
+            log.warning("the cycle did not stop within %.0f s: exiting now; the next start resumes it", grace_seconds)
+            logging.shutdown()
+            os._exit(0)
         log.info("stopped")

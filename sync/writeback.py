@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from connectors.base import TaskWriter
 from core.clock import Clock
-from core.errors import ConnectorError
+from core.errors import ConnectorError, ShutdownError
 from core.records import LedgerEntry, LedgerState, TaskIntent, TaskUpdate, WriteResult
 from rules.plan import Plan, who_edited
 from sync.store import Store
@@ -234,6 +234,9 @@ def _call(
     report.calls += 1
     try:
         results = fn(batch)
+    except ShutdownError:
+        report.stopped = True  # the batch may have landed: it is looked up by key on the next start
+        return None
     except ConnectorError as exc:
         report.errors.append(str(exc))
         log.error("%s of %d not confirmed: %s", what, len(batch), exc)

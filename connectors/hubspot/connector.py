@@ -11,7 +11,8 @@ Associations are read for up to 1,000 records at a time (5 pages) before those p
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -248,8 +249,16 @@ class HubSpotConnector:
 
     system = "hubspot"
 
-    def __init__(self, settings: HubSpotSettings, env: Mapping[str, str], retry: RetrySettings) -> None:
-        self.client = HubSpotClient(settings, secret(env, settings.token_env), retry, oauth=oauth_form(settings, env))
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        env: Mapping[str, str],
+        retry: RetrySettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        token = secret(env, settings.token_env)
+        self.client = HubSpotClient(settings, token, retry, oauth=oauth_form(settings, env), sleep=sleep)
         lookback = timedelta(seconds=settings.lookback_seconds)
         readers: list[ObjectReader | OwnerReader] = []
         for name in settings.objects:

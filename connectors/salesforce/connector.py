@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from connectors.base import Page, Unchanged, to_page
@@ -122,9 +123,16 @@ class SalesforceConnector:
 
     system = "salesforce"
 
-    def __init__(self, settings: SalesforceSettings, env: Mapping[str, str], retry: RetrySettings) -> None:
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        env: Mapping[str, str],
+        retry: RetrySettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.client = SalesforceClient(
-            settings, secret(env, settings.token_env), retry, oauth=oauth_form(settings, env)
+            settings, secret(env, settings.token_env), retry, oauth=oauth_form(settings, env), sleep=sleep
         )
         lookback = timedelta(seconds=settings.lookback_seconds)
         readers = []

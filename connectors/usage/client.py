@@ -137,9 +137,11 @@ class UsageClient:
         retry: RetrySettings,
         *,
         transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.retry = retry
+        self._sleep = sleep
         headers = {"Accept": "application/json"}
         auth: httpx.Auth | None = None
         self._secret = secret(env, settings.token_env)
@@ -175,7 +177,7 @@ class UsageClient:
             with translated(stream, token=self._secret):
                 return fn()
 
-        return call_with_retry(attempt, policy=self.retry)
+        return call_with_retry(attempt, policy=self.retry, sleep=self._sleep)
 
     def _get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
         response = self._http.get(url, params=dict(params) if params is not None else None)
@@ -303,8 +305,9 @@ class UsageConnector:
         retry: RetrySettings,
         *,
         transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.client = UsageClient(settings, env, retry, transport=transport)
+        self.client = UsageClient(settings, env, retry, transport=transport, sleep=sleep)
         daily = DailyUsage(fields=settings.fields, lookback=timedelta(seconds=settings.lookback_seconds))
         readers: list[_DailyReader | _WorkspaceReader] = []
         if settings.workspaces_path:

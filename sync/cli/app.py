@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -134,15 +135,18 @@ def open_store(settings: Settings, state: str | None, config: Path) -> Store:
 
 def build_context(config: Config, store: Store, clock: Clock, env: Mapping[str, str], dry_run: bool) -> Context:
     """A cycle's context; the connectors are imported here, late: each vendor SDK is slow to import."""
+    from connectors.http import interruptible_sleep
     from sync.runner import Context, connect_crm, connect_usage
 
     settings = config.settings
+    stop = threading.Event()  # set by SIGTERM/SIGINT: retries waiting out a backoff give up at once
     return Context(
         settings=settings,
         _ruleset=config.ruleset,
+        stop=stop,
         store=store,
-        crm=connect_crm(settings, env),
-        usage=connect_usage(settings, env),
+        crm=connect_crm(settings, env, sleep=interruptible_sleep(stop, system=settings.upsync.crm)),
+        usage=connect_usage(settings, env, sleep=interruptible_sleep(stop, system="usage")),
         clock=clock,
         dry_run=dry_run,
     )
