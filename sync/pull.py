@@ -57,6 +57,7 @@ class PullReport:
     error: str | None = None
     hint: str | None = None
     quota: bool = False
+    auth: bool = False  # the system refused upsync's credentials
     halts_system: bool = False  # auth or quota: the system's other streams would fail the same way
     stopped: bool = False
 
@@ -282,5 +283,6 @@ def _record(report: PullReport, exc: Exception) -> None:
     report.error = str(exc)
     report.hint = exc.hint
     report.quota = isinstance(exc, QuotaExhaustedError)
+    report.auth = isinstance(exc, AuthError)
     report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError)
     log.error("%s (cursors kept at the last committed page; the next run resumes there)", exc)

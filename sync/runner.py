@@ -360,6 +360,11 @@ class RunReport:
             "stopped": self.stopped,
         }
 
+    def errors(self) -> list[str]:
+        """What went wrong, one line each: streams that stopped, writes that failed."""
+        lines = [f"{p.stream}: {p.error}" for p in self.pulls if p.error]
+        return lines + (list(self.applied.errors) if self.applied else [])
+
     @property
     def ok(self) -> bool:
         if self.skipped:
@@ -388,14 +393,20 @@ def run_cycle(
         )
         _record(ctx, cycle, as_of=as_of)
         applied = None
-        if not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
+        refused = [p.stream for p in pulls if p.auth and p.stream.startswith(f"{ctx.system}.")]
+        if refused:  # a write would be refused the same way, and would act on what could not be read
+            log.error("%s refused upsync's credentials (%s): nothing is written this cycle", ctx.system, refused[0])
+        elif not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
             applied = _apply(ctx, inputs, cycle, as_of=as_of)
             stopped = stopped or applied.stopped
         report = RunReport(as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped)
         ctx.store.finish_run(
             run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()
         )
-    log.info("cycle done: %s", report.summary())
+    if report.ok:
+        log.info("cycle done: %s", report.summary())
+    else:
+        log.error("cycle ended with errors: %s", "; ".join(report.errors()) or report.summary())
     return report
 
 

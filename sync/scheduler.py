@@ -30,8 +30,7 @@ def _log_event(event: JobExecutionEvent) -> None:
         log.error("cycle failed: %r", event.exception)
     elif event.code == EVENT_JOB_MISSED:
         log.warning("cycle missed its time (%s): coalesced into the next one", event.scheduled_run_time)
-    else:
-        log.info("cycle finished")
+    # a cycle logs its own outcome (ok, or the errors it met): "finished" says no more than that
 
 
 STOP_GRACE_SECONDS = 10.0
@@ -55,6 +54,8 @@ def run_daemon(
     exits anyway. Nothing is lost: every page and every ledger row is committed as it goes, and a
     write in flight is looked up by key on the next start.
     """
+    # APScheduler's "executed successfully" means the job returned, not that the cycle went well
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     idle = threading.Event()
     idle.set()
 

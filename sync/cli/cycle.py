@@ -98,7 +98,7 @@ def _daemon(config: Path, state: str | None, verbose: bool) -> int:
 
     def cycle() -> None:
         try:
-            run_cycle(ctx, command="run")
+            run_cycle(ctx, command="run")  # logs its own outcome: ok, skipped, or which errors
         except UpsyncError as exc:
             log.error("cycle stopped: %s (hint: %s)", exc.message, exc.hint)
 

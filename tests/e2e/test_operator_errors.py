@@ -87,3 +87,21 @@ def test_a_missing_ca_file_is_a_configuration_error_not_a_bug(tmp_path: Path, sa
     ran = subprocess.run(cmd, env=env, capture_output=True)
     assert ran.returncode == 2, ran.stderr.decode()
     assert f"{section}.ca_file".encode() in ran.stderr and b"hint:" in ran.stderr
+
+
+def test_a_refused_token_ends_the_cycle_in_error_and_writes_nothing(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = write_config(tmp_path, sandbox, "hubspot")
+    state = ["--state", str(tmp_path / "s.db"), "--config", str(config)]
+    read = subprocess.run(
+        upsync_cmd("sync", "--once", "--dry-run", "--as-of", sandbox.world.now().isoformat(), *state),
+        env=sandbox_env(sandbox),
+        capture_output=True,
+    )
+    assert read.returncode == 0, read.stderr.decode()  # the store now holds what the next plan writes
+
+    env = {**sandbox_env(sandbox), "HUBSPOT_TOKEN": "pat-revoked"}
+    cmd = upsync_cmd("sync", "--once", "--tasks", "-v", "--as-of", sandbox.world.now().isoformat(), *state)
+    done = subprocess.run(cmd, env=env, capture_output=True)
+    assert done.returncode == 1
+    assert b"cycle ended with errors" in done.stderr and b"nothing is written" in done.stderr
+    assert sandbox.hubspot.calls("POST", r"/batch/(create|update)$") == 0
