@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.conftest import upsync_cmd
 
@@ -31,11 +32,13 @@ def test_validate_names_a_misspelt_key_a_wrong_type_and_a_missing_env_var_in_one
     assert "hint:" in out
 
 
-def test_validate_accepts_the_bundled_config() -> None:
+def test_validate_accepts_the_bundled_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"  # beside the CA file `upsync sandbox` writes for it
+    config.write_text((ROOT / "config.toml").read_text())
+    (tmp_path / ".sandbox").mkdir()
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / ".sandbox" / "ca.pem"))
     env = dict(os.environ, HUBSPOT_TOKEN="x", USAGE_TOKEN="y")
-    result = subprocess.run(
-        upsync_cmd("validate", "--config", str(ROOT / "config.toml")), env=env, capture_output=True, text=True
-    )
+    result = subprocess.run(upsync_cmd("validate", "--config", str(config)), env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "seats-near-limit" in result.stdout
 

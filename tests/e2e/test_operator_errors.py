@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ def test_explain_shows_an_account_name_written_like_terminal_markup_as_it_is(tmp
         if u["IsActive"] and uid != sandbox.world.salesforce.integration_user_id
     )
     sf_sandbox.edit_as_user(sandbox.world, "Account", account, {"Name": MARKUP_NAME}, user)
+    time.sleep(0.01)  # a cycle as of the edit's own millisecond would read it only next time
     config = write_config(tmp_path, sandbox, "salesforce")
     env = sandbox_env(sandbox)
     common = ["--config", str(config), "--state", str(tmp_path / "state.db")]
