@@ -23,6 +23,7 @@ from connectors.usage.client import UsageConnector, read_usage_file
 from core.clock import Clock
 from core.errors import ConfigError, ConnectorError
 from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry
+from core.tables import Tables
 from rules import decide as decision
 from rules.decide import CycleInputs, Decision
 from rules.engine import Evaluation, RuleSet, task_rules
@@ -184,7 +185,8 @@ class Context:
         self.store.close()
 
 
-def _tables(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Any:
+def _tables(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Tables:
+    """The rules' tables as of ``as_of``, usage read from as far back as missing health points need."""
     low, high = decision.health_window(ruleset, as_of)
     since = decision.read_since(ruleset, as_of, store.health_days(system, since=low, until=high))
     return store.rule_tables(system, since=since, until=as_of)
@@ -202,7 +204,8 @@ def gather(
     """Everything the cycle decides from, read once: the stored tables as of ``as_of``, the
     ledger, and upsync's tasks and fields as the CRM holds them. With a ``writer``, the CRM is
     asked who changed the few tasks and fields that moved since upsync wrote them (without one,
-    as for ``upsync plan``, nothing is asked and such changes count as a person's)."""
+    as for ``upsync plan``, nothing is asked: a moved field counts as a person's, and the plan names
+    what moved in ``Decision.unasked``)."""
     ledger = store.ledger(system)
     crm = CrmState(
         tasks=store.own_tasks(system),
@@ -235,7 +238,8 @@ def _ask_who(
         if fields:
             account_edits = writer.edit_sources("accounts", fields)
     except ConnectorError as exc:
-        # Unknown authorship is treated as a person's edit (left alone): safe, and retried next run.
+        # Unknown authorship: a moved field is left alone as a person's, a task is checked again right
+        # before any write (sync.writeback); both are asked about again next run.
         log.warning("cannot tell who edited %d tasks / %d accounts: %s", len(tasks), len(fields), exc)
     return CrmState(
         tasks=state.tasks,

@@ -51,7 +51,7 @@ def print_cycle(report: Any, system: str) -> None:
     )
     plan = report.plan
     reasons = Counter(s.reason.split(";")[0].split(":")[0] for s in plan.skipped)
-    skipped = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+    skipped = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common())
     text = (
         f"{n(len(plan.writes), 'task')} to create, {len(plan.updates) - len(plan.closes)} to update, "
         f"{len(plan.closes)} to close, {n(len(plan.fields), 'account')} with fields to set"
