@@ -311,6 +311,7 @@ class RunReport:
     applied: ApplyReport | None
     stopped: bool = False
     skipped: str = ""  # why the cycle did not run at all
+    held: str = ""  # why the cycle's writes were held back (the circuit breaker), "" when they were not
 
     @property
     def plan(self) -> Plan:
@@ -362,6 +363,7 @@ class RunReport:
             "unknown": applied.unknown if applied else 0,
             "calls": applied.calls if applied else 0,
             "stopped": self.stopped,
+            "held": self.held,
         }
 
     def errors(self) -> list[str]:
@@ -371,9 +373,18 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        if self.skipped:
+        if self.skipped or self.held:
             return False
         return not any(p.error for p in self.pulls) and not (self.applied and self.applied.errors)
+
+    @property
+    def status(self) -> str:
+        """The run's status as ``runs`` keeps it: ok, errors, held or skipped."""
+        if self.skipped:
+            return "skipped"
+        if self.held:
+            return "held"
+        return "ok" if self.ok else "errors"
 
 
 def run_cycle(
@@ -405,7 +416,7 @@ def run_cycle(
             stopped = stopped or applied.stopped
         report = RunReport(as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped)
         ctx.store.finish_run(
-            run_id, finished_at=ctx.clock(), status="ok" if report.ok else "errors", summary=report.summary()
+            run_id, finished_at=ctx.clock(), status=report.status, summary=report.summary()
         )
     if report.ok:
         log.info("cycle done: %s", report.summary())
