@@ -10,14 +10,15 @@ stored inputs, so what it prints is what ``upsync apply`` writes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from core.records import Action, LedgerEntry, System
+from core.records import Action, LedgerEntry, Scalar, System
 from core.tables import TABLE_SCHEMAS, Tables
 from rules import engine
+from rules.breaker import held_rules
 from rules.engine import Evaluation, RuleSet
 from rules.plan import (
     CrmState,
@@ -55,7 +56,8 @@ class CycleInputs:
     ``tables`` are the stored records and history up to ``as_of`` (usage from :func:`read_since`
     on); ``crm`` is upsync's own tasks and fields as the pull read them, with who edited the few
     that moved when the CRM was asked (``edits_asked``; ``upsync plan`` does not ask).
-    ``writeback_started``: a write-back run has completed on this CRM before.
+    ``writeback_started``: a write-back run has completed on this CRM before. ``stale``: source →
+    why its data is too old to act on (:func:`rules.breaker.stale_sources`).
     """
 
     system: System
@@ -64,6 +66,7 @@ class CycleInputs:
     crm: CrmState
     writeback_started: bool
     edits_asked: bool = True
+    stale: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +82,8 @@ class Decision:
     unasked: tuple[str, ...] = ()
     """CRM ids of upsync's tasks and accounts that moved since upsync wrote them, when the CRM
     was not asked who moved them (``upsync plan``): ``apply`` asks before touching them."""
+    held_rules: Mapping[str, str] = field(default_factory=dict)
+    """Rule id → why it is held (a stale input): no task created, updated or closed from it."""
 
 
 def usage_since(ruleset: RuleSet, day: date) -> date:
@@ -191,6 +196,9 @@ def decide(
     actions = engine.actions(evaluation, ruleset, system=system, extra=needed)
     held = tasks_held(inputs, policy, tasks=tasks)
     policy = replace(policy, tasks=not held, held_because=held)
+    on_hold = held_rules(ruleset, inputs.stale, crm=system)
+    paused = {a.account_id for a in actions if a.rule_id in on_hold}
+    actions = [a for a in actions if a.rule_id not in on_hold]
     signals = evaluation.signals
     unblocked = signals.filter(pl.col("blocked").list.len() == 0)
     fired_today = zip(unblocked.get_column("account").to_list(), unblocked.get_column("rule_id").to_list(), strict=True)
@@ -203,7 +211,13 @@ def decide(
         desired = desired_fields(
             evaluation.features.select(cols).iter_rows(named=True), by_account, rules, last, as_of=as_of
         )
-    firing = zip(signals.get_column("account").to_list(), signals.get_column("rule_id").to_list(), strict=True)
+        desired = _hold_fields(desired, paused, usage_stale="usage" in inputs.stale)
+    firing: Iterable[tuple[str, str]] = zip(
+        signals.get_column("account").to_list(), signals.get_column("rule_id").to_list(), strict=True
+    )
+    if on_hold:  # a held rule's open tasks stay as they are: old data must not clear them either
+        kept = [(e.account_id, e.rule_id) for e in inputs.ledger.values() if e.rule_id in on_hold]
+        firing = [*firing, *kept]
     plan = plan_changes(
         actions,
         rules,
@@ -221,8 +235,31 @@ def decide(
         moved = [*task_suspects(inputs.ledger, inputs.crm), *field_suspects(None, inputs.crm, policy.owned_fields)]
         unasked = tuple(sorted(moved))
     return Decision(
-        evaluation=evaluation, actions=tuple(actions), plan=plan, health=health, tasks_held=held, unasked=unasked
+        evaluation=evaluation,
+        actions=tuple(actions),
+        plan=plan,
+        health=health,
+        tasks_held=held,
+        unasked=unasked,
+        held_rules=on_hold,
     )
+
+
+_FROM_USAGE = ("health_score", "health_band")
+
+
+def _hold_fields(
+    desired: Mapping[str, Mapping[str, Scalar]], paused: set[str], *, usage_stale: bool
+) -> dict[str, dict[str, Scalar]]:
+    """The account fields to write, less those a stale input would move: every field of an account
+    whose action is held (its next best action is not known), and the health score and band (from
+    usage) while usage is stale. They keep the value they have in the CRM."""
+    out = {}
+    for account, values in desired.items():
+        if account in paused:
+            continue
+        out[account] = {k: v for k, v in values.items() if not (usage_stale and k in _FROM_USAGE)}
+    return out
 
 
 def _health_rows(*parts: pl.DataFrame) -> pl.DataFrame:

@@ -49,6 +49,7 @@ log = logging.getLogger("upsync.pull")
 @dataclass(kw_only=True)
 class PullReport:
     stream: str
+    kind: str = ""  # the canonical kind the stream writes
     records: int = 0
     pages: int = 0
     deleted: int = 0
@@ -119,7 +120,7 @@ def pull_stream(
         stream=stream,
         as_of=as_of,
         clock=clock,
-        report=PullReport(stream=stream.name),
+        report=PullReport(stream=stream.name, kind=stream.kind),
         stop=stop,
         progress=progress,
     )
@@ -161,7 +162,7 @@ def backfill_stream(
         stream=stream,
         as_of=as_of,
         clock=clock,
-        report=PullReport(stream=stream.name, full_pass=True),
+        report=PullReport(stream=stream.name, kind=stream.kind, full_pass=True),
         stop=stop,
         progress=progress,
     )

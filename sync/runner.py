@@ -25,9 +25,11 @@ from core.errors import ConfigError, ConnectorError
 from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry
 from core.tables import Tables
 from rules import decide as decision
+from rules.breaker import Volume
 from rules.decide import CycleInputs, Decision
 from rules.engine import Evaluation, RuleSet, task_rules
 from rules.plan import CrmState, Plan, WritePolicy, field_suspects, task_suspects
+from sync import hold
 from sync.config import compile_rules
 from sync.pull import PullReport, backfill_stream, pull_stream
 from sync.settings import Settings
@@ -100,6 +102,7 @@ def pull_all(
         full_refresh, deletes_every = cadences(ctx.settings, connector.system)
         halted: str | None = None
         report_quota = False
+        first = len(reports)
         for stream in connector.streams:
             if only is not None and not only(stream.name):
                 continue
@@ -122,6 +125,9 @@ def pull_all(
             if report.halts_system:
                 halted = f"{connector.system} stopped after {stream.name}"
                 report_quota = report.quota
+        read = reports[first:]
+        if only is None and read and not any(r.error or r.stopped for r in read):
+            hold.note_pulled(ctx.store, connector.system, as_of=as_of)  # fresh: its rules may act
     return reports
 
 
@@ -200,12 +206,13 @@ def gather(
     *,
     as_of: datetime,
     writer: TaskWriter | None,
+    stale: Mapping[str, str] | None = None,
 ) -> CycleInputs:
     """Everything the cycle decides from, read once: the stored tables as of ``as_of``, the
     ledger, and upsync's tasks and fields as the CRM holds them. With a ``writer``, the CRM is
     asked who changed the few tasks and fields that moved since upsync wrote them (without one,
     as for ``upsync plan``, nothing is asked: a moved field counts as a person's, and the plan names
-    what moved in ``Decision.unasked``)."""
+    what moved in ``Decision.unasked``). ``stale``: source → why its data is too old to act on."""
     ledger = store.ledger(system)
     crm = CrmState(
         tasks=store.own_tasks(system),
@@ -221,6 +228,7 @@ def gather(
         crm=crm,
         writeback_started=store.meta(_writeback_key(system)) is not None,
         edits_asked=writer is not None,
+        stale=dict(stale or {}),
     )
 
 
@@ -280,7 +288,8 @@ def plan_cycle(
     ``tasks``: True creates tasks even on a first run or backfill, False never; None follows
     ``[writeback]``."""
     policy = write_policy(settings)
-    inputs = gather(store, settings.upsync.crm, ruleset, policy, as_of=as_of, writer=writer)
+    stale = hold.stale_inputs(store, settings, as_of=as_of)
+    inputs = gather(store, settings.upsync.crm, ruleset, policy, as_of=as_of, writer=writer, stale=stale)
     rules = task_rules(ruleset, {p.id: p for p in settings.playbooks})
     return inputs, decision.decide(inputs, ruleset, policy, as_of=as_of, rules=rules, tasks=tasks)
 
@@ -312,6 +321,7 @@ class RunReport:
     stopped: bool = False
     skipped: str = ""  # why the cycle did not run at all
     held: str = ""  # why the cycle's writes were held back (the circuit breaker), "" when they were not
+    volume: Volume | None = None  # what the cycle changes, as the breaker counts it
 
     @property
     def plan(self) -> Plan:
@@ -364,6 +374,8 @@ class RunReport:
             "calls": applied.calls if applied else 0,
             "stopped": self.stopped,
             "held": self.held,
+            "held_rules": dict(self.cycle.held_rules) if self.cycle else {},
+            "volume": self.volume.as_dict() if self.volume and (applied or self.held) else None,
         }
 
     def errors(self) -> list[str]:
@@ -388,11 +400,19 @@ class RunReport:
 
 
 def run_cycle(
-    ctx: Context, *, command: str = "sync", pull: bool = True, tasks: bool | None = None, wait_seconds: float = 0.0
+    ctx: Context,
+    *,
+    command: str = "sync",
+    pull: bool = True,
+    tasks: bool | None = None,
+    wait_seconds: float = 0.0,
+    confirm: bool = False,
 ) -> RunReport:
     """Pull every stream (unless ``pull`` is False: ``upsync apply``), then gather, decide, record
     and apply (unless a dry run), all as of the clock's moment, holding the state's one-writer
-    lease. When another replica holds it beyond ``wait_seconds`` the cycle is skipped and says so."""
+    lease. When another replica holds it beyond ``wait_seconds`` the cycle is skipped and says so.
+    A cycle far from the last runs' volume is held by the breaker unless ``confirm`` (a person
+    checked it: ``upsync apply --confirm``), which also releases an earlier hold."""
     as_of = ctx.clock()
     with ctx.lease(wait_seconds=wait_seconds) as held:
         if not held:
@@ -408,18 +428,28 @@ def run_cycle(
         )
         _record(ctx, cycle, as_of=as_of)
         applied = None
+        holding = ""
+        volume = hold.volume(ctx.store, ctx.system, pulls, cycle.plan)
         refused = [p.stream for p in pulls if p.auth and p.stream.startswith(f"{ctx.system}.")]
         if refused:  # a write would be refused the same way, and would act on what could not be read
             log.error("%s refused upsync's credentials (%s): nothing is written this cycle", ctx.system, refused[0])
         elif not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
-            applied = _apply(ctx, inputs, cycle, as_of=as_of)
-            stopped = stopped or applied.stopped
-        report = RunReport(as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped)
-        ctx.store.finish_run(
-            run_id, finished_at=ctx.clock(), status=report.status, summary=report.summary()
+            holding = "" if confirm else hold.breaker_hold(ctx.store, ctx.settings, volume)
+            if holding:
+                log.error("cycle held: %s", holding)
+            else:
+                applied = _apply(ctx, inputs, cycle, as_of=as_of)
+                stopped = stopped or applied.stopped
+                if confirm and not applied.stopped and hold.release(ctx.store):
+                    log.warning("the breaker's hold is released: this plan was confirmed and written")
+        report = RunReport(
+            as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped, held=holding, volume=volume
         )
+        ctx.store.finish_run(run_id, finished_at=ctx.clock(), status=report.status, summary=report.summary())
     if report.ok:
         log.info("cycle done: %s", report.summary())
+    elif report.held:
+        pass  # said above, with what releases it
     else:
         log.error("cycle ended with errors: %s", "; ".join(report.errors()) or report.summary())
     return report
@@ -488,4 +518,6 @@ def import_usage_file(
         for problem in page.problems:
             on_problem(problem)
         problems += len(page.problems)
+    if stored:  # an export is how some companies deliver usage: it counts as a fresh pull
+        hold.note_pulled(store, "usage", as_of=clock())
     return stored, problems

@@ -13,6 +13,7 @@ import dataclasses
 import tomllib
 import typing
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from connectors.settings import ConnectionSettings, RetrySettings
 from connectors.usage.settings import UsageSettings
 from core.config import ENV_NAME, Section, secret_problem
 from core.errors import ConfigError, ConfigProblem, did_you_mean
+from rules.breaker import BreakerParams
 from rules.copurchase import MiningParams
 from rules.engine import RuleSource
 from rules.features import FeatureParams
@@ -45,6 +47,7 @@ from rules.plan import WritePolicy
 from rules.playbooks import Playbook
 
 __all__ = [
+    "BreakerSettings",
     "GuardSettings",
     "PlaybookSettings",
     "ScheduleSettings",
@@ -111,6 +114,41 @@ class WritebackSettings(Section):
         )
 
 
+_BREAKER = BreakerParams()
+
+
+class BreakerSettings(Section):
+    """``[breaker]``: when a cycle must not write what it planned (``rules/breaker.py``)."""
+
+    enabled: bool = Field(_BREAKER.enabled, description="hold a cycle whose volume strays far from the last runs'")
+    share: float = Field(
+        _BREAKER.share,
+        gt=0,
+        le=1,
+        description="hold when deletes, closes or field changes exceed the last runs' median by this share of accounts",
+    )
+    field_share: float = Field(
+        _BREAKER.field_share, gt=0, le=1, description="the same allowance for account field changes"
+    )
+    min_count: int = Field(_BREAKER.min_count, ge=1, description="never hold for fewer changes than this")
+    runs: int = Field(_BREAKER.runs, ge=1, le=100, description="how many earlier runs make the baseline")
+    stale_after_hours: float = Field(
+        48,
+        ge=0,
+        description="a source not pulled successfully for this long holds the rules that read it (0: never)",
+    )
+
+    def params(self) -> BreakerParams:
+        return BreakerParams(
+            enabled=self.enabled,
+            share=self.share,
+            field_share=self.field_share,
+            min_count=self.min_count,
+            runs=self.runs,
+            stale_after=timedelta(hours=self.stale_after_hours) if self.stale_after_hours else None,
+        )
+
+
 PlaybookSettings = Playbook
 """``[[playbooks]]``: the playbook type itself, validated where it is defined (rules/playbooks.py)."""
 
@@ -147,6 +185,7 @@ class Settings(Section):
     playbooks: tuple[Playbook, ...] = ()
     rules: tuple[RuleSource, ...] = ()
     writeback: WritebackSettings = Field(default_factory=WritebackSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
     def playbook(self, playbook_id: str) -> PlaybookSettings:
         return next(p for p in self.playbooks if p.id == playbook_id)

@@ -76,6 +76,17 @@ def sync(
         wait = ctx.settings.schedule.lease_wait_seconds
         report = run_cycle(ctx, command="sync --once", tasks=tasks, wait_seconds=wait)
     print_cycle(report, ctx.settings.upsync.crm)
+    return exit_code(report)
+
+
+HELD_EXIT = 4
+"""A cycle the circuit breaker held: nothing written until a person runs ``upsync apply --confirm``."""
+
+
+def exit_code(report: Any) -> int:
+    """0 ok; 1 errors (or skipped: another replica held the lease); 4 held by the breaker."""
+    if report.held:
+        return HELD_EXIT
     return 0 if report.ok else 1
 
 
@@ -148,6 +159,10 @@ def apply(
     state: StateOpt = None,
     as_of: AsOfOpt = None,
     tasks: TasksOpt = None,
+    confirm: Annotated[
+        bool,
+        typer.Option("--confirm", help="write a plan the circuit breaker held (you checked it) and release the hold"),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> int:
     """Write the plan `upsync plan` prints (from stored data, no pull); honours dry_run."""
@@ -156,9 +171,10 @@ def apply(
 
     with cycle_context(config, state, as_of, dry_run=False) as ctx:
         wait = ctx.settings.schedule.lease_wait_seconds
-        report = run_cycle(ctx, command="apply", pull=False, tasks=tasks, wait_seconds=wait)
+        command = "apply --confirm" if confirm else "apply"
+        report = run_cycle(ctx, command=command, pull=False, tasks=tasks, wait_seconds=wait, confirm=confirm)
     print_cycle(report, ctx.settings.upsync.crm)
-    return 0 if report.ok else 1
+    return exit_code(report)
 
 
 @command()

@@ -62,8 +62,12 @@ def print_cycle(report: Any, system: str) -> None:
         text += f"; skipped: {escape(skipped)}"
     if report.tasks_held:
         text += f"\n[yellow]{escape(report.tasks_held)}[/]"
+    for rule_id, why in report.cycle.held_rules.items() if report.cycle else ():
+        text += f"\n[yellow]rule {escape(rule_id)} held: {escape(why)}[/]"
     table.add_row("plan", text)
-    if report.applied is None:
+    if report.held:
+        table.add_row("write", f"[bold red]held[/]: {escape(report.held)}")
+    elif report.applied is None:
         table.add_row("write", "dry run: nothing written")
     else:
         a = report.applied

@@ -173,6 +173,13 @@ class RecordStore(StoreBase):
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def live_count(self, kind_name: str, *, system: str) -> int:
+        """Live (not deleted) rows of one kind from one system: the breaker's account count."""
+        table = TABLES[kind_name]
+        query = sa.select(sa.func.count()).select_from(table).where(table.c.system == system)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query.where(table.c.deleted.is_(False))).scalar_one())
+
     def counts(self, *, include_deleted: bool = False) -> dict[str, int]:
         """Rows per canonical kind (live ones unless ``include_deleted``), plus the ledger."""
         out = {}

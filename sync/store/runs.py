@@ -53,6 +53,10 @@ class RunStore(StoreBase):
             row = conn.execute(sa.select(META.c.value).where(META.c.key == key)).first()
         return None if row is None else str(row[0])
 
+    def delete_meta(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(META).where(META.c.key == key))
+
     def set_meta(self, key: str, value: str) -> None:
         stmt = self._insert(META)
         with self.engine.begin() as conn:
