@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from connectors.base import TaskWriter
 from core.clock import Clock
-from core.errors import ConnectorError, ShutdownError
+from core.errors import AuthError, ConnectorError, ShutdownError
 from core.records import LedgerEntry, LedgerState, TaskIntent, TaskUpdate, WriteResult
 from rules.plan import Plan, who_edited
 from sync.store import Store
@@ -44,6 +44,7 @@ class ApplyReport:
     calls: int = 0
     errors: list[str] = field(default_factory=list)
     stopped: bool = False
+    refused: bool = False  # the CRM refused upsync's credentials: nothing more is tried this run
 
 
 def _entry(task: TaskIntent, previous: LedgerEntry | None) -> LedgerEntry:
@@ -95,6 +96,11 @@ def apply_plan(
             return report
         store.mark_pending([_entry(t, ledger.get(t.key)) for t in batch], now=clock())
         results = _call(writer.create, batch, report, what="task batch")
+        if results is None and report.refused:
+            # refused at the door: nothing was applied, so nothing to look up, and no attempt spent
+            store.release_pending([t.key for t in batch], error=report.errors[-1], now=clock())
+            report.failed += len(batch)
+            return report
         if results is None:
             # The CRM may or may not hold these: the next run looks them up by key first.
             store.record_results(
@@ -115,6 +121,8 @@ def apply_plan(
                 log.warning("task %s refused: %s", r.key, r.error)
             else:
                 report.unknown += 1
+    if report.unknown:  # a lost answer is an error however it was lost (a timeout, a 207 that left one out)
+        report.errors.append(f"{report.unknown} task writes unconfirmed: looked up by key on the next run")
 
     for ubatch in _batches(list(plan.updates), writer.batch_size):
         if stopped():
@@ -123,6 +131,8 @@ def apply_plan(
         if not ubatch:
             continue
         uresults = _call(writer.update, ubatch, report, what="task update batch")
+        if uresults is None and report.refused:
+            return report
         if uresults is None:
             break  # idempotent: the next plan proposes the same updates again
         store.record_updates(ubatch, uresults, now=clock())
@@ -141,6 +151,11 @@ def apply_plan(
             return report
         store.mark_fields_pending(fbatch, now=clock())
         fresults = _call(writer.write_fields, fbatch, report, what="field batch")
+        if fresults is None and report.refused:
+            refused = [WriteResult(key=w.key, crm_id=w.account_id, state=LedgerState.failed) for w in fbatch]
+            store.record_field_results(fbatch, refused, now=clock())
+            report.failed += len(fbatch)
+            return report
         if fresults is None:
             break  # the values stay pending: the next plan compares them with what the pull reads
         store.record_field_results(fbatch, fresults, now=clock())
@@ -236,6 +251,11 @@ def _call(
         results = fn(batch)
     except ShutdownError:
         report.stopped = True  # the batch may have landed: it is looked up by key on the next start
+        return None
+    except AuthError as exc:
+        report.errors.append(f"{what} not written: {exc}")
+        report.refused = True
+        log.error("%s of %d not written, nor anything after it: %s", what, len(batch), exc)
         return None
     except ConnectorError as exc:
         report.errors.append(str(exc))

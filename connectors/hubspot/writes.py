@@ -85,12 +85,15 @@ def _error_text(error: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    """A batch response by item: written (trace id / object id → id) and refused (→ error)."""
+    """A batch response by item: written (trace id / object id → id) and refused (→ error). A
+    refusal names its input by trace id, by object id, or only by its position in the batch
+    (``context.inputIndex``, zero-based): each is matched, so no reason is lost."""
 
     written_traces: dict[str, str]
     written_ids: set[str]
     refused_traces: dict[str, str]
     refused_ids: dict[str, str]
+    refused_positions: dict[int, str]
 
     @classmethod
     def of(
@@ -107,21 +110,27 @@ class _Outcome:
             ids.add(str(r["id"]))
         refused_traces: dict[str, str] = {}
         refused_ids: dict[str, str] = {}
+        refused_positions: dict[int, str] = {}
         for e in errors:
             context = e.get("context") or {}
             for trace in context.get("objectWriteTraceId") or []:
                 refused_traces[str(trace)] = _error_text(e)
             for object_id in context.get("ids") or []:
                 refused_ids[str(object_id)] = _error_text(e)
-        return cls(traces, ids, refused_traces, refused_ids)
+            for position in context.get("inputIndex") or []:
+                if str(position).isdigit():
+                    refused_positions[int(position)] = _error_text(e)
+        return cls(traces, ids, refused_traces, refused_ids, refused_positions)
 
-    def result(self, key: str, object_id: str | None) -> WriteResult:
-        """What happened to the item written as ``key`` (trace id) on ``object_id`` (None: a create)."""
+    def result(self, key: str, object_id: str | None, position: int) -> WriteResult:
+        """What happened to the item written as ``key`` (trace id) on ``object_id`` (None: a create),
+        the ``position``-th input of its batch."""
         if key in self.written_traces:
             return WriteResult(key=key, crm_id=self.written_traces[key], state=LedgerState.confirmed)
         if object_id is not None and object_id in self.written_ids:
             return WriteResult(key=key, crm_id=object_id, state=LedgerState.confirmed)
         error = self.refused_traces.get(key) or (self.refused_ids.get(object_id) if object_id else None)
+        error = error or self.refused_positions.get(position)
         if error is not None:
             return WriteResult(key=key, crm_id=object_id, state=LedgerState.failed, error=error)
         return WriteResult(key=key, crm_id=object_id, state=LedgerState.unknown, error="missing from batch response")
@@ -237,7 +246,7 @@ class HubSpotTaskWriter:
             inputs.append((props, t.account_id, t.key))
         created, errors = self.client.create_tasks(inputs)
         outcome = _Outcome.of(created, errors, self.key_property)
-        return [outcome.result(t.key, None) for t in tasks]
+        return [outcome.result(t.key, None, i) for i, t in enumerate(tasks)]
 
     def update(self, updates: Sequence[TaskUpdate]) -> list[WriteResult]:
         ready: list[WriteResult | None] = []
@@ -288,7 +297,7 @@ class HubSpotTaskWriter:
             return []
         updated, errors = self.client.update_batch(object_type, sent)
         outcome = _Outcome.of(updated, errors)
-        return [outcome.result(key, object_id) for object_id, _, key in sent]
+        return [outcome.result(key, object_id, i) for i, (object_id, _, key) in enumerate(sent)]
 
     # -- who changed what -----------------------------------------------------------------------
 

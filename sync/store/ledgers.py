@@ -81,6 +81,17 @@ class LedgerStore(StoreBase):
                 rows,
             )
 
+    def release_pending(self, keys: Sequence[str], *, error: str, now: datetime) -> None:
+        """Writes the CRM refused at the door (upsync's credentials): nothing was applied, so they are
+        not looked up, and the attempt is not counted against the task (it was never the task's fault)."""
+        t = LEDGER
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.key.in_(list(keys)), t.c.state == LedgerState.pending.value)
+                .values(state=LedgerState.failed.value, attempts=t.c.attempts - 1, last_error=error, updated_at=now)
+            )
+
     def record_results(self, results: Iterable[WriteResult], *, now: datetime) -> None:
         t = LEDGER
         with self.engine.begin() as conn:
