@@ -34,6 +34,7 @@ from sync.config import compile_rules
 from sync.pull import PullReport, backfill_stream, pull_stream
 from sync.settings import Settings
 from sync.store import Store
+from sync.store.lease import Lease
 from sync.writeback import ApplyReport, apply_plan
 
 __all__ = [
@@ -158,6 +159,7 @@ class Context:
     dry_run: bool = False
     _ruleset: RuleSet | None = None
     _leased: bool = False
+    _lease: Lease | None = None
 
     @property
     def ruleset(self) -> RuleSet:
@@ -177,12 +179,18 @@ class Context:
         if self._leased:
             yield True
             return
-        with self.store.writer_lease(wait_seconds=wait_seconds) as held:
-            self._leased = held
+        with self.store.writer_lease(wait_seconds=wait_seconds) as lease:
+            self._leased = lease.held
+            self._lease = lease
             try:
-                yield held
+                yield lease.held
             finally:
                 self._leased = False
+                self._lease = None
+
+    def lease_alive(self) -> bool:
+        """Whether this context still holds the writer lease (asked before each write batch)."""
+        return self._lease is None or self._lease.alive()
 
     def close(self) -> None:
         """Release the connectors and the store (the context owns all three)."""
@@ -306,7 +314,9 @@ def _record(ctx: Context, cycle: Decision, *, as_of: datetime) -> None:
 
 def _apply(ctx: Context, inputs: CycleInputs, cycle: Decision, *, as_of: datetime) -> ApplyReport:
     """Write the plan; the first write-back run is remembered (the flood guard's "first run")."""
-    applied = apply_plan(ctx.store, ctx.crm.writer, cycle.plan, inputs.ledger, clock=ctx.clock, stop=ctx.stop)
+    applied = apply_plan(
+        ctx.store, ctx.crm.writer, cycle.plan, inputs.ledger, clock=ctx.clock, stop=ctx.stop, leased=ctx.lease_alive
+    )
     if ctx.store.meta(_writeback_key(ctx.system)) is None and not applied.stopped:
         ctx.store.set_meta(_writeback_key(ctx.system), as_of.isoformat())
     return applied

@@ -70,6 +70,9 @@ def _batches(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+LEASE_LOST = "the writer lease was lost (the state database ended its session): stopped writing; the next cycle resumes"
+
+
 def apply_plan(
     store: Store,
     writer: TaskWriter,
@@ -78,8 +81,10 @@ def apply_plan(
     *,
     clock: Clock,
     stop: threading.Event | None = None,
+    leased: Callable[[], bool] | None = None,
 ) -> ApplyReport:
-    """Holds, reconciles, creates, updates and closes, then fields; stops between batches on ``stop``."""
+    """Holds, reconciles, creates, updates and closes, then fields; stops between batches on ``stop``,
+    or when ``leased`` says the writer lease was lost (another replica may be writing now)."""
     report = ApplyReport()
     system = writer.system
     _record_holds(store, plan, system, clock, report)
@@ -88,6 +93,10 @@ def apply_plan(
 
     def stopped() -> bool:
         if stop is not None and stop.is_set():
+            report.stopped = True
+        elif not report.stopped and leased is not None and not leased():
+            report.errors.append(LEASE_LOST)
+            log.error(LEASE_LOST)
             report.stopped = True
         return report.stopped
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from core.errors import StateError
 from sync.store.history import HistoryStore
 from sync.store.inputs import InputStore
-from sync.store.lease import hold, migration_lock
+from sync.store.lease import Lease, hold, migration_lock
 from sync.store.ledgers import LedgerStore
 from sync.store.migrate import SCHEMA_VERSION, prepare, schema_version
 from sync.store.records import RecordStore
@@ -85,10 +85,10 @@ class Store(RecordStore, InputStore, HistoryStore, LedgerStore, RunStore):
         self.close()
 
     @contextmanager
-    def writer_lease(self, *, wait_seconds: float = 0.0) -> Iterator[bool]:
-        """Hold the one-writer lease for the ``with`` block (:mod:`sync.store.lease`): True when held."""
-        with hold(self.engine, "writer", wait_seconds=wait_seconds) as held:
-            yield held
+    def writer_lease(self, *, wait_seconds: float = 0.0) -> Iterator[Lease]:
+        """Hold the one-writer lease for the ``with`` block (:mod:`sync.store.lease`)."""
+        with hold(self.engine, "writer", wait_seconds=wait_seconds) as lease:
+            yield lease
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

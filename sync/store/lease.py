@@ -20,7 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["advisory_key", "hold", "migration_lock"]
+__all__ = ["Lease", "advisory_key", "hold", "migration_lock"]
 
 _POLL_SECONDS = 0.25
 
@@ -35,22 +35,58 @@ def _lock_path(engine: Engine, name: str) -> Path:
     return Path(f"{database}.{name}.lock")
 
 
+class Lease:
+    """A lease as its holder sees it: ``held`` at the start, and :meth:`alive` before each write.
+
+    A PostgreSQL session lock lives as long as its connection: a server restart, a failover or a
+    network cut ends it silently, and another replica may take over while this one still runs.
+    ``alive`` asks the server, on the lock's own connection, whether this session still holds it."""
+
+    def __init__(self, held: bool, probe: Callable[[], bool] | None = None) -> None:
+        self.held = held
+        self._probe = probe
+
+    def alive(self) -> bool:
+        if not self.held:
+            return False
+        if self._probe is None:
+            return True  # a file lock lasts as long as this process
+        try:
+            return self._probe()
+        except sa.exc.SQLAlchemyError:
+            return False  # the lock's connection is gone, and the lock with it
+
+
 @contextmanager
-def hold(engine: Engine, name: str, *, wait_seconds: float = 0.0) -> Iterator[bool]:
-    """Hold the lease ``name`` for the ``with`` block: yields True when held, False when another
-    process holds it and did not let go within ``wait_seconds``."""
+def hold(engine: Engine, name: str, *, wait_seconds: float = 0.0) -> Iterator[Lease]:
+    """Hold the lease ``name`` for the ``with`` block: ``held`` is False when another process
+    holds it and did not let go within ``wait_seconds``."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             held = _poll(lambda: _pg_try(conn, name), wait_seconds)
             try:
-                yield held
+                yield Lease(held, lambda: _pg_holds(conn, name))
             finally:
                 if held:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(name)})
-                    conn.commit()
+                    try:
+                        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(name)})
+                        conn.commit()
+                    except sa.exc.SQLAlchemyError:
+                        pass  # the connection died: the server released the lock with it
         return
     with _file_lock(_lock_path(engine, name), wait_seconds) as held:
-        yield held
+        yield Lease(held)
+
+
+def _pg_holds(conn: Connection, name: str) -> bool:
+    key = advisory_key(name)
+    query = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+        " AND classid = ((:k >> 32) & 4294967295)::oid AND objid = (:k & 4294967295)::oid AND objsubid = 1"
+    )
+    held = bool(conn.execute(query, {"k": key}).scalar())
+    conn.commit()
+    return held
 
 
 @contextmanager
