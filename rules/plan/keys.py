@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Literal
 
 from core.records import (
@@ -27,6 +27,36 @@ def period_of(window: Literal["week", "month", "quarter"], as_of: datetime) -> s
 def op_key(rule_id: str, system: str, account_id: str, period: str) -> str:
     """Deterministic idempotency key of one task (40 hex chars: fits any CRM text field)."""
     return hashlib.sha256(f"{rule_id}|{system}:{account_id}|{period}".encode()).hexdigest()[:40]
+
+
+Window = Literal["week", "month", "quarter"]
+LOOKBACK_DAYS = 400
+"""How far back a task found in the CRM is matched to the rule and period that made it."""
+
+
+def recent_periods(as_of: datetime, *, days: int = LOOKBACK_DAYS) -> dict[Window, list[str]]:
+    """Every period of each window kind from ``as_of`` back ``days`` days, newest first."""
+    out: dict[Window, list[str]] = {}
+    for window in ("week", "month", "quarter"):
+        periods = dict.fromkeys(period_of(window, as_of - timedelta(days=d)) for d in range(days + 1))
+        out[window] = list(periods)
+    return out
+
+
+def identify(
+    key: str,
+    system: str,
+    account_id: str,
+    rules: Iterable[tuple[str, Window]],
+    periods: Mapping[Window, list[str]],
+) -> tuple[str, str] | None:
+    """(rule id, period) whose task on ``account_id`` has ``key``, among ``rules`` (id, window) and
+    ``periods`` (:func:`recent_periods`); None when none does (a removed rule, an older period)."""
+    for rule_id, window in rules:
+        for period in periods[window]:
+            if op_key(rule_id, system, account_id, period) == key:
+                return rule_id, period
+    return None
 
 
 def field_key(system: str, account_id: str, values: Mapping[str, Scalar]) -> str:

@@ -20,7 +20,7 @@ from core.records import (
     TaskUpdate,
 )
 from rules.plan.fields import landed_fields, plan_fields, who_edited
-from rules.plan.keys import op_key, period_of
+from rules.plan.keys import identify, op_key, period_of, recent_periods
 from rules.plan.values import (
     EDIT_SLACK,
     LIVE,
@@ -190,10 +190,13 @@ def plan_changes(
     skipped: list[Skip] = []
     holds: list[Hold] = []
     firing_set = set(firing)
+    strays = _strays(ledger, state, rules, system=system, as_of=as_of)
+    adopted.extend(Adoption(key=e.key, crm_id=e.crm_id or "", intent=i) for e, i in strays)
+    stray_keys = {e.key for e, _ in strays}
 
     # Tasks upsync created that are still open: held (a person's), or candidates to update/close.
     open_by_pair: dict[tuple[str, str], list[LedgerEntry]] = {}
-    for entry in ledger.values():
+    for entry in [*ledger.values(), *(e for e, _ in strays)]:
         task = state.tasks.get(entry.key)
         if entry.state not in OPEN or entry.closed_at is not None or task is None or task.is_closed:
             continue
@@ -220,6 +223,8 @@ def plan_changes(
         for intent in intents:
             known = ledger.get(intent.key)
             held_by_crm = state.tasks.get(intent.key)
+            if intent.key in stray_keys:
+                continue  # adopted above, as the CRM holds it
             if held_by_crm is not None and (known is None or known.state is not LedgerState.confirmed):
                 # the CRM has it already (a lost state, a lost answer): upsync's, never created twice
                 adopted.append(Adoption(key=intent.key, crm_id=held_by_crm.crm_id, intent=None if known else intent))
@@ -353,6 +358,58 @@ def plan_changes(
     )
 
 
+def _strays(
+    ledger: Mapping[str, LedgerEntry],
+    state: CrmState,
+    rules: Mapping[str, TaskRule],
+    *,
+    system: str,
+    as_of: datetime,
+) -> list[tuple[LedgerEntry, TaskIntent]]:
+    """upsync's open tasks in the CRM that the ledger does not know (a lost or restored state), each
+    matched by its key to the rule and period that made it: they become the ledger's again, so a
+    signal that cleared meanwhile still closes its task. Sequence steps (keyed on a renewal date)
+    and tasks of removed rules are not matched: they stay as they are, as a person's would."""
+    unknown = [t for t in state.tasks.values() if t.key not in ledger and not t.is_closed and t.account_id]
+    if not unknown:
+        return []
+    periods = recent_periods(as_of)
+    singles = [(r.id, r.window) for r in rules.values() if not r.playbook.steps]
+    out = []
+    for task in unknown:
+        assert task.account_id is not None
+        found = identify(task.key, system, task.account_id, singles, periods)
+        if found is None:
+            continue
+        rule = rules[found[0]]
+        intent = TaskIntent(
+            key=task.key,
+            rule_id=rule.id,
+            system=system,  # type: ignore[arg-type]
+            account_id=task.account_id,
+            owner_id=task.owner_id,
+            subject="",
+            body="",
+            due_on=as_of.date(),
+            priority=rule.priority,
+            playbook_url=rule.playbook.url,
+            window=found[1],
+        )
+        entry = LedgerEntry(
+            key=task.key,
+            system=intent.system,
+            rule_id=rule.id,
+            account_id=task.account_id,
+            window=found[1],
+            state=LedgerState.confirmed,
+            crm_id=task.crm_id,
+            owner_id=task.owner_id,
+            priority=rule.priority,
+        )
+        out.append((entry, intent))
+    return out
+
+
 def _skip_reason(entry: LedgerEntry | None) -> str | None:
     if entry is None:
         return None
@@ -373,7 +430,7 @@ def _close(entry: LedgerEntry, task: CrmTask, as_of: datetime, rule: TaskRule | 
     note = (
         f"Closed by upsync on {as_of:%Y-%m-%d}: the signal ({entry.rule_id}) no longer holds; this task is not needed."
     )
-    body = f"{entry.body}\n\n{note}" if entry.body else note
+    # a task adopted from the CRM (a lost state) has no body on record: its text is left as it is
     return TaskUpdate(
         key=entry.key,
         crm_id=task.crm_id,
@@ -381,8 +438,8 @@ def _close(entry: LedgerEntry, task: CrmTask, as_of: datetime, rule: TaskRule | 
         system=entry.system,
         account_id=entry.account_id,
         close=True,
-        body=body,
-        body_html=render_html_note(entry.body or "", note),
+        body=f"{entry.body}\n\n{note}" if entry.body else None,
+        body_html=render_html_note(entry.body, note) if entry.body else "",
         reason="signal cleared",
         provenance=Provenance(rule_id=entry.rule_id, rule_hash=rule.hash if rule else "", as_of=as_of),
     )

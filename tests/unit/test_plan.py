@@ -284,6 +284,17 @@ def test_a_task_never_created_by_upsync_is_not_in_the_ledger_and_never_closed() 
     assert plan([], {}, foreign, firing=set()).updates == ()
 
 
+def test_a_lost_state_adopts_upsyncs_open_task_and_closes_it_when_its_signal_cleared() -> None:
+    last_month = op_key(RULE.id, "salesforce", "001A", "2026-10")
+    state = CrmState(tasks={last_month: crm_task(last_month)})
+    p = plan([], {}, state, firing=set())  # no ledger: the state was lost
+    assert [(a.key, a.intent.rule_id if a.intent else None) for a in p.adopted] == [(last_month, RULE.id)]
+    assert p.adopted[0].intent is not None and p.adopted[0].intent.window == "2026-10"
+    assert [(u.key, u.close, u.body) for u in p.updates] == [(last_month, True, None)]  # its text is left as is
+    still_firing = plan([], {}, state, firing={("001A", RULE.id)})
+    assert [a.key for a in still_firing.adopted] == [last_month] and still_firing.updates == ()
+
+
 def test_an_untouched_open_task_follows_a_new_owner() -> None:
     p = plan(
         [action(owner="005B", note="fallback: the owner is inactive")],
