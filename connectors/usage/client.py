@@ -335,13 +335,17 @@ class UsageConnector:
 def read_usage_file(path: Path, settings: UsageSettings, *, batch: int = 5000) -> Iterator[Page]:
     """Pages of usage records from a historical export: NDJSON (one item per line, read with the
     ``[usage.fields]`` mapping) or CSV (columns named as the canonical metrics; maps as JSON text).
-    A line that cannot be read is named (file and line) in the page's problems."""
+    A line that cannot be read (not UTF-8, not JSON, a value that is no finite number…) is named
+    ``file:line`` with the reason in the page's problems; the other lines are read all the same."""
     decl = DailyUsage(fields=settings.fields)
     csv_decl = DailyUsage()
     suffix = path.suffix.lower()
-    with path.open(encoding="utf-8", newline="") as handle:
+    # A stray byte must cost its line, not the file: undecodable bytes are kept as surrogates and
+    # the line holding one is reported. utf-8-sig: a spreadsheet's export starts with a BOM.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         if suffix == ".csv":
-            rows: Iterator[tuple[int, Any]] = ((i + 2, row) for i, row in enumerate(csv.DictReader(handle)))
+            table = csv.DictReader(handle)
+            rows: Iterator[tuple[int, Any]] = ((table.line_num, row) for row in table)
             reader = csv_decl
         elif suffix in (".ndjson", ".jsonl", ".json"):
             rows = ((i + 1, line) for i, line in enumerate(handle) if line.strip())
@@ -353,11 +357,21 @@ def read_usage_file(path: Path, settings: UsageSettings, *, batch: int = 5000) -
         records, problems = [], []
         for line_no, raw in rows:
             try:
+                _check_utf8(raw)
                 item = json.loads(raw) if isinstance(raw, str) else raw
                 records.append(reader.to_record(item))
-            except (KeyError, ValueError, TypeError) as exc:
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
                 problems.append(f"{path.name}:{line_no}: {type(exc).__name__}: {exc}")
             if len(records) >= batch:
                 yield Page(records=records, problems=problems)
                 records, problems = [], []
         yield Page(records=records, problems=problems)
+
+
+def _check_utf8(raw: str | Mapping[str | None, Any]) -> None:
+    """ValueError naming the first byte of a line (or CSV row) that is not UTF-8."""
+    texts = [raw] if isinstance(raw, str) else [str(v) for kv in raw.items() for v in kv]
+    for text in texts:
+        for column, char in enumerate(text, start=1):
+            if "\udc80" <= char <= "\udcff":
+                raise ValueError(f"byte 0x{ord(char) - 0xDC00:02x} is not UTF-8 (column {column})")
