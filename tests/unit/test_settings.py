@@ -111,3 +111,36 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(path, ENV)
     assert str(path) in str(info.value) and "not valid TOML" in str(info.value)
+
+
+def test_every_kind_of_problem_is_reported_in_one_pass(tmp_path: Path) -> None:
+    """A schema error no longer hides the rules, the playbook references and the files behind it."""
+    raw = bundled()
+    raw["schedule"]["every_minutes"] = "often"  # schema
+    for section in ("salesforce", "usage"):
+        raw[section].pop("ca_file", None)
+    raw["hubspot"]["ca_file"] = "no/such/ca.pem"  # a missing file
+    raw["rules"][0]["when"] = "seat_utilization >= 80%"  # a rule expression
+    raw["rules"][1]["playbook"] = "seat-expansio"  # a playbook reference
+    raw["rules"][2]["kind"] = "upsel"  # a rule's own schema error: that rule aside, the others are checked
+    raw["playbooks"][1]["url"] = "not a url"  # a playbook's own schema error: rules naming it are not blamed
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, ENV, base_dir=tmp_path, files=True)
+    found = {p.path: p.message for p in info.value.problems}
+    assert found.keys() == {
+        "schedule.every_minutes",
+        "hubspot.ca_file",
+        f"rules[0] ({raw['rules'][0]['id']}).when",
+        f"rules[1] ({raw['rules'][1]['id']}).playbook",
+        f"rules[2] ({raw['rules'][2]['id']}).kind",
+        f"playbooks[1] ({raw['playbooks'][1]['id']})",
+    }, found
+    assert "seat_utilization" in found[f"rules[0] ({raw['rules'][0]['id']}).when"]
+
+
+def test_a_broken_upsync_section_still_lets_the_rules_be_checked() -> None:
+    raw = bundled()
+    raw["upsync"]["crm"] = "pipedrive"
+    raw["rules"][0]["when"] = "seat_utilization >= 80%"
+    paths = [p.split(":")[0] for p in problems(raw)]
+    assert "upsync.crm" in paths and "rules[0] (seats-near-limit).when" in paths
