@@ -144,3 +144,18 @@ def test_a_broken_upsync_section_still_lets_the_rules_be_checked() -> None:
     raw["rules"][0]["when"] = "seat_utilization >= 80%"
     paths = [p.split(":")[0] for p in problems(raw)]
     assert "upsync.crm" in paths and "rules[0] (seats-near-limit).when" in paths
+
+
+def test_an_optional_field_is_switched_off_with_false_and_true_names_no_field() -> None:
+    raw = bundled()
+    raw["hubspot"]["seats_property"] = False
+    raw["hubspot"]["nps_property"] = ""  # the older spelling
+    raw["usage"].setdefault("fields", {})["seats_limit"] = False
+    settings = parse_config(raw, ENV).settings
+    assert settings.hubspot is not None and settings.usage is not None
+    assert (settings.hubspot.seats_property, settings.hubspot.nps_property) == (None, None)
+    assert settings.usage.fields.seats_limit is None
+    assert "hubspot.seats_property" not in settings.hubspot.read_properties()
+    raw["hubspot"]["csat_property"] = True
+    [problem] = problems(raw)
+    assert problem.startswith("hubspot.csat_property: true names no field")
