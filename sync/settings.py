@@ -262,8 +262,6 @@ def _cross_check(settings: Settings) -> list[ConfigProblem]:
     crm = settings.upsync.crm
     if getattr(settings, crm) is None:
         problems.append(ConfigProblem(crm, f"section [{crm}] is required because upsync.crm = {crm!r}"))
-    if settings.usage is None:
-        problems.append(ConfigProblem("usage", "section [usage] is required: rules read product usage"))
     playbook_ids = [p.id for p in settings.playbooks]
     for i, playbook in enumerate(settings.playbooks):
         if playbook_ids.index(playbook.id) != i:
