@@ -144,6 +144,6 @@ def to_page(
     for raw in rows:
         try:
             records.append(to_record(raw))
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError) as exc:
             problems.append(f"{stream} record {_ref(raw)}: {type(exc).__name__}: {exc}")
     return Page(records=records, problems=problems, checkpoint=checkpoint)

@@ -7,6 +7,7 @@ canonical column once (:class:`Column`): the fields it selects and the values it
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -38,6 +39,8 @@ def parse_utc(value: Any) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"not a datetime: {value!r}")
         return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
     elif isinstance(value, str):
         parsed = datetime.fromisoformat(value)
@@ -73,7 +76,10 @@ def number(value: Any) -> float | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"not a number: {value!r}")
-    return float(value)
+    as_float = float(value)
+    if not math.isfinite(as_float):  # "NaN", "Infinity": float() reads them, no CRM field holds them
+        raise ValueError(f"not a finite number: {value!r}")
+    return as_float
 
 
 def integer(value: Any) -> int | None:

@@ -1,4 +1,5 @@
-"""Shared retry policy (tenacity, honouring Retry-After) and TLS context for every connector.
+"""Shared retry policy (tenacity, honouring Retry-After), TLS context and route (proxy, and what a
+failure to connect means) for every connector.
 
 Retries key on the error's class (``exc.retryable``), never on message text. A write that is
 not idempotent (HubSpot batch create) is retried only on a 429, which the server answers
@@ -8,22 +9,34 @@ it by key on the next run instead.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
 
 from connectors.settings import RetrySettings
-from core.errors import ConfigError, QuotaExhaustedError, RateLimitError, ShutdownError, UpsyncError
+from core.errors import (
+    ConfigError,
+    QuotaExhaustedError,
+    RateLimitError,
+    RefusedError,
+    ShutdownError,
+    UnreachableError,
+    UpsyncError,
+)
 
-__all__ = ["ApiBudget", "SlidingWindow", "call_with_retry", "redact", "ssl_context"]
+__all__ = ["ApiBudget", "Route", "SlidingWindow", "call_with_retry", "proxy_for", "redact", "ssl_context"]
 
 T = TypeVar("T")
 log = logging.getLogger("upsync.http")
@@ -50,6 +63,161 @@ def ssl_context(ca_file: Path | None, *, system: str = "") -> ssl.SSLContext:
     if ca_file is not None:
         ctx.load_verify_locations(cafile=str(trusted_ca(system, ca_file)))
     return ctx
+
+
+def _env(env: Mapping[str, str], name: str) -> str:
+    """``name`` from the environment, the lowercase spelling first (as curl reads them)."""
+    return (env.get(name.lower()) or env.get(name.upper()) or "").strip()
+
+
+def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
+    """The proxy a call to ``url`` goes through, as curl decides it: ``HTTPS_PROXY`` (``HTTP_PROXY``
+    for an http:// URL, ``ALL_PROXY`` for either), unless ``NO_PROXY`` names the host (a suffix of it,
+    ``*``, or a network such as ``10.0.0.0/8``). A proxy without a scheme is an http:// one."""
+    parts = urlsplit(url)
+    proxy = _env(env, f"{parts.scheme}_proxy") or _env(env, "all_proxy")
+    if not proxy or _bypassed(parts.hostname or "", parts.netloc.rsplit("@", 1)[-1], _env(env, "no_proxy")):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _bypassed(host: str, netloc: str, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` names the host: ``*``, the host or a domain it is in (``.example.com``
+    and ``example.com`` alike), ``host:port``, or a network holding its address."""
+    host, netloc = host.lower(), netloc.lower()
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        address = None
+    for entry in no_proxy.lower().split(","):
+        name = entry.strip().lstrip(".")
+        if name == "*" or name in (host, netloc) or (name and host.endswith("." + name)):
+            return True
+        if address is not None and "/" in name:
+            try:
+                if address in ipaddress.ip_network(name, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def shown_proxy(proxy: str) -> str:
+    """A proxy URL fit for a message: its user and password (if any) masked."""
+    parts = urlsplit(proxy)
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl() if "@" in parts.netloc else proxy
+
+
+PROXY_HINT = "check HTTPS_PROXY (or https_proxy) names a proxy that is up; list hosts reached directly in NO_PROXY"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a client reaches its system: the configured URL (and the key naming it), and the proxy
+    in between when the environment names one. Knowing the route, a failure to connect becomes a
+    message about the thing that failed (the host, its certificate, the proxy) and what to fix."""
+
+    system: str
+    key: str
+    url: str
+    proxy: str | None = None
+
+    @classmethod
+    def of(cls, system: str, key: str, url: str, env: Mapping[str, str]) -> Route:
+        return cls(system, key, url, proxy_for(url, env))
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc.rsplit("@", 1)[-1] or self.url
+
+    def failure(
+        self, exc: BaseException, stream: str | None, *, via_proxy: bool = False, detail: str = ""
+    ) -> UnreachableError | None:
+        """What ``exc`` (a vendor's exception, with the socket or TLS error it wraps) says about the
+        route, or None when it is no failure to connect (a reset, a timeout: retried as usual).
+        ``via_proxy``: the vendor's own exception says the proxy failed; ``detail`` its answer."""
+        chain = list(_chain(exc))
+        untrusted = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+        if untrusted is not None:
+            why = untrusted.verify_message or untrusted.reason or "verification failed"
+            return UnreachableError(
+                f"the TLS certificate of {self.host} is not trusted ({why})",
+                hint=f"set {self.system}.ca_file to the CA that issued it (behind a TLS-inspecting proxy: its CA)",
+                system=self.system,
+                stream=stream,
+            )
+        refused = any(isinstance(e, ConnectionRefusedError) for e in chain)
+        unresolved = any(isinstance(e, socket.gaierror) for e in chain)
+        if self.proxy is not None and (via_proxy or refused or unresolved):
+            shown = shown_proxy(self.proxy)
+            if refused or unresolved:
+                what = "refused the connection" if refused else "does not resolve"
+                return (RefusedError if refused else UnreachableError)(
+                    f"the proxy {shown} {what} (HTTPS_PROXY, on the way to {self.host})",
+                    hint=PROXY_HINT,
+                    system=self.system,
+                    stream=stream,
+                )
+            detail = detail or next((_tunnel_answer(e) for e in chain if _tunnel_answer(e)), "")
+            answer = f" ({detail})" if detail else ""
+            return UnreachableError(
+                f"the proxy {shown} would not open a tunnel to {self.host}{answer}",
+                hint=PROXY_HINT,
+                system=self.system,
+                stream=stream,
+            )
+        if unresolved:
+            return UnreachableError(
+                f"the host of {self.key} ({self.host}) does not resolve",
+                hint=f"check the host name in {self.key} and this machine's DNS; "
+                "where only a proxy reaches the internet, set HTTPS_PROXY",
+                system=self.system,
+                stream=stream,
+            )
+        if refused:
+            return RefusedError(
+                f"{self.host} refused the connection",
+                hint=f"check the host and port in {self.key}, and that the service is up",
+                system=self.system,
+                stream=stream,
+            )
+        tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+        if tls is not None:
+            return UnreachableError(
+                f"the TLS handshake with {self.host} failed ({tls.reason or type(tls).__name__})",
+                hint=f"check that {self.key} is the service's https:// address; behind a proxy, check HTTPS_PROXY",
+                system=self.system,
+                stream=stream,
+            )
+        return None
+
+
+def _tunnel_answer(exc: BaseException) -> str:
+    """The proxy's answer to CONNECT, as http.client reports a refused tunnel (requests, urllib3)."""
+    prefix = "Tunnel connection failed: "
+    text = str(exc) if isinstance(exc, OSError) else ""
+    return text.removeprefix(prefix).strip()[:80] if text.startswith(prefix) else ""
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps: causes, contexts, and the ones vendors keep in
+    ``reason`` (urllib3), ``original_error`` or their arguments (requests)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = (
+            current.__cause__,
+            current.__context__,
+            getattr(current, "reason", None),
+            getattr(current, "original_error", None),
+            *current.args,
+        )
+        todo.extend(e for e in linked if isinstance(e, BaseException))
 
 
 def redact(text: str, *secrets: str, limit: int = 300) -> str:

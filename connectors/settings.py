@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from core.config import Section, check_env_name, check_url, secret
 from core.records import FIELD_NAMES
 
-__all__ = ["ConnectionSettings", "OAuthSettings", "RetrySettings", "check_owned"]
+__all__ = ["ConnectionSettings", "OAuthSettings", "RetrySettings", "check_owned", "optional_field"]
 
 
 class RetrySettings(Section):
@@ -85,4 +85,14 @@ def check_owned(value: dict[str, str]) -> dict[str, str]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"{', '.join(dupes)} mapped twice; each owned field needs its own CRM field")
+    return value
+
+
+def optional_field(value: object) -> object:
+    """A before-validator of an optional CRM field or usage path: ``false`` switches it off (the
+    pull does not read it), as does ``""`` (the older spelling); ``true`` names no field."""
+    if value is False or (isinstance(value, str) and not value.strip()):
+        return None
+    if value is True:
+        raise ValueError("true names no field: write the field's name, or false to switch it off")
     return value

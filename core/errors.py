@@ -11,6 +11,8 @@ UpsyncError                  root; .hint (what to do), retryable=False, exit_cod
     ├── QuotaExhaustedError  daily allowance spent: stop until next run    not retried
     ├── UpstreamError        5xx, timeouts, connection resets              retryable
     │   └── QueryTimeoutError  the server gave up on a query: read a smaller window
+    ├── UnreachableError     no answer at all: DNS, TLS trust, the proxy    not retried; the system waits
+    │   └── RefusedError       the host (or the proxy) refused the connection: retried first
     ├── ResponseShapeError   missing field, unparseable body (bug or API change)
     └── WriteRejectedError   the CRM refused a write; recorded per op, run goes on
 ```
@@ -34,10 +36,12 @@ __all__ = [
     "QueryTimeoutError",
     "QuotaExhaustedError",
     "RateLimitError",
+    "RefusedError",
     "ResponseShapeError",
     "RuleError",
     "ShutdownError",
     "StateError",
+    "UnreachableError",
     "UpstreamError",
     "UpsyncError",
     "WriteRejectedError",
@@ -141,6 +145,19 @@ class QueryTimeoutError(UpstreamError):
     """Salesforce QUERY_TIMEOUT: retrying the same query fails the same way; halve the window."""
 
     retryable = False
+
+
+class UnreachableError(ConnectorError):
+    """The system gave no answer at all: its name does not resolve, its certificate is not trusted,
+    or the proxy in between would not carry the call. Every other call to it would fail the same
+    way, so the system's remaining streams wait for the next run instead of each retrying."""
+
+
+class RefusedError(UnreachableError):
+    """The host (or the proxy) refused the connection: a server restarting does that for a few
+    seconds, so the call is retried first."""
+
+    retryable = True
 
 
 class ResponseShapeError(ConnectorError):

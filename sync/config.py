@@ -16,7 +16,7 @@ from typing import Any
 
 from core.errors import ConfigError, ConfigProblem
 from rules.engine import EngineParams, RuleSet, RuleSetError, compile_ruleset
-from sync.settings import CONFIG_HINT, Settings, check_settings, read_toml
+from sync.settings import CONFIG_HINT, Settings, check_settings, missing_files, read_toml, salvage
 
 __all__ = ["Config", "compile_rules", "engine_params", "load_config", "parse_config"]
 
@@ -54,27 +54,52 @@ def compile_rules(settings: Settings) -> RuleSet:
         raise ConfigError(_problems(exc), hint=CONFIG_HINT) from None
 
 
-def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path | None = None) -> Config:
-    """Validate already-parsed TOML and compile its rules; one ConfigError lists every problem."""
+def parse_config(
+    raw: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path | None = None, files: bool = False
+) -> Config:
+    """Validate already-parsed TOML and compile its rules; one ConfigError lists every problem.
+
+    A file that does not validate still has its rules, playbook references and (with ``files``)
+    files checked, from what did validate (:func:`sync.settings.salvage`): every problem in one
+    run, not one kind per run."""
     settings, problems = check_settings(raw, env, base_dir=base_dir)
+    checked = settings or salvage(raw, base_dir=base_dir)
     ruleset = None
-    if settings is not None:
+    if checked is not None:
+        if files:
+            problems.extend(missing_files(checked))
+        # a playbook that failed validation is reported as such, not as every rule's unknown playbook
+        playbooks = _raw_ids(raw.get("playbooks")) if settings is None else None
         try:
-            ruleset = _compile(settings)
+            ruleset = _compile(checked, playbooks)
         except RuleSetError as exc:
             problems.extend(_problems(exc))
     if problems or settings is None or ruleset is None:
-        raise ConfigError(problems, hint=CONFIG_HINT)
+        raise ConfigError(_unique(problems), hint=CONFIG_HINT)
     return Config(settings=settings, ruleset=ruleset)
 
 
-def load_config(path: Path, env: Mapping[str, str]) -> Config:
-    """Read ``path``, validate it and compile its rules; one ConfigError lists every problem."""
-    return parse_config(read_toml(path), env, base_dir=path.parent)
+def load_config(path: Path, env: Mapping[str, str], *, files: bool = False) -> Config:
+    """Read ``path``, validate it and compile its rules; one ConfigError lists every problem.
+    ``files``: also check that the files it names (``ca_file``) exist, as ``upsync validate`` does."""
+    return parse_config(read_toml(path), env, base_dir=path.parent, files=files)
 
 
-def _compile(settings: Settings) -> RuleSet:
-    return compile_ruleset(settings.rules, engine_params(settings), playbooks=[p.id for p in settings.playbooks])
+def _compile(settings: Settings, playbooks: list[str] | None = None) -> RuleSet:
+    ids = [p.id for p in settings.playbooks] if playbooks is None else playbooks
+    return compile_ruleset(settings.rules, engine_params(settings), playbooks=ids)
+
+
+def _raw_ids(playbooks: Any) -> list[str]:
+    items = playbooks if isinstance(playbooks, list) else []
+    return [str(p["id"]) for p in items if isinstance(p, dict) and "id" in p]
+
+
+def _unique(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    unique: dict[tuple[str, str], ConfigProblem] = {}
+    for problem in problems:
+        unique.setdefault((problem.path, problem.message), problem)
+    return list(unique.values())
 
 
 def _problems(exc: RuleSetError) -> list[ConfigProblem]:

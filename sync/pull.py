@@ -37,7 +37,7 @@ from core.cursor import (
     next_window,
     pass_window,
 )
-from core.errors import AuthError, ConnectorError, QuotaExhaustedError, ShutdownError
+from core.errors import AuthError, ConnectorError, QuotaExhaustedError, ShutdownError, UnreachableError
 from core.records import CursorState, Window
 from sync.store import Store
 
@@ -59,7 +59,7 @@ class PullReport:
     hint: str | None = None
     quota: bool = False
     auth: bool = False  # the system refused upsync's credentials
-    halts_system: bool = False  # auth or quota: the system's other streams would fail the same way
+    halts_system: bool = False  # auth, quota, unreachable: the system's other streams would fail the same way
     stopped: bool = False
 
 
@@ -285,5 +285,6 @@ def _record(report: PullReport, exc: Exception) -> None:
     report.hint = exc.hint
     report.quota = isinstance(exc, QuotaExhaustedError)
     report.auth = isinstance(exc, AuthError)
-    report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError)
+    # auth, quota, or no answer at all (DNS, TLS trust, the proxy): the other streams would fail alike
+    report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError | UnreachableError)
     log.error("%s (cursors kept at the last committed page; the next run resumes there)", exc)

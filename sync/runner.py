@@ -76,8 +76,10 @@ def connect_crm(
 
 def connect_usage(
     settings: Settings, env: Mapping[str, str], *, sleep: Callable[[float], None] = time.sleep
-) -> UsageConnector:
-    assert settings.usage is not None
+) -> UsageConnector | None:
+    """The usage API's connector; None for a CRM-only setup (no ``[usage]``): rules see no usage."""
+    if settings.usage is None:
+        return None
     return UsageConnector(settings.usage, env, settings.retry, sleep=sleep)
 
 
@@ -99,7 +101,7 @@ def pull_all(
     """Pull every stream of the CRM, then the usage API. After an auth or quota stop, the rest of
     that system's streams wait for the next run (their cursors untouched)."""
     reports: list[PullReport] = []
-    for connector in (ctx.crm, ctx.usage):
+    for connector in (ctx.crm, ctx.usage) if ctx.usage is not None else (ctx.crm,):
         full_refresh, deletes_every = cadences(ctx.settings, connector.system)
         halted: str | None = None
         report_quota = False
@@ -153,7 +155,7 @@ class Context:
     settings: Settings
     store: Store
     crm: CrmConnector
-    usage: UsageConnector
+    usage: UsageConnector | None  # None: no [usage] section, a CRM-only setup
     clock: Clock
     stop: threading.Event = field(default_factory=threading.Event)
     dry_run: bool = False
@@ -195,7 +197,8 @@ class Context:
     def close(self) -> None:
         """Release the connectors and the store (the context owns all three)."""
         self.crm.close()
-        self.usage.close()
+        if self.usage is not None:
+            self.usage.close()
         self.store.close()
 
 
@@ -485,6 +488,8 @@ def backfill_streams(ctx: Context, source: str, objects: Collection[str] | None)
             hint="pass --config with a config whose [upsync].crm is that CRM",
         )
     connector = ctx.usage if source == "usage" else ctx.crm
+    if connector is None:
+        raise ConfigError(NO_USAGE, hint=NO_USAGE_HINT)
     names = {s.name.split(".", 1)[1]: s for s in connector.streams}
     unknown = set(objects or ()) - set(names)
     if unknown:
@@ -492,6 +497,10 @@ def backfill_streams(ctx: Context, source: str, objects: Collection[str] | None)
             f"--objects: unknown {', '.join(sorted(unknown))}", hint=f"{source} objects: {', '.join(names)}"
         )
     return [s for name, s in names.items() if objects is None or name in objects]
+
+
+NO_USAGE = "this config has no [usage] section: there is no usage to load"
+NO_USAGE_HINT = "add [usage] with the usage API's base_url (its [usage.fields] map the export's items)"
 
 
 Progress = Callable[[str], tuple[Callable[[int], None], Callable[[str | None, str | None], None]]]
@@ -520,7 +529,8 @@ def import_usage_file(
 ) -> tuple[int, int]:
     """Load a usage export (``.ndjson`` read with ``[usage.fields]``, or ``.csv``): (rows stored,
     lines skipped); each skipped line is named ``file:line``."""
-    assert settings.usage is not None
+    if settings.usage is None:
+        raise ConfigError(NO_USAGE, hint=NO_USAGE_HINT)
     stored = problems = 0
     for page in read_usage_file(path, settings.usage):
         store.commit_page(f"file:{path.name}", page.records, None, now=clock())

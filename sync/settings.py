@@ -9,6 +9,7 @@ section (``connectors.<system>.settings``); this module composes them with the r
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 import typing
@@ -59,6 +60,7 @@ __all__ = [
     "missing_files",
     "parse_settings",
     "read_toml",
+    "salvage",
 ]
 
 
@@ -224,6 +226,62 @@ def check_settings(
     return (_resolve_paths(settings, base_dir) if base_dir is not None else settings), problems
 
 
+def salvage(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Settings | None:
+    """The settings of a file that does not validate, without the keys that failed: what the
+    checks that need settings (the rules, the playbooks, the files) can still look at, so that
+    one ``upsync validate`` reports every problem instead of one kind per run. Never run with:
+    a key left out here is a problem already reported. None when nothing can be salvaged."""
+    data: Any = copy.deepcopy(dict(raw))
+    for _ in range(8):  # each round drops what failed; a dropped key can only uncover a missing one
+        try:
+            settings = Settings.model_validate(data)
+        except ValidationError as exc:
+            if not any(_drop(data, tuple(e["loc"]), e["type"] == "missing") for e in exc.errors()):
+                return None
+            data = _without_dropped(data)
+            continue
+        return _resolve_paths(settings, base_dir) if base_dir is not None else settings
+    return None
+
+
+_DROPPED = object()
+
+
+def _drop(data: Any, loc: tuple[int | str, ...], missing: bool) -> bool:
+    """Drop the deepest key of ``loc`` that ``data`` holds (a list item is marked, and removed
+    once every error of the round is handled, so the other errors' indexes still hold)."""
+    if missing and loc[:1] == ("upsync",):
+        # the one required section: a stand-in CRM lets the rest be checked (its own problem is reported)
+        data["upsync"] = {**(data.get("upsync") if isinstance(data.get("upsync"), dict) else {}), "crm": "salesforce"}
+        return True
+    if missing:
+        loc = loc[:-1]
+    node, parent, step = data, None, None
+    for item in loc:
+        found = (isinstance(node, dict) and item in node) or (
+            isinstance(node, list) and isinstance(item, int) and item < len(node)
+        )
+        if not found:
+            break
+        parent, step, node = node, item, node[item]
+    if parent is None or step is None:
+        return False
+    if isinstance(parent, list):
+        changed = parent[int(step)] is not _DROPPED
+        parent[int(step)] = _DROPPED
+        return changed
+    del parent[step]
+    return True
+
+
+def _without_dropped(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_dropped(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without_dropped(v) for v in node if v is not _DROPPED]
+    return node
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """The TOML of ``path``, or a ConfigError naming the file and what is wrong with it."""
     try:
@@ -243,8 +301,6 @@ def _cross_check(settings: Settings) -> list[ConfigProblem]:
     crm = settings.upsync.crm
     if getattr(settings, crm) is None:
         problems.append(ConfigProblem(crm, f"section [{crm}] is required because upsync.crm = {crm!r}"))
-    if settings.usage is None:
-        problems.append(ConfigProblem("usage", "section [usage] is required: rules read product usage"))
     playbook_ids = [p.id for p in settings.playbooks]
     for i, playbook in enumerate(settings.playbooks):
         if playbook_ids.index(playbook.id) != i:

@@ -49,7 +49,7 @@ from hubspot.crm.owners import ApiException as OwnersApiException
 from hubspot.crm.properties import ApiException as PropertiesApiException
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
-from connectors.http import SlidingWindow, redact, ssl_context
+from connectors.http import Route, SlidingWindow, redact, ssl_context
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import TASK_TO_COMPANY
 from connectors.oauth import TokenClient
@@ -101,11 +101,24 @@ def _retry_after(exc: Any) -> float | None:
         return None
 
 
+PORTAL = Route(SYSTEM, "hubspot.base_url", "the HubSpot API")
+"""The route named in errors when a caller knows no better (the client passes its own)."""
+
+
 @contextmanager
-def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
+def translated(stream: str | None, *, token: str = "", route: Route = PORTAL) -> Iterator[None]:
     """Map hubspot-api-client / urllib3 exceptions onto upsync's hierarchy, redacted."""
     try:
         yield
+    except AttributeError as exc:
+        # The SDK turns a TLS failure into ApiException(status=0) without a body, then fails to
+        # decode that body: the AttributeError's context is the ApiException, whose context is
+        # urllib3's SSLError. Anything else is a bug, and stays one.
+        wrapped = exc.__context__
+        if not isinstance(wrapped, API_EXCEPTIONS) or getattr(wrapped, "status", None) != 0:
+            raise
+        failure = route.failure(wrapped, stream)
+        raise (failure or UpstreamError("no answer (the SDK's status 0)", system=SYSTEM, stream=stream)) from exc
     except API_EXCEPTIONS as exc:
         status = int(getattr(exc, "status", 0) or 0)
         body = _body(exc)
@@ -138,6 +151,8 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
                 stream=stream,
                 retry_after=_retry_after(exc),
             ) from exc
+        if status == 0 and (failure := route.failure(exc, stream)) is not None:
+            raise failure from exc
         if status >= 500 or status == 0:
             raise UpstreamError(f"server error {status}", system=SYSTEM, stream=stream) from exc
         raise ConnectorError(
@@ -147,7 +162,14 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
             hint="check the HubSpot property and object names in config.toml ([hubspot])",
         ) from exc
     except urllib3.exceptions.HTTPError as exc:
-        what = "timed out" if isinstance(exc, urllib3.exceptions.TimeoutError) else "connection failed"
+        failure = route.failure(exc, stream, via_proxy=isinstance(exc, urllib3.exceptions.ProxyError))
+        if failure is not None:
+            raise failure from exc
+        # NewConnectionError is a ConnectTimeoutError too: only a real timeout says "timed out"
+        timed_out = isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
+            exc, urllib3.exceptions.NewConnectionError
+        )
+        what = "timed out" if timed_out else "connection failed"
         raise UpstreamError(
             f"{what} ({type(exc).__name__})",
             system=SYSTEM,
@@ -173,11 +195,17 @@ class HubSpotClient(TokenClient):
         *,
         oauth: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(token, oauth, retry, sleep=sleep)
         self.settings = settings
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
-        self._http = urllib3.PoolManager(ssl_context=ssl_context(settings.ca_file, system=SYSTEM))
+        # The SDK's urllib3 reads no proxy from the environment: connectors.http decides it as for
+        # every client (HTTPS_PROXY, NO_PROXY), and the SDK's Configuration.proxy carries it.
+        self.route = Route.of(SYSTEM, "hubspot.base_url", settings.base_url, env or {})
+        token_url = (oauth or {}).get("token_url")
+        self._token_route = Route.of(SYSTEM, "hubspot.oauth.token_url", token_url, env or {}) if token_url else None
+        self._http = _pool(self._token_route, ssl_context(settings.ca_file, system=SYSTEM))
         self._token = self._token or self._fetch_token()
         api = HubSpot(
             access_token=self._token,
@@ -185,6 +213,7 @@ class HubSpotClient(TokenClient):
             ssl_ca_cert=str(settings.ca_file) if settings.ca_file else None,
             # retries are ours (tenacity, per error class); urllib3's would re-send POSTs blindly
             retry=urllib3.Retry(total=False),
+            **_proxy_config(self.route.proxy),
         )
         self._search = api.crm.objects.search_api
         self._objects = api.crm.objects.basic_api
@@ -220,6 +249,10 @@ class HubSpotClient(TokenClient):
     # -- auth ----------------------------------------------------------------------------------
 
     def _post_token(self, url: str, form: Mapping[str, str]) -> tuple[int, Mapping[str, Any]]:
+        with translated("oauth", route=self._token_route or self.route):
+            return self._post_form(url, form)
+
+    def _post_form(self, url: str, form: Mapping[str, str]) -> tuple[int, Mapping[str, Any]]:
         response = self._http.request(
             "POST",
             url,
@@ -247,7 +280,7 @@ class HubSpotClient(TokenClient):
                 self.search_calls += 1
             self.general.acquire()
             self.calls += 1
-            with translated(stream, token=self._token):
+            with translated(stream, token=self._token, route=self.route):
                 return fn()
 
         return self._authorized(attempt, idempotent=idempotent)
@@ -500,6 +533,26 @@ class HubSpotClient(TokenClient):
             yield results
             if not after:
                 return
+
+
+def _proxy_config(proxy: str | None) -> dict[str, Any]:
+    """The SDK Configuration's ``proxy`` (and ``proxy_headers``: urllib3 sends no password it
+    finds in the proxy URL, so it goes in a Proxy-Authorization header)."""
+    if proxy is None:
+        return {}
+    url = urllib3.util.parse_url(proxy)
+    config: dict[str, Any] = {"proxy": url._replace(auth=None).url}
+    if url.auth:
+        config["proxy_headers"] = urllib3.util.make_headers(proxy_basic_auth=url.auth)
+    return config
+
+
+def _pool(route: Route | None, context: Any) -> urllib3.PoolManager:
+    """The token endpoint's pool: through the proxy when its route has one."""
+    proxy = _proxy_config(route.proxy if route else None)
+    if not proxy:
+        return urllib3.PoolManager(ssl_context=context)
+    return urllib3.ProxyManager(proxy["proxy"], proxy_headers=proxy.get("proxy_headers"), ssl_context=context)
 
 
 def _batch_outcome(response: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

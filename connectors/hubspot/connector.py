@@ -258,7 +258,7 @@ class HubSpotConnector:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         token = secret(env, settings.token_env)
-        self.client = HubSpotClient(settings, token, retry, oauth=oauth_form(settings, env), sleep=sleep)
+        self.client = HubSpotClient(settings, token, retry, oauth=oauth_form(settings, env), sleep=sleep, env=env)
         lookback = timedelta(seconds=settings.lookback_seconds)
         readers: list[ObjectReader | OwnerReader] = []
         for name in settings.objects:

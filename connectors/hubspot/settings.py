@@ -7,7 +7,7 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
-from connectors.settings import ConnectionSettings, OAuthSettings, check_owned
+from connectors.settings import ConnectionSettings, OAuthSettings, check_owned, optional_field
 from core.config import check_url
 from core.records import FIELD_NAMES
 
@@ -59,10 +59,39 @@ class HubSpotSettings(ConnectionSettings):
     property_group: str = Field("upsync", description="the property group `upsync crm setup` creates")
     task_closed_status: Literal["COMPLETED"] = "COMPLETED"
 
+    @field_validator(
+        "seats_property",
+        "contract_end_property",
+        "health_property",
+        "do_not_contact_property",
+        "nps_property",
+        "csat_property",
+        mode="before",
+    )
+    @classmethod
+    def _optional(cls, value: object) -> object:
+        return optional_field(value)
+
     @field_validator("company_properties")
     @classmethod
     def _owned_fields(cls, value: dict[str, str]) -> dict[str, str]:
         return check_owned(value)
+
+    def read_properties(self) -> dict[str, str]:
+        """The company properties the pull reads because this section names them: key → property
+        (none when companies are not read; a property switched off is not read)."""
+        if "companies" not in self.objects:
+            return {}
+        keys = (
+            "workspace_property",
+            "seats_property",
+            "contract_end_property",
+            "health_property",
+            "do_not_contact_property",
+            "nps_property",
+            "csat_property",
+        )
+        return {f"hubspot.{k}": v for k in keys if (v := getattr(self, k))}
 
     @field_validator("base_url")
     @classmethod

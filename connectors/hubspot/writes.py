@@ -169,6 +169,7 @@ class HubSpotTaskWriter:
         self.company_properties = dict(settings.company_properties)
         self.closed_status = settings.task_closed_status
         self.group = settings.property_group
+        self.read_properties = settings.read_properties()
 
     def find(self, keys: Mapping[str, str | None] | Sequence[str]) -> dict[str, str]:
         """Tasks already in HubSpot for these keys (or key → the company it belongs to): key → task id.
@@ -332,11 +333,39 @@ class HubSpotTaskWriter:
         """The property group and every property upsync writes, on companies and tasks (four
         reads of the properties API)."""
         needs = self._inspect()
+        read_present, read_missing, read_steps = self._read_check()
         return SchemaReport(
-            present=tuple(n.where for n in needs if n.state == "present"),
-            missing=tuple(f"{n.where}: {n.problem}" for n in needs if n.state != "present"),
-            instructions=tuple(n.instruction for n in needs if n.state != "present"),
+            present=tuple(n.where for n in needs if n.state == "present") + read_present,
+            missing=tuple(f"{n.where}: {n.problem}" for n in needs if n.state != "present") + read_missing,
+            instructions=tuple(n.instruction for n in needs if n.state != "present") + read_steps,
         )
+
+    def _read_check(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """(present, missing, what to do) for the company properties the pull reads because the
+        config names them: HubSpot's search would otherwise leave a missing one out silently, and
+        every account would look as if it had no value. upsync does not create them: they hold
+        the customer's own data."""
+        if not self.read_properties:
+            return (), (), ()
+        props = {str(p.get("name")) for p in self.client.properties("companies")}
+        present, missing, steps = [], [], []
+        for key_path, name in self.read_properties.items():
+            where = f"Company property {name} ({key_path}, read)"
+            if name in props:
+                present.append(where)
+                continue
+            missing.append(f"{where}: not found")
+            off = key_path.split(".", 1)[1]
+            steps.append(
+                f"create the company property {name} (Settings → Properties → Company properties → Create property), "
+                + (
+                    f"or set {key_path} to the property that holds it"
+                    if off == "workspace_property"
+                    else f"or switch it off: {off} = false"
+                )
+                + " in [hubspot]"
+            )
+        return tuple(present), tuple(missing), tuple(steps)
 
     def setup_schema(self) -> SchemaReport:
         """Create the missing group (companies and tasks) and properties; a property that exists
@@ -363,11 +392,12 @@ class HubSpotTaskWriter:
                 created.append(need.where)
         left = [n for n in needs if n.state == "wrong"]
         there = [n.where for n in needs if n.state == "present" or (n.state == "absent" and n.where not in created)]
+        read_present, read_missing, read_steps = self._read_check()
         return SchemaReport(
-            present=tuple(there),  # an absent one not created: it appeared meanwhile (409)
+            present=tuple(there) + read_present,  # an absent one not created: it appeared meanwhile (409)
             created=tuple(created),
-            missing=tuple(f"{n.where}: {n.problem}" for n in left),
-            instructions=tuple(n.instruction for n in left),
+            missing=tuple(f"{n.where}: {n.problem}" for n in left) + read_missing,
+            instructions=tuple(n.instruction for n in left) + read_steps,
         )
 
     def _inspect(self) -> list[_Need]:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce.api import Salesforce
@@ -36,7 +37,7 @@ from simple_salesforce.format import SoqlFormatter
 from simple_salesforce.util import call_salesforce
 
 from connectors.columns import parse_utc, utc_millis
-from connectors.http import ApiBudget, redact, trusted_ca
+from connectors.http import ApiBudget, Route, redact, trusted_ca
 from connectors.oauth import TokenClient
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import Soql
@@ -89,8 +90,12 @@ def format_query(query: Soql) -> str:
     return _SoqlFormatter().vformat(query.template, (), query.params)
 
 
+ORG = Route(SYSTEM, "salesforce.instance_url", "the Salesforce org")
+"""The route named in errors when a caller knows no better (the client passes its own)."""
+
+
 @contextmanager
-def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
+def translated(stream: str | None, *, token: str = "", route: Route = ORG) -> Iterator[None]:
     """Map simple-salesforce / requests exceptions onto upsync's hierarchy, redacted."""
     try:
         yield
@@ -142,7 +147,10 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
         raise ConnectorError(f"{type(exc).__name__} {exc.status}", system=SYSTEM, stream=stream) from exc
     except requests.Timeout as exc:
         raise UpstreamError("timed out", system=SYSTEM, stream=stream) from exc
-    except requests.ConnectionError as exc:
+    except requests.ConnectionError as exc:  # ProxyError and SSLError are ConnectionErrors too
+        failure = route.failure(exc, stream, via_proxy=isinstance(exc, requests.exceptions.ProxyError))
+        if failure is not None:
+            raise failure from exc
         raise UpstreamError(
             "connection failed", system=SYSTEM, stream=stream, hint="check salesforce.instance_url and the network"
         ) from exc
@@ -168,9 +176,11 @@ class SalesforceClient(TokenClient):
         oauth: Mapping[str, str] | None = None,
         budget: ApiBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(token, oauth, retry, sleep=sleep)
         self.settings = settings
+        self.route = Route.of(SYSTEM, "salesforce.instance_url", settings.instance_url, env or {})
         self.budget = budget or ApiBudget(
             system=SYSTEM,
             run_share=settings.run_quota_share,
@@ -180,8 +190,15 @@ class SalesforceClient(TokenClient):
         self.identity_user_id: str | None = None  # the API user, when upsync obtained the session itself
         session = requests.Session()
         # This machine (and many CI images) exports REQUESTS_CA_BUNDLE, which requests merges over
-        # session.verify: ignore the environment so the configured CA file is the one used.
+        # session.verify: ignore the environment so the configured CA file is the one used (and so
+        # no ~/.netrc password is ever sent). The proxy the environment names is then given here,
+        # per host, as connectors.http decides it for every client (HTTPS_PROXY, NO_PROXY).
         session.trust_env = False
+        token_url = (oauth or {}).get("token_url")
+        self._token_route = Route.of(SYSTEM, "salesforce.oauth.token_url", token_url, env or {}) if token_url else None
+        for route in (self.route, self._token_route):
+            if route is not None and route.proxy is not None:
+                session.proxies[f"{urlsplit(route.url).scheme}://{urlsplit(route.url).hostname}"] = route.proxy
         ca_file = trusted_ca(SYSTEM, settings.ca_file)
         session.verify = str(ca_file) if ca_file else True
         self._session = session
@@ -200,7 +217,8 @@ class SalesforceClient(TokenClient):
     # -- auth ----------------------------------------------------------------------------------
 
     def _post_token(self, url: str, form: Mapping[str, str]) -> tuple[int, Mapping[str, Any]]:
-        response = self._session.post(url, data=dict(form), timeout=self._timeout)
+        with translated("oauth", route=self._token_route or self.route):
+            response = self._session.post(url, data=dict(form), timeout=self._timeout)
         try:
             answer = response.json()
         except ValueError:
@@ -223,7 +241,7 @@ class SalesforceClient(TokenClient):
 
         def attempt() -> T:
             self.budget.charge(write=write, stream=stream)
-            with translated(stream, token=self._token):
+            with translated(stream, token=self._token, route=self.route):
                 result = fn()
             usage = getattr(self._sf, "api_usage", {}).get("api-usage")
             if usage is not None:

@@ -132,7 +132,7 @@ class SalesforceConnector:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = SalesforceClient(
-            settings, secret(env, settings.token_env), retry, oauth=oauth_form(settings, env), sleep=sleep
+            settings, secret(env, settings.token_env), retry, oauth=oauth_form(settings, env), sleep=sleep, env=env
         )
         lookback = timedelta(seconds=settings.lookback_seconds)
         readers = []

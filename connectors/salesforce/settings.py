@@ -8,7 +8,7 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
-from connectors.settings import ConnectionSettings, OAuthSettings, check_owned
+from connectors.settings import ConnectionSettings, OAuthSettings, check_owned, optional_field
 from core.config import check_url
 
 __all__ = ["SALESFORCE_ACCOUNT_FIELDS", "SalesforceObject", "SalesforceSettings"]
@@ -75,10 +75,23 @@ class SalesforceSettings(ConnectionSettings):
     )
     task_closed_status: str = Field("Completed", description="Task Status upsync sets when it closes its own task")
 
+    @field_validator("seats_field", "health_field", "do_not_contact_field", "nps_field", "csat_field", mode="before")
+    @classmethod
+    def _optional(cls, value: object) -> object:
+        return optional_field(value)
+
     @field_validator("account_fields")
     @classmethod
     def _owned_fields(cls, value: dict[str, str]) -> dict[str, str]:
         return check_owned(value)
+
+    def read_fields(self) -> dict[str, str]:
+        """The Account fields the pull reads because this section names them: key → API name
+        (none when accounts are not read; a field switched off is not read)."""
+        if "accounts" not in self.objects:
+            return {}
+        keys = ("workspace_field", "seats_field", "health_field", "do_not_contact_field", "nps_field", "csat_field")
+        return {f"salesforce.{k}": v for k in keys if (v := getattr(self, k))}
 
     @field_validator("instance_url")
     @classmethod

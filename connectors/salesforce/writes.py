@@ -92,6 +92,7 @@ class SalesforceTaskWriter:
         self.account_fields = dict(settings.account_fields)
         self.closed_status = settings.task_closed_status
         self._integration_user = settings.integration_user_id
+        self.read_fields = settings.read_fields()
 
     def find(self, keys: Mapping[str, str | None] | Sequence[str]) -> dict[str, str]:
         """Tasks already in Salesforce for these keys: key → Task Id (SOQL reads what is committed)."""
@@ -213,7 +214,8 @@ class SalesforceTaskWriter:
 
     def check_schema(self) -> SchemaReport:
         """Describe Account and Task: every mapped Account field exists, writable, with a type
-        that holds what upsync writes; the Task sync key exists and is an External ID."""
+        that holds what upsync writes; every Account field the config has the pull read exists
+        (else the pull fails with INVALID_FIELD); the Task sync key exists and is an External ID."""
         present: list[str] = []
         missing: list[str] = []
         steps: list[str] = []
@@ -240,6 +242,23 @@ class SalesforceTaskWriter:
                 )
             else:
                 present.append(where)
+        for key_path, api in self.read_fields.items():
+            where = f"Account.{api} ({key_path}, read)"
+            if api.lower() in account:
+                present.append(where)
+                continue
+            missing.append(f"{where}: not found, or not visible to the integration user")
+            off = key_path.split(".", 1)[1]
+            steps.append(
+                f"create Account.{api} (Setup → Object Manager → Account → Fields & Relationships → New) and give the "
+                "integration user Read access, or "
+                + (
+                    f"set {key_path} to the field that holds it"
+                    if off == "workspace_field"
+                    else f"switch it off: {off} = false"
+                )
+                + " in [salesforce]"
+            )
         task = _fields(self.client.describe("Task")["fields"])
         key = task.get(self.key_field.lower())
         where = f"Task.{self.key_field} (sync key)"

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from connectors.base import Page, Unchanged, to_page
-from connectors.http import call_with_retry, redact, ssl_context
+from connectors.http import Route, call_with_retry, redact, ssl_context
 from connectors.oauth import renew_delay
 from connectors.settings import RetrySettings
 from connectors.usage.settings import UsageSettings
@@ -45,8 +45,12 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond:06d}Z"
 
 
+API = Route(SYSTEM, "usage.base_url", "the usage API")
+"""The route named in errors when a caller knows no better (the client passes its own)."""
+
+
 @contextmanager
-def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
+def translated(stream: str | None, *, token: str = "", route: Route = API) -> Iterator[None]:
     """Map httpx exceptions onto upsync's hierarchy (the URL is kept, never the headers)."""
     try:
         yield
@@ -77,6 +81,10 @@ def translated(stream: str | None, *, token: str = "") -> Iterator[None]:
     except httpx.TimeoutException as exc:
         raise UpstreamError("timed out", system=SYSTEM, stream=stream) from exc
     except httpx.HTTPError as exc:
+        proxy = isinstance(exc, httpx.ProxyError)  # the proxy answered CONNECT with an error: "403 Forbidden"
+        failure = route.failure(exc, stream, via_proxy=proxy, detail=str(exc)[:80] if proxy else "")
+        if failure is not None:
+            raise failure from exc
         raise UpstreamError(
             f"request failed ({type(exc).__name__})", system=SYSTEM, stream=stream, hint="check usage.base_url"
         ) from exc
@@ -142,6 +150,7 @@ class UsageClient:
         self.settings = settings
         self.retry = retry
         self._sleep = sleep
+        self.route = Route.of(SYSTEM, "usage.base_url", settings.base_url, env)
         headers = {"Accept": "application/json"}
         auth: httpx.Auth | None = None
         self._secret = secret(env, settings.token_env)
@@ -165,6 +174,10 @@ class UsageClient:
             timeout=httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds),
             verify=ssl_context(settings.ca_file, system=SYSTEM),
             transport=transport,
+            # httpx reads HTTPS_PROXY, ALL_PROXY and NO_PROXY itself, as connectors.http does for the
+            # CRM clients (self.route names that proxy in errors); the CA stays the configured one
+            # (verify is a context), and httpx reads no ~/.netrc unless asked.
+            trust_env=True,
         )
         self.calls = 0
 
@@ -174,7 +187,7 @@ class UsageClient:
     def _call(self, fn: Callable[[], T], *, stream: str) -> T:
         def attempt() -> T:
             self.calls += 1
-            with translated(stream, token=self._secret):
+            with translated(stream, token=self._secret, route=self.route):
                 return fn()
 
         return call_with_retry(attempt, policy=self.retry, sleep=self._sleep)
@@ -322,13 +335,17 @@ class UsageConnector:
 def read_usage_file(path: Path, settings: UsageSettings, *, batch: int = 5000) -> Iterator[Page]:
     """Pages of usage records from a historical export: NDJSON (one item per line, read with the
     ``[usage.fields]`` mapping) or CSV (columns named as the canonical metrics; maps as JSON text).
-    A line that cannot be read is named (file and line) in the page's problems."""
+    A line that cannot be read (not UTF-8, not JSON, a value that is no finite number…) is named
+    ``file:line`` with the reason in the page's problems; the other lines are read all the same."""
     decl = DailyUsage(fields=settings.fields)
     csv_decl = DailyUsage()
     suffix = path.suffix.lower()
-    with path.open(encoding="utf-8", newline="") as handle:
+    # A stray byte must cost its line, not the file: undecodable bytes are kept as surrogates and
+    # the line holding one is reported. utf-8-sig: a spreadsheet's export starts with a BOM.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         if suffix == ".csv":
-            rows: Iterator[tuple[int, Any]] = ((i + 2, row) for i, row in enumerate(csv.DictReader(handle)))
+            table = csv.DictReader(handle)
+            rows: Iterator[tuple[int, Any]] = ((table.line_num, row) for row in table)
             reader = csv_decl
         elif suffix in (".ndjson", ".jsonl", ".json"):
             rows = ((i + 1, line) for i, line in enumerate(handle) if line.strip())
@@ -340,11 +357,21 @@ def read_usage_file(path: Path, settings: UsageSettings, *, batch: int = 5000) -
         records, problems = [], []
         for line_no, raw in rows:
             try:
+                _check_utf8(raw)
                 item = json.loads(raw) if isinstance(raw, str) else raw
                 records.append(reader.to_record(item))
-            except (KeyError, ValueError, TypeError) as exc:
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
                 problems.append(f"{path.name}:{line_no}: {type(exc).__name__}: {exc}")
             if len(records) >= batch:
                 yield Page(records=records, problems=problems)
                 records, problems = [], []
         yield Page(records=records, problems=problems)
+
+
+def _check_utf8(raw: str | Mapping[str | None, Any]) -> None:
+    """ValueError naming the first byte of a line (or CSV row) that is not UTF-8."""
+    texts = [raw] if isinstance(raw, str) else [str(v) for kv in raw.items() for v in kv]
+    for text in texts:
+        for column, char in enumerate(text, start=1):
+            if "\udc80" <= char <= "\udcff":
+                raise ValueError(f"byte 0x{ord(char) - 0xDC00:02x} is not UTF-8 (column {column})")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from connectors.settings import ConnectionSettings, OAuthSettings
+from connectors.settings import ConnectionSettings, OAuthSettings, optional_field
 from core.config import Section, check_url
 
 __all__ = ["UsageFields", "UsageSettings"]
@@ -32,6 +32,27 @@ class UsageFields(Section):
     pricing_page_views: str | None = "pricing_page_views"
     feature_events: str | None = "feature_events"
     users_by_department: str | None = "users_by_department"
+
+    @field_validator(
+        "active_users",
+        "weekly_active_users",
+        "seats_used",
+        "seats_limit",
+        "storage_used_gb",
+        "storage_limit_gb",
+        "api_calls_used",
+        "api_calls_limit",
+        "integrations",
+        "premium_feature_views",
+        "trials_started",
+        "pricing_page_views",
+        "feature_events",
+        "users_by_department",
+        mode="before",
+    )
+    @classmethod
+    def _optional(cls, value: object) -> object:
+        return optional_field(value)
 
 
 class UsageSettings(ConnectionSettings):

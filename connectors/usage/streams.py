@@ -8,6 +8,7 @@ whose columns are the canonical names), so backfilled and live usage are one and
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -44,6 +45,8 @@ def _measure(name: str, value: Any) -> float | None:
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, got {value!r}")
     number = float(value)
+    if not math.isfinite(number):  # NaN, Infinity: JSON parsers and float() accept them
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     if number < 0:
         raise ValueError(f"{name} must not be negative, got {value!r}")
     return number
@@ -61,7 +64,10 @@ def _mapping(name: str, value: Any) -> dict[str, int] | None:
         value = json.loads(value)  # CSV exports carry these as JSON text
     if not isinstance(value, Mapping):
         raise ValueError(f"{name} must be an object of name → count, got {type(value).__name__}")
-    return {str(k): int(float(v)) for k, v in value.items()}
+    counts = {str(k): _measure(f"{name}.{k}", v) for k, v in value.items()}
+    if any(v is None for v in counts.values()):
+        raise ValueError(f"{name} must map each name to a count")
+    return {k: int(v or 0) for k, v in counts.items()}
 
 
 METRICS: Mapping[str, Callable[[str, Any], Any]] = {

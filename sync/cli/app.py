@@ -120,9 +120,10 @@ def setup_logging(verbose: bool) -> None:
     )
 
 
-def read_config(config: Path, env: Mapping[str, str] | None = None) -> Config:
-    """The settings and compiled rules of ``config``; every problem at once, as a ConfigError."""
-    return load_config(config, os.environ if env is None else env)
+def read_config(config: Path, env: Mapping[str, str] | None = None, *, files: bool = False) -> Config:
+    """The settings and compiled rules of ``config``; every problem at once, as a ConfigError
+    (``files``: the files it names too)."""
+    return load_config(config, os.environ if env is None else env, files=files)
 
 
 def open_store(settings: Settings, state: str | None, config: Path) -> Store:

@@ -18,7 +18,7 @@ app.add_typer(crm_app, name="crm")
 
 @command(crm_app, "check")
 def crm_check(config: ConfigOpt = Path("config.toml")) -> int:
-    """Verify (describe / properties API) that every field upsync writes exists; print what is missing."""
+    """Verify (describe / properties API) that every field upsync reads or writes exists; print what is missing."""
     return _schema(config, setup=False)
 
 
@@ -46,5 +46,5 @@ def _schema(config: Path, *, setup: bool) -> int:
         console.print("\nAn admin must:")
         for line in report.instructions:
             console.print(f"  - {line}", markup=False)
-    console.print("ready: upsync can write back" if report.ok else "[red]not ready[/]: see above")
+    console.print("ready: upsync can read its fields and write back" if report.ok else "[red]not ready[/]: see above")
     return 0 if report.ok else 1

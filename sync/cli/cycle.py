@@ -32,7 +32,6 @@ from sync.cli.app import (
     setup_logging,
 )
 from sync.cli.views import plan_json, print_cycle, print_plan
-from sync.settings import missing_files
 from sync.store import Store
 
 if TYPE_CHECKING:
@@ -46,10 +45,7 @@ __all__ = ["apply", "backfill", "import_usage", "plan", "run", "sync", "validate
 @command()
 def validate(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
     """Check config.toml and its environment; print every problem at once."""
-    settings = read_config(config).settings
-    files = missing_files(settings)
-    if files:
-        raise ConfigError(files, hint="fix the keys named above; `upsync validate` re-checks them all")
+    settings = read_config(config, files=True).settings
     rules = ", ".join(r.id for r in settings.rules if r.enabled) or "none"
     console.print(f"[green]ok[/]: {config} (crm: {settings.upsync.crm}; rules: {rules})")
     if state is not None:

@@ -134,7 +134,8 @@ def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> N
             runs.add_row(str(r["id"]), r["command"], f"{r['as_of']:%Y-%m-%d %H:%M}", r["status"], escape(r["summary"]))
         console.print(runs)
         print_rule_state(store, system)
-        unmatched = store.unmatched_accounts(system)
+        # a CRM-only setup (no [usage]) reads no usage at all: no account is "unmatched"
+        unmatched = store.unmatched_accounts(system) if settings.usage is not None else []
         if unmatched:
             t = Table(title=f"{len(unmatched)} accounts with no usage data (never silently dropped)")
             for col in ("crm id", "name", "workspace id"):

@@ -21,6 +21,7 @@ __all__ = [
     "print_cycle",
     "print_explanation",
     "print_plan",
+    "print_pull_errors",
     "print_rule_state",
     "print_tasks",
 ]
@@ -80,6 +81,21 @@ def print_cycle(report: Any, system: str) -> None:
             text += "\n[red]" + escape("\n".join(a.errors)) + "[/]"
         table.add_row("write", text)
     console.print(table)
+    print_pull_errors(report.pulls)
+
+
+def print_pull_errors(pulls: Sequence[Any]) -> None:
+    """Each distinct error of the pull once on stderr, as ``error:`` and ``hint:`` (the table has
+    every stream): a host that cannot be reached is one problem, not one per stream."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for pull in pulls:
+        if pull.error:
+            groups.setdefault((pull.error.removeprefix(f"{pull.stream}: "), pull.hint), []).append(pull.stream)
+    for (what, hint), streams in groups.items():
+        more = f" (and {n(len(streams) - 1, 'more stream')})" if len(streams) > 1 else ""
+        err.print(f"[bold red]error:[/] {escape(streams[0])}: {escape(what)}{more}", markup=True, highlight=False)
+        if hint:
+            err.print(f"[bold]hint:[/] {escape(hint)}", markup=True, highlight=False)
 
 
 def plan_json(plan: Any, held: str, unasked: Sequence[str] = ()) -> dict[str, Any]:

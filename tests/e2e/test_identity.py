@@ -76,3 +76,44 @@ def test_a_usage_export_imports_and_bad_lines_are_named(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "imported 1 usage rows from usage.ndjson; 2 lines skipped" in " ".join(result.stdout.split())
     assert "usage.ndjson:2: ValueError" in result.stderr and "usage.ndjson:3:" in result.stderr
+
+
+@pytest.mark.parametrize("suffix", [".ndjson", ".csv"])
+def test_stray_bytes_and_non_finite_numbers_in_an_export_cost_their_line_only(tmp_path: Path, suffix: str) -> None:
+    export = tmp_path / f"usage{suffix}"
+    rows = [
+        ("ws-1", "2026-01-05", "9", "1.5"),
+        ("ws-2", "2026-01-05", "Infinity", "1"),
+        ("ws-3", "2026-01-05", "3", "NaN"),
+        ("ws-4", "2026-01-05", "-Infinity", "1"),
+        ("ws-5\xff", "2026-01-05", "4", "1"),  # \xff: a Latin-1 byte in a UTF-8 file
+        ("ws-6", "2026-01-06", "5", "2"),
+    ]
+    if suffix == ".csv":
+        text = "workspace_id,date,updated_at,seats_used,storage_used_gb\n" + "".join(
+            f"{ws},{day},2026-01-06T00:00:00Z,{seats},{gb}\n" for ws, day, seats, gb in rows
+        )
+    else:  # Python's json writes Infinity/NaN bare, as some exporters do
+        text = "".join(
+            f'{{"workspace_id": "{ws}", "date": "{day}", "updated_at": "2026-01-06T00:00:00Z", '
+            f'"seats_used": {seats}, "storage_used_gb": {gb}}}\n'
+            for ws, day, seats, gb in rows
+        )
+    export.write_bytes(text.encode("utf-8").replace("\xff".encode(), b"\xff"))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[upsync]\ncrm = "hubspot"\n[hubspot]\ntoken_env = "HS"\n[usage]\nbase_url = "https://usage.example.com"\n'
+    )
+    result = subprocess.run(
+        upsync_cmd("import-usage", str(export), "--config", str(config), "--state", str(tmp_path / "s.db")),
+        env=dict(os.environ, HS="x", USAGE_TOKEN="y"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"imported 2 usage rows from usage{suffix}; 4 lines skipped" in " ".join(result.stdout.split())
+    skipped = " ".join(result.stderr.split())
+    first = 2 if suffix == ".csv" else 1  # the CSV's header is line 1
+    for line in (first + 1, first + 2, first + 3):
+        assert f"usage{suffix}:{line}: ValueError" in skipped and "finite" in skipped, skipped
+    assert f"usage{suffix}:{first + 4}: ValueError: byte 0xff is not UTF-8" in skipped, skipped

@@ -107,3 +107,32 @@ def test_a_refused_token_ends_the_cycle_in_error_and_writes_nothing(tmp_path: Pa
     assert done.returncode == 1
     assert b"cycle ended with errors" in done.stderr and b"nothing is written" in done.stderr
     assert sandbox.hubspot.calls("POST", r"/batch/(create|update)$") == 0
+
+
+def test_validate_lists_every_problem_of_the_file_in_one_run(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = write_config(
+        tmp_path,
+        sandbox,
+        "hubspot",
+        extra='\n[[rules]]\nid = "other"\nsignal = "S5"\nkind = "upsell"\nwhen = "seat_utilization >= 80%"\n'
+        'playbook = "seat-expanson"\n',
+    )
+    text = config.read_text().replace("every_minutes = 15", 'every_minutes = "often"')
+    text = text.replace(
+        f'"{sandbox.hubspot.url}"\nca_file = "{sandbox.ca_path}"', f'"{sandbox.hubspot.url}"\nca_file = "no/ca.pem"'
+    )
+    config.write_text(text)
+    done = subprocess.run(
+        upsync_cmd("validate", "--config", str(config)), env=sandbox_env(sandbox), capture_output=True
+    )
+    assert done.returncode == 2, done.stderr.decode()
+    shown = b" ".join(done.stderr.split())
+    assert b"4 problems in the configuration" in shown, shown
+    for path in (
+        b"schedule.every_minutes:",  # schema
+        b"hubspot.ca_file: no such file",  # a missing file
+        b"rules[1] (other).when: unknown feature 'seat_utilization'",  # a rule expression
+        b"rules[1] (other).playbook: unknown playbook 'seat-expanson'",  # a playbook reference
+    ):
+        assert path in shown, shown
+    assert b"hint:" in shown

@@ -139,3 +139,24 @@ def test_a_malformed_row_is_named_and_the_rest_is_kept(tmp_path: Path, sandbox: 
     where = f"{first['workspace_id']}/{first['date']}"
     assert report.problems == [f"usage.daily record {where}: ValueError: seats_used must not be negative, got -3"]
     ctx.close()
+
+
+def test_non_finite_numbers_in_a_page_are_problems_naming_the_record(tmp_path: Path, sandbox: Sandbox) -> None:
+    good = {"workspace_id": "ws-good", "date": "2026-05-30", "updated_at": "2026-05-31T00:00:00Z", "seats_used": 4}
+    page = {
+        "data": [good]
+        + [
+            {**good, "workspace_id": f"ws-{i}", "seats_used": value}
+            for i, value in enumerate((float("inf"), float("nan"), float("-inf")))
+        ],
+        "next_cursor": None,
+    }  # json.dumps writes these bare (Infinity, NaN), as some APIs do; json.loads reads them back
+    sandbox.usage.faults.add(Fault(path=r"/v1/usage/daily", method="GET", status=200, body=page))
+    ctx = make_context(tmp_path, sandbox, "salesforce")
+    report = pull_usage(ctx)
+    assert report.error is None
+    assert len(report.problems) == 3, report.problems
+    for i in range(3):
+        assert any(f"ws-{i}/2026-05-30" in p and "finite" in p for p in report.problems), report.problems
+    assert ("ws-good", "2026-05-30") in stored_usage(ctx)
+    ctx.close()

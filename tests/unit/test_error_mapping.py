@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from types import ModuleType
@@ -23,6 +24,7 @@ from core.errors import (
     ConnectorError,
     QuotaExhaustedError,
     RateLimitError,
+    UnreachableError,
     UpstreamError,
     UpsyncError,
 )
@@ -128,3 +130,23 @@ def usage_cases() -> Iterator[BaseException]:
 @pytest.mark.parametrize("exc", list(usage_cases()), ids=lambda e: type(e).__name__)
 def test_every_usage_api_exception_is_mapped(exc: BaseException) -> None:
     raised_through(usage_client.translated, exc)
+
+
+def test_hubspot_sdk_failing_on_its_own_tls_error_is_still_a_tls_error() -> None:
+    """hubspot-api-client wraps urllib3's SSLError in ApiException(status=0) without a body, then
+    raises AttributeError decoding that body: the certificate problem must still come out."""
+    cert = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    cert.verify_message = "unable to get local issuer certificate"
+    sdk_error = bare(hs_client.API_EXCEPTIONS[3], status=0, reason="SSLError", body=None, headers=None)
+    body: Any = None
+    with pytest.raises(UnreachableError) as info, hs_client.translated("hubspot.owners"):
+        try:
+            try:
+                raise urllib3.exceptions.SSLError(cert)
+            except urllib3.exceptions.SSLError:
+                raise sdk_error from None
+        except type(sdk_error):
+            body.decode()  # what the SDK's api_client does with that body
+    assert "not trusted" in info.value.message and "hubspot.ca_file" in (info.value.hint or "")
+    with pytest.raises(AttributeError), hs_client.translated("hubspot.owners"):
+        body.decode()  # any other AttributeError is a bug, and stays one

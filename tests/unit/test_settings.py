@@ -111,3 +111,51 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(path, ENV)
     assert str(path) in str(info.value) and "not valid TOML" in str(info.value)
+
+
+def test_every_kind_of_problem_is_reported_in_one_pass(tmp_path: Path) -> None:
+    """A schema error no longer hides the rules, the playbook references and the files behind it."""
+    raw = bundled()
+    raw["schedule"]["every_minutes"] = "often"  # schema
+    for section in ("salesforce", "usage"):
+        raw[section].pop("ca_file", None)
+    raw["hubspot"]["ca_file"] = "no/such/ca.pem"  # a missing file
+    raw["rules"][0]["when"] = "seat_utilization >= 80%"  # a rule expression
+    raw["rules"][1]["playbook"] = "seat-expansio"  # a playbook reference
+    raw["rules"][2]["kind"] = "upsel"  # a rule's own schema error: that rule aside, the others are checked
+    raw["playbooks"][1]["url"] = "not a url"  # a playbook's own schema error: rules naming it are not blamed
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, ENV, base_dir=tmp_path, files=True)
+    found = {p.path: p.message for p in info.value.problems}
+    assert found.keys() == {
+        "schedule.every_minutes",
+        "hubspot.ca_file",
+        f"rules[0] ({raw['rules'][0]['id']}).when",
+        f"rules[1] ({raw['rules'][1]['id']}).playbook",
+        f"rules[2] ({raw['rules'][2]['id']}).kind",
+        f"playbooks[1] ({raw['playbooks'][1]['id']})",
+    }, found
+    assert "seat_utilization" in found[f"rules[0] ({raw['rules'][0]['id']}).when"]
+
+
+def test_a_broken_upsync_section_still_lets_the_rules_be_checked() -> None:
+    raw = bundled()
+    raw["upsync"]["crm"] = "pipedrive"
+    raw["rules"][0]["when"] = "seat_utilization >= 80%"
+    paths = [p.split(":")[0] for p in problems(raw)]
+    assert "upsync.crm" in paths and "rules[0] (seats-near-limit).when" in paths
+
+
+def test_an_optional_field_is_switched_off_with_false_and_true_names_no_field() -> None:
+    raw = bundled()
+    raw["hubspot"]["seats_property"] = False
+    raw["hubspot"]["nps_property"] = ""  # the older spelling
+    raw["usage"].setdefault("fields", {})["seats_limit"] = False
+    settings = parse_config(raw, ENV).settings
+    assert settings.hubspot is not None and settings.usage is not None
+    assert (settings.hubspot.seats_property, settings.hubspot.nps_property) == (None, None)
+    assert settings.usage.fields.seats_limit is None
+    assert "hubspot.seats_property" not in settings.hubspot.read_properties()
+    raw["hubspot"]["csat_property"] = True
+    [problem] = problems(raw)
+    assert problem.startswith("hubspot.csat_property: true names no field")
