@@ -250,7 +250,7 @@ class HubSpotClient(TokenClient):
             with translated(stream, token=self._token):
                 return fn()
 
-        return self._authorized(attempt, idempotent=idempotent)
+        return self._authorized(attempt, idempotent=idempotent, stream=stream)
 
     # -- reads ---------------------------------------------------------------------------------
 
