@@ -20,6 +20,7 @@ from typing import Any
 
 from connectors.base import CrmConnector, Stream, TaskWriter
 from connectors.usage.client import UsageConnector, read_usage_file
+from core import logfields
 from core.clock import Clock
 from core.errors import ConfigError, ConnectorError
 from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry
@@ -312,6 +313,7 @@ class RunReport:
     stopped: bool = False
     skipped: str = ""  # why the cycle did not run at all
     held: str = ""  # why the cycle's writes were held back (the circuit breaker), "" when they were not
+    run_id: int | None = None  # the row in ``runs``
 
     @property
     def plan(self) -> Plan:
@@ -401,6 +403,7 @@ def run_cycle(
         if killed:
             log.warning("%d earlier runs ended without finishing (killed): marked killed", killed)
         run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
+        logfields.bind(run_id=run_id)  # every line logged from here on names the run
         pulls = pull_all(ctx, as_of=as_of) if pull else []
         stopped = ctx.stop.is_set()
         inputs, cycle = plan_cycle(
@@ -414,10 +417,8 @@ def run_cycle(
         elif not (ctx.dry_run or ctx.settings.upsync.dry_run) and not (stopped or ctx.stop.is_set()):
             applied = _apply(ctx, inputs, cycle, as_of=as_of)
             stopped = stopped or applied.stopped
-        report = RunReport(as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped)
-        ctx.store.finish_run(
-            run_id, finished_at=ctx.clock(), status=report.status, summary=report.summary()
-        )
+        report = RunReport(as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped, run_id=run_id)
+        ctx.store.finish_run(run_id, finished_at=ctx.clock(), status=report.status, summary=report.summary())
     if report.ok:
         log.info("cycle done: %s", report.summary())
     else:
@@ -430,8 +431,8 @@ SKIPPED = "another upsync holds this state's writer lease (a replica is running 
 
 def _skipped(ctx: Context, command: str, *, as_of: datetime) -> RunReport:
     log.warning("cycle %s", SKIPPED)
-    report = RunReport(as_of=as_of, pulls=[], cycle=None, applied=None, skipped=SKIPPED)
     run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
+    report = RunReport(as_of=as_of, pulls=[], cycle=None, applied=None, skipped=SKIPPED, run_id=run_id)
     ctx.store.finish_run(run_id, finished_at=ctx.clock(), status="skipped", summary=report.summary())
     return report
 
