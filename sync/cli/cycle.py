@@ -70,11 +70,13 @@ def sync(
     if not once:
         return _daemon(config, state, verbose)
     setup_logging(verbose)
+    from sync.observe.observer import Observer
     from sync.runner import run_cycle
 
     with cycle_context(config, state, as_of, dry_run=dry_run) as ctx:
         wait = ctx.settings.schedule.lease_wait_seconds
-        report = run_cycle(ctx, command="sync --once", tasks=tasks, wait_seconds=wait)
+        observer = Observer(ctx.settings, os.environ, command="sync --once")
+        report = observer.run(lambda: run_cycle(ctx, command="sync --once", tasks=tasks, wait_seconds=wait))
     print_cycle(report, ctx.settings.upsync.crm)
     return 0 if report.ok else 1
 
@@ -87,6 +89,8 @@ def run(config: ConfigOpt = Path("config.toml"), state: StateOpt = None, verbose
 
 def _daemon(config: Path, state: str | None, verbose: bool) -> int:
     setup_logging(verbose)
+    from connectors.http import interruptible_sleep
+    from sync.observe.observer import Observer
     from sync.runner import run_cycle
     from sync.scheduler import run_daemon
 
@@ -95,14 +99,21 @@ def _daemon(config: Path, state: str | None, verbose: bool) -> int:
     store = open_store(settings, state, config)
     ctx = build_context(loaded, store, system_clock, os.environ, False)
     log = logging.getLogger("upsync")
+    # an alert's retry backoff ends at once on SIGTERM, as a connector's does
+    observer = Observer(settings, os.environ, command="run", sleep=interruptible_sleep(ctx.stop, system="alerts"))
 
     def cycle() -> None:
         try:
-            run_cycle(ctx, command="run")  # logs its own outcome: ok, skipped, or which errors
+            observer.run(lambda: run_cycle(ctx, command="run"))  # the runner logs its outcome, the observer counts it
         except UpsyncError as exc:
             log.error("cycle stopped: %s (hint: %s)", exc.message, exc.hint)
 
     log.info("upsync daemon: %s every %d min", settings.upsync.crm, settings.schedule.every_minutes)
+    try:
+        server = observer.serve()
+    except UpsyncError:
+        ctx.close()
+        raise
     try:
         run_daemon(
             cycle,
@@ -113,6 +124,8 @@ def _daemon(config: Path, state: str | None, verbose: bool) -> int:
             stop=ctx.stop,
         )
     finally:
+        if server is not None:
+            server.stop()
         ctx.close()
     return 0
 
@@ -152,11 +165,13 @@ def apply(
 ) -> int:
     """Write the plan `upsync plan` prints (from stored data, no pull); honours dry_run."""
     setup_logging(verbose)
+    from sync.observe.observer import Observer
     from sync.runner import run_cycle
 
     with cycle_context(config, state, as_of, dry_run=False) as ctx:
         wait = ctx.settings.schedule.lease_wait_seconds
-        report = run_cycle(ctx, command="apply", pull=False, tasks=tasks, wait_seconds=wait)
+        observer = Observer(ctx.settings, os.environ, command="apply")
+        report = observer.run(lambda: run_cycle(ctx, command="apply", pull=False, tasks=tasks, wait_seconds=wait))
     print_cycle(report, ctx.settings.upsync.crm)
     return 0 if report.ok else 1
 
