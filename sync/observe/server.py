@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -83,6 +84,10 @@ class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a scrape in flight never holds up the daemon's exit
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes every 15 s would drown the log: requests are not logged."""
@@ -113,7 +118,8 @@ class ObserveServer:
             return _json(start_response, "404 Not Found", {"error": "try /metrics, /healthz or /readyz"})
 
         try:
-            self._server = make_server(host, port, app, server_class=_Server, handler_class=_QuietHandler)
+            server_class = _Server6 if ":" in host else _Server
+            self._server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
         except OSError as exc:
             raise ConfigError(
                 f"observe.listen: cannot listen on {host}:{port} ({exc.strerror or exc})",
@@ -133,6 +139,7 @@ class ObserveServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever: only ask a server that runs
+            self._server.shutdown()
+            self._thread.join(timeout=5)
         self._server.server_close()
-        self._thread.join(timeout=5)

@@ -88,6 +88,13 @@ def test_a_url_password_upsync_never_saw_is_masked_too() -> None:
     assert entry["message"] == "connecting to postgresql://admin:***@10.0.0.5:5432/crm"
 
 
+def test_a_malformed_log_call_is_logged_as_written_and_still_redacted() -> None:
+    redactor = Redactor()
+    redactor.protect([TOKEN])
+    entry = line(redactor, "token %s and %s", TOKEN)  # one argument for two placeholders
+    assert entry["message"] == "token %s and %s ('***',)"
+
+
 def test_a_json_line_carries_the_fields_bound_for_the_command_and_the_run() -> None:
     with logfields.scoped(command="run"):
         logfields.bind(run_id=42)
@@ -341,3 +348,48 @@ def test_alerts_name_one_url_and_its_variable_must_be_set() -> None:
     assert unset.startswith("alerts.webhook_url_env: environment variable UPSYNC_ALERT_URL is not set")
     [event] = settings_problems("alerts", {"webhook_url": HOOK, "events": ["fail"]})
     assert "unknown event 'fail'" in event
+
+
+def test_the_endpoint_serves_the_three_paths_and_says_what_else_there_is() -> None:
+    import urllib.error
+    import urllib.request
+
+    from sync.observe.server import ObserveServer
+
+    metrics = Metrics(meter=CallMeter())
+    readiness = Readiness(every_seconds=60, grace_seconds=0)
+    readiness.finished("held", "volume deviation")
+    metrics.cycle_ended("held", seconds=2.0)
+    server = ObserveServer("127.0.0.1", 0, registry=metrics.registry, readiness=readiness).start()
+    base = f"http://127.0.0.1:{server.address[1]}"
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(base + path, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    try:
+        assert get("/healthz") == (200, '{"alive": true}')
+        status, body = get("/readyz")
+        assert status == 503 and json.loads(body)["reason"] == "volume deviation"
+        status, text = get("/metrics")
+        assert status == 200 and 'upsync_cycles_total{status="held"} 1.0' in text
+        assert get("/")[0] == 404
+    finally:
+        server.stop()
+
+
+def test_a_port_already_taken_is_a_configuration_error() -> None:
+    from core.errors import ConfigError
+    from sync.observe.server import ObserveServer
+
+    first = ObserveServer("127.0.0.1", 0, registry=Metrics(meter=CallMeter()).registry, readiness=Readiness(60, 0))
+    try:
+        with pytest.raises(ConfigError, match=r"observe.listen: cannot listen on 127.0.0.1:\d+"):
+            ObserveServer(
+                "127.0.0.1", first.address[1], registry=Metrics(meter=CallMeter()).registry, readiness=Readiness(60, 0)
+            )
+    finally:
+        first.stop()
