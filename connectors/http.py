@@ -1,10 +1,14 @@
-"""Shared retry policy (tenacity, honouring Retry-After), TLS context and route (proxy, and what a
-failure to connect means) for every connector.
+"""Shared retry policy (tenacity, honouring Retry-After), call meter, TLS context and route (proxy,
+and what a failure to connect means) for every connector.
 
 Retries key on the error's class (``exc.retryable``), never on message text. A write that is
 not idempotent (HubSpot batch create) is retried only on a 429, which the server answers
 before doing anything; after a timeout or a 5xx its fate is unknown and the ledger reconciles
 it by key on the next run instead.
+
+Every attempt :func:`call_with_retry` makes, retried ones included, is counted per system and
+stream in :data:`METER`: the one place that sees them all, so the write summary and ``/metrics``
+count the calls really sent (and the time they and their backoff took), not the batches planned.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -36,7 +40,18 @@ from core.errors import (
     UpsyncError,
 )
 
-__all__ = ["ApiBudget", "Route", "SlidingWindow", "call_with_retry", "proxy_for", "redact", "ssl_context"]
+__all__ = [
+    "METER",
+    "ApiBudget",
+    "CallCount",
+    "CallMeter",
+    "Route",
+    "SlidingWindow",
+    "call_with_retry",
+    "proxy_for",
+    "redact",
+    "ssl_context",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("upsync.http")
@@ -238,14 +253,106 @@ def interruptible_sleep(stop: threading.Event, *, system: str) -> Callable[[floa
     return sleep
 
 
+@dataclass(slots=True)
+class CallCount:
+    """What one system and stream's calls came to: every attempt, and how they went."""
+
+    attempts: int = 0  # every request sent, retries included
+    retried: int = 0  # attempts that were a retry of a failed one
+    errors: int = 0  # attempts that failed (a 429 included)
+    rate_limited: int = 0  # attempts answered 429 (or the vendor's equivalent)
+    seconds: float = 0.0  # time spent in the attempts
+    waited: float = 0.0  # time spent in backoff between them
+
+    def __add__(self, other: CallCount) -> CallCount:
+        return CallCount(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(CallCount)))
+
+    def __sub__(self, other: CallCount) -> CallCount:
+        return CallCount(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(CallCount)))
+
+
+class CallMeter:
+    """Counts of every API attempt by (system, stream); thread-safe, only ever growing.
+
+    Readers take a :meth:`snapshot` and subtract an earlier one: a cycle's share is the
+    difference, while ``/metrics`` exposes the running totals as Prometheus counters.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], CallCount] = {}
+
+    def _count(self, system: str, stream: str | None) -> CallCount:
+        return self._counts.setdefault((system, stream or ""), CallCount())
+
+    def attempted(
+        self, system: str, stream: str | None, *, seconds: float, retry: bool, error: BaseException | None
+    ) -> None:
+        with self._lock:
+            count = self._count(system, stream)
+            count.attempts += 1
+            count.retried += retry
+            count.seconds += seconds
+            if error is not None:
+                count.errors += 1
+                count.rate_limited += isinstance(error, RateLimitError)
+
+    def waited(self, system: str, stream: str | None, seconds: float) -> None:
+        with self._lock:
+            self._count(system, stream).waited += seconds
+
+    def snapshot(self) -> dict[tuple[str, str], CallCount]:
+        """A copy of every (system, stream)'s counts so far."""
+        with self._lock:
+            return {key: count + CallCount() for key, count in self._counts.items()}
+
+    def total(self, system: str, snapshot: Mapping[tuple[str, str], CallCount] | None = None) -> CallCount:
+        """One system's counts over all its streams (now, or in ``snapshot``)."""
+        counts = self.snapshot() if snapshot is None else snapshot
+        total = CallCount()
+        for (name, _), count in counts.items():
+            if name == system:
+                total = total + count
+        return total
+
+
+METER = CallMeter()
+"""The process's call meter: every connector's calls go through :func:`call_with_retry`."""
+
+
 def call_with_retry(
     fn: Callable[[], T],
     *,
     policy: RetrySettings,
     idempotent: bool = True,
     sleep: Callable[[float], None] = time.sleep,
+    system: str = "",
+    stream: str | None = None,
+    meter: CallMeter = METER,
 ) -> T:
-    """Run ``fn``, retrying retryable UpsyncErrors per ``policy``; the last error is re-raised."""
+    """Run ``fn``, retrying retryable UpsyncErrors per ``policy``; the last error is re-raised.
+    Each attempt and each backoff is counted in ``meter`` under ``system`` and ``stream``."""
+    attempts = 0
+
+    def attempt() -> T:
+        nonlocal attempts
+        attempts += 1
+        began = time.monotonic()
+        error: BaseException | None = None
+        try:
+            return fn()
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            meter.attempted(system, stream, seconds=time.monotonic() - began, retry=attempts > 1, error=error)
+
+    def backoff_sleep(seconds: float) -> None:
+        began = time.monotonic()
+        try:
+            sleep(seconds)
+        finally:
+            meter.waited(system, stream, time.monotonic() - began)
 
     def should_retry(exc: BaseException) -> bool:
         if not isinstance(exc, UpsyncError) or not exc.retryable:
@@ -262,17 +369,23 @@ def call_with_retry(
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("retrying after %s (attempt %d of %d)", exc, state.attempt_number, policy.attempts)
+        log.warning(
+            "retrying after %s (attempt %d of %d)",
+            exc,
+            state.attempt_number,
+            policy.attempts,
+            extra={"system": system or None, "stream": stream},
+        )
 
     retrying = Retrying(
         retry=retry_if_exception(should_retry),
         stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.give_up_after_seconds),
         wait=wait,
-        sleep=sleep,
+        sleep=backoff_sleep,
         reraise=True,
         before_sleep=before_sleep,
     )
-    return retrying(fn)
+    return retrying(attempt)
 
 
 class ApiBudget:

@@ -105,15 +105,22 @@ class TokenClient:
         self._token = self._fetch_token()
         self._use_token(self._token)
 
-    def _authorized(self, attempt: Callable[[], T], *, idempotent: bool) -> T:
+    def _authorized(self, attempt: Callable[[], T], *, idempotent: bool, stream: str | None = None) -> T:
         """Run ``attempt`` under the retry policy with a live token: renewed first when its time
-        has come, refreshed once after a 401 (when upsync can get a new one)."""
+        has come, refreshed once after a 401 (when upsync can get a new one). Counted under
+        ``stream`` (see :data:`connectors.http.METER`)."""
         if self._oauth and self._refresh_at is not None and self._clock() >= self._refresh_at:
             self._refresh()
+
+        def retried() -> T:
+            return call_with_retry(
+                attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep, system=self.system, stream=stream
+            )
+
         try:
-            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
+            return retried()
         except AuthError as exc:
             if not self._oauth or "401" not in exc.message:
                 raise
             self._refresh()
-            return call_with_retry(attempt, policy=self.retry, idempotent=idempotent, sleep=self._sleep)
+            return retried()

@@ -91,7 +91,7 @@ class StreamRun:
         self.report.pages += 1
         self.report.records += len(page.records)
         for problem in page.problems:
-            log.warning("skipped: %s", problem)
+            log.warning("skipped: %s", problem, extra={"stream": self.name})
         self.report.problems.extend(page.problems)
         if self.progress is not None:
             self.progress(len(page.records))
@@ -227,7 +227,9 @@ def _pass(
     if resume is None:
         resume = CursorState(last_value=start, pass_id=run.as_of.isoformat(), window_end=run.as_of)
         run.save(name, resume)
-        log.info("%s: %s pass started from %s", run.name, suffix.lstrip("#"), start.isoformat())
+        log.info(
+            "%s: %s pass started from %s", run.name, suffix.lstrip("#"), start.isoformat(), extra={"stream": run.name}
+        )
     assert resume.window_end is not None and resume.pass_id is not None
     window = pass_window(resume, start=start, lookback=run.lookback)
     done = _consume(run, name, resume, window, pass_id=resume.pass_id)
@@ -238,7 +240,9 @@ def _pass(
         )
         run.report.deleted += gone
         if gone:
-            log.info("%s: %d records no longer in the source, marked deleted", run.name, gone)
+            log.info(
+                "%s: %d records no longer in the source, marked deleted", run.name, gone, extra={"stream": run.name}
+            )
     run.save(name, None)
     return done, resume.window_end
 
@@ -287,4 +291,6 @@ def _record(report: PullReport, exc: Exception) -> None:
     report.auth = isinstance(exc, AuthError)
     # auth, quota, or no answer at all (DNS, TLS trust, the proxy): the other streams would fail alike
     report.halts_system = isinstance(exc, QuotaExhaustedError | AuthError | UnreachableError)
-    log.error("%s (cursors kept at the last committed page; the next run resumes there)", exc)
+    log.error(
+        "%s (cursors kept at the last committed page; the next run resumes there)", exc, extra={"stream": report.stream}
+    )

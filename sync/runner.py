@@ -20,6 +20,7 @@ from typing import Any
 
 from connectors.base import CrmConnector, Stream, TaskWriter
 from connectors.usage.client import UsageConnector, read_usage_file
+from core import logfields
 from core.clock import Clock
 from core.errors import ConfigError, ConnectorError
 from core.records import FIELD_NAMES, Action, EditSource, LedgerEntry
@@ -335,6 +336,7 @@ class RunReport:
     skipped: str = ""  # why the cycle did not run at all
     held: str = ""  # why the cycle's writes were held back (the circuit breaker), "" when they were not
     volume: Volume | None = None  # what the cycle changes, as the breaker counts it
+    run_id: int | None = None  # the row in ``runs``
 
     @property
     def plan(self) -> Plan:
@@ -434,6 +436,7 @@ def run_cycle(
         if killed:
             log.warning("%d earlier runs ended without finishing (killed): marked killed", killed)
         run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
+        logfields.bind(run_id=run_id)  # every line logged from here on names the run
         pulls = pull_all(ctx, as_of=as_of) if pull else []
         stopped = ctx.stop.is_set()
         inputs, cycle = plan_cycle(
@@ -456,7 +459,14 @@ def run_cycle(
                 if confirm and not applied.stopped and hold.release(ctx.store):
                     log.warning("the breaker's hold is released: this plan was confirmed and written")
         report = RunReport(
-            as_of=as_of, pulls=pulls, cycle=cycle, applied=applied, stopped=stopped, held=holding, volume=volume
+            as_of=as_of,
+            pulls=pulls,
+            cycle=cycle,
+            applied=applied,
+            stopped=stopped,
+            held=holding,
+            volume=volume,
+            run_id=run_id,
         )
         ctx.store.finish_run(run_id, finished_at=ctx.clock(), status=report.status, summary=report.summary())
     if report.ok:
@@ -473,8 +483,8 @@ SKIPPED = "another upsync holds this state's writer lease (a replica is running 
 
 def _skipped(ctx: Context, command: str, *, as_of: datetime) -> RunReport:
     log.warning("cycle %s", SKIPPED)
-    report = RunReport(as_of=as_of, pulls=[], cycle=None, applied=None, skipped=SKIPPED)
     run_id = ctx.store.start_run(command, started_at=as_of, as_of=as_of)
+    report = RunReport(as_of=as_of, pulls=[], cycle=None, applied=None, skipped=SKIPPED, run_id=run_id)
     ctx.store.finish_run(run_id, finished_at=ctx.clock(), status="skipped", summary=report.summary())
     return report
 

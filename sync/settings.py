@@ -18,13 +18,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.settings import ConnectionSettings, RetrySettings
 from connectors.usage.settings import UsageSettings
-from core.config import ENV_NAME, Section, secret_problem
+from core.config import ENV_NAME, Section, check_env_name, check_url, secret_problem
 from core.errors import ConfigError, ConfigProblem, did_you_mean
 from rules.breaker import BreakerParams
 from rules.copurchase import MiningParams
@@ -48,8 +48,11 @@ from rules.plan import WritePolicy
 from rules.playbooks import Playbook
 
 __all__ = [
+    "ALERT_EVENTS",
+    "AlertSettings",
     "BreakerSettings",
     "GuardSettings",
+    "ObserveSettings",
     "PlaybookSettings",
     "ScheduleSettings",
     "Settings",
@@ -77,6 +80,77 @@ class ScheduleSettings(Section):
     lease_wait_seconds: int = Field(
         600, ge=0, description="how long a one-off command waits for another replica's cycle to finish"
     )
+
+
+class ObserveSettings(Section):
+    """``[observe]``: the daemon's HTTP endpoint for ``/metrics``, ``/healthz`` and ``/readyz``.
+
+    Off unless ``listen`` is set: a port opened by default would collide between replicas on one
+    host and expose numbers nobody asked to expose."""
+
+    listen: str | None = Field(
+        None, description='host:port to serve /metrics, /healthz and /readyz on, e.g. "127.0.0.1:9464"; unset: none'
+    )
+    ready_grace_seconds: int = Field(
+        300, ge=0, description="/readyz fails once the last cycle finished over 2 × every_minutes plus this ago"
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError('must be host:port, e.g. "127.0.0.1:9464" (or "0.0.0.0:9464" for every interface)')
+        return value
+
+    def address(self) -> tuple[str, int]:
+        """(host, port) of ``listen``; brackets around an IPv6 host are dropped."""
+        assert self.listen is not None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+ALERT_EVENTS = ("failed", "held", "deviation")
+"""What an alert can say: a cycle ended with errors (or stopped), its writes were held, or its
+changes deviated from recent runs. Open: new events may be added without a config change."""
+
+
+class AlertSettings(Section):
+    """``[alerts]``: a webhook told, in a small JSON POST, when a cycle fails or is held."""
+
+    webhook_url_env: str | None = Field(
+        None, description="name of the environment variable holding the webhook URL (it often carries a token)"
+    )
+    webhook_url: str | None = Field(None, description="the webhook URL itself, when it holds no secret")
+    events: tuple[str, ...] = Field(ALERT_EVENTS, description="which events to send: failed, held, deviation")
+    timeout_seconds: float = Field(5.0, gt=0, le=60, description="per attempt: an alert never holds up a cycle long")
+    attempts: int = Field(3, ge=1, le=10, description="attempts on a 429, a 5xx or a timeout of the receiver")
+
+    @field_validator("webhook_url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [e for e in value if e not in ALERT_EVENTS]
+        if unknown:
+            raise ValueError(f"unknown event {unknown[0]!r}: expected some of {', '.join(ALERT_EVENTS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_url(self) -> AlertSettings:
+        if self.webhook_url and self.webhook_url_env:
+            raise ValueError("set webhook_url_env or webhook_url, not both")
+        return self
 
 
 _POLICY = WritePolicy()
@@ -188,6 +262,8 @@ class Settings(Section):
     rules: tuple[RuleSource, ...] = ()
     writeback: WritebackSettings = Field(default_factory=WritebackSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    observe: ObserveSettings = Field(default_factory=ObserveSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     def playbook(self, playbook_id: str) -> PlaybookSettings:
         return next(p for p in self.playbooks if p.id == playbook_id)
@@ -222,6 +298,9 @@ def check_settings(
     problems.extend(_missing_secrets(raw, env))
     if settings is None:
         return None, problems
+    url_env = settings.alerts.webhook_url_env
+    if url_env and (wrong := secret_problem(env, url_env)):
+        problems.append(ConfigProblem("alerts.webhook_url_env", wrong, f"export {url_env}=<the webhook URL>"))
     problems.extend(_cross_check(settings))
     return (_resolve_paths(settings, base_dir) if base_dir is not None else settings), problems
 

@@ -8,6 +8,9 @@ overwrites keyed on the record, so repeating one after a crash changes nothing t
 
 Items the CRM refused come back ``failed`` one by one; the rest of their batch stands, and the
 next run retries only the failed items (up to ``rules.plan.MAX_ATTEMPTS``).
+
+``calls`` are the requests the write-back really sent, read off the connectors' call meter:
+retries included, with the time they and their backoff took.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from connectors.base import TaskWriter
+from connectors.http import METER, CallMeter
 from core.clock import Clock
 from core.errors import AuthError, ConnectorError, ShutdownError
 from core.records import LedgerEntry, LedgerState, TaskIntent, TaskUpdate, WriteResult
@@ -41,7 +45,9 @@ class ApplyReport:
     held: int = 0
     failed: int = 0
     unknown: int = 0
-    calls: int = 0
+    calls: int = 0  # requests sent to the CRM, retries included
+    retried: int = 0  # of those, retries of a failed attempt
+    call_seconds: float = 0.0  # time in those calls and their backoff
     errors: list[str] = field(default_factory=list)
     stopped: bool = False
     refused: bool = False  # the CRM refused upsync's credentials: nothing more is tried this run
@@ -82,10 +88,30 @@ def apply_plan(
     clock: Clock,
     stop: threading.Event | None = None,
     leased: Callable[[], bool] | None = None,
+    meter: CallMeter = METER,
 ) -> ApplyReport:
     """Holds, reconciles, creates, updates and closes, then fields; stops between batches on ``stop``,
     or when ``leased`` says the writer lease was lost (another replica may be writing now)."""
     report = ApplyReport()
+    before = meter.total(writer.system)
+    try:
+        _apply_plan(store, writer, plan, ledger, clock, stop, leased, report)
+    finally:
+        spent = meter.total(writer.system) - before
+        report.calls, report.retried, report.call_seconds = spent.attempts, spent.retried, spent.seconds + spent.waited
+    return report
+
+
+def _apply_plan(
+    store: Store,
+    writer: TaskWriter,
+    plan: Plan,
+    ledger: Mapping[str, LedgerEntry],
+    clock: Clock,
+    stop: threading.Event | None,
+    leased: Callable[[], bool] | None,
+    report: ApplyReport,
+) -> None:
     system = writer.system
     _record_holds(store, plan, system, clock, report)
     _adopt(store, plan, ledger, clock, report)
@@ -102,14 +128,14 @@ def apply_plan(
 
     for batch in _batches(to_create, writer.batch_size):
         if stopped():
-            return report
+            return
         store.mark_pending([_entry(t, ledger.get(t.key)) for t in batch], now=clock())
         results = _call(writer.create, batch, report, what="task batch")
         if results is None and report.refused:
             # refused at the door: nothing was applied, so nothing to look up, and no attempt spent
             store.release_pending([t.key for t in batch], error=report.errors[-1], now=clock())
             report.failed += len(batch)
-            return report
+            return
         if results is None:
             # The CRM may or may not hold these: the next run looks them up by key first.
             store.record_results(
@@ -135,13 +161,13 @@ def apply_plan(
 
     for ubatch in _batches(list(plan.updates), writer.batch_size):
         if stopped():
-            return report
+            return
         ubatch = _still_ours(store, writer, ubatch, clock, report)
         if not ubatch:
             continue
         uresults = _call(writer.update, ubatch, report, what="task update batch")
         if uresults is None and report.refused:
-            return report
+            return
         if uresults is None:
             break  # idempotent: the next plan proposes the same updates again
         store.record_updates(ubatch, uresults, now=clock())
@@ -157,14 +183,14 @@ def apply_plan(
 
     for fbatch in _batches(list(plan.fields), writer.batch_size):
         if stopped():
-            return report
+            return
         store.mark_fields_pending(fbatch, now=clock())
         fresults = _call(writer.write_fields, fbatch, report, what="field batch")
         if fresults is None and report.refused:
             refused = [WriteResult(key=w.key, crm_id=w.account_id, state=LedgerState.failed) for w in fbatch]
             store.record_field_results(fbatch, refused, now=clock())
             report.failed += len(fbatch)
-            return report
+            return
         if fresults is None:
             break  # the values stay pending: the next plan compares them with what the pull reads
         store.record_field_results(fbatch, fresults, now=clock())
@@ -174,7 +200,6 @@ def apply_plan(
             else:
                 report.failed += 1
                 log.warning("fields of account %s refused: %s", w.account_id, r.error)
-    return report
 
 
 TASK_FIELDS = ("subject", "body", "due_on", "priority", "owner_id", "status")
@@ -213,8 +238,6 @@ def _reconcile(
         report.errors.append(f"reconcile: {exc}")
         log.error("cannot look up %d unconfirmed writes, creating nothing: %s", len(keys), exc)
         return []
-    finally:
-        report.calls += -(-len(keys) // writer.batch_size)
     done = [WriteResult(key=k, crm_id=v, state=LedgerState.confirmed) for k, v in found.items()]
     done += [
         WriteResult(key=k, crm_id=None, state=LedgerState.failed, error="never reached the CRM; no longer planned")
@@ -232,7 +255,6 @@ def _still_ours(
     """Ask the CRM, right before changing upsync's own tasks, whether a person touched them since
     the pull read them (one read per batch): a rep's edit of a minute ago is never overwritten."""
     ids = {u.crm_id: list(TASK_FIELDS) for u in batch if u.crm_id}
-    report.calls += 1
     try:
         sources = writer.edit_sources("tasks", ids)
     except ConnectorError as exc:
@@ -255,7 +277,6 @@ def _still_ours(
 def _call(
     fn: Callable[[Sequence[T]], list[WriteResult]], batch: Sequence[T], report: ApplyReport, *, what: str
 ) -> list[WriteResult] | None:
-    report.calls += 1
     try:
         results = fn(batch)
     except ShutdownError:

@@ -283,7 +283,7 @@ class HubSpotClient(TokenClient):
             with translated(stream, token=self._token, route=self.route):
                 return fn()
 
-        return self._authorized(attempt, idempotent=idempotent)
+        return self._authorized(attempt, idempotent=idempotent, stream=stream)
 
     # -- reads ---------------------------------------------------------------------------------
 

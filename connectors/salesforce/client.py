@@ -248,7 +248,7 @@ class SalesforceClient(TokenClient):
                 self.budget.observe(used=usage.used, total=usage.total)
             return result
 
-        return self._authorized(attempt, idempotent=idempotent)
+        return self._authorized(attempt, idempotent=idempotent, stream=stream)
 
     # -- reads --------------------------------------------------------------------------------
 

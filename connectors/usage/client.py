@@ -1,10 +1,10 @@
 """The product usage API over httpx: configurable auth and pagination, error mapping, file import.
 
-The only importer of httpx. Every customer's usage API differs, so ``[usage]`` chooses:
-auth ``bearer`` (a token), ``api_key`` (a header) or ``oauth2`` (client credentials, refreshed
-on expiry or on a 401, as an ``httpx.Auth`` flow); pagination by ``cursor`` (a body field),
-``next_link`` (a URL in the body), ``page``, ``offset`` or ``link_header`` (RFC 8288). The
-bundled sandbox serves each (see ``sandbox/usage/__init__.py``).
+One of two importers of httpx (with ``connectors/webhook.py``). Every customer's usage API
+differs, so ``[usage]`` chooses: auth ``bearer`` (a token), ``api_key`` (a header) or ``oauth2``
+(client credentials, refreshed on expiry or on a 401, as an ``httpx.Auth`` flow); pagination by
+``cursor`` (a body field), ``next_link`` (a URL in the body), ``page``, ``offset`` or
+``link_header`` (RFC 8288). The bundled sandbox serves each (see ``sandbox/usage/__init__.py``).
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ class UsageClient:
             with translated(stream, token=self._secret, route=self.route):
                 return fn()
 
-        return call_with_retry(attempt, policy=self.retry, sleep=self._sleep)
+        return call_with_retry(attempt, policy=self.retry, sleep=self._sleep, system=SYSTEM, stream=stream)
 
     def _get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
         response = self._http.get(url, params=dict(params) if params is not None else None)

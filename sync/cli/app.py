@@ -27,6 +27,7 @@ from rich.markup import escape
 from core.clock import Clock, make_clock
 from core.errors import UpsyncError
 from sync.config import Config, load_config
+from sync.observe.logs import REDACTOR, JsonFormatter, log_format, secrets_of, url_password
 from sync.settings import Settings
 from sync.store import Store
 
@@ -92,9 +93,10 @@ def command(group: typer.Typer = app, name: str | None = None) -> Callable[[F], 
             try:
                 code = fn(*args, **kwargs)
             except UpsyncError as exc:
-                err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
+                message = REDACTOR.redact(exc.message)
+                err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
                 if exc.hint:
-                    err.print(f"[bold]hint:[/] {escape(exc.hint)}", markup=True, highlight=False)
+                    err.print(f"[bold]hint:[/] {escape(REDACTOR.redact(exc.hint))}", markup=True, highlight=False)
                 raise typer.Exit(exc.exit_code) from None
             except (typer.Exit, typer.Abort, KeyboardInterrupt):
                 raise
@@ -112,18 +114,27 @@ def command(group: typer.Typer = app, name: str | None = None) -> Callable[[F], 
 
 
 def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
+    """Rich text on a terminal, one JSON object per line elsewhere (``UPSYNC_LOG_FORMAT`` forces
+    either); every line passes the redactor, which the config's secrets are added to as it loads."""
+    handler: logging.Handler
+    if log_format(os.environ, sys.stderr) == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter(REDACTOR))
+    else:
+        handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(REDACTOR)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
 
 
 def read_config(config: Path, env: Mapping[str, str] | None = None, *, files: bool = False) -> Config:
     """The settings and compiled rules of ``config``; every problem at once, as a ConfigError
-    (``files``: the files it names too)."""
-    return load_config(config, os.environ if env is None else env, files=files)
+    (``files``: the files it names too). The secrets they name are redacted from every log line
+    from now on."""
+    env = os.environ if env is None else env
+    loaded = load_config(config, env, files=files)
+    REDACTOR.protect(secrets_of(loaded.settings, env))
+    return loaded
 
 
 def open_store(settings: Settings, state: str | None, config: Path) -> Store:
@@ -131,6 +142,8 @@ def open_store(settings: Settings, state: str | None, config: Path) -> Store:
     target = state or settings.upsync.state
     if "://" not in target and not Path(target).is_absolute() and state is None:
         target = str(config.parent / target)
+    REDACTOR.protect(url_password(target))
+    logging.getLogger("upsync").info("state: %s", target)  # a URL's password is masked by the redactor
     return Store.open(target)
 
 

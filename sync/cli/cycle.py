@@ -66,11 +66,13 @@ def sync(
     if not once:
         return _daemon(config, state, verbose)
     setup_logging(verbose)
+    from sync.observe.observer import Observer
     from sync.runner import run_cycle
 
     with cycle_context(config, state, as_of, dry_run=dry_run) as ctx:
         wait = ctx.settings.schedule.lease_wait_seconds
-        report = run_cycle(ctx, command="sync --once", tasks=tasks, wait_seconds=wait)
+        observer = Observer(ctx.settings, os.environ, command="sync --once")
+        report = observer.run(lambda: run_cycle(ctx, command="sync --once", tasks=tasks, wait_seconds=wait))
     print_cycle(report, ctx.settings.upsync.crm)
     return exit_code(report)
 
@@ -94,6 +96,8 @@ def run(config: ConfigOpt = Path("config.toml"), state: StateOpt = None, verbose
 
 def _daemon(config: Path, state: str | None, verbose: bool) -> int:
     setup_logging(verbose)
+    from connectors.http import interruptible_sleep
+    from sync.observe.observer import Observer
     from sync.runner import run_cycle
     from sync.scheduler import run_daemon
 
@@ -102,14 +106,21 @@ def _daemon(config: Path, state: str | None, verbose: bool) -> int:
     store = open_store(settings, state, config)
     ctx = build_context(loaded, store, system_clock, os.environ, False)
     log = logging.getLogger("upsync")
+    # an alert's retry backoff ends at once on SIGTERM, as a connector's does
+    observer = Observer(settings, os.environ, command="run", sleep=interruptible_sleep(ctx.stop, system="alerts"))
 
     def cycle() -> None:
         try:
-            run_cycle(ctx, command="run")  # logs its own outcome: ok, skipped, or which errors
+            observer.run(lambda: run_cycle(ctx, command="run"))  # the runner logs its outcome, the observer counts it
         except UpsyncError as exc:
             log.error("cycle stopped: %s (hint: %s)", exc.message, exc.hint)
 
     log.info("upsync daemon: %s every %d min", settings.upsync.crm, settings.schedule.every_minutes)
+    try:
+        server = observer.serve()
+    except UpsyncError:
+        ctx.close()
+        raise
     try:
         run_daemon(
             cycle,
@@ -120,6 +131,8 @@ def _daemon(config: Path, state: str | None, verbose: bool) -> int:
             stop=ctx.stop,
         )
     finally:
+        if server is not None:
+            server.stop()
         ctx.close()
     return 0
 
@@ -163,12 +176,16 @@ def apply(
 ) -> int:
     """Write the plan `upsync plan` prints (from stored data, no pull); honours dry_run."""
     setup_logging(verbose)
+    from sync.observe.observer import Observer
     from sync.runner import run_cycle
 
     with cycle_context(config, state, as_of, dry_run=False) as ctx:
         wait = ctx.settings.schedule.lease_wait_seconds
         command = "apply --confirm" if confirm else "apply"
-        report = run_cycle(ctx, command=command, pull=False, tasks=tasks, wait_seconds=wait, confirm=confirm)
+        observer = Observer(ctx.settings, os.environ, command=command)
+        report = observer.run(
+            lambda: run_cycle(ctx, command=command, pull=False, tasks=tasks, wait_seconds=wait, confirm=confirm)
+        )
     print_cycle(report, ctx.settings.upsync.crm)
     return exit_code(report)
 

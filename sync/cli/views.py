@@ -75,7 +75,7 @@ def print_cycle(report: Any, system: str) -> None:
         text = (
             f"{a.created} created, {a.reconciled} reconciled, {a.updated} updated, {a.closed} closed, "
             f"{n(a.fields, 'account')} fields set; {a.failed} refused, {a.unknown} unconfirmed "
-            f"({n(a.calls, 'CRM call')})"
+            f"({n(a.calls, 'CRM call')}, {a.retried} retried, {a.call_seconds:.1f} s)"
         )
         if a.errors:
             text += "\n[red]" + escape("\n".join(a.errors)) + "[/]"

@@ -17,8 +17,10 @@ from sandbox.hubspot.edits import archive
 from sandbox.server import Fault, Sandbox
 from tests.conftest import sandbox_env, upsync_cmd, write_config
 from tests.e2e.expect import upsync_tasks
+from tests.e2e.test_observe import Receiver, receiver
 
 pytestmark = pytest.mark.e2e
+__all__ = ["receiver"]  # the webhook receiver fixture, shared with the observability tests
 
 HELD = 4  # the exit code of a cycle the breaker held
 
@@ -42,9 +44,10 @@ def _runs(state: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_most_companies_archived_at_once_hold_the_cycle_until_a_person_confirms(
-    tmp_path: Path, sandbox: Sandbox
+    tmp_path: Path, sandbox: Sandbox, receiver: Receiver
 ) -> None:
-    config = write_config(tmp_path, sandbox, "hubspot", hubspot="deletes_every_hours = 1")
+    alerts = f'\n[alerts]\nwebhook_url = "{receiver.url}"'
+    config = write_config(tmp_path, sandbox, "hubspot", hubspot="deletes_every_hours = 1", extra=alerts)
     state = tmp_path / "state.db"
     first = _run(sandbox, config, state, "sync", "--once", "--tasks")
     assert first.returncode == 0, first.stderr
@@ -62,6 +65,8 @@ def test_most_companies_archived_at_once_hold_the_cycle_until_a_person_confirms(
     assert "held" in held.stdout and f"{len(gone)} accounts deleted or archived" in held.stdout
     assert "upsync apply --confirm" in held.stdout + held.stderr
     assert _open_tasks(sandbox) == opened  # not one task closed, not one field moved
+    [alert] = receiver.received  # the person who must look is told
+    assert alert["event"] == "held" and f"{len(gone)} accounts deleted or archived" in alert["summary"]
 
     again = _run(sandbox, config, state, "sync", "--once")  # the deletes are old news now: still held
     assert again.returncode == HELD and _open_tasks(sandbox) == opened
