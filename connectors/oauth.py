@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from connectors.http import call_with_retry
 from connectors.settings import RetrySettings
 from core.errors import AuthError, UpstreamError
 
-__all__ = ["TokenClient", "renew_delay"]
+__all__ = ["TokenCache", "TokenClient", "renew_delay"]
 
 T = TypeVar("T")
 
@@ -24,6 +24,18 @@ def renew_delay(answer: Mapping[str, Any], *, lifetime: float | None, margin: fl
     if expires_in is None:
         return None
     return max(0.0, float(expires_in) - margin)
+
+
+class TokenCache(Protocol):
+    """Where a token upsync obtained through OAuth is kept between runs (the state store), so the
+    next run does not start with the environment's token the CRM already refused."""
+
+    def load(self, configured: str) -> str | None:
+        """The token kept in place of ``configured`` (the environment's), or None; a token kept in
+        place of another one (the operator has set a new token since) is not returned."""
+
+    def save(self, token: str, configured: str) -> None:
+        """Keep ``token``, obtained in place of ``configured``."""
 
 
 class TokenClient:
@@ -52,10 +64,16 @@ class TokenClient:
         retry: RetrySettings,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        cache: TokenCache | None = None,
     ) -> None:
         self.retry = retry
+        self._configured = token or ""
         self._token = token or ""
         self._oauth = dict(oauth) if oauth else None
+        self._cache = cache if self._oauth else None  # only a token upsync can renew is worth keeping
+        kept = self._cache.load(self._configured) if self._cache is not None else None
+        if kept:
+            self._token = kept
         self._sleep = sleep
         self._clock: Callable[[], float] = time.monotonic
         self._refresh_at: float | None = None  # when a token upsync obtained itself is renewed
@@ -101,9 +119,29 @@ class TokenClient:
         logging.getLogger(f"upsync.{system}").info("%s access token refreshed", system)
         return str(token)
 
+    def _initial_token(self) -> str:
+        """The token to start with: the environment's, one kept by an earlier run, else a new one
+        (kept for the next runs)."""
+        if not self._token:
+            self._token = self._fetch_token()
+            if self._cache is not None:
+                self._cache.save(self._token, self._configured)
+        return self._token
+
     def _refresh(self) -> None:
+        refused_configured = bool(self._configured) and self._token == self._configured
         self._token = self._fetch_token()
         self._use_token(self._token)
+        if refused_configured:
+            logging.getLogger(f"upsync.{self.system}").warning(
+                "%s refused the token from the environment (expired or revoked): a new one was obtained "
+                "through [%s.oauth]%s; set the variable to a current token or unset it",
+                self.system,
+                self.system,
+                " and is kept in the state for the next runs" if self._cache is not None else "",
+            )
+        if self._cache is not None:
+            self._cache.save(self._token, self._configured)
 
     def _authorized(self, attempt: Callable[[], T], *, idempotent: bool, stream: str | None = None) -> T:
         """Run ``attempt`` under the retry policy with a live token: renewed first when its time

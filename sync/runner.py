@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import CrmConnector, Stream, TaskWriter
+from connectors.oauth import TokenCache
 from connectors.usage.client import UsageConnector, read_usage_file
 from core import logfields
 from core.clock import Clock
@@ -61,18 +62,23 @@ log = logging.getLogger("upsync.runner")
 
 
 def connect_crm(
-    settings: Settings, env: Mapping[str, str], *, sleep: Callable[[float], None] = time.sleep
+    settings: Settings,
+    env: Mapping[str, str],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    token_cache: TokenCache | None = None,
 ) -> CrmConnector:
-    """The configured CRM's connector (imported lazily: each vendor SDK is slow to import)."""
+    """The configured CRM's connector (imported lazily: each vendor SDK is slow to import);
+    ``token_cache`` keeps a token obtained through OAuth for the next runs."""
     if settings.upsync.crm == "salesforce":
         from connectors.salesforce.connector import SalesforceConnector
 
         assert settings.salesforce is not None
-        return SalesforceConnector(settings.salesforce, env, settings.retry, sleep=sleep)
+        return SalesforceConnector(settings.salesforce, env, settings.retry, sleep=sleep, token_cache=token_cache)
     from connectors.hubspot.connector import HubSpotConnector
 
     assert settings.hubspot is not None
-    return HubSpotConnector(settings.hubspot, env, settings.retry, sleep=sleep)
+    return HubSpotConnector(settings.hubspot, env, settings.retry, sleep=sleep, token_cache=token_cache)
 
 
 def connect_usage(

@@ -52,7 +52,7 @@ from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 from connectors.http import Route, SlidingWindow, redact, ssl_context
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import TASK_TO_COMPANY
-from connectors.oauth import TokenClient
+from connectors.oauth import TokenCache, TokenClient
 from connectors.settings import RetrySettings
 from core.errors import (
     AuthError,
@@ -196,8 +196,9 @@ class HubSpotClient(TokenClient):
         oauth: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         env: Mapping[str, str] | None = None,
+        cache: TokenCache | None = None,
     ) -> None:
-        super().__init__(token, oauth, retry, sleep=sleep)
+        super().__init__(token, oauth, retry, sleep=sleep, cache=cache)
         self.settings = settings
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
         # The SDK's urllib3 reads no proxy from the environment: connectors.http decides it as for
@@ -206,7 +207,7 @@ class HubSpotClient(TokenClient):
         token_url = (oauth or {}).get("token_url")
         self._token_route = Route.of(SYSTEM, "hubspot.oauth.token_url", token_url, env or {}) if token_url else None
         self._http = _pool(self._token_route, ssl_context(settings.ca_file, system=SYSTEM))
-        self._token = self._token or self._fetch_token()
+        self._token = self._initial_token()
         api = HubSpot(
             access_token=self._token,
             host=settings.base_url,

@@ -31,6 +31,7 @@ from connectors.hubspot.streams import (
     pick,
 )
 from connectors.hubspot.writes import HubSpotTaskWriter
+from connectors.oauth import TokenCache
 from connectors.settings import RetrySettings
 from core.config import secret
 from core.records import CursorSpec, Deletion, Record, Window
@@ -256,9 +257,12 @@ class HubSpotConnector:
         retry: RetrySettings,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        token_cache: TokenCache | None = None,
     ) -> None:
         token = secret(env, settings.token_env)
-        self.client = HubSpotClient(settings, token, retry, oauth=oauth_form(settings, env), sleep=sleep, env=env)
+        self.client = HubSpotClient(
+            settings, token, retry, oauth=oauth_form(settings, env), sleep=sleep, env=env, cache=token_cache
+        )
         lookback = timedelta(seconds=settings.lookback_seconds)
         readers: list[ObjectReader | OwnerReader] = []
         for name in settings.objects:

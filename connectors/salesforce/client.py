@@ -38,7 +38,7 @@ from simple_salesforce.util import call_salesforce
 
 from connectors.columns import parse_utc, utc_millis
 from connectors.http import ApiBudget, Route, redact, trusted_ca
-from connectors.oauth import TokenClient
+from connectors.oauth import TokenCache, TokenClient
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import Soql
 from connectors.settings import RetrySettings
@@ -177,8 +177,9 @@ class SalesforceClient(TokenClient):
         budget: ApiBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         env: Mapping[str, str] | None = None,
+        cache: TokenCache | None = None,
     ) -> None:
-        super().__init__(token, oauth, retry, sleep=sleep)
+        super().__init__(token, oauth, retry, sleep=sleep, cache=cache)
         self.settings = settings
         self.route = Route.of(SYSTEM, "salesforce.instance_url", settings.instance_url, env or {})
         self.budget = budget or ApiBudget(
@@ -203,7 +204,7 @@ class SalesforceClient(TokenClient):
         session.verify = str(ca_file) if ca_file else True
         self._session = session
         self._timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
-        self._token = self._token or self._fetch_token()
+        self._token = self._initial_token()
         self._sf = Salesforce(
             instance_url=settings.instance_url,
             session_id=self._token,

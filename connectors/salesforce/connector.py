@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from connectors.base import Page, Unchanged, to_page
 from connectors.columns import parse_utc
+from connectors.oauth import TokenCache
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks
@@ -130,9 +131,16 @@ class SalesforceConnector:
         retry: RetrySettings,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        token_cache: TokenCache | None = None,
     ) -> None:
         self.client = SalesforceClient(
-            settings, secret(env, settings.token_env), retry, oauth=oauth_form(settings, env), sleep=sleep, env=env
+            settings,
+            secret(env, settings.token_env),
+            retry,
+            oauth=oauth_form(settings, env),
+            sleep=sleep,
+            env=env,
+            cache=token_cache,
         )
         lookback = timedelta(seconds=settings.lookback_seconds)
         readers = []

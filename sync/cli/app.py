@@ -151,15 +151,18 @@ def build_context(config: Config, store: Store, clock: Clock, env: Mapping[str, 
     """A cycle's context; the connectors are imported here, late: each vendor SDK is slow to import."""
     from connectors.http import interruptible_sleep
     from sync.runner import Context, connect_crm, connect_usage
+    from sync.tokens import StoreTokenCache
 
     settings = config.settings
     stop = threading.Event()  # set by SIGTERM/SIGINT: retries waiting out a backoff give up at once
+    crm = settings.upsync.crm
+    tokens = StoreTokenCache(store, crm)
     return Context(
         settings=settings,
         _ruleset=config.ruleset,
         stop=stop,
         store=store,
-        crm=connect_crm(settings, env, sleep=interruptible_sleep(stop, system=settings.upsync.crm)),
+        crm=connect_crm(settings, env, sleep=interruptible_sleep(stop, system=crm), token_cache=tokens),
         usage=connect_usage(settings, env, sleep=interruptible_sleep(stop, system="usage")),
         clock=clock,
         dry_run=dry_run,

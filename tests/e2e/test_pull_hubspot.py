@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from sandbox.hubspot import HubSpotLimits, archive, mass_update, recalculate
 from sandbox.server import Fault, Sandbox
 from sandbox.world import hs_time
 from sync.runner import pull_all
-from tests.conftest import ANCHOR, make_context
+from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd, write_config
 from tests.e2e.expect import assert_store_matches
 
 pytestmark = pytest.mark.e2e
@@ -272,3 +273,37 @@ def test_a_token_obtained_through_oauth_is_renewed_before_it_expires(
     list(client.owners(archived=False))
     assert sandbox.hubspot.calls("POST", r"/oauth/v1/token") == 2
     crm.close()
+
+
+def test_a_token_refreshed_after_the_environments_expired_is_kept_for_the_next_runs(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    auth = sandbox.world.auth["hubspot"]
+    env = {
+        **sandbox_env(sandbox),
+        "HS_CLIENT_ID": auth.client_id,
+        "HS_CLIENT_SECRET": auth.client_secret,
+        "HS_REFRESH": "sandbox-refresh-token",
+    }
+    oauth = (
+        '[hubspot.oauth]\nclient_id_env = "HS_CLIENT_ID"\nclient_secret_env = "HS_CLIENT_SECRET"\n'
+        'refresh_token_env = "HS_REFRESH"'
+    )
+    config = write_config(tmp_path, sandbox, "hubspot", hubspot=oauth)
+    state = str(tmp_path / "state.db")
+    auth.expire()  # the token in HUBSPOT_TOKEN is revoked and stays in the environment
+    token_calls = []
+    for _ in range(3):
+        run = subprocess.run(
+            upsync_cmd("sync", "--once", "--config", str(config), "--state", state),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+        token_calls.append(sandbox.hubspot.calls("POST", r"/oauth/v1/token"))
+        if len(token_calls) == 1:
+            assert "refused the token from the environment" in run.stderr  # said, not only done
+    assert token_calls == [1, 1, 1]  # one refresh in all, not one per run
+    assert env["HUBSPOT_TOKEN"] not in (tmp_path / "state.db").read_bytes().decode("latin-1")
