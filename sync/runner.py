@@ -401,7 +401,9 @@ class RunReport:
 
     def errors(self) -> list[str]:
         """What went wrong, one line each: streams that stopped, writes that failed."""
-        lines = [f"{p.stream}: {p.error}" for p in self.pulls if p.error]
+        lines = [
+            p.error if p.error.startswith(f"{p.stream}:") else f"{p.stream}: {p.error}" for p in self.pulls if p.error
+        ]
         return lines + (list(self.applied.errors) if self.applied else [])
 
     @property
