@@ -28,6 +28,7 @@ task (``seat_heavy``) and have none, stale ones have an open task the world no l
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import signal
@@ -60,6 +61,8 @@ __all__ = [
 
 PHASES = ("start", "pull", "plan", "write")
 AIM = (1, 3, 2, 4)
+"""Kills aimed at each phase per ten, drawn from a shuffled bag (so even CI's few kills reach every
+phase): writes are where a duplicate or a loss would be born."""
 LANDED = (*PHASES, "exit")
 """Where a kill can land: a phase, or ``exit`` (the run was already recorded finished: the
 process was closing its connections when it died)."""
@@ -254,6 +257,7 @@ class Chaos:
         state: str | None = None,
         say: Callable[[str], None] = print,
         edit_odds: float = 0.35,
+        case: str = "kills",
     ) -> None:
         self.sb = sandbox
         self.crm = crm
@@ -261,7 +265,7 @@ class Chaos:
         self.state = state or str(workdir / f"state-{crm}.db")
         self.say = say
         self.edit_odds = edit_odds
-        self.rng = random.Random(f"upsync-chaos:{seed}:{crm}")  # str seeds are stable across runs
+        self.rng = random.Random(f"upsync-chaos:{seed}:{crm}:{case}")  # str seeds are stable across runs
         self.config = write_config(workdir, sandbox, crm, writeback=WRITEBACK)
         self.env = sandbox_env(sandbox)
         self.launches: list[Launch] = []
@@ -270,11 +274,12 @@ class Chaos:
         """Accounts whose signal cleared after the state was lost and before a run finished on the
         new state: their tasks are BUG-1's (see tests/chaos/test_chaos.py), left open."""
         self._unadopted = False
+        self._bag: list[str] = []
         firing = seat_heavy(sandbox, crm)
         eligible = seat_heavy(sandbox, crm, threshold=0.0)  # every guard passes; only the seats are short
         self._to_clear = sorted(firing)
         self._to_fire = sorted(a for a, facts in eligible.items() if a not in firing and facts["used"] >= 1)
-        say(f"chaos {crm}: seed {seed}; {len(firing)} accounts firing, {len(self._to_fire)} that could")
+        say(f"chaos {crm} {case}: seed {seed}; {len(firing)} accounts firing, {len(self._to_fire)} that could")
 
     # -- the world between launches ---------------------------------------------------------
 
@@ -284,10 +289,10 @@ class Chaos:
         if self.rng.random() >= self.edit_odds and not force:
             return []
         done = []
+        if len(self._to_clear) > 1:  # first: an account fired now is not cleared before a run saw it
+            done.append(f"clear {self.clear_one()}")
         if self._to_fire:
             done.append(f"fire {self.fire_one()}")
-        if len(self._to_clear) > 1:
-            done.append(f"clear {self.clear_one()}")
         return done
 
     def fire_one(self) -> str:
@@ -295,6 +300,7 @@ class Chaos:
         account = self._to_fire.pop(self.rng.randrange(len(self._to_fire)))
         used = seat_heavy(self.sb, self.crm, threshold=0.0)[account]["used"]
         self._set_seats(account, max(1, int(used / 0.9)))
+        self._to_clear.append(account)  # its task may be closed later on: then it never fires again
         return account
 
     def clear_one(self) -> str:
@@ -333,7 +339,10 @@ class Chaos:
     # -- one launch ---------------------------------------------------------------------------
 
     def draw(self) -> Shot:
-        aim = self.rng.choices(PHASES, weights=AIM)[0]
+        if not self._bag:
+            self._bag = [phase for phase, n in zip(PHASES, AIM, strict=True) for _ in range(n)]
+            self.rng.shuffle(self._bag)
+        aim = self._bag.pop()
         if aim == "start":
             return Shot(aim, delay=round(self.rng.uniform(0.05, START_SECONDS), 3))
         if aim == "plan":
@@ -462,15 +471,18 @@ class Chaos:
         return verdict
 
     def figures(self) -> dict[str, Any]:
-        """Kills per phase, restarts, and recovery: per kill, launches and seconds to the next ok run."""
+        """Kills per phase, restarts, and recovery: after each kill, the launches left alone (not
+        killed) until one ended ``ok``, and their seconds (1 launch is a restart that recovers at once)."""
         killed = [x for x in self.launches if x.killed]
         recoveries: list[tuple[int, float]] = []
         for i, x in enumerate(self.launches):
-            if not x.killed:
-                continue
-            after = next((y for y in self.launches[i + 1 :] if y.returncode == 0), None)
-            if after is not None:
-                recoveries.append((after.index - x.index, after.ended_at - x.ended_at))
+            if not x.killed or (i + 1 < len(self.launches) and self.launches[i + 1].killed):
+                continue  # only the last kill of a row is followed by a restart left alone
+            alone = list(itertools.takewhile(lambda y: not y.killed, self.launches[i + 1 :]))
+            until_ok = list(itertools.takewhile(lambda y: y.returncode != 0, alone))
+            if len(until_ok) < len(alone):
+                runs = [*until_ok, alone[len(until_ok)]]
+                recoveries.append((len(runs), sum(y.wall for y in runs)))
         n = len(recoveries) or 1
         return {
             "kills": len(killed),
@@ -479,8 +491,9 @@ class Chaos:
             "launches": len(self.launches),
             "restarts": len(self.launches) - 1,
             "missed": sum(1 for x in self.launches if x.shot and not x.killed),
-            "recovery_launches": sum(r[0] for r in recoveries) / n,
-            "recovery_seconds": sum(r[1] for r in recoveries) / n,
+            "recoveries": len(recoveries),
+            "recovery_launches": round(sum(r[0] for r in recoveries) / n, 2),
+            "recovery_seconds": round(sum(r[1] for r in recoveries) / n, 2),
         }
 
 
@@ -510,7 +523,7 @@ def replicas(
     """``count`` processes start one cycle each at once on one PostgreSQL state; the one holding
     the writer lease is killed -9 at a random read or write of its cycle. The others must each
     run a whole cycle after it."""
-    chaos = Chaos(sandbox, crm, workdir, seed=seed, state=url, say=say)
+    chaos = Chaos(sandbox, crm, workdir, seed=seed, state=url, say=say, case=f"replicas-{count}")
     shot = chaos.draw()
     while shot.aim not in ("pull", "write"):
         shot = chaos.draw()
