@@ -291,13 +291,23 @@ class Chaos:
         done = []
         if len(self._to_clear) > 1:  # first: an account fired now is not cleared before a run saw it
             done.append(f"clear {self.clear_one()}")
-        if self._to_fire:
-            done.append(f"fire {self.fire_one()}")
+        fired = self.fire_one()
+        if fired:
+            done.append(f"fire {fired}")
         return done
 
     def fire_one(self) -> str:
-        """A seeded pick among the accounts that pass every guard: its seats now ~90 % used."""
-        account = self._to_fire.pop(self.rng.randrange(len(self._to_fire)))
+        """A seeded pick among the accounts that pass every guard: its seats now ~90 % used; "" when
+        none can be picked yet.
+
+        ``seat_heavy`` models G1 by NPS only; G1 also holds back an account whose health is red, a
+        score too involved to model here. So the pick is among accounts whose health band, as the
+        CRM shows it (upsync's own field, set by the first finished run), is green or yellow:
+        fewer seats only raise the usage part of the score, so the band cannot turn red."""
+        healthy = [i for i, a in enumerate(self._to_fire) if self._band(a) in ("green", "yellow")]
+        if not healthy:
+            return ""
+        account = self._to_fire.pop(healthy[self.rng.randrange(len(healthy))])
         used = seat_heavy(self.sb, self.crm, threshold=0.0)[account]["used"]
         self._set_seats(account, max(1, int(used / 0.9)))
         self._to_clear.append(account)  # its task may be closed later on: then it never fires again
@@ -311,6 +321,12 @@ class Chaos:
         if self._unadopted:
             self.cleared_unadopted.append(account)
         return account
+
+    def _band(self, account: str) -> Any:
+        world = self.sb.world
+        if self.crm == "salesforce":
+            return world.salesforce.objects["Account"][account].get("Upsync_Health_Band__c")
+        return world.hubspot.objects["companies"][account]["properties"].get("upsync_health_band")
 
     def _set_seats(self, account: str, seats: int) -> None:
         world = self.sb.world
