@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e sandbox bench clean
+.PHONY: demo test lint unit e2e chaos sandbox bench bench-chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +30,19 @@ unit: $(STAMP)            ## the fast tests (seconds): pure logic and the store
 e2e: $(STAMP)
 	$(BIN)/pytest -m e2e
 
+chaos: $(STAMP)           ## the chaos suite alone (CI's 20 kills, replicas, lost state); UPSYNC_CHAOS_SEED=N replays
+	$(BIN)/pytest -m chaos
+
 sandbox: $(STAMP)         ## serve the stand-ins on the ports config.toml names
 	$(BIN)/upsync sandbox
 
 bench: $(STAMP)           ## the benchmarks (bench/RESULTS.md); installs their extras first
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.rules
+
+bench-chaos: $(STAMP)     ## 100 kill -9 per CRM, lost state, 2 and 3 replicas (bench/RESULTS.md); SEED=N to vary
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.chaos --kills 100 --seed $(or $(SEED),1) --json bench/results/chaos.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache state.db* .sandbox
