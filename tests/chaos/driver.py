@@ -270,10 +270,6 @@ class Chaos:
         self.env = sandbox_env(sandbox)
         self.launches: list[Launch] = []
         self.cleared: list[str] = []
-        self.cleared_unadopted: list[str] = []
-        """Accounts whose signal cleared after the state was lost and before a run finished on the
-        new state: their tasks are BUG-1's (see tests/chaos/test_chaos.py), left open."""
-        self._unadopted = False
         self._bag: list[str] = []
         firing = seat_heavy(sandbox, crm)
         eligible = seat_heavy(sandbox, crm, threshold=0.0)  # every guard passes; only the seats are short
@@ -318,8 +314,6 @@ class Chaos:
         account = self._to_clear.pop(self.rng.randrange(len(self._to_clear)))
         self._set_seats(account, 10_000)
         self.cleared.append(account)
-        if self._unadopted:
-            self.cleared_unadopted.append(account)
         return account
 
     def _band(self, account: str) -> Any:
@@ -345,10 +339,8 @@ class Chaos:
         removed = [p.name for p in self.workdir.glob(Path(self.state).name + "*")]
         for name in removed:
             (self.workdir / name).unlink()
-        self._unadopted = True
         wanted = seat_heavy(self.sb, self.crm)
         orphans = sorted({t["account"] for t in upsync_tasks(self.sb, self.crm) if _is_open(t, self.crm)} - set(wanted))
-        self.cleared_unadopted.extend(orphans)  # cleared, but the closing run never finished
         gone = ", ".join(sorted(removed)) or "nothing"
         self.say(f"state lost: removed {gone}; open tasks no longer asked for: {orphans}")
 
@@ -406,7 +398,6 @@ class Chaos:
             if len(runs) > runs_before and runs[-1] != "running":
                 launch.phase = "exit"
         self.launches.append(launch)
-        self._unadopted = self._unadopted and launch.returncode != 0
         self.say(launch.describe())
         return launch
 
