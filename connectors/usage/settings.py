@@ -33,23 +33,7 @@ class UsageFields(Section):
     feature_events: str | None = "feature_events"
     users_by_department: str | None = "users_by_department"
 
-    @field_validator(
-        "active_users",
-        "weekly_active_users",
-        "seats_used",
-        "seats_limit",
-        "storage_used_gb",
-        "storage_limit_gb",
-        "api_calls_used",
-        "api_calls_limit",
-        "integrations",
-        "premium_feature_views",
-        "trials_started",
-        "pricing_page_views",
-        "feature_events",
-        "users_by_department",
-        mode="before",
-    )
+    @field_validator("*", mode="before")  # any path may be switched off, except the three it cannot do without
     @classmethod
     def _optional(cls, value: object) -> object:
         return optional_field(value)

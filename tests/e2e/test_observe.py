@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -24,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sandbox.server import Fault, Sandbox, start_sandbox
 from sandbox.world import build_world
 from tests.conftest import ANCHOR, sandbox_env, upsync_cmd, write_config
+from tests.e2e.test_daemon import finished_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -83,16 +83,6 @@ def get(url: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
-
-
-def finished_runs(state: Path) -> int:
-    if not state.exists():
-        return 0
-    try:
-        with sqlite3.connect(state) as conn:
-            return int(conn.execute("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
