@@ -177,6 +177,10 @@ def backfill_stream(
         # horizon: history before it is not wanted, so no full pass follows on its heels
         full = since is None or main is None
         _merge(run, main, done, full_at=window_end if full else (main.full_at if main else None))
+        if store.cursor(f"{stream.name}#deletes") is None:
+            # deletes count from the moment the backfill read what exists, not from the first sync
+            # after it: a record deleted in between is listed by that sync's deletes read
+            run.save(f"{stream.name}#deletes", CursorState(last_value=window_end))
     except (_Stopped, ConnectorError) as exc:
         _record(run.report, exc)
     return run.report

@@ -12,6 +12,7 @@ import pytest
 from sandbox.hubspot import HubSpotLimits, archive, mass_update, recalculate
 from sandbox.server import Fault, Sandbox
 from sandbox.world import hs_time
+from sync.pull import backfill_stream
 from sync.runner import pull_all
 from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd, write_config
 from tests.e2e.expect import assert_store_matches
@@ -307,3 +308,21 @@ def test_a_token_refreshed_after_the_environments_expired_is_kept_for_the_next_r
             assert "refused the token from the environment" in run.stderr  # said, not only done
     assert token_calls == [1, 1, 1]  # one refresh in all, not one per run
     assert env["HUBSPOT_TOKEN"] not in (tmp_path / "state.db").read_bytes().decode("latin-1")
+
+
+def test_an_archive_between_a_backfill_and_the_first_sync_is_seen_by_that_sync(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    sections: dict[str, Any] = {"hubspot": 'objects = ["companies"]\ndeletes_every_hours = 1'}
+    ctx = make_context(tmp_path, sandbox, "hubspot", **sections)
+    [stream] = [s for s in ctx.crm.streams if s.name == "hubspot.companies"]
+    assert backfill_stream(ctx.store, stream, since=None, as_of=ANCHOR, clock=ctx.clock).error is None
+    ctx.close()
+    gone = next(iter(sandbox.world.hubspot.objects["companies"]))
+    sandbox.world.anchor = ANCHOR + timedelta(hours=3)
+    archive(sandbox.world, "companies", gone, at=ANCHOR + timedelta(minutes=10))
+    first_sync = make_context(tmp_path, sandbox, "hubspot", as_of=ANCHOR + timedelta(hours=2), **sections)
+    reports = {r.stream: r for r in pull(first_sync)}
+    assert reports["hubspot.companies"].deleted == 1
+    assert gone not in {r["crm_id"] for r in first_sync.store.rows("accounts", include_deleted=False)}
+    first_sync.close()

@@ -11,6 +11,7 @@ import pytest
 from sandbox.salesforce import api_usage, hard_delete, soft_delete
 from sandbox.server import Fault, Sandbox
 from sandbox.world import sf_time
+from sync.pull import backfill_stream
 from sync.runner import pull_all
 from tests.conftest import ANCHOR, make_context
 from tests.e2e.expect import assert_store_matches
@@ -317,3 +318,21 @@ def test_a_query_timeout_halves_the_window_and_nothing_is_lost(tmp_path: Path, s
     assert sandbox.salesforce.calls("GET", QUERY) == 5
     assert {r["crm_id"] for r in ctx.store.rows("contacts")} == set(sandbox.world.salesforce.objects["Contact"])
     ctx.close()
+
+
+def test_a_hard_delete_between_a_backfill_and_the_first_sync_is_seen_by_that_sync(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    sections: dict[str, Any] = {"salesforce": 'objects = ["contacts"]\ndeletes_every_hours = 1'}
+    ctx = make_context(tmp_path, sandbox, "salesforce", **sections)
+    [stream] = ctx.crm.streams
+    assert backfill_stream(ctx.store, stream, since=None, as_of=ANCHOR, clock=ctx.clock).error is None
+    ctx.close()
+    gone = next(iter(sandbox.world.salesforce.objects["Contact"]))
+    sandbox.world.anchor = ANCHOR + timedelta(hours=3)
+    hard_delete(sandbox.world, "Contact", gone, at=ANCHOR + timedelta(minutes=10))
+    first_sync = make_context(tmp_path, sandbox, "salesforce", as_of=ANCHOR + timedelta(hours=2), **sections)
+    [report] = pull(first_sync)  # not the weekly full pass: the deletes read from the backfill on
+    assert not report.full_pass and report.deleted == 1
+    assert gone not in {r["crm_id"] for r in first_sync.store.rows("contacts", include_deleted=False)}
+    first_sync.close()
