@@ -550,12 +550,16 @@ def import_usage_file(
     if settings.usage is None:
         raise ConfigError(NO_USAGE, hint=NO_USAGE_HINT)
     stored = problems = 0
+    latest = clock().date() + timedelta(days=1)  # usage is counted after the day: later is a bad date
     for page in read_usage_file(path, settings.usage):
-        store.commit_page(f"file:{path.name}", page.records, None, now=clock())
-        stored += len(page.records)
-        for problem in page.problems:
+        future = [r for r in page.records if r.values["day"] > latest]
+        records = [r for r in page.records if r.values["day"] <= latest]
+        store.commit_page(f"file:{path.name}", records, None, now=clock())
+        stored += len(records)
+        found = [*page.problems, *(f"{path.name}: {r.key}: the day is in the future (after {latest})" for r in future)]
+        for problem in found:
             on_problem(problem)
-        problems += len(page.problems)
+        problems += len(found)
     if stored:  # an export is how some companies deliver usage: it counts as a fresh pull
         hold.note_pulled(store, "usage", as_of=clock())
     return stored, problems

@@ -106,10 +106,16 @@ class DailyUsage:
     def to_record(self, item: Mapping[str, Any]) -> Record:
         f = self.fields
         workspace = text(get_path(item, f.workspace_id))
+        if workspace is None:
+            raise KeyError(f"no workspace id at {f.workspace_id!r}")
         on = day(get_path(item, f.day))
-        if workspace is None or on is None:
-            raise KeyError(f"no workspace id at {f.workspace_id!r} or no day at {f.day!r}")
-        updated = parse_utc(get_path(item, f.updated_at))
+        if on is None:
+            raise KeyError(f"no day at {f.day!r}")
+        raw_updated = get_path(item, f.updated_at)
+        try:
+            updated = parse_utc(raw_updated)
+        except ValueError:
+            raise ValueError(f"updated_at at {f.updated_at!r} is not a date-time: {raw_updated!r}") from None
         values: dict[str, Any] = {"workspace_id": workspace, "day": on, "updated_at": updated}
         for name, read in METRICS.items():
             path = getattr(f, name)

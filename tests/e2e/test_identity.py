@@ -117,3 +117,26 @@ def test_stray_bytes_and_non_finite_numbers_in_an_export_cost_their_line_only(tm
     for line in (first + 1, first + 2, first + 3):
         assert f"usage{suffix}:{line}: ValueError" in skipped and "finite" in skipped, skipped
     assert f"usage{suffix}:{first + 4}: ValueError: byte 0xff is not UTF-8" in skipped, skipped
+
+
+def test_an_export_line_without_its_update_time_or_from_the_future_is_named_and_skipped(tmp_path: Path) -> None:
+    export = tmp_path / "usage.ndjson"
+    good = {"workspace_id": "ws-1", "date": "2026-01-05", "updated_at": "2026-01-06T00:00:00Z", "seats_used": 9}
+    stamp_missing = {k: v for k, v in good.items() if k != "updated_at"}
+    lines = [good, {**stamp_missing, "workspace_id": "ws-2"}, {**good, "workspace_id": "ws-3", "date": "2999-01-01"}]
+    export.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[upsync]\ncrm = "hubspot"\n[hubspot]\ntoken_env = "HS"\n[usage]\nbase_url = "https://usage.example.com"\n'
+    )
+    result = subprocess.run(
+        upsync_cmd("import-usage", str(export), "--config", str(config), "--state", str(tmp_path / "s.db")),
+        env=dict(os.environ, HS="x", USAGE_TOKEN="y"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "imported 1 usage rows from usage.ndjson; 2 lines skipped" in " ".join(result.stdout.split())
+    skipped = " ".join(result.stderr.split())
+    assert "usage.ndjson:2: ValueError: updated_at at 'updated_at' is not a date-time: None" in skipped, skipped
+    assert "usage.ndjson: ws-3|2999-01-01: the day is in the future" in skipped, skipped

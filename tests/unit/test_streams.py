@@ -209,3 +209,17 @@ def test_the_bundled_config_names_the_guard_fields_and_the_connectors_hand_them_
     finally:
         salesforce.close()
         hubspot.close()
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ({"date": "2026-11-01"}, "no workspace id at 'workspace_id'"),
+        ({"workspace_id": "w1"}, "no day at 'date'"),
+        ({"workspace_id": "w1", "date": "2026-11-01"}, "updated_at at 'updated_at' is not a date-time: None"),
+    ],
+)
+def test_a_usage_row_that_cannot_be_read_names_the_field_that_is_wrong(item: dict[str, Any], problem: str) -> None:
+    with pytest.raises((KeyError, ValueError)) as caught:
+        DailyUsage().to_record(item)
+    assert problem in str(caught.value)
