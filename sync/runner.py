@@ -436,6 +436,13 @@ def run_cycle(
     lease. When another replica holds it beyond ``wait_seconds`` the cycle is skipped and says so.
     A cycle far from the last runs' volume is held by the breaker unless ``confirm`` (a person
     checked it: ``upsync apply --confirm``), which also releases an earlier hold."""
+    with logfields.scoped():  # the run id bound below names this cycle's lines, and ends with it
+        return _run_cycle(ctx, command=command, pull=pull, tasks=tasks, wait_seconds=wait_seconds, confirm=confirm)
+
+
+def _run_cycle(
+    ctx: Context, *, command: str, pull: bool, tasks: bool | None, wait_seconds: float, confirm: bool
+) -> RunReport:
     as_of = ctx.clock()
     with ctx.lease(wait_seconds=wait_seconds) as held:
         if not held:

@@ -86,7 +86,7 @@ class Observer:
             status,
             seconds,
             _counts_text(report),
-            extra={"status": status, "seconds": round(seconds, 3), **_counts(report)},
+            extra={"status": status, "seconds": round(seconds, 3), "run_id": report.run_id, **_counts(report)},
         )
         if self.alerts is not None:
             self.alerts.send(alerts_for(report, command=self.command, system=self.system))
