@@ -33,6 +33,17 @@ HUBSPOT_COMPANY_PROPERTIES: Mapping[str, str] = {name: f"upsync_{name}" for name
 """The company properties upsync owns by default: canonical name → property name."""
 
 
+_OPTIONAL = (
+    "seats_property",
+    "contract_end_property",
+    "health_property",
+    "do_not_contact_property",
+    "nps_property",
+    "csat_property",
+)
+"""The company properties a portal may not have: each can be switched off with ``= false``."""
+
+
 class HubSpotSettings(ConnectionSettings):
     base_url: str = "https://api.hubapi.com"
     token_env: str = "HUBSPOT_TOKEN"
@@ -59,15 +70,7 @@ class HubSpotSettings(ConnectionSettings):
     property_group: str = Field("upsync", description="the property group `upsync crm setup` creates")
     task_closed_status: Literal["COMPLETED"] = "COMPLETED"
 
-    @field_validator(
-        "seats_property",
-        "contract_end_property",
-        "health_property",
-        "do_not_contact_property",
-        "nps_property",
-        "csat_property",
-        mode="before",
-    )
+    @field_validator(*_OPTIONAL, mode="before")
     @classmethod
     def _optional(cls, value: object) -> object:
         return optional_field(value)
@@ -82,15 +85,7 @@ class HubSpotSettings(ConnectionSettings):
         (none when companies are not read; a property switched off is not read)."""
         if "companies" not in self.objects:
             return {}
-        keys = (
-            "workspace_property",
-            "seats_property",
-            "contract_end_property",
-            "health_property",
-            "do_not_contact_property",
-            "nps_property",
-            "csat_property",
-        )
+        keys = ("workspace_property", *_OPTIONAL)
         return {f"hubspot.{k}": v for k in keys if (v := getattr(self, k))}
 
     @field_validator("base_url")

@@ -78,6 +78,20 @@ def test_a_usage_export_imports_and_bad_lines_are_named(tmp_path: Path) -> None:
     assert "usage.ndjson:2: ValueError" in result.stderr and "usage.ndjson:3:" in result.stderr
 
 
+def _import_usage(tmp_path: Path, export: Path) -> subprocess.CompletedProcess[str]:
+    """``upsync import-usage EXPORT`` with a CRM-and-usage config of its own and a fresh state."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[upsync]\ncrm = "hubspot"\n[hubspot]\ntoken_env = "HS"\n[usage]\nbase_url = "https://usage.example.com"\n'
+    )
+    return subprocess.run(
+        upsync_cmd("import-usage", str(export), "--config", str(config), "--state", str(tmp_path / "s.db")),
+        env=dict(os.environ, HS="x", USAGE_TOKEN="y"),
+        capture_output=True,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize("suffix", [".ndjson", ".csv"])
 def test_stray_bytes_and_non_finite_numbers_in_an_export_cost_their_line_only(tmp_path: Path, suffix: str) -> None:
     export = tmp_path / f"usage{suffix}"
@@ -100,16 +114,7 @@ def test_stray_bytes_and_non_finite_numbers_in_an_export_cost_their_line_only(tm
             for ws, day, seats, gb in rows
         )
     export.write_bytes(text.encode("utf-8").replace("\xff".encode(), b"\xff"))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        '[upsync]\ncrm = "hubspot"\n[hubspot]\ntoken_env = "HS"\n[usage]\nbase_url = "https://usage.example.com"\n'
-    )
-    result = subprocess.run(
-        upsync_cmd("import-usage", str(export), "--config", str(config), "--state", str(tmp_path / "s.db")),
-        env=dict(os.environ, HS="x", USAGE_TOKEN="y"),
-        capture_output=True,
-        text=True,
-    )
+    result = _import_usage(tmp_path, export)
     assert result.returncode == 0, result.stderr
     assert f"imported 2 usage rows from usage{suffix}; 4 lines skipped" in " ".join(result.stdout.split())
     skipped = " ".join(result.stderr.split())
@@ -125,16 +130,7 @@ def test_an_export_line_without_its_update_time_or_from_the_future_is_named_and_
     stamp_missing = {k: v for k, v in good.items() if k != "updated_at"}
     lines = [good, {**stamp_missing, "workspace_id": "ws-2"}, {**good, "workspace_id": "ws-3", "date": "2999-01-01"}]
     export.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        '[upsync]\ncrm = "hubspot"\n[hubspot]\ntoken_env = "HS"\n[usage]\nbase_url = "https://usage.example.com"\n'
-    )
-    result = subprocess.run(
-        upsync_cmd("import-usage", str(export), "--config", str(config), "--state", str(tmp_path / "s.db")),
-        env=dict(os.environ, HS="x", USAGE_TOKEN="y"),
-        capture_output=True,
-        text=True,
-    )
+    result = _import_usage(tmp_path, export)
     assert result.returncode == 0, result.stderr
     assert "imported 1 usage rows from usage.ndjson; 2 lines skipped" in " ".join(result.stdout.split())
     skipped = " ".join(result.stderr.split())
