@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
@@ -21,12 +22,16 @@ from typing import Any, TypeVar
 
 import httpx
 
-from connectors.base import Page, Unchanged, to_page
+from connectors.base import Page, Stream, Unchanged, to_page
 from connectors.http import Route, call_with_retry, redact, ssl_context
 from connectors.oauth import renew_delay
 from connectors.settings import RetrySettings
+from connectors.usage.rest.errors import error_text, retry_after_seconds
+from connectors.usage.rest.resources import RestDaily, RestSource, RestWorkspaces
+from connectors.usage.rest.settings import DAILY, WORKSPACES
 from connectors.usage.settings import UsageSettings
 from connectors.usage.streams import DailyUsage, Workspaces, get_path
+from core.clock import system_clock
 from core.config import secret
 from core.errors import AuthError, ConnectorError, RateLimitError, ResponseShapeError, UpstreamError
 from core.records import CursorSpec, Deletion, Window
@@ -45,6 +50,15 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond:06d}Z"
 
 
+def _server_now(response: httpx.Response) -> datetime:
+    """The server's clock (its ``Date`` header), which a ``Retry-After`` date is measured on; else ours."""
+    try:
+        at = parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError, IndexError):
+        return system_clock()
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
 API = Route(SYSTEM, "usage.base_url", "the usage API")
 """The route named in errors when a caller knows no better (the client passes its own)."""
 
@@ -58,26 +72,29 @@ def translated(stream: str | None, *, token: str = "", route: Route = API) -> It
         response = exc.response
         status = response.status_code
         try:
-            detail = response.json().get("error", {})
+            body: Any = response.json()
         except ValueError:
-            detail = {}
-        code = str(detail.get("code", "")) if isinstance(detail, dict) else str(detail)
-        message = redact(str(detail.get("message", "")) if isinstance(detail, dict) else "", token)
+            body = response.text
+        code, text = error_text(body)
+        message = redact(text, token)
+        said = f"{code}: {message}" if code and message else code or message
         if status in (401, 403):
             raise AuthError(
-                f"{status} {code}", system=SYSTEM, stream=stream, hint="check the credentials named in [usage]"
-            ) from exc
-        if status == 429:
-            retry_after = response.headers.get("Retry-After")
-            raise RateLimitError(
-                "rate limited (429)",
+                f"{status} {said}".rstrip(),
                 system=SYSTEM,
                 stream=stream,
-                retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+                hint="check the credentials named in [usage]",
+            ) from exc
+        if status == 429:
+            raise RateLimitError(
+                f"rate limited (429){': ' + message if message else ''}",
+                system=SYSTEM,
+                stream=stream,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After"), now=_server_now(response)),
             ) from exc
         if status >= 500:
             raise UpstreamError(f"server error {status}", system=SYSTEM, stream=stream) from exc
-        raise ConnectorError(f"{status} {code}: {message}", system=SYSTEM, stream=stream) from exc
+        raise ConnectorError(f"{status} {said}".rstrip(), system=SYSTEM, stream=stream) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamError("timed out", system=SYSTEM, stream=stream) from exc
     except httpx.HTTPError as exc:
@@ -196,6 +213,10 @@ class UsageClient:
         response = self._http.get(url, params=dict(params) if params is not None else None)
         response.raise_for_status()
         return response
+
+    def get(self, url: str, params: Mapping[str, Any] | None, *, stream: str) -> httpx.Response:
+        """One GET through the retry policy (counted in ``calls``), its errors translated."""
+        return self._call(partial(self._get, url, dict(params) if params is not None else None), stream=stream)
 
     def pages(self, path: str, params: Mapping[str, Any], items_field: str, *, stream: str) -> Iterator[list[Any]]:
         """Every page of a list endpoint in the configured pagination style."""
@@ -322,11 +343,16 @@ class UsageConnector:
     ) -> None:
         self.client = UsageClient(settings, env, retry, transport=transport, sleep=sleep)
         daily = DailyUsage(fields=settings.fields, lookback=timedelta(seconds=settings.lookback_seconds))
-        readers: list[_DailyReader | _WorkspaceReader] = []
-        if settings.workspaces_path:
+        readers: list[Stream] = []
+        resources = settings.resources
+        source = RestSource(self.client, resources)
+        if WORKSPACES in resources:
+            keep = DAILY in resources and resources[DAILY].parent == WORKSPACES
+            readers.append(RestWorkspaces(source, keep=keep))
+        elif settings.workspaces_path:
             readers.append(_WorkspaceReader(self.client, settings.workspaces_path))
-        readers.append(_DailyReader(self.client, daily))
-        self.streams: tuple[_DailyReader | _WorkspaceReader, ...] = tuple(readers)
+        readers.append(RestDaily(source, lookback=daily.lookback) if DAILY in resources else _DailyReader(self.client, daily))
+        self.streams: tuple[Stream, ...] = tuple(readers)
 
     def close(self) -> None:
         self.client.close()

@@ -1,4 +1,5 @@
-"""``[usage]``: the product usage API's address, auth, pagination style and item shape."""
+"""``[usage]``: the product usage API's address, auth, pagination style and item shape (or its
+``[usage.resources.<name>]``, declared in ``connectors/usage/rest/settings.py``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from connectors.settings import ConnectionSettings, OAuthSettings, optional_field
+from connectors.usage.rest.settings import Resource, check_resources
 from core.config import Section, check_url
 
 __all__ = ["UsageFields", "UsageSettings"]
@@ -62,6 +64,17 @@ class UsageSettings(ConnectionSettings):
     fields: UsageFields = Field(default_factory=UsageFields)
     workspaces_path: str | None = Field(None, description="workspaces with their domain: the identity fallback")
     workspaces_items_field: str = "data"
+    resources: dict[str, Resource] = Field(
+        default_factory=dict,
+        description="[usage.resources.<name>]: endpoints declared in dlt rest_api's words; "
+        "'daily' and 'workspaces' replace path/pagination/fields and workspaces_path",
+    )
+
+    @field_validator("resources")
+    @classmethod
+    def _check_resources(cls, value: dict[str, Resource]) -> dict[str, Resource]:
+        check_resources(value)
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -17,10 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox.usage.accounts import account_routes
 from sandbox.usage.auth import REALM, basic_credentials, oauth_error, same_secret
 from sandbox.usage.errors import UsageError, http_error_handler, invalid_parameter, usage_error_handler
 from sandbox.usage.index import UsageIndex, through_members
 from sandbox.usage.limiter import RateLimiter
+from sandbox.usage.pages import PagesError, page_routes, pages_error_handler
 from sandbox.usage.params import decode_cursor, display_instant, encode_cursor, instant_param, int_param, link_to
 from sandbox.usage.shapes import Row, nested_row, workspace_item
 from sandbox.usage.style import DEFAULT_STYLE, UsageStyle
@@ -201,11 +203,21 @@ def create_usage_app(world: World, *, style: UsageStyle = DEFAULT_STYLE) -> Star
         Route("/v1/usage/daily", daily, methods=["GET"]),
         Route("/v1/workspaces", workspaces, methods=["GET"]),
     ]
+    def guard(request: Request) -> None:
+        throttle()
+        authorise(request)
+
+    routes += account_routes(world, index, guard)  # the per-entity shape
+    routes += page_routes(world, index, authorise, limiter)  # the page/offset shape
     if style.auth == "oauth2":
         routes.append(Route(style.token_path, token, methods=["POST"]))
     app = Starlette(
         routes=routes,
-        exception_handlers={UsageError: usage_error_handler, HTTPException: http_error_handler},
+        exception_handlers={
+            UsageError: usage_error_handler,
+            PagesError: pages_error_handler,
+            HTTPException: http_error_handler,
+        },
     )
     with store.lock:
         index.current()  # sort once now, not on the first request

@@ -112,6 +112,27 @@ class InputStore(StoreBase):
         with self.engine.connect() as conn:
             return [(r.crm_id, r.name, r.workspace_id) for r in conn.execute(query)]
 
+    def unmatched_workspaces(self, system: str) -> list[str]:
+        """Workspaces with usage or in the workspace list that match no live account of ``system``
+        (neither its workspace id nor, for an account without one, its domain): usage nobody sees."""
+        with self.engine.connect() as conn:
+            return [r.workspace_id for r in conn.execute(_unmatched_workspaces_query(system))]
+
+
+def _unmatched_workspaces_query(system: str) -> sa.Select[Any]:
+    """Workspaces (listed, or with usage rows) that no live account of ``system`` names or matches by domain."""
+    a, w = ACCOUNTS, WORKSPACES
+    known = sa.union(sa.select(w.c.workspace_id), sa.select(USAGE.c.workspace_id).distinct()).subquery()
+    listed = w.alias("listed")
+    live = sa.and_(a.c.system == system, a.c.deleted.is_(False))
+    by_id = sa.exists().where(live, a.c.workspace_id == known.c.workspace_id)
+    by_domain = (
+        sa.exists()
+        .where(listed.c.workspace_id == known.c.workspace_id, listed.c.domain.is_not(None))
+        .where(sa.exists().where(live, a.c.workspace_id.is_(None), a.c.domain == listed.c.domain))
+    )
+    return sa.select(known.c.workspace_id).where(sa.not_(by_id), sa.not_(by_domain)).order_by(known.c.workspace_id)
+
 
 def _frame(conn: Connection, query: sa.Select[Any], name: str) -> pl.DataFrame:
     """A query's rows as one input frame of the rules (columns and types of ``TABLE_SCHEMAS``).
