@@ -14,8 +14,8 @@ import json
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -351,7 +351,9 @@ class UsageConnector:
             readers.append(RestWorkspaces(source, keep=keep))
         elif settings.workspaces_path:
             readers.append(_WorkspaceReader(self.client, settings.workspaces_path))
-        readers.append(RestDaily(source, lookback=daily.lookback) if DAILY in resources else _DailyReader(self.client, daily))
+        readers.append(
+            RestDaily(source, lookback=daily.lookback) if DAILY in resources else _DailyReader(self.client, daily)
+        )
         self.streams: tuple[Stream, ...] = tuple(readers)
 
     def close(self) -> None:

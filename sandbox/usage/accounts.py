@@ -89,7 +89,9 @@ def day_item(row: Row) -> dict[str, Any]:
         if row.get(name) is not None:
             item[name] = row[name]
     if row.get("trials_started") is not None:
-        item["trials"] = [{"trial": f"{row['workspace_id']}-{row['date']}-{i + 1}"} for i in range(row["trials_started"])]
+        item["trials"] = [
+            {"trial": f"{row['workspace_id']}-{row['date']}-{i + 1}"} for i in range(row["trials_started"])
+        ]
     if row.get("feature_events") is not None:
         item["events"] = [{"name": k, "count": v} for k, v in row["feature_events"].items()]
     if row.get("users_by_department") is not None:

@@ -203,6 +203,7 @@ def create_usage_app(world: World, *, style: UsageStyle = DEFAULT_STYLE) -> Star
         Route("/v1/usage/daily", daily, methods=["GET"]),
         Route("/v1/workspaces", workspaces, methods=["GET"]),
     ]
+
     def guard(request: Request) -> None:
         throttle()
         authorise(request)

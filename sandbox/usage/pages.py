@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox.usage.accounts import crm_identity
 from sandbox.usage.index import UsageIndex
 from sandbox.usage.limiter import RateLimiter
 from sandbox.usage.params import display_instant, normalise_instant
-from sandbox.usage.accounts import crm_identity
 from sandbox.usage.shapes import Row
 from sandbox.world import World
 
@@ -115,7 +115,7 @@ def page_routes(
         offset = _int(request, "offset", 0, 0)
         with store.lock:
             snapshot = index.current()
-            ids, latest = snapshot.workspaces()
+            ids, _latest = snapshot.workspaces()
             results = [identity(ids[j]) for j in range(offset, min(len(ids), offset + limit))]
         return JSONResponse({"total": len(ids), "offset": offset, "results": results})
 

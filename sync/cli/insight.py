@@ -143,6 +143,10 @@ def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> N
             for crm_id, name, ws in unmatched[:50]:
                 t.add_row(crm_id, escape(name or ""), escape(ws or "(no workspace id on the account)"))
             console.print(t)
+        orphans = store.unmatched_workspaces(system) if settings.usage is not None else []
+        if orphans:  # usage that no account's rules will ever see: a workspace id or domain is missing in the CRM
+            shown = ", ".join(escape(ws) for ws in orphans[:5]) + (", …" if len(orphans) > 5 else "")
+            console.print(f"{len(orphans)} workspaces with usage match no CRM account: {shown}")
     finally:
         store.close()
 

@@ -4,6 +4,7 @@ through the real client (httpx over HTTPS) against the stand-in's three shapes."
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from connectors.columns import domain_of
 from sandbox.server import Sandbox, start_sandbox
 from sandbox.world import build_world
 from sync.runner import pull_all
-from tests.conftest import ANCHOR, make_context
+from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +78,11 @@ def stored(ctx: Any) -> dict[tuple[str, str], tuple[Any, ...]]:
 
 
 def world(sb: Sandbox, *, since: str = "") -> dict[tuple[str, str], tuple[Any, ...]]:
-    return {(r["workspace_id"], r["date"]): tuple(r.get(m) for m in METRICS) for r in sb.world.usage.rows if r["date"] >= since}
+    return {
+        (r["workspace_id"], r["date"]): tuple(r.get(m) for m in METRICS)
+        for r in sb.world.usage.rows
+        if r["date"] >= since
+    }
 
 
 def identities(sb: Sandbox) -> dict[str, str]:
@@ -123,7 +128,7 @@ def test_per_account_metrics_by_day_window(tmp_path: Path, sb: Sandbox) -> None:
     # the next day: exactly the two lookback days are read again, and the new one
     sb.usage.requests.clear()
     before = ctx.usage.client.calls
-    late = [r for r in sb.world.usage.rows if r["date"] == "2026-05-30"][0]
+    late = next(r for r in sb.world.usage.rows if r["date"] == "2026-05-30")
     late["seats_used"] += 1  # a late correction inside the lookback is picked up
     next_day = ANCHOR + timedelta(days=1)
     ctx.clock = lambda: next_day
@@ -189,4 +194,14 @@ def test_status_names_the_workspaces_that_match_no_crm_account(tmp_path: Path, s
     assert expected  # the world has workspaces nobody bought (trials, internal)
     assert ctx.store.unmatched_workspaces("hubspot") == expected
     ctx.close()
-
+    shown = subprocess.run(
+        upsync_cmd("status", "--config", str(tmp_path / "config-hubspot.toml")),
+        env=sandbox_env(sb),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert f"{len(expected)} workspaces with usage match no CRM account: {', '.join(expected[:5])}" in " ".join(
+        shown.split()
+    )

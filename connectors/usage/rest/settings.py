@@ -135,7 +135,15 @@ class Resource(Section):
     include_from_parent: list[str] = Field(default_factory=list)
     include_from_response: list[str] = Field(default_factory=list)
     incremental: Incremental | None = None
-    fields: dict[str, str | FieldRule | Literal[False]] = Field(default_factory=dict)
+    fields: dict[str, FieldRule | None] = Field(default_factory=dict)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _paths_as_rules(cls, value: object) -> object:
+        """A dotted path is a rule without a transform; ``false`` switches a value off (None)."""
+        if not isinstance(value, dict):
+            return value
+        return {k: {"path": v} if isinstance(v, str) else None if v is False else v for k, v in value.items()}
 
     @field_validator("page_size")
     @classmethod

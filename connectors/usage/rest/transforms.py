@@ -31,7 +31,7 @@ __all__ = [
     "workspace_item",
 ]
 
-FieldSpec = str | FieldRule | bool
+FieldSpec = str | FieldRule | None
 
 DAILY_NAMES: tuple[str, ...] = ("workspace_id", "day", "updated_at", *METRICS)
 """The canonical names a ``daily`` resource maps (``day`` is the row's date)."""
@@ -79,7 +79,7 @@ def to_unit(value: Any, unit: str, *, where: str) -> float | None:
 
 def extract(item: Any, spec: FieldSpec, *, name: str) -> Any:
     """The value ``spec`` points at in ``item``, transformed; None when absent or switched off."""
-    if spec is False or spec is True:
+    if spec is None:
         return None
     if isinstance(spec, str):
         return get_path(item, spec)
@@ -96,7 +96,9 @@ def extract(item: Any, spec: FieldSpec, *, name: str) -> Any:
     return raw
 
 
-def attach(item: Any, *, parent_name: str | None, parent: Any, fields: list[str], envelope: Any, paths: list[str]) -> Any:
+def attach(
+    item: Any, *, parent_name: str | None, parent: Any, fields: list[str], envelope: Any, paths: list[str]
+) -> Any:
     """``item`` with the parent's and the envelope's named fields added (dlt's ``include_from_parent``)."""
     if not isinstance(item, Mapping) or (not fields and not paths):
         return item
