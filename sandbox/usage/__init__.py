@@ -181,6 +181,51 @@ workspace's latest row (greatest ``date``) and present **only when that row has 
 are ``{"id": "ws-00001", "seats_limit": 100}``: nothing is invented, and matching accounts to
 workspaces by email domain needs rows that carry ``domain``.
 
+Two more shapes over the same rows
+----------------------------------
+Served in every style, beside ``/v1`` (same authentication and rate limit), for APIs that look
+nothing like it. Neither has an update time to filter on in the first; both read
+``world.usage.rows``.
+
+``GET /v2/accounts`` (per-entity shape: list)
+    The workspaces as *accounts*, sorted by id: ``{"accounts": [{"account_id": "ws-00001",
+    "company_name": "Kaze Massive Systems", "website": "https://www.kaze-….example.com"}],
+    "meta": {"next_page_token": "…" | null}}`` (``company_name`` and ``website`` only for a
+    workspace a CRM account names). Parameters ``page_size`` (1–25, default 10) and
+    ``page_token`` (the previous ``next_page_token``).
+``GET /v2/accounts/{account_id}/metrics?from=YYYY-MM-DD&to=YYYY-MM-DD`` (per-entity shape: metrics)
+    One account's days in ``[from, to]`` (both required, ``to`` inclusive), ascending by date,
+    paged by ``page_size`` (1–31, default 7) and ``page_token``::
+
+        {"account": {"id": "ws-00001"},
+         "days": [{"date": "2026-05-31",
+                   "users": {"active": 41, "weekly_active": 52}, "seats": {"used": 58, "limit": 100},
+                   "storage_mb": {"used": 12500, "limit": 50000}, "api": {"calls": 18000, "limit": 100000},
+                   "integrations": 4, "premium_feature_views": 7, "pricing_page_views": 2,
+                   "trials": [{"trial": "ws-00001-2026-05-31-1"}],
+                   "events": [{"name": "reports", "count": 120}],
+                   "departments": [{"name": "Sales", "users": 20}]}],
+         "meta": {"next_page_token": null}}
+
+    The account id is in the envelope only; a day has no update time (a late correction is seen
+    by reading its day again); storage is in MB (GB × 1000); ``trials`` lists the trials started
+    that day. A missing or malformed ``from``/``to``/``page_size``/``page_token``, or ``to``
+    before ``from``, gets ``422 {"error": {"code": "invalid_param", "detail": "…"}}``; an
+    unknown account ``404 {"error": {"code": "not_found", "detail": "…"}}``.
+``GET /api/v3/usage`` (page/offset shape: rows by page number)
+    Parameters ``modified_since`` (inclusive) and ``modified_before`` (exclusive), ISO-8601
+    instants; ``page`` (from 1) and ``page_size`` (1–200, default 50). Rows sorted as ``/v1``
+    sorts them, renamed ``workspace``, ``day`` and ``modified_at`` (the other metrics as in the
+    flat shape): ``{"count": <matching rows>, "num_pages": n, "page": p, "results": [...]}``; a
+    page after the last is empty.
+``GET /api/v3/workspaces`` (page/offset shape: workspaces by offset)
+    Parameters ``offset`` (from 0) and ``limit`` (1–100, default 20): ``{"total": n, "offset":
+    o, "results": [{"workspace": "ws-00001", "title": "…", "primary_domain": "kaze-….example.com"}]}``.
+
+    Errors of ``/api/v3`` are ``{"errors": [{"message": "…", "field": "<parameter>"}]}`` (``400``
+    for a malformed parameter); over the rate limit, ``429`` with ``Retry-After`` as an HTTP date
+    (RFC 9110 §10.2.3), e.g. ``Retry-After: Mon, 01 Jun 2026 12:00:05 GMT``.
+
 Rate limiting
 -------------
 With ``rate_limit_per_second`` set, the ``/v1`` endpoints accept that many requests per second

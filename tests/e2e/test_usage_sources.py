@@ -205,3 +205,16 @@ def test_status_names_the_workspaces_that_match_no_crm_account(tmp_path: Path, s
     assert f"{len(expected)} workspaces with usage match no CRM account: {', '.join(expected[:5])}" in " ".join(
         shown.split()
     )
+
+
+def test_a_429_with_an_http_date_is_waited_out(tmp_path: Path) -> None:
+    from sandbox.usage import UsageStyle
+
+    world_ = build_world(seed=5, accounts=40, anchor=ANCHOR)
+    with start_sandbox(world_, ca_path=tmp_path / "ca.pem", usage_style=UsageStyle(rate_limit_per_second=3)) as sb:
+        ctx = make_context(tmp_path, sb, "hubspot", usage=PAGES)
+        pull_usage(ctx)
+        assert stored(ctx) == world(sb)
+        minimum = 1 + -(-len(list(sb.world.usage.rows)) // 200)
+        assert sb.usage.calls("GET", r"^/api/v3/") > minimum  # some were refused (429), waited out and asked again
+        ctx.close()
