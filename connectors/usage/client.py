@@ -1,10 +1,12 @@
 """The product usage API over httpx: configurable auth and pagination, error mapping, file import.
 
-One of two importers of httpx (with ``connectors/webhook.py``). Every customer's usage API
-differs, so ``[usage]`` chooses: auth ``bearer`` (a token), ``api_key`` (a header) or ``oauth2``
-(client credentials, refreshed on expiry or on a 401, as an ``httpx.Auth`` flow); pagination by
-``cursor`` (a body field), ``next_link`` (a URL in the body), ``page``, ``offset`` or
-``link_header`` (RFC 8288). The bundled sandbox serves each (see ``sandbox/usage/__init__.py``).
+With ``connectors/usage/rest/``, one of two importers of httpx (with ``connectors/webhook.py``).
+Every customer's usage API differs, so ``[usage]`` chooses: auth ``bearer`` (a token),
+``api_key`` (a header) or ``oauth2`` (client credentials, refreshed on expiry or on a 401, as
+an ``httpx.Auth`` flow); pagination by ``cursor`` (a body field), ``next_link`` (a URL in the
+body), ``page``, ``offset`` or ``link_header`` (RFC 8288). The bundled sandbox serves each (see
+``sandbox/usage/__init__.py``). An API of another shape is declared as
+``[usage.resources.<name>]`` (``connectors/usage/rest/``).
 """
 
 from __future__ import annotations

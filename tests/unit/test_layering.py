@@ -12,7 +12,7 @@ OWNER = {
     "requests": "connectors/salesforce/client.py",
     "hubspot": "connectors/hubspot/client.py",
     "urllib3": "connectors/hubspot/client.py",
-    "httpx": "connectors/usage/client.py",
+    "httpx": "connectors/usage/",  # the client and its declarative paginators (connectors/usage/rest/)
     "sqlalchemy": "sync/store/",
     "alembic": "sync/store/",
     "apscheduler": "sync/scheduler.py",
