@@ -405,9 +405,10 @@ def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[Con
         if not isinstance(section, dict):
             continue
         oauth = section.get("oauth")
-        sql = section.get("sql") if name == "usage" and section.get("source") == "sql" else None
-        if isinstance(sql, dict):  # a warehouse: its URL (credentials inside) is the secret
-            names = [("usage.sql.url_env", sql.get("url_env", UsageSqlSettings.model_fields["url_env"].default))]
+        if name == "usage" and section.get("source") == "sql":  # a warehouse: its URL (credentials inside)
+            sql = section.get("sql")
+            default = UsageSqlSettings.model_fields["url_env"].default
+            names = [("usage.sql.url_env", sql.get("url_env", default) if isinstance(sql, dict) else default)]
         elif (name == "usage" and section.get("auth") == "oauth2") or (name != "usage" and isinstance(oauth, dict)):
             names = (
                 [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -179,7 +179,10 @@ class Warehouse:
         with self._connect(stream) as connection, self._translated(stream, key):
             streaming = connection.execution_options(stream_results=True, yield_per=size, max_row_buffer=size)
             result = streaming.execute(statement, dict(params))
-            yield from result.partitions(size)
+            try:
+                yield from result.partitions(size)
+            finally:  # a run stopped between batches closes its server-side cursor, not the garbage collector
+                result.close()
 
 
 def _columns(settings: UsageSettings) -> dict[str, str]:
@@ -224,9 +227,10 @@ class _SqlDailyReader:
             raise ValueError("usage.daily is incremental: it needs a window")
         params = {"since": window.start, "until": window.end}
         positions = self.positions
-        for batch in self.warehouse.batches(self.statement, params, stream=self.name, key=QUERY_KEY):
-            items = [{key: _aware(row[i]) for key, i in positions} for row in batch]
-            yield to_page(items, self.decl.to_record, self.name)
+        with closing(self.warehouse.batches(self.statement, params, stream=self.name, key=QUERY_KEY)) as batches:
+            for batch in batches:
+                items = [{key: _aware(row[i]) for key, i in positions} for row in batch]
+                yield to_page(items, self.decl.to_record, self.name)
 
     def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
         return None  # a row deleted from the warehouse stays as last read (as the usage API's)
@@ -243,8 +247,9 @@ class _SqlWorkspaceReader:
         self.statement = text(query)
 
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
-        for batch in self.warehouse.batches(self.statement, {}, stream=self.name, key=WORKSPACES_KEY):
-            yield to_page([dict(row._mapping) for row in batch], self.decl.to_record, self.name)
+        with closing(self.warehouse.batches(self.statement, {}, stream=self.name, key=WORKSPACES_KEY)) as batches:
+            for batch in batches:
+                yield to_page([dict(row._mapping) for row in batch], self.decl.to_record, self.name)
 
     def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
         return None
