@@ -12,7 +12,7 @@ cursor it reaches, so a killed run resumes at the last batch stored and never sk
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -173,7 +173,7 @@ class Warehouse:
 
     def batches(
         self, statement: Any, params: Mapping[str, Any], *, stream: str, key: str
-    ) -> Iterator[Sequence[Row[Any]]]:
+    ) -> Generator[Sequence[Row[Any]], None, None]:
         """The rows of ``statement``, ``batch_size`` at a time, through a server-side cursor."""
         size = self.settings.batch_size
         with self._connect(stream) as connection, self._translated(stream, key):

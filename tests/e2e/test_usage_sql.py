@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -82,7 +82,7 @@ INSERT_COLUMNS = (
 )
 
 
-def load(url: str, rows: list[Mapping[str, Any]]) -> None:
+def load(url: str, rows: Sequence[Mapping[str, Any]]) -> None:
     with psycopg.connect(url) as conn, conn.cursor().copy(f"COPY {TABLE} ({INSERT_COLUMNS}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(table_row(row))
