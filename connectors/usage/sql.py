@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Select, column, create_engine, select, text
@@ -25,6 +25,7 @@ from connectors.base import Page, Unchanged, to_page
 from connectors.http import Route, call_with_retry, redact
 from connectors.settings import RetrySettings
 from connectors.usage.settings import UsageSettings
+from connectors.usage.sql_rows import DAY_KEY, RowReader, json_loads
 from connectors.usage.sql_settings import UsageSqlSettings
 from connectors.usage.streams import METRICS, DailyUsage, Workspaces
 from core.config import secret
@@ -45,10 +46,6 @@ DIALECT_EXTRAS: Mapping[str, tuple[str, str]] = {
 }
 """A warehouse's SQLAlchemy dialect → (upsync's extra that installs it, the dialect package)."""
 
-_CANONICAL_DAY = "date"
-"""The key ``DailyUsage``'s default mapping reads the day from: rows are renamed to the default
-mapping's keys, so a problem names the row's workspace and day (``connectors.base.to_page``)."""
-
 
 def usage_engine(settings: UsageSqlSettings, env: Mapping[str, str]) -> tuple[Engine, URL]:
     """The engine for the URL in ``url_env``, and that URL (print it with ``hide_password``).
@@ -66,6 +63,8 @@ def usage_engine(settings: UsageSqlSettings, env: Mapping[str, str]) -> tuple[En
         url = url.set(drivername="postgresql+psycopg")
     dialect = url.get_backend_name()
     try:
+        if url.drivername == "postgresql+psycopg":  # JSONB maps, parsed at the pace of the cursor
+            return create_engine(url, json_deserializer=json_loads), url
         return create_engine(url), url
     except NoSuchModuleError:
         extra = DIALECT_EXTRAS.get(dialect)
@@ -84,14 +83,6 @@ def usage_engine(settings: UsageSqlSettings, env: Mapping[str, str]) -> tuple[En
         raise ConfigError(
             [ConfigProblem(where, f"the driver {url.drivername!r} is not installed ({exc.name or exc})", hint)]
         ) from None
-
-
-def _aware(value: Any) -> Any:
-    """A time stamp without a zone read as UTC: warehouses keep UTC in zone-less columns
-    (Snowflake TIMESTAMP_NTZ, BigQuery DATETIME, PostgreSQL ``timestamp``)."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def _first_line(exc: DBAPIError) -> str:
@@ -188,16 +179,19 @@ class Warehouse:
 def _columns(settings: UsageSettings) -> dict[str, str]:
     """Canonical key (``DailyUsage``'s default mapping) → the column ``[usage.fields]`` names for it."""
     f = settings.fields
-    named = {"workspace_id": f.workspace_id, _CANONICAL_DAY: f.day, "updated_at": f.updated_at}
+    named = {"workspace_id": f.workspace_id, DAY_KEY: f.day, "updated_at": f.updated_at}
     named |= {metric: path for metric in METRICS if (path := getattr(f, metric))}
     return named
 
 
-def daily_statement(query: str, columns: Sequence[str], *, updated_at: str, order: Sequence[str]) -> Select[Any]:
-    """``SELECT <columns> FROM (<query>) AS usage_rows ORDER BY <updated_at>, …``: only the mapped
-    columns travel, in the cursor's order (each batch then moves the cursor safely)."""
+def daily_statement(query: str, columns: Sequence[str], *, updated_at: str) -> Select[Any]:
+    """``SELECT <columns> FROM (<query>) AS usage_rows ORDER BY <updated_at>``: only the mapped
+    columns travel, in the order of the modification time, so each batch may move the cursor.
+    Rows sharing a time stamp need no order among them: the next window starts at or before
+    that time stamp (inclusive, a lookback earlier) and reads them all again. One sort key also
+    lets the database read an index on that column instead of sorting the window."""
     rows = text(query).columns(*(column(name) for name in columns)).subquery("usage_rows")
-    return select(*(rows.c[name] for name in columns)).order_by(*(rows.c[name] for name in (updated_at, *order)))
+    return select(*(rows.c[name] for name in columns)).order_by(rows.c[updated_at])
 
 
 class _SqlDailyReader:
@@ -214,9 +208,9 @@ class _SqlDailyReader:
             settings.sql.query,
             wanted,
             updated_at=self.keys["updated_at"],
-            order=[self.keys["workspace_id"], self.keys[_CANONICAL_DAY]],
         )
-        self.positions = [(key, wanted.index(name)) for key, name in self.keys.items()]
+        positions = {key: wanted.index(name) for key, name in self.keys.items()}
+        self.rows = RowReader(self.decl, positions, self.name)
 
     @property
     def spec(self) -> CursorSpec:
@@ -226,11 +220,9 @@ class _SqlDailyReader:
         if window is None:
             raise ValueError("usage.daily is incremental: it needs a window")
         params = {"since": window.start, "until": window.end}
-        positions = self.positions
         with closing(self.warehouse.batches(self.statement, params, stream=self.name, key=QUERY_KEY)) as batches:
             for batch in batches:
-                items = [{key: _aware(row[i]) for key, i in positions} for row in batch]
-                yield to_page(items, self.decl.to_record, self.name)
+                yield self.rows.page(batch)
 
     def deletions(self, start: datetime, end: datetime) -> Iterator[Sequence[Deletion]] | None:
         return None  # a row deleted from the warehouse stays as last read (as the usage API's)

@@ -106,9 +106,45 @@ def test_a_plain_postgresql_url_is_read_with_the_built_in_psycopg() -> None:
 
 
 def test_the_statement_binds_the_window_and_selects_only_the_mapped_columns_in_cursor_order() -> None:
-    statement = daily_statement(QUERY, ["ws", "on", "at", "seats"], updated_at="at", order=["ws", "on"])
+    statement = daily_statement(QUERY, ["ws", "on", "at", "seats"], updated_at="at")
     assert str(statement.compile()) == (  # a reserved word ("on") is quoted; the window stays a parameter
         'SELECT usage_rows.ws, usage_rows."on", usage_rows.at, usage_rows.seats \n'
         "FROM (SELECT * FROM usage WHERE loaded_at >= :since AND loaded_at < :until) AS usage_rows "
-        'ORDER BY usage_rows.at, usage_rows.ws, usage_rows."on"'
+        "ORDER BY usage_rows.at"
     )
+
+
+def test_a_warehouse_row_becomes_exactly_the_record_the_api_mapping_makes_of_it() -> None:
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from connectors.base import to_page
+    from connectors.usage.sql_rows import RowReader
+    from connectors.usage.streams import METRICS, DailyUsage
+
+    keys = ["workspace_id", "date", "updated_at", *METRICS]
+    reader = RowReader(DailyUsage(), {key: i for i, key in enumerate(keys)}, "usage.daily")
+    at = datetime(2026, 5, 2, 3, 4, 5, 600_000, tzinfo=timezone.utc)
+    plain = ["ws-1", date(2026, 5, 1), at, 5, 9, 7, 10, Decimal("12.5"), 20.0, 100, 1000, 3, 0, 1, 2]
+    plain += [{"search": 4}, '{"Sales": 2}']
+    variants = {
+        "plain": plain,
+        "zone-less time stamp": [*plain[:2], at.replace(tzinfo=None), *plain[3:]],
+        "other zone": [*plain[:2], at.astimezone(ZoneInfo("Europe/Paris")), *plain[3:]],
+        "a count as text": [*plain[:3], "5", *plain[4:]],
+        "a count past 2**53": [*plain[:3], 2**60 + 1, *plain[4:]],
+        "a map of floats": [*plain[:-2], {"search": 4.0}, plain[-1]],
+        "a negative count": [*plain[:3], -3, *plain[4:]],
+        "NaN storage": [*plain[:7], float("nan"), *plain[8:]],
+        "a map that is a list": [*plain[:-1], "[1, 2]"],
+        "no workspace": [None, *plain[1:]],
+    }
+    for label, row in variants.items():
+        item = dict(zip(keys, row, strict=True))
+        if isinstance(item["updated_at"], datetime) and item["updated_at"].tzinfo is None:
+            item["updated_at"] = item["updated_at"].replace(tzinfo=timezone.utc)  # warehouses keep UTC without a zone
+        assert reader.page([row]) == to_page([item], DailyUsage().to_record, "usage.daily"), label
+    assert reader._record(plain) is not None  # the common row takes the short way
+    [problem] = reader.page([variants["a negative count"]]).problems
+    assert problem == "usage.daily record ws-1/2026-05-01: ValueError: active_users must not be negative, got -3"
