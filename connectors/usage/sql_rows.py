@@ -71,9 +71,9 @@ def _map(value: Any) -> dict[str, int] | None:
 class RowReader:
     """Rows (sequences, in the order ``positions`` gives) → one page of usage records."""
 
-    def __init__(self, decl: DailyUsage, positions: Mapping[str, int | None], stream: str) -> None:
-        """``positions``: canonical key (``workspace_id``, ``date``, ``updated_at``, each metric)
-        → the row's index holding it, or None for a metric switched off."""
+    def __init__(self, decl: DailyUsage, positions: Mapping[str, int], stream: str) -> None:
+        """``positions``: canonical key (``workspace_id``, ``date``, ``updated_at``, each metric
+        read) → the row's index holding it; a metric switched off has none."""
         self.decl = decl
         self.stream = stream
         self.kind = decl.kind
@@ -85,7 +85,7 @@ class RowReader:
         self.measures = [(name, i) for name, i in on.items() if _KINDS[name] is _MEASURE]
         self.maps = [(name, i) for name, i in on.items() if _KINDS[name] is _MAP]
         self.off = dict.fromkeys(name for name in METRICS if name not in on)
-        self.positions = {key: i for key, i in positions.items() if i is not None}
+        self.positions = dict(positions)
 
     def page(self, rows: Sequence[Sequence[Any]]) -> Page:
         records: list[Record] = []

@@ -148,3 +148,11 @@ def test_a_warehouse_row_becomes_exactly_the_record_the_api_mapping_makes_of_it(
     assert reader._record(plain) is not None  # the common row takes the short way
     [problem] = reader.page([variants["a negative count"]]).problems
     assert problem == "usage.daily record ws-1/2026-05-01: ValueError: active_users must not be negative, got -3"
+
+
+def test_the_warehouse_password_is_redacted_from_every_log_line() -> None:
+    from sync.observe.logs import secrets_of
+
+    loaded = parse_config(with_usage({"source": "sql", "sql": {"query": QUERY}}), ENV)
+    found = secrets_of(loaded.settings, ENV)
+    assert ENV["USAGE_SQL_URL"] in found and "s3cret" in found
