@@ -39,6 +39,7 @@ sandbox: $(STAMP)         ## serve the stand-ins on the ports config.toml names
 bench: $(STAMP)           ## the benchmarks (bench/RESULTS.md); installs their extras first
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.rules
+	$(BIN)/python -m bench.sql_usage --json bench/results/sql-usage.json  # needs PostgreSQL (UPSYNC_TEST_POSTGRES_URL)
 
 bench-chaos: $(STAMP)     ## 100 kill -9 per CRM, lost state, 2 and 3 replicas (bench/RESULTS.md); SEED=N to vary
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -21,6 +21,7 @@ from typing import Any
 from connectors.base import CrmConnector, Stream, TaskWriter
 from connectors.oauth import TokenCache
 from connectors.usage.client import UsageConnector, read_usage_file
+from connectors.usage.sql import SqlUsageConnector
 from core import logfields
 from core.clock import Clock
 from core.errors import ConfigError, ConnectorError
@@ -83,10 +84,13 @@ def connect_crm(
 
 def connect_usage(
     settings: Settings, env: Mapping[str, str], *, sleep: Callable[[float], None] = time.sleep
-) -> UsageConnector | None:
-    """The usage API's connector; None for a CRM-only setup (no ``[usage]``): rules see no usage."""
+) -> UsageConnector | SqlUsageConnector | None:
+    """The usage API's connector (or the warehouse's, for ``source = "sql"``); None for a CRM-only
+    setup (no ``[usage]``): rules see no usage."""
     if settings.usage is None:
         return None
+    if settings.usage.source == "sql":
+        return SqlUsageConnector(settings.usage, env, settings.retry, sleep=sleep)
     return UsageConnector(settings.usage, env, settings.retry, sleep=sleep)
 
 
@@ -162,7 +166,7 @@ class Context:
     settings: Settings
     store: Store
     crm: CrmConnector
-    usage: UsageConnector | None  # None: no [usage] section, a CRM-only setup
+    usage: UsageConnector | SqlUsageConnector | None  # None: no [usage] section, a CRM-only setup
     clock: Clock
     stop: threading.Event = field(default_factory=threading.Event)
     dry_run: bool = False

@@ -24,6 +24,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.settings import ConnectionSettings, RetrySettings
 from connectors.usage.settings import UsageSettings
+from connectors.usage.sql_settings import UsageSqlSettings
 from core.config import ENV_NAME, Section, check_env_name, check_url, secret_problem
 from core.errors import ConfigError, ConfigProblem, did_you_mean
 from rules.breaker import BreakerParams
@@ -404,7 +405,11 @@ def _missing_secrets(raw: Mapping[str, Any], env: Mapping[str, str]) -> list[Con
         if not isinstance(section, dict):
             continue
         oauth = section.get("oauth")
-        if (name == "usage" and section.get("auth") == "oauth2") or (name != "usage" and isinstance(oauth, dict)):
+        if name == "usage" and section.get("source") == "sql":  # a warehouse: its URL (credentials inside)
+            sql = section.get("sql")
+            default = UsageSqlSettings.model_fields["url_env"].default
+            names = [("usage.sql.url_env", sql.get("url_env", default) if isinstance(sql, dict) else default)]
+        elif (name == "usage" and section.get("auth") == "oauth2") or (name != "usage" and isinstance(oauth, dict)):
             names = (
                 [
                     (f"{name}.oauth.{k}", oauth.get(k))

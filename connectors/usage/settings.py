@@ -1,14 +1,16 @@
 """``[usage]``: the product usage API's address, auth, pagination style and item shape (or its
-``[usage.resources.<name>]``, declared in ``connectors/usage/rest/settings.py``)."""
+``[usage.resources.<name>]``, declared in ``connectors/usage/rest/settings.py``); or, with
+``source = "sql"``, the warehouse query of ``[usage.sql]`` (``connectors.usage.sql_settings``)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors.settings import ConnectionSettings, OAuthSettings, optional_field
 from connectors.usage.rest.settings import Resource, check_resources
+from connectors.usage.sql_settings import UsageSqlSettings
 from core.config import Section, check_url
 
 __all__ = ["UsageFields", "UsageSettings"]
@@ -42,7 +44,9 @@ class UsageFields(Section):
 
 
 class UsageSettings(ConnectionSettings):
-    base_url: str
+    source: Literal["api", "sql"] = Field("api", description="the usage API, or a SQL warehouse ([usage.sql])")
+    base_url: str = ""  # required for the API (checked below); a warehouse has no base URL
+    sql: UsageSqlSettings | None = None
     token_env: str = "USAGE_TOKEN"
     auth: Literal["bearer", "api_key", "oauth2"] = "bearer"
     api_key_header: str = "X-API-Key"
@@ -80,3 +84,11 @@ class UsageSettings(ConnectionSettings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         return check_url(value)
+
+    @model_validator(mode="after")
+    def _source_section(self) -> UsageSettings:
+        if self.source == "api" and not self.base_url:
+            raise ValueError('base_url is required (the usage API\'s address), or source = "sql" with [usage.sql]')
+        if self.source == "sql" and self.sql is None:
+            raise ValueError('source = "sql" needs a [usage.sql] section (url_env, query)')
+        return self

@@ -149,6 +149,8 @@ def secrets_of(settings: BaseModel, env: Mapping[str, str]) -> list[str]:
             value = getattr(model, name)
             if name.endswith("_env") and isinstance(value, str):
                 found.extend((env.get(value, ""), secret(env, value)))
+                if name == "url_env":  # a warehouse's URL: its password alone may be echoed too
+                    found.extend(url_password(secret(env, value)))
             elif name == "webhook_url" and isinstance(value, str):
                 found.append(value)
             elif name == "state" and isinstance(value, str):

@@ -1,5 +1,6 @@
 """Each vendor library is imported by exactly one module (or one package) of the product (the sandbox aside),
-httpx aside: the usage API and the alert webhook are two outside systems, each translating its own errors."""
+httpx and SQLAlchemy aside: the usage API and the alert webhook, the store and the usage warehouse, are
+outside systems each translating its own errors."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ OWNER = {
     "tenacity": "connectors/http.py",
     "prometheus_client": "sync/observe/",
 }
-SECOND_OWNER = {"httpx": "connectors/webhook.py"}
+SECOND_OWNER = {
+    "httpx": "connectors/webhook.py",
+    "sqlalchemy": "connectors/usage/sql.py",  # usage read from a warehouse: its own errors, its own engine
+}
 
 
 def imported_roots(path: Path) -> set[str]:
