@@ -168,7 +168,7 @@ class ObjectReader:
         """
         if self._unchanged is not None:
             pairs = [(str(r["id"]), m) for page in raw_pages for r in page if (m := self._modified(r)) is not None]
-            same = self._unchanged(self.kind, pairs)
+            same = self._unchanged(self.kind, self.decl.object_type, pairs)
             if same:
                 raw_pages = [[r for r in page if str(r["id"]) not in same] for page in raw_pages]
         ids = [str(r["id"]) for page in raw_pages for r in page]
@@ -209,7 +209,15 @@ class ObjectReader:
                 when = raw.get("archived_at") or raw.get("updated_at")
                 at = parse_utc(when) if when else since
                 if at >= since:
-                    out.append(Deletion(kind=self.kind, system="hubspot", crm_id=str(raw["id"]), deleted_at=at))
+                    out.append(
+                        Deletion(
+                            kind=self.kind,
+                            system="hubspot",
+                            crm_id=str(raw["id"]),
+                            deleted_at=at,
+                            object_type=self.decl.object_type,
+                        )
+                    )
             yield out
 
 

@@ -108,7 +108,13 @@ class SObjectReader:
             return  # the API needs a window of over a minute; the next run covers it
         rows, _latest = self.client.deleted(self.decl.sobject, start, end, stream=self.name)
         yield [
-            Deletion(kind=self.kind, system="salesforce", crm_id=str(r["id"]), deleted_at=parse_utc(r["deletedDate"]))
+            Deletion(
+                kind=self.kind,
+                system="salesforce",
+                crm_id=str(r["id"]),
+                deleted_at=parse_utc(r["deletedDate"]),
+                object_type=self.decl.sobject,
+            )
             for r in rows
         ]
 
