@@ -183,3 +183,26 @@ def test_a_cycle_on_another_orgs_crm_stores_every_record_and_writes_tasks_to_the
         t["raw"].get("Id") or t["raw"]["id"] for t in tasks
     }
     ctx.close()
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_upsyncs_default_field_names_on_another_orgs_crm_stop_the_accounts_with_the_key_to_fix(
+    tmp_path: Path, crm: str, request: pytest.FixtureRequest
+) -> None:
+    """The defaults name the sandbox's own fields; on an org without them the pull must not read
+    every account as having no workspace (HubSpot's search would leave the property out silently)."""
+    sb = variant_sandbox(request, tmp_path, crm, SEEDS[crm][0])
+    ctx = context(tmp_path, sb, crm, variant_keys=False)
+    report = run_cycle(ctx)
+    assert not report.ok
+    stream = "salesforce.accounts" if crm == "salesforce" else "hubspot.companies"
+    error = {p.stream: p.error for p in report.pulls}[stream] or ""
+    key, default = (
+        ("salesforce.workspace_field", "Workspace_Id__c")
+        if crm == "salesforce"
+        else ("hubspot.workspace_property", "workspace_id")
+    )
+    assert f"'{default}' ({key})" in error, error
+    assert ctx.store.counts()["accounts"] == 0  # nothing read as if it had no workspace
+    assert upsync_tasks(sb, crm) == []
+    ctx.close()
