@@ -16,6 +16,7 @@ import pytest
 from core.clock import make_clock
 from rules.features.catalogue import FeatureParams
 from rules.features.compute import compute
+from sandbox.hubspot import archive
 from sandbox.server import Sandbox, start_sandbox
 from sandbox.world import CrmVariant, build_world, upsync_config
 from sync.runner import Context, connect_crm, connect_usage, run_cycle
@@ -173,12 +174,22 @@ def test_a_cycle_on_another_orgs_crm_stores_every_record_and_writes_tasks_to_the
     assert sorted(t["account"] for t in tasks) == sorted(expected)
     assert all(t["owner"] == expected[t["account"]]["owner"] for t in tasks)
 
-    # the next cycle, half an hour on, reads upsync's tasks back (by type and id) and writes nothing again
-    ctx.clock = make_clock((ANCHOR + timedelta(minutes=30)).isoformat())
+    # a call archived meanwhile that shares its id with a task: the archive flags the call only
+    shared = None
+    if crm == "hubspot" and variant.hs_engagement_ids == "overlapping":
+        shared = min(set(sb.world.hubspot.objects["tasks"]) & set(sb.world.hubspot.objects["calls"]))
+        archive(sb.world, "calls", shared, at=ANCHOR + timedelta(minutes=5))
+
+    # the next cycle, two hours on (archives are listed hourly), reads upsync's tasks back by type
+    # and id, applies the archive, and writes nothing again
+    ctx.clock = make_clock((ANCHOR + timedelta(hours=2)).isoformat())
     again = run_cycle(ctx)
     assert again.ok, again.summary()
     assert again.plan.writes == ()
     assert_store_matches(ctx.store, sb, crm)
+    if shared is not None:
+        rows = {r["object_type"]: r["deleted"] for r in ctx.store.rows("activities") if r["crm_id"] == shared}
+        assert rows["calls"] is True and rows["tasks"] is False
     assert {t.crm_id for t in ctx.store.own_tasks(crm).values()} == {
         t["raw"].get("Id") or t["raw"]["id"] for t in tasks
     }
