@@ -37,8 +37,9 @@ class Page:
     checkpoint: bool = True
 
 
-Unchanged = Callable[[str, Sequence[tuple[str, datetime]]], set[str]]
-"""(kind, [(id, modified)]) → the ids already stored with exactly that modification time."""
+Unchanged = Callable[[str, str, Sequence[tuple[str, datetime]]], set[str]]
+"""(kind, object type, [(id, modified)]) → the ids of that type already stored with exactly that
+modification time."""
 
 
 class Stream(Protocol):

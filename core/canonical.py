@@ -5,7 +5,11 @@ rules read only these tables. The store builds its database tables from :data:`K
 :data:`HISTORY`; the rules' input frames (:mod:`core.tables`) are projections of them, their
 polars types derived by :func:`frame_schema`.
 
-Every CRM kind is keyed on ``(system, crm_id)`` and also carries ``deleted`` (soft/hard deletes
+Every CRM kind is keyed on ``(system, crm_id)``, except a kind that gathers several of the CRM's
+object types: CRM ids are unique per object type only (HubSpot numbers tasks, calls and notes each
+on their own), so ``activities`` (HubSpot's five engagement objects, Salesforce Task and Event) is
+keyed on ``(system, object_type, crm_id)``, ``object_type`` being the CRM's own name of the type
+(``tasks``, ``calls``…, ``Task``, ``Event``). Every CRM kind also carries ``deleted`` (soft/hard deletes
 and archives stop a record contributing to signals without losing it), ``modified_at`` (the
 cursor value), ``synced_at``, ``source`` (the stream that wrote it) and ``seen_pass`` (which
 full pass of that stream last saw it: a record a complete full pass did not see is gone).
@@ -51,6 +55,16 @@ class Table:
 
 def _crm(name: str, columns: Mapping[str, ColumnType], *indexes: tuple[str, ...]) -> Table:
     return Table(name=name, key=("system", "crm_id"), columns={**CRM_COMMON, **columns}, indexes=indexes)
+
+
+def _typed_crm(name: str, columns: Mapping[str, ColumnType], *indexes: tuple[str, ...]) -> Table:
+    """A CRM kind that gathers several object types: keyed by the type as well (their ids may repeat)."""
+    return Table(
+        name=name,
+        key=("system", "object_type", "crm_id"),
+        columns={**CRM_COMMON, "object_type": "text", **columns},
+        indexes=indexes,
+    )
 
 
 KINDS: dict[str, Table] = {
@@ -154,7 +168,7 @@ KINDS: dict[str, Table] = {
             },
             ("account_id",),
         ),
-        _crm(
+        _typed_crm(
             "activities",
             {
                 "account_id": "text",

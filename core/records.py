@@ -79,8 +79,9 @@ class Record:
     """One record of one canonical kind (``core.canonical.KINDS``), from one system.
 
     ``values`` holds the kind's columns (keys included); ``key`` and ``cursor_value`` give the
-    stream's (timestamp, id) position. A record with ``deleted`` set stops contributing to
-    signals but stays stored.
+    stream's (timestamp, id) position. ``object_type`` is the CRM's name of the record's type
+    (``tasks``, ``Task``): a kind gathering several types is keyed by it. A record with
+    ``deleted`` set stops contributing to signals but stays stored.
     """
 
     kind: str
@@ -89,16 +90,18 @@ class Record:
     cursor_value: datetime
     values: Mapping[str, Any]
     deleted: bool = False
+    object_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Deletion:
-    """A record the source says is gone (Salesforce getDeleted, HubSpot archive)."""
+    """A record the source says is gone (Salesforce getDeleted, HubSpot archive), of one object type."""
 
     kind: str
     system: str
     crm_id: str
     deleted_at: datetime
+    object_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,6 +34,7 @@ from connectors.hubspot.writes import HubSpotTaskWriter
 from connectors.oauth import TokenCache
 from connectors.settings import RetrySettings
 from core.config import secret
+from core.errors import ConnectorError
 from core.records import CursorSpec, Deletion, Record, Window
 
 __all__ = ["SEARCH_CAP", "HubSpotConnector", "ObjectReader", "OwnerReader"]
@@ -46,12 +47,19 @@ SLICE_TARGET = 9_800
 
 
 class ObjectReader:
-    """Reads one object type through CRM search, in time windows ascending."""
+    """Reads one object type through CRM search, in time windows ascending.
 
-    def __init__(self, client: HubSpotClient, decl: HubSpotStream) -> None:
+    ``required`` (config key path → property) are properties the config names: CRM search leaves
+    a property the portal lacks out of its answer without a word, so every record would read as
+    if it had no value (no workspace: no usage, no signal). They are looked up once, before the
+    first read, and a missing one stops the stream with the key to fix.
+    """
+
+    def __init__(self, client: HubSpotClient, decl: HubSpotStream, required: Mapping[str, str] | None = None) -> None:
         self.client = client
         self.decl = decl
         self._unchanged: Unchanged | None = None
+        self._required = dict(required or {})
 
     @property
     def name(self) -> str:
@@ -71,11 +79,29 @@ class ObjectReader:
         start_ms, end_ms = self.decl.window_ms(window)
         if start_ms >= end_ms:
             return
+        self._check_required()
         self._unchanged = unchanged
         try:
             yield from self._window(start_ms, end_ms)
         finally:
             self._unchanged = None
+
+    def _check_required(self) -> None:
+        """Stop before reading if the portal lacks a property the config names (checked until it has them)."""
+        if not self._required:
+            return
+        present = {str(p.get("name")) for p in self.client.properties(self.decl.object_type)}
+        missing = {key: name for key, name in self._required.items() if name not in present}
+        if missing:
+            named = ", ".join(f"{name!r} ({key})" for key, name in missing.items())
+            raise ConnectorError(
+                f"the portal has no {self.decl.object_type} property {named}",
+                system="hubspot",
+                stream=self.name,
+                hint="set each key to the property that holds that value (Settings → Properties), or switch an "
+                "optional one off with = false; `upsync crm check` lists them all",
+            )
+        self._required = {}
 
     def _window(self, start_ms: int, end_ms: int, over_cap: int | None = None) -> Generator[Page, None, int]:
         """Read ``[start_ms, end_ms)``; returns how many records it held.
@@ -168,7 +194,7 @@ class ObjectReader:
         """
         if self._unchanged is not None:
             pairs = [(str(r["id"]), m) for page in raw_pages for r in page if (m := self._modified(r)) is not None]
-            same = self._unchanged(self.kind, pairs)
+            same = self._unchanged(self.kind, self.decl.object_type, pairs)
             if same:
                 raw_pages = [[r for r in page if str(r["id"]) not in same] for page in raw_pages]
         ids = [str(r["id"]) for page in raw_pages for r in page]
@@ -209,7 +235,15 @@ class ObjectReader:
                 when = raw.get("archived_at") or raw.get("updated_at")
                 at = parse_utc(when) if when else since
                 if at >= since:
-                    out.append(Deletion(kind=self.kind, system="hubspot", crm_id=str(raw["id"]), deleted_at=at))
+                    out.append(
+                        Deletion(
+                            kind=self.kind,
+                            system="hubspot",
+                            crm_id=str(raw["id"]),
+                            deleted_at=at,
+                            object_type=self.decl.object_type,
+                        )
+                    )
             yield out
 
 
@@ -287,7 +321,8 @@ class HubSpotConnector:
                 decl = Tasks(lookback=lookback, sync_key_property=settings.sync_key_property)
             else:
                 decl = cls(lookback=lookback)
-            readers.append(ObjectReader(self.client, decl))
+            required = settings.read_properties() if cls is Companies else None
+            readers.append(ObjectReader(self.client, decl, required))
         self.streams: tuple[ObjectReader | OwnerReader, ...] = tuple(readers)
         self.writer = HubSpotTaskWriter(self.client, settings)
 

@@ -147,6 +147,7 @@ class HubSpotStream:
                 **values_of((*self.columns, *self.configured()), props),
                 **{a.column: linked.get(a.column) for a in self.associations},
             },
+            object_type=self.object_type,
         )
 
 
@@ -176,6 +177,7 @@ class Owners(HubSpotStream):
             key=str(raw["id"]),
             cursor_value=parse_utc(raw["updated_at"]),
             values=values_of(self.columns, raw),
+            object_type=self.object_type,
         )
 
 

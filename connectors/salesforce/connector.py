@@ -16,7 +16,7 @@ from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream,
 from connectors.salesforce.writes import SalesforceTaskWriter
 from connectors.settings import RetrySettings
 from core.config import secret
-from core.errors import QueryTimeoutError
+from core.errors import ConnectorError, QueryTimeoutError
 from core.records import CursorSpec, Deletion, Window
 
 __all__ = ["SObjectReader", "SalesforceConnector"]
@@ -52,11 +52,34 @@ class SObjectReader:
         return None if self.decl.config_name == "users" else self.decl.spec
 
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
-        if window is None:  # small objects: read whole every run
-            for rows, _total in self.client.query_pages(self.decl.soql(None), stream=self.name, include_deleted=False):
-                yield to_page(rows, self.decl.to_record, self.name)
-            return
-        yield from self._window(window, halvings=0)
+        try:
+            if window is None:  # small objects: read whole every run
+                pages = self.client.query_pages(self.decl.soql(None), stream=self.name, include_deleted=False)
+                for rows, _total in pages:
+                    yield to_page(rows, self.decl.to_record, self.name)
+                return
+            yield from self._window(window, halvings=0)
+        except ConnectorError as exc:
+            named = self._named(exc)
+            if named is exc:
+                raise
+            raise named from exc
+
+    def _named(self, exc: ConnectorError) -> ConnectorError:
+        """An INVALID_FIELD on a field the config names says which key names it and what to do."""
+        text = str(exc)
+        if "INVALID_FIELD" not in text or self.decl.config_name != "accounts":
+            return exc
+        keys = [f"{api!r} ({key})" for key, api in self.settings.read_fields().items() if f"'{api}'" in text]
+        if not keys:
+            return exc
+        return ConnectorError(
+            f"the org has no Account field {', '.join(keys)}, or the integration user cannot read it",
+            system="salesforce",
+            stream=self.name,
+            hint="set the key to the Account field that holds that value, or switch an optional one off with "
+            "= false; `upsync crm check` lists them all",
+        )
 
     def _window(self, window: Window, *, halvings: int) -> Iterator[Page]:
         """One window; on QUERY_TIMEOUT before any of it was read, its two halves (≤ 4 times)."""
@@ -108,7 +131,13 @@ class SObjectReader:
             return  # the API needs a window of over a minute; the next run covers it
         rows, _latest = self.client.deleted(self.decl.sobject, start, end, stream=self.name)
         yield [
-            Deletion(kind=self.kind, system="salesforce", crm_id=str(r["id"]), deleted_at=parse_utc(r["deletedDate"]))
+            Deletion(
+                kind=self.kind,
+                system="salesforce",
+                crm_id=str(r["id"]),
+                deleted_at=parse_utc(r["deletedDate"]),
+                object_type=self.decl.sobject,
+            )
             for r in rows
         ]
 

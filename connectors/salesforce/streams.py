@@ -114,6 +114,7 @@ class SObjectStream:
             cursor_value=parse_utc(raw["SystemModstamp"]),
             deleted=bool(boolean(raw.get("IsDeleted"))),
             values=values_of((*self.columns, *self.configured()), raw),
+            object_type=self.sobject,
         )
 
 

@@ -64,6 +64,9 @@ class Schema:
     properties: dict[str, dict[str, JSON]] = field(default_factory=dict)
     groups: dict[str, dict[str, JSON]] = field(default_factory=dict)
     created_at: str = ""
+    # this portal's own names and options for standard-set properties (HubSpotStore.property_renames)
+    renames: dict[str, dict[str, str]] = field(default_factory=dict)
+    options: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def ensure(self, object_type: str) -> dict[str, JSON]:
         """The type's properties, seeding the standard ones the first time a type is seen."""
@@ -71,7 +74,13 @@ class Schema:
         if props is None:
             props = {}
             groups = self.groups.setdefault(object_type, {})
+            renames = self.renames.get(object_type, {})
             for spec in standard_defs(object_type):
+                if spec.name in renames:
+                    renamed = renames[spec.name]
+                    spec = spec._replace(name=renamed, label=renamed.replace("_", " ").capitalize())
+                if (object_type, spec.name) in self.options:
+                    spec = spec._replace(options=self.options[(object_type, spec.name)])
                 props[spec.name] = property_json(spec, hubspot_defined=not spec.custom, created_at=self.created_at)
                 if spec.group not in groups:
                     singular = SINGULAR.get(object_type, object_type).replace("_", " ")
@@ -87,7 +96,7 @@ def seed_schema(store: HubSpotStore, created_at: str) -> Schema:
     Column-wise (one set union per type, one comprehension per enumeration property) so that a
     benchmark world of a million engagements is read in seconds, not minutes.
     """
-    schema = Schema(created_at=created_at)
+    schema = Schema(created_at=created_at, renames=store.property_renames, options=store.property_options)
     for object_type, table in store.objects.items():
         if object_type == "owners":
             continue

@@ -11,7 +11,7 @@ from sandbox.salesforce.errors import RecordError, not_found
 from sandbox.salesforce.metadata import SObjectSpec
 from sandbox.salesforce.payloads import parse_values
 from sandbox.salesforce.settings import ApiUsage, OrgSettings
-from sandbox.salesforce.sobjects import BY_LOWER, SCHEMA
+from sandbox.salesforce.sobjects import OrgSchema, org_schema
 from sandbox.world import World, take_item_fault
 
 
@@ -23,11 +23,15 @@ class HandlerBase:
         self.usage = usage
         self.settings = settings or OrgSettings()
         self.cursors = Cursors(self.settings)
-        self.bulk = QueryJobs(world, SCHEMA, self.settings.bulk)
+        self.bulk = QueryJobs(world, org_schema(world.salesforce).schema, self.settings.bulk)
 
-    @staticmethod
-    def _sobject(name: str) -> SObjectSpec:
-        spec = BY_LOWER.get(name.lower())
+    @property
+    def _org(self) -> OrgSchema:
+        """This org's sObjects: the stand-in's, with the fields the world's admin named otherwise."""
+        return org_schema(self.world.salesforce)
+
+    def _sobject(self, name: str) -> SObjectSpec:
+        spec = self._org.by_lower.get(name.lower())
         if spec is None:
             raise not_found()
         return spec
@@ -36,11 +40,12 @@ class HandlerBase:
         return parse_values(spec, raw, self.world.salesforce.removed_fields)
 
     def _schema(self) -> dict[str, dict[str, str]]:
-        """``SCHEMA`` without the fields a test removed (``remove_field``): SOQL naming one fails."""
+        """The org's schema without the fields a test removed (``remove_field``): SOQL naming one fails."""
         removed = self.world.salesforce.removed_fields
+        schema = self._org.schema
         if not removed:
-            return SCHEMA
-        return {o: {f: t for f, t in fields.items() if (o, f) not in removed} for o, fields in SCHEMA.items()}
+            return schema
+        return {o: {f: t for f, t in fields.items() if (o, f) not in removed} for o, fields in schema.items()}
 
     def _refused(self, spec: SObjectSpec, values: Mapping[str, Any]) -> RecordError | None:
         """The per-record error a test armed with ``refuse_items`` for this record, if any."""

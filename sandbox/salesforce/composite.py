@@ -30,7 +30,7 @@ class CompositeHandlers(HandlerBase):
         # REST API Developer Guide › Create Records Using sObject Collections:
         # resources_composite_sobjects_collections_create.htm
         all_or_none, raw_records = collection_body(call.json())
-        drafts = [(spec, self._values(spec, raw)) for spec, raw in typed_records(raw_records)]
+        drafts = [(spec, self._values(spec, raw)) for spec, raw in typed_records(raw_records, self._org.by_lower)]
         with self.world.salesforce.lock:
             writer = Writer(self.world)
             outcomes = [self._refused(spec, values) or writer.insert(spec, values) for spec, values in drafts]
@@ -52,7 +52,7 @@ class CompositeHandlers(HandlerBase):
         # resources_composite_sobjects_collections_update.htm
         all_or_none, raw_records = collection_body(call.json())
         drafts = []
-        for spec, raw in typed_records(raw_records):
+        for spec, raw in typed_records(raw_records, self._org.by_lower):
             values = self._values(spec, raw)
             drafts.append((spec, values.pop("Id", None), values))
         with self.world.salesforce.lock:
@@ -84,7 +84,7 @@ class CompositeHandlers(HandlerBase):
         ext = external_field(spec, field_name)
         all_or_none, raw_records = collection_body(call.json())
         drafts: list[dict[str, Any]] = []
-        for record_spec, raw in typed_records(raw_records):
+        for record_spec, raw in typed_records(raw_records, self._org.by_lower):
             if record_spec is not spec:
                 raise ApiError(400, "INVALID_TYPE", f"Records in this request must all be of type {spec.name}")
             drafts.append(self._values(spec, raw))

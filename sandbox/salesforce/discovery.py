@@ -8,7 +8,6 @@ from sandbox.salesforce.base import HandlerBase
 from sandbox.salesforce.http import Call, json_response, version_label
 from sandbox.salesforce.metadata import SObjectSpec
 from sandbox.salesforce.settings import FIRST_API_VERSION, LATEST_API_VERSION, MAX_COLLECTION_RECORDS
-from sandbox.salesforce.sobjects import SOBJECTS
 
 
 class DiscoveryHandlers(HandlerBase):
@@ -47,7 +46,7 @@ class DiscoveryHandlers(HandlerBase):
 
     def describe_global(self, call: Call) -> Response:
         # REST API Developer Guide › Describe Global: resources_describeGlobal.htm
-        sobjects = [spec.summary(call.version) for spec in SOBJECTS.values()]
+        sobjects = [spec.summary(call.version) for spec in self._org.by_name.values()]
         return json_response(200, {"encoding": "UTF-8", "maxBatchSize": MAX_COLLECTION_RECORDS, "sobjects": sobjects})
 
     def basic_info(self, call: Call, spec: SObjectSpec) -> Response:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sandbox.salesforce.sobjects import SOBJECTS
+from sandbox.salesforce.sobjects import org_schema
 from sandbox.salesforce.values import derive
 from sandbox.world import ItemFault, World, sf_time
 
@@ -23,7 +23,7 @@ def edit_as_user(world: World, sobject: str, record_id: str, values: Mapping[str
         table = store.objects[sobject]
         row = {**table[record_id], **values}
         now = sf_time(world.now())
-        spec = SOBJECTS.get(sobject)
+        spec = org_schema(store).by_name.get(sobject)
         for name, value in (("LastModifiedDate", now), ("SystemModstamp", now), ("LastModifiedById", user_id)):
             if spec is None or name in spec.by_name:
                 row[name] = value
@@ -67,7 +67,7 @@ def remove_field(world: World, sobject: str, field_name: str) -> None:
     """Delete a field from the org, as an admin might: ``describe`` no longer lists it, and SOQL
     or a write naming it fails with ``INVALID_FIELD`` (stored values are kept, unreachable).
     Bulk API 2.0 queries still see it. Raises ``KeyError`` for a field the stand-in never had."""
-    spec = SOBJECTS[sobject]
+    spec = org_schema(world.salesforce).by_name[sobject]
     if field_name not in spec.by_name:
         raise KeyError(f"{sobject}.{field_name}")
     with world.salesforce.lock:

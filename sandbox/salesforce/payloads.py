@@ -9,7 +9,6 @@ from sandbox.salesforce import soql
 from sandbox.salesforce.errors import ApiError, RecordError, no_such_column, not_found, too_many
 from sandbox.salesforce.metadata import FieldSpec, SObjectSpec
 from sandbox.salesforce.settings import MAX_COLLECTION_RECORDS
-from sandbox.salesforce.sobjects import BY_LOWER
 from sandbox.salesforce.values import coerce
 
 
@@ -72,14 +71,16 @@ def collection_body(payload: Any) -> tuple[bool, list[dict[str, Any]]]:
     return all_or_none, records
 
 
-def typed_records(records: Iterable[dict[str, Any]]) -> Iterable[tuple[SObjectSpec, dict[str, Any]]]:
+def typed_records(
+    records: Iterable[dict[str, Any]], by_lower: Mapping[str, SObjectSpec]
+) -> Iterable[tuple[SObjectSpec, dict[str, Any]]]:
     """Each record with the sObject named in its ``attributes.type`` (required in Collections)."""
     for raw in records:
         attributes = raw.get("attributes")
         name = attributes.get("type") if isinstance(attributes, dict) else None
         if not isinstance(name, str) or not name:
             raise ApiError(400, "INVALID_TYPE", "Must send a concrete entity type.")
-        spec = BY_LOWER.get(name.lower())
+        spec = by_lower.get(name.lower())
         if spec is None:
             raise ApiError(
                 400,

@@ -15,7 +15,6 @@ from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.http import LOCATOR_RE, Call, json_response
 from sandbox.salesforce.metadata import SObjectSpec
 from sandbox.salesforce.payloads import rest_records
-from sandbox.salesforce.sobjects import SOBJECTS
 from sandbox.world import sf_time
 
 
@@ -32,7 +31,7 @@ class QueryHandlers(HandlerBase):
             compiled = soql.prepare(text, self._schema())
         except soql.SoqlError as exc:
             raise ApiError(400, exc.error_code, exc.message) from None
-        spec = SOBJECTS[compiled.sobject]
+        spec = self._org.by_name[compiled.sobject]
         store = self.world.salesforce
         with store.lock:  # read the store as it is now: tests edit it directly between calls
             rows = store.objects.get(spec.name, {}).values()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from sandbox.salesforce.metadata import (
     FieldSpec,
     SObjectSpec,
@@ -12,6 +14,7 @@ from sandbox.salesforce.metadata import (
     system_field,
     text_field,
 )
+from sandbox.world import SalesforceStore
 
 _INDUSTRIES = (
     *("Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction"),
@@ -305,3 +308,49 @@ SCHEMA: dict[str, dict[str, str]] = {spec.name: {f.name: f.type for f in spec.fi
 BY_LOWER = {name.lower(): spec for name, spec in SOBJECTS.items()}
 BY_PREFIX = {spec.key_prefix: spec for spec in SOBJECTS.values()}
 KNOWN_PREFIXES = {**{s.key_prefix: s.name for s in SOBJECTS.values()}, "00Q": "Lead"}
+
+
+@dataclass(frozen=True, slots=True)
+class OrgSchema:
+    """The sObjects of one org: the stand-in's own, with the fields its admin named otherwise
+    and its own picklist values (``SalesforceStore.field_renames`` / ``picklists``)."""
+
+    by_name: dict[str, SObjectSpec]
+    by_lower: dict[str, SObjectSpec]
+    by_prefix: dict[str, SObjectSpec]
+    schema: dict[str, dict[str, str]]
+
+    @classmethod
+    def of(cls, specs: dict[str, SObjectSpec]) -> OrgSchema:
+        return cls(
+            by_name=specs,
+            by_lower={name.lower(): spec for name, spec in specs.items()},
+            by_prefix={spec.key_prefix: spec for spec in specs.values()},
+            schema={spec.name: {f.name: f.type for f in spec.fields} for spec in specs.values()},
+        )
+
+
+_STAND_IN = OrgSchema.of(SOBJECTS)
+
+
+def org_schema(store: SalesforceStore) -> OrgSchema:
+    """The describe of the org ``store`` holds: the stand-in's own unless the world renamed fields."""
+    if not store.field_renames and not store.picklists:
+        return _STAND_IN
+    with store.lock:
+        if store.org_schema is None:
+            specs = {}
+            for name, spec in SOBJECTS.items():
+                fields = []
+                for f in spec.fields:
+                    renamed = store.field_renames.get((name, f.name))
+                    if renamed is not None:
+                        f = replace(f, name=renamed, label=renamed.removesuffix("__c").replace("_", " "))
+                    values = store.picklists.get((name, f.name))
+                    if values is not None:
+                        f = replace(f, picklist=values)
+                    fields.append(f)
+                specs[name] = replace(spec, fields=tuple(fields))
+            store.org_schema = OrgSchema.of(specs)
+        schema: OrgSchema = store.org_schema
+        return schema

@@ -9,7 +9,7 @@ from sandbox.salesforce import soql
 from sandbox.salesforce.errors import RecordError
 from sandbox.salesforce.http import ID_RE
 from sandbox.salesforce.metadata import SYSTEM_SET, FieldSpec, SObjectSpec
-from sandbox.salesforce.sobjects import BY_PREFIX, KNOWN_PREFIXES
+from sandbox.salesforce.sobjects import KNOWN_PREFIXES, org_schema
 from sandbox.salesforce.values import derive, index_key
 from sandbox.world import World, sf_time
 
@@ -199,7 +199,11 @@ class Writer:
         return None
 
     def delete(self, record_id: Any) -> RecordError | None:
-        spec = BY_PREFIX.get(record_id[:3]) if isinstance(record_id, str) and ID_RE.match(record_id) else None
+        spec = (
+            org_schema(self.store).by_prefix.get(record_id[:3])
+            if isinstance(record_id, str) and ID_RE.match(record_id)
+            else None
+        )
         if spec is None:
             return RecordError("MALFORMED_ID", f"malformed id {record_id}")
         if not spec.deletable:

@@ -45,6 +45,7 @@ from sandbox.world.stores import (
 )
 from sandbox.world.stories import STORIES
 from sandbox.world.usage_rows import USAGE_FIELDS, UsageRows
+from sandbox.world.variant import CrmVariant, upsync_config
 from sandbox.world.volumes import SYSTEMS, Volumes
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "USAGE_FIELDS",
     "AccountKey",
     "AuthState",
+    "CrmVariant",
     "HubSpotStore",
     "ItemFault",
     "SalesforceStore",
@@ -67,4 +69,5 @@ __all__ = [
     "sf_id",
     "sf_time",
     "take_item_fault",
+    "upsync_config",
 ]

@@ -49,13 +49,7 @@ FEATURE_RATES: Final = {
 }
 
 DEAL_NEW, DEAL_UPGRADE, DEAL_CROSS, DEAL_RENEWAL = 0, 1, 2, 3
-SF_DEAL_TYPES: Final = (
-    "New Business",
-    "Existing Business - Upgrade",
-    "Existing Business - Cross-sell",
-    "Existing Business - Renewal",
-)
-HS_DEAL_TYPES: Final = ("newbusiness", "existingbusiness", "existingbusiness", "existingbusiness")
+# each kind's Opportunity Type / dealtype value is the org's: sandbox.world.variant.CrmVariant
 OPEN_STAGES: Final = (
     "Prospecting",
     "Qualification",

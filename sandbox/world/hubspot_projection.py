@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sandbox.world.catalogue import HS_DEAL_TYPES, HS_PRIORITY, HS_STAGE, HS_TICKET_STAGE, PRODUCTS
+from sandbox.world.catalogue import HS_PRIORITY, HS_STAGE, HS_TICKET_STAGE, PRODUCTS
 from sandbox.world.clock import DAY, Clock
 from sandbox.world.records import Account, Bundle, owner_email
 from sandbox.world.stores import HubSpotStore
+from sandbox.world.variant import CrmVariant
 from sandbox.world.vocabulary import INDUSTRIES
 
 # HubSpot object id ranges: one block per type, so ids read as what they are; objects created at
@@ -56,9 +57,21 @@ _HS_ENGAGEMENT: Final = {"email": "emails", "call": "calls", "meeting": "meeting
 class HubSpotProjection:
     """Canonical records → HubSpot CRM objects and v4 associations (``HubSpotStore``)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, variant: CrmVariant | None = None) -> None:
         self.clock = clock
+        self.variant = variant or CrmVariant()
         self.store = HubSpotStore()
+        # the portal's own names for the custom company properties and its deal type options
+        self.renames = self.variant.hs_renames()
+        if self.renames:
+            self.store.property_renames["companies"] = dict(self.renames)
+        if self.variant.hs_deal_options != CrmVariant().hs_deal_options:
+            self.store.property_options[("deals", "dealtype")] = self.variant.hs_deal_options
+        # overlapping: every engagement type counts from the tasks' block, so the n-th task,
+        # call, meeting, email and note share an id (HubSpot ids are unique per type only)
+        self.bases = dict(HS_BASE)
+        if self.variant.hs_engagement_ids == "overlapping":
+            self.bases.update(dict.fromkeys(_HS_ENGAGEMENT.values(), HS_BASE["tasks"]))
         self.owners: list[str] = []
         self.products: list[str] = []
         self.counters = dict.fromkeys(HS_BASE, 0)
@@ -69,7 +82,7 @@ class HubSpotProjection:
     def next_id(self, object_type: str) -> str:
         n = self.counters[object_type] + 1
         self.counters[object_type] = n
-        return str(HS_BASE[object_type] + n)
+        return str(self.bases[object_type] + n)
 
     def number(self, value: int) -> str:
         """Shared string for an integer property value (amounts, quantities repeat a lot)."""
@@ -140,29 +153,27 @@ class HubSpotProjection:
             stage = "customer"
         else:
             stage = "opportunity" if any(not d.stage.startswith("Closed") for d in b.deals) else "lead"
-        self.tables["companies"][company] = self.obj(
-            company,
-            {
-                "hs_object_id": company,
-                "name": a.name,
-                "domain": a.domain,
-                "hubspot_owner_id": owner,
-                "industry": INDUSTRIES[a.industry][1],
-                "numberofemployees": number(a.employees),
-                "lifecyclestage": stage,
-                "workspace_id": a.workspace or "",
-                "upsync_seats_purchased": number(a.seats if a.customer else 0),
-                "contract_end_date": day(b.contract_end) if b.contract_end is not None else "",
-                "health_rollup": str(a.health),
-                "do_not_contact": "true" if "do_not_contact" in a.overlays else "false",
-                "nps_score": str(a.nps) if a.nps is not None else "",
-                "csat_score": str(a.csat) if a.csat is not None else "",
-                "createdate": created,
-                "hs_lastmodifieddate": modified,
-            },
-            created,
-            modified,
-        )
+        properties = {
+            "hs_object_id": company,
+            "name": a.name,
+            "domain": a.domain,
+            "hubspot_owner_id": owner,
+            "industry": INDUSTRIES[a.industry][1],
+            "numberofemployees": number(a.employees),
+            "lifecyclestage": stage,
+            "workspace_id": a.workspace or "",
+            "upsync_seats_purchased": number(a.seats if a.customer else 0),
+            "contract_end_date": day(b.contract_end) if b.contract_end is not None else "",
+            "health_rollup": str(a.health),
+            "do_not_contact": "true" if "do_not_contact" in a.overlays else "false",
+            "nps_score": str(a.nps) if a.nps is not None else "",
+            "csat_score": str(a.csat) if a.csat is not None else "",
+            "createdate": created,
+            "hs_lastmodifieddate": modified,
+        }
+        if self.renames:
+            properties = {self.renames.get(name, name): value for name, value in properties.items()}
+        self.tables["companies"][company] = self.obj(company, properties, created, modified)
         if a.parent is not None:
             self.link("companies", company, "companies", str(HS_BASE["companies"] + a.parent + 1))
         deal_ids: list[str] = []
@@ -177,7 +188,7 @@ class HubSpotProjection:
                 {
                     "hs_object_id": did,
                     "dealname": d.name,
-                    "dealtype": HS_DEAL_TYPES[d.kind],
+                    "dealtype": self.variant.hs_deal_types[d.kind],
                     "dealstage": HS_STAGE[d.stage],
                     "pipeline": "default",
                     "closedate": hs(d.close * DAY),

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from sandbox.world.catalogue import PRODUCTS, SF_DEAL_TYPES
+from sandbox.world.catalogue import PRODUCTS
 from sandbox.world.clock import DAY, Clock
 from sandbox.world.formats import sf_id
 from sandbox.world.records import Account, Bundle, owner_email
 from sandbox.world.stores import SalesforceStore
+from sandbox.world.variant import CrmVariant
 from sandbox.world.vocabulary import INDUSTRIES
 
 
 class SalesforceProjection:
     """Canonical records → Salesforce REST records (``SalesforceStore.objects``)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, variant: CrmVariant | None = None) -> None:
         self.clock = clock
+        self.variant = variant or CrmVariant()
         self.store = SalesforceStore()
+        # the org's own names for the custom Account fields and its Opportunity Type values
+        renames = self.variant.sf_renames()
+        self.store.field_renames = {("Account", old): new for old, new in renames.items()}
+        if self.variant.sf_picklist != CrmVariant().sf_picklist:
+            self.store.picklists[("Opportunity", "Type")] = self.variant.sf_picklist
+        self.renames = renames
         self.users: list[str] = []
         self.counters: dict[str, int] = {}
         self.products: list[str] = []
@@ -99,7 +107,7 @@ class SalesforceProjection:
         self.counters["001"] = a.n + 1
         created, modified = sf(a.created), sf(a.modified)
         industry = INDUSTRIES[a.industry][0]
-        self.tables["Account"][acc_id] = {
+        account = {
             "Id": acc_id,
             "Name": a.name,
             "OwnerId": owner,
@@ -121,6 +129,9 @@ class SalesforceProjection:
             "SystemModstamp": modified,
             "IsDeleted": False,
         }
+        if self.renames:
+            account = {self.renames.get(name, name): value for name, value in account.items()}
+        self.tables["Account"][acc_id] = account
         contracts = self.tables["Contract"]
         for c in b.contracts:
             cid = self.next_id("800")
@@ -151,7 +162,7 @@ class SalesforceProjection:
                 "Id": oid,
                 "AccountId": acc_id,
                 "Name": d.name,
-                "Type": SF_DEAL_TYPES[d.kind],
+                "Type": self.variant.sf_opportunity_types[d.kind],
                 "StageName": d.stage,
                 "IsClosed": d.stage.startswith("Closed"),
                 "IsWon": d.stage == "Closed Won",

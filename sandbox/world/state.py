@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sandbox.world.stores import AccountKey, AuthState, HubSpotStore, SalesforceStore, UsageStore
+from sandbox.world.variant import CrmVariant
 from sandbox.world.volumes import Volumes
 
 SANDBOX_TOKENS = {
@@ -35,6 +36,8 @@ class World:
     """Story name (:data:`STORIES`) → the account numbers dealt it: the answer key for tests and demos."""
     account_keys: list[AccountKey] = field(default_factory=list)
     """Account number → its Salesforce Account Id, HubSpot company id and workspace id."""
+    crm_variant: CrmVariant = field(default_factory=CrmVariant)
+    """How the CRMs are set up: their custom field names, picklist values and engagement ids."""
 
     def now(self) -> datetime:
         """The stand-ins' server clock: ``anchor`` plus the real time elapsed since the build.

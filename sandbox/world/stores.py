@@ -89,6 +89,11 @@ class SalesforceStore:
     # deleted from the org, as (sObject, field) (sandbox.salesforce.remove_field).
     item_faults: list[ItemFault] = field(default_factory=list)
     removed_fields: set[tuple[str, str]] = field(default_factory=set)
+    # How this org differs from the stand-in's own describe (sandbox.world.variant): fields its
+    # admin named otherwise, (sObject, stand-in name) → org name, and picklists with other values.
+    field_renames: dict[tuple[str, str], str] = field(default_factory=dict)
+    picklists: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    org_schema: Any = None  # the stand-in's describe of this org, built on first use
 
     def new_id(self, prefix: str) -> str:
         with self.lock:
@@ -120,6 +125,10 @@ class HubSpotStore:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # Test hook: per-input refusals of batch writes (sandbox.hubspot.refuse_items).
     item_faults: list[ItemFault] = field(default_factory=list)
+    # How this portal differs from the stand-in's own properties (sandbox.world.variant): object
+    # type → {stand-in property name → portal's name}, and enumeration options by (type, property).
+    property_renames: dict[str, dict[str, str]] = field(default_factory=dict)
+    property_options: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def new_id(self) -> str:
         with self.lock:

@@ -10,6 +10,7 @@ recognise a newer database and refuse it too.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -35,7 +36,11 @@ def _config(conn: Connection) -> Config:
 
 
 def _version(revision: str) -> int:
-    return int(revision.removeprefix("v"))
+    """A revision's schema version: the number its id starts with (``v6_engagement_keys`` → 6)."""
+    digits = re.match(r"v(\d+)", revision)
+    if digits is None:
+        raise StateError(f"migration revision {revision!r} does not start with v<N>", hint="this is a bug")
+    return int(digits.group(1))
 
 
 _HEAD = ScriptDirectory(str(_SCRIPTS)).get_current_head()

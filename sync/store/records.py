@@ -115,16 +115,18 @@ class RecordStore(StoreBase):
             conn.execute(sa.insert(EVENTS), events)
 
     def mark_deleted(self, deletions: Sequence[Deletion], *, now: datetime) -> int:
-        """Flag records the source reports gone; unknown ids are ignored. Returns rows changed."""
+        """Flag records the source reports gone (of their object type only, where the kind is keyed
+        by it); unknown ids are ignored. Returns rows changed."""
         changed = 0
         with self.engine.begin() as conn:
-            for (kind_name, system), group in _group_deletions(deletions).items():
+            for (kind_name, system, object_type), group in _group_deletions(deletions).items():
                 table = TABLES[kind_name]
+                typed = _of_type(table, object_type, f"a deletion of {kind_name} {group[0]!r}")
                 for start in range(0, len(group), 500):
                     ids = group[start : start + 500]
                     result = conn.execute(
                         sa.update(table)
-                        .where(table.c.system == system, table.c.crm_id.in_(ids), table.c.deleted.is_(False))
+                        .where(table.c.system == system, *typed, table.c.crm_id.in_(ids), table.c.deleted.is_(False))
                         .values(deleted=True, synced_at=now)
                     )
                     changed += result.rowcount or 0
@@ -149,15 +151,22 @@ class RecordStore(StoreBase):
             )
         return result.rowcount or 0
 
-    def unchanged(self, kind_name: str, pairs: Sequence[tuple[str, datetime]], *, system: str) -> set[str]:
-        """Of ``(crm_id, modified_at)`` pairs, the ids stored live with exactly that modification time."""
+    def unchanged(
+        self, kind_name: str, object_type: str, pairs: Sequence[tuple[str, datetime]], *, system: str
+    ) -> set[str]:
+        """Of ``(crm_id, modified_at)`` pairs of one object type, the ids stored live with exactly
+        that modification time."""
         table = TABLES[kind_name]
+        typed = _of_type(table, object_type, f"{kind_name} records")
         stored: dict[str, datetime] = {}
         ids = [p[0] for p in pairs]
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 query = sa.select(table.c.crm_id, table.c.modified_at).where(
-                    table.c.system == system, table.c.crm_id.in_(ids[start : start + 500]), table.c.deleted.is_(False)
+                    table.c.system == system,
+                    *typed,
+                    table.c.crm_id.in_(ids[start : start + 500]),
+                    table.c.deleted.is_(False),
                 )
                 stored.update({r.crm_id: r.modified_at for r in conn.execute(query)})
         return {crm_id for crm_id, at in pairs if stored.get(crm_id) == at}
@@ -204,6 +213,8 @@ def _row(k: Spec, record: Record, now: datetime, pass_id: str | None, stream: st
     if "system" in k.columns:
         row["system"] = record.system
         row["crm_id"] = record.key
+        if "object_type" in k.columns:
+            row["object_type"] = record.object_type
         row["deleted"] = record.deleted
         row["modified_at"] = record.cursor_value
         row["synced_at"] = now
@@ -245,8 +256,18 @@ def _cursor_values(stream: str, cursor: CursorState, now: datetime) -> dict[str,
     }
 
 
-def _group_deletions(deletions: Sequence[Deletion]) -> dict[tuple[str, str], list[str]]:
-    groups: dict[tuple[str, str], list[str]] = {}
+def _group_deletions(deletions: Sequence[Deletion]) -> dict[tuple[str, str, str | None], list[str]]:
+    groups: dict[tuple[str, str, str | None], list[str]] = {}
     for d in deletions:
-        groups.setdefault((d.kind, d.system), []).append(d.crm_id)
+        groups.setdefault((d.kind, d.system, d.object_type), []).append(d.crm_id)
     return groups
+
+
+def _of_type(table: sa.Table, object_type: str | None, what: str) -> list[sa.ColumnElement[bool]]:
+    """The condition that picks one object type's rows, where the table is keyed by type: ids of
+    different types may be equal, so an id alone could flag or skip another type's record."""
+    if "object_type" not in table.c:
+        return []
+    if object_type is None:
+        raise StateError(f"{what}: no object type given", hint="this is a bug in the stream")
+    return [table.c.object_type == object_type]

@@ -18,38 +18,43 @@ def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[
         if ws not in last or row["date"] > last[ws]["date"]:
             last[ws] = row
     today = sb.world.anchor.date()
+    variant = sb.world.crm_variant  # the org's own field names and deal types
+    # lost deals that hold back an upsell (G3, as the variant's config maps them)
+    upsell_lost = {t for t, kind in variant.lost_deal_kinds(crm).items() if kind in ("upsell", "*")}
     out = {}
     if crm == "salesforce":
+        f = variant.sf_fields
         objects = sb.world.salesforce.objects
         users = objects["User"]
         escalated = {c["AccountId"] for c in objects.get("Case", {}).values() if c["IsEscalated"] and not c["IsClosed"]}
         lost = {
             o["AccountId"]
             for o in objects.get("Opportunity", {}).values()
-            if o["Type"] == "Existing Business - Upgrade"
+            if o["Type"] in upsell_lost
             and o["IsClosed"]
             and not o["IsWon"]
             and (today - date.fromisoformat(o["CloseDate"])).days < 90
         }
         for acc in objects["Account"].values():
-            use = last.get(acc["Workspace_Id__c"])
-            nps = acc.get("NPS__c")
+            use = last.get(acc[f["workspace_id"]])
+            nps = acc.get(f["nps"])
             if (
                 use
-                and use["seats_used"] >= threshold * acc["Seats_Purchased__c"]
+                and use["seats_used"] >= threshold * acc[f["seats_purchased"]]
                 and users[acc["OwnerId"]]["IsActive"]
-                and not acc.get("Do_Not_Contact__c")
+                and not acc.get(f["do_not_contact"])
                 and (nps is None or nps >= 7)
                 and acc["Id"] not in escalated | lost
             ):
                 out[acc["Id"]] = {
                     "owner": acc["OwnerId"],
                     "used": use["seats_used"],
-                    "limit": acc["Seats_Purchased__c"],
+                    "limit": acc[f["seats_purchased"]],
                 }
     else:
         hs = sb.world.hubspot
         owners = hs.objects["owners"]
+        h = variant.hs_properties
 
         def company_of(object_type: str, object_id: str) -> str | None:
             links = hs.associations.get((object_type, object_id, "companies"), [])
@@ -63,20 +68,20 @@ def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[
         lost = {
             company_of("deals", d["id"])
             for d in hs.objects.get("deals", {}).values()
-            if d["properties"]["dealtype"] == "existingbusiness"
+            if d["properties"]["dealtype"] in upsell_lost
             and d["properties"]["dealstage"] == "closedlost"
             and (today - date.fromisoformat(d["properties"]["closedate"][:10])).days < 90
         }
         for company in hs.objects["companies"].values():
             p = company["properties"]
-            use = last.get(p["workspace_id"])
-            limit = int(p["upsync_seats_purchased"])
-            nps = float(p["nps_score"]) if p.get("nps_score") else None
+            use = last.get(p[h["workspace_id"]])
+            limit = int(p[h["seats_purchased"]])
+            nps = float(p[h["nps"]]) if p.get(h["nps"]) else None
             if (
                 use
                 and use["seats_used"] >= threshold * limit
                 and not owners[p["hubspot_owner_id"]]["archived"]
-                and p.get("do_not_contact") != "true"
+                and p.get(h["do_not_contact"]) != "true"
                 and (nps is None or nps >= 7)
                 and company["id"] not in escalated | lost
             ):
@@ -141,18 +146,29 @@ HS_KINDS = {
 }
 
 
+def _typed(kind: str, object_type: str, crm_id: str) -> str:
+    """A record's identity in its kind: activities gather several object types, whose ids may repeat."""
+    return f"{object_type}/{crm_id}" if kind == "activities" else crm_id
+
+
 def live_ids(sb: Sandbox, crm: str) -> dict[str, set[str]]:
-    """Per canonical kind, the ids a complete pull must hold as live (not deleted)."""
+    """Per canonical kind, the ids a complete pull must hold as live (not deleted); an activity's
+    id is ``<object type>/<id>``."""
     out: dict[str, set[str]] = {}
     if crm == "salesforce":
         objects = sb.world.salesforce.objects
         for kind, sobjects in SF_KINDS.items():
-            out[kind] = {rid for so in sobjects for rid, rec in objects.get(so, {}).items() if not rec.get("IsDeleted")}
+            out[kind] = {
+                _typed(kind, so, rid)
+                for so in sobjects
+                for rid, rec in objects.get(so, {}).items()
+                if not rec.get("IsDeleted")
+            }
     else:
         objects = sb.world.hubspot.objects
         for kind, types in HS_KINDS.items():
             out[kind] = {
-                rid
+                _typed(kind, t, rid)
                 for t in types
                 for rid, rec in objects.get(t, {}).items()
                 if t == "owners" or not rec.get("archived")
@@ -162,7 +178,13 @@ def live_ids(sb: Sandbox, crm: str) -> dict[str, set[str]]:
 
 def stored_ids(store: Any, crm: str) -> dict[str, set[str]]:
     kinds = SF_KINDS if crm == "salesforce" else HS_KINDS
-    return {kind: {r["crm_id"] for r in store.rows(kind, system=crm, include_deleted=False)} for kind in kinds}
+    return {
+        kind: {
+            _typed(kind, r.get("object_type") or "", r["crm_id"])
+            for r in store.rows(kind, system=crm, include_deleted=False)
+        }
+        for kind in kinds
+    }
 
 
 def assert_store_matches(store: Any, sb: Sandbox, crm: str) -> None:

@@ -23,6 +23,7 @@ from sandbox.world.stores import AccountKey, HubSpotStore, SalesforceStore, Usag
 from sandbox.world.stories import STORIES
 from sandbox.world.usage_plan import UsagePlan, mix
 from sandbox.world.usage_rows import UsageRows
+from sandbox.world.variant import CrmVariant
 from sandbox.world.vocabulary import FIRST_NAMES, FIXED_OWNERS, LAST_NAMES
 from sandbox.world.volumes import Volumes
 
@@ -30,15 +31,16 @@ from sandbox.world.volumes import Volumes
 class _Generator(Accounts, Commerce, People, Workspaces):
     """Deals the stories, draws every canonical record from one random stream, and projects them."""
 
-    def __init__(self, volumes: Volumes, seed: int, anchor: datetime) -> None:
+    def __init__(self, volumes: Volumes, seed: int, anchor: datetime, variant: CrmVariant) -> None:
         self.v = volumes
         self.seed = seed
         self.anchor = anchor
         self.rng = random.Random(seed)
         self.clock = Clock(anchor)
         self.width = max(5, len(str(volumes.accounts)))
-        self.sf = SalesforceProjection(self.clock) if "salesforce" in volumes.systems else None
-        self.hs = HubSpotProjection(self.clock) if "hubspot" in volumes.systems else None
+        self.variant = variant
+        self.sf = SalesforceProjection(self.clock, variant) if "salesforce" in volumes.systems else None
+        self.hs = HubSpotProjection(self.clock, variant) if "hubspot" in volumes.systems else None
         self.usage = UsagePlan(self.clock, volumes.usage_days, mix(seed * 0x2545F4914F6CDD1D + 1))
         self.stories: dict[str, list[int]] = {name: [] for name in STORIES}
         self.keys: list[AccountKey] = []
@@ -78,6 +80,7 @@ class _Generator(Accounts, Commerce, People, Workspaces):
             volumes=self.v,
             stories={name: tuple(ids) for name, ids in self.stories.items()},
             account_keys=self.keys,
+            crm_variant=self.variant,
         )
 
     def _owners(self, active: int) -> list[tuple[str, str, bool]]:
@@ -135,6 +138,7 @@ def build_world(
     systems: Iterable[str] | None = None,
     groups: bool | None = None,
     volumes: Volumes | None = None,
+    variant: CrmVariant | None = None,
 ) -> World:
     """Build the seeded sample world as of ``anchor`` (tz-aware; "today" for every story).
 
@@ -146,6 +150,10 @@ def build_world(
     About a quarter of the customers use 80% or more of their purchased seats on the last day
     of usage, so rule S5 has something to find, and every 17th account belongs to the inactive
     owner; the other stories are listed in :data:`STORIES` and found via ``world.stories``.
+
+    ``variant`` sets the CRMs up as another org would (:class:`CrmVariant`: its custom field
+    names, picklist values, engagement id space); the default is the sandbox's own. It changes
+    names and ids only: the customers and their stories are the seed's whatever the variant.
     """
     if anchor.tzinfo is None:
         raise ValueError("anchor must be timezone-aware")
@@ -162,4 +170,4 @@ def build_world(
         "groups": groups,
     }
     resolved = replace(volumes or Volumes(), **{k: v for k, v in overrides.items() if v is not None})
-    return _Generator(resolved, seed, anchor).run()
+    return _Generator(resolved, seed, anchor, variant or CrmVariant()).run()
