@@ -8,6 +8,7 @@ signpost to the plan's keys.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -32,7 +33,7 @@ from rules.decide import CycleInputs, Decision
 from rules.engine import Evaluation, RuleSet, task_rules
 from rules.plan import CrmState, Plan, WritePolicy, field_suspects, task_suspects
 from sync import hold
-from sync.config import compile_rules
+from sync.config import compile_rules, typed_rules
 from sync.pull import PullReport, backfill_stream, pull_stream
 from sync.settings import Settings
 from sync.store import Store
@@ -47,6 +48,7 @@ __all__ = [
     "cadences",
     "connect_crm",
     "connect_usage",
+    "crm_types",
     "evaluate_now",
     "fill_health_history",
     "gather",
@@ -98,6 +100,32 @@ def cadences(settings: Settings, system: str) -> tuple[timedelta | None, timedel
     return timedelta(days=section.full_refresh_days), timedelta(hours=section.deletes_every_hours)
 
 
+def _types_key(system: str) -> str:
+    return f"crm_types:{system}"
+
+
+def crm_types(store: Store, system: str) -> dict[str, str] | None:
+    """The extra CRM fields' types as the last pull read them from the CRM's schema (feature →
+    number, bool, text, date or datetime); None before any pull read them."""
+    raw = store.meta(_types_key(system))
+    return None if raw is None else dict(json.loads(raw))
+
+
+def _note_types(ctx: Context) -> None:
+    """Keep the extra CRM fields' types (describe / properties API, read once per connector) in
+    the store, where every command compiles the rules with them (``upsync plan`` asks no CRM)."""
+    crm = getattr(ctx.settings, ctx.system, None)
+    if crm is None or not crm.extra_names():
+        return
+    try:
+        types = dict(ctx.crm.extra_types())
+    except ConnectorError as exc:  # the accounts read met the same and said so; the last types stand
+        log.warning("could not read the extra CRM fields' types: %s", exc)
+        return
+    if types != crm_types(ctx.store, ctx.system):
+        ctx.store.set_meta(_types_key(ctx.system), json.dumps(types, sort_keys=True))
+
+
 def pull_all(
     ctx: Context,
     *,
@@ -136,6 +164,8 @@ def pull_all(
                 halted = f"{connector.system} stopped after {stream.name}"
                 report_quota = report.quota
         read = reports[first:]
+        if connector is ctx.crm and read:
+            _note_types(ctx)
         if only is None and read and not any(r.error or r.stopped for r in read):
             hold.note_pulled(ctx.store, connector.system, as_of=as_of)  # fresh: its rules may act
     return reports
@@ -172,9 +202,12 @@ class Context:
 
     @property
     def ruleset(self) -> RuleSet:
-        """The rules, compiled once per context."""
+        """The rules, compiled once per context, and again when a pull read other types for the
+        extra CRM fields than they were compiled with."""
+        types = crm_types(self.store, self.system) if self.settings.upsync.crm == self.system else None
         if self._ruleset is None:
-            self._ruleset = compile_rules(self.settings)
+            self._ruleset = compile_rules(self.settings, types)
+        self._ruleset = typed_rules(self._ruleset, types)
         return self._ruleset
 
     @property
@@ -278,6 +311,7 @@ def _ask_who(
 
 def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Evaluation:
     """Every rule over every stored account of ``system`` as of ``as_of`` (reads only)."""
+    ruleset = typed_rules(ruleset, crm_types(store, system))
     evaluation, _ = decision.evaluate(ruleset, _tables(store, system, ruleset, as_of=as_of), as_of=as_of)
     return evaluation
 
@@ -285,6 +319,7 @@ def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime
 def fill_health_history(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> int:
     """Store the weekly health points the history lacks (a cycle does the same as it records);
     cheap when nothing is missing. Returns how many rows were written."""
+    ruleset = typed_rules(ruleset, crm_types(store, system))
     low, high = decision.health_window(ruleset, as_of)
     if not decision.health_gaps(ruleset, as_of, store.health_days(system, since=low, until=high)):
         return 0
@@ -305,6 +340,7 @@ def plan_cycle(
     moved since upsync wrote it; without one (``upsync plan``) nothing is called at all.
     ``tasks``: True creates tasks even on a first run or backfill, False never; None follows
     ``[writeback]``."""
+    ruleset = typed_rules(ruleset, crm_types(store, settings.upsync.crm))
     policy = write_policy(settings)
     stale = hold.stale_inputs(store, settings, as_of=as_of)
     inputs = gather(store, settings.upsync.crm, ruleset, policy, as_of=as_of, writer=writer, stale=stale)

@@ -35,7 +35,8 @@ def _config(conn: Connection) -> Config:
 
 
 def _version(revision: str) -> int:
-    return int(revision.removeprefix("v"))
+    """``v6`` or ``v6_crm_extra`` → 6: a revision is named for the schema version it makes."""
+    return int(revision.removeprefix("v").split("_", 1)[0])
 
 
 _HEAD = ScriptDirectory(str(_SCRIPTS)).get_current_head()
