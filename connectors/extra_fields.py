@@ -22,6 +22,7 @@ __all__ = [
     "SALESFORCE_TYPES",
     "CrmType",
     "DeclaredFields",
+    "check_report",
     "coerce",
     "extra_column",
     "feature_name",
@@ -173,3 +174,20 @@ class DeclaredFields:
     def feature_types(self) -> dict[str, CrmType]:
         """Feature name → type (``crm.mrr_rollup__c`` → number)."""
         return {feature_name(name): kind for name, kind in self.typed()}
+
+
+def check_report(
+    declared: Sequence[str],
+    schema: Iterable[Mapping[str, Any]],
+    *,
+    types: Mapping[str, CrmType],
+    path: str,
+    owner: str,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(present, missing, what to do) of the declared extra fields, as ``upsync crm check`` prints
+    them: each present one with its feature and type, each missing one with its key path."""
+    found, problems = resolve(declared, schema, types=types, path=path, owner=owner)
+    present = tuple(f"{owner}.{name} ({feature_name(name)}: {kind}, read)" for name, kind in found)
+    missing = tuple(f"{p.path}: {p.message}" for p in problems)
+    steps = tuple(f"{p.path}: {p.hint}" for p in problems if p.hint)
+    return present, missing, steps

@@ -7,6 +7,7 @@ turns out bad) but left out of the set.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 from collections.abc import Collection, Mapping, Sequence
@@ -195,15 +196,11 @@ def _named(src: RuleSource) -> set[str]:
     """The ``crm.<name>`` features a rule's expressions and templates name (as far as they parse)."""
     found: set[str] = set()
     for text in (src.when, src.value):
-        try:
+        with contextlib.suppress(ExprError):
             found.update(t.text for t in tokenize(text) if t.kind == "name" and t.text.startswith(CRM_PREFIX))
-        except ExprError:
-            pass
     for template in (src.subject, src.reason):
-        try:
+        with contextlib.suppress(ValueError):
             found.update(n for n, _ in template_fields(template or "") if n.startswith(CRM_PREFIX))
-        except ValueError:
-            pass
     return found
 
 
@@ -211,9 +208,7 @@ _TRIED = (Type.number, Type.text, Type.bool, Type.date)
 _MAX_UNTYPED = 3  # 4**3 typings at most: a rule naming more untyped fields is checked when they are typed
 
 
-def _untyped(
-    src: RuleSource, i: int, params: EngineParams, pending: Sequence[str], problems: list[Problem]
-) -> None:
+def _untyped(src: RuleSource, i: int, params: EngineParams, pending: Sequence[str], problems: list[Problem]) -> None:
     """Check a rule naming CRM fields of unknown type as far as any type allows: a problem is
     reported only when no typing of those fields makes the rule right (an unknown feature, a
     syntax error, an undeclared ``crm.<name>``); the rest waits for the CRM's types."""
@@ -245,14 +240,16 @@ def _health_weights(params: EngineParams, problems: list[Problem]) -> None:
                     "",
                     "",
                     f"unknown CRM field {name!r}: not declared in extra fields",
-                    did_you_mean(name, sorted(params.crm)) or "declare it under [salesforce.extra_fields] Account "
-                    "or [hubspot.extra_properties] companies",
+                    did_you_mean(name, sorted(params.crm))
+                    or "declare it under [salesforce.extra_fields] Account or [hubspot.extra_properties] companies",
                     where=where,
                 )
             )
         elif (kind := params.crm[name]) is not None and CRM_TYPES.get(kind) is not Type.number:
             problems.append(
-                Problem(-1, "", "", f"{name} is {kind} in the CRM: a health component must be a number (0-100)", where=where)
+                Problem(
+                    -1, "", "", f"{name} is {kind} in the CRM: a health component must be a number (0-100)", where=where
+                )
             )
 
 
