@@ -204,6 +204,12 @@ def _named(src: RuleSource) -> set[str]:
     return found
 
 
+def _declared(params: EngineParams) -> dict[str, Type]:
+    """Every declared CRM field with its type; one not typed yet is in as text, so a misspelt name
+    is told its neighbours (a rule that names it is checked under every type, in :func:`_untyped`)."""
+    return {**dict.fromkeys(params.crm, Type.text), **crm_schema(params.crm)}
+
+
 _TRIED = (Type.number, Type.text, Type.bool, Type.date)
 _MAX_UNTYPED = 3  # 4**3 typings at most: a rule naming more untyped fields is checked when they are typed
 
@@ -216,7 +222,7 @@ def _untyped(src: RuleSource, i: int, params: EngineParams, pending: Sequence[st
         return
     first: list[Problem] | None = None
     for typing in itertools.product(_TRIED, repeat=len(pending)):
-        crm = {**crm_schema(params.crm), **dict(zip(pending, typing, strict=True))}
+        crm = {**_declared(params), **dict(zip(pending, typing, strict=True))}
         schema = full_schema(params.features, crm)
         found: list[Problem] = []
         _expressions(src, i, schema, {**schema.features, **TEMPLATE_EXTRAS}, found)
@@ -260,7 +266,7 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
     but left out of the set. A rule naming a CRM field whose type is not known yet
     (``params.crm``: None) is checked as far as any type allows and listed in ``deferred``.
     """
-    schema = full_schema(params.features, crm_schema(params.crm))
+    schema = full_schema(params.features, _declared(params))
     names: dict[str, Type] = {**schema.features, **TEMPLATE_EXTRAS}
     untyped = {name for name, kind in params.crm.items() if kind is None}
     problems: list[Problem] = []

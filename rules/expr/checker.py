@@ -73,7 +73,9 @@ class Checker:
             return Type.number
         hint = did_you_mean(node.id, [*self.schema.features, *self.schema.series])
         if node.id.startswith("crm."):
-            hint = hint or (
+            # compared without the shared "crm." (which would make any two look alike)
+            close = did_you_mean(node.id[4:], [n[4:] for n in self.schema.features if n.startswith("crm.")])
+            hint = (close and close.replace("mean '", "mean 'crm.")) or (
                 f"declare {node.id[4:]} under [salesforce.extra_fields] Account or [hubspot.extra_properties] companies"
             )
             raise ExprError(f"unknown CRM field '{node.id}': not declared in extra fields", _col(node), hint)

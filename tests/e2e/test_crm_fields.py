@@ -38,7 +38,7 @@ SECTIONS = {
 }
 
 
-def sections(crm: str, **more: str) -> dict[str, str]:
+def sections(crm: str, **more: str) -> dict[str, Any]:
     out = {**SECTIONS[crm], "extra": RULE.format(mrr=MRR[crm], tier=TIER[crm])}
     for key, lines in more.items():
         out[key] = f"{out.get(key, '')}\n{lines}"
