@@ -5,6 +5,7 @@ roll-up recalculated without a modstamp seen only by the full pass, as the CRMs 
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sandbox import hubspot as hs_sandbox
 from sandbox import salesforce as sf_sandbox
 from sandbox.server import Sandbox
 from sync.runner import crm_types, evaluate_now, pull_all, run_cycle
-from tests.conftest import ANCHOR, make_context
+from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd, write_config
 from tests.e2e.expect import upsync_tasks
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,7 @@ subject = "{{{tier}}} account at {{{mrr}:,.0f}} MRR: plan the expansion review"
 playbook = "seat-expansion"
 guards = []
 """
-SECTIONS = {
+SECTIONS: dict[str, dict[str, Any]] = {
     "salesforce": {"salesforce": 'extra_fields = { Account = ["MRR_Rollup__c", "Tier__c"] }'},
     "hubspot": {"hubspot": 'extra_properties = { companies = ["mrr_rollup", "tier"] }'},
 }
@@ -134,3 +135,30 @@ def test_a_roll_up_recalculated_without_a_modstamp_is_seen_by_the_full_pass_only
     assert account_id not in acting  # and the rule no longer holds for it
     for c in (ctx, soon, later):
         c.close()
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_crm_check_names_an_extra_field_the_crm_lacks_and_a_rule_that_reads_one_wrongly(
+    tmp_path: Path, sandbox: Sandbox, crm: str
+) -> None:
+    env = sandbox_env(sandbox)
+    typo: tuple[Any, str] = {
+        "salesforce": ('extra_fields = { Account = ["MRR_Rollup__c", "Tier_Level__c"] }', "salesforce.extra_fields"),
+        "hubspot": ('extra_properties = { companies = ["mrr_rollup", "tier_level"] }', "hubspot.extra_properties"),
+    }[crm]
+    config = write_config(tmp_path, sandbox, crm, **{crm: typo[0]})
+    done = subprocess.run(upsync_cmd("crm", "check", "--config", str(config)), env=env, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    shown = " ".join(done.stdout.split())
+    owner = "Account" if crm == "salesforce" else "companies"
+    missing = "Tier_Level__c" if crm == "salesforce" else "tier_level"
+    assert f"missing {typo[1]}.{owner}[1]: {owner} has no field '{missing}'" in shown, shown
+    assert f"ok {owner}.{'MRR_Rollup__c' if crm == 'salesforce' else 'mrr_rollup'} ({MRR[crm]}: number, read)" in shown
+
+    # every field there, but a rule compares the tier picklist with a number: named with its rule
+    wrong = RULE.format(mrr=MRR[crm], tier=TIER[crm]).replace('== "Enterprise"', "> 3")
+    config = write_config(tmp_path, sandbox, crm, extra=wrong, **SECTIONS[crm])
+    done = subprocess.run(upsync_cmd("crm", "check", "--config", str(config)), env=env, capture_output=True, text=True)
+    shown = " ".join(done.stdout.split())
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "rule rules[1] (enterprise-expansion).when: cannot compare text with number" in shown, shown
