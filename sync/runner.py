@@ -8,7 +8,6 @@ signpost to the plan's keys.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -48,7 +47,6 @@ __all__ = [
     "cadences",
     "connect_crm",
     "connect_usage",
-    "crm_types",
     "evaluate_now",
     "fill_health_history",
     "gather",
@@ -100,17 +98,6 @@ def cadences(settings: Settings, system: str) -> tuple[timedelta | None, timedel
     return timedelta(days=section.full_refresh_days), timedelta(hours=section.deletes_every_hours)
 
 
-def _types_key(system: str) -> str:
-    return f"crm_types:{system}"
-
-
-def crm_types(store: Store, system: str) -> dict[str, str] | None:
-    """The extra CRM fields' types as the last pull read them from the CRM's schema (feature →
-    number, bool, text, date or datetime); None before any pull read them."""
-    raw = store.meta(_types_key(system))
-    return None if raw is None else dict(json.loads(raw))
-
-
 def _note_types(ctx: Context) -> None:
     """Keep the extra CRM fields' types (describe / properties API, read once per connector) in
     the store, where every command compiles the rules with them (``upsync plan`` asks no CRM)."""
@@ -122,8 +109,8 @@ def _note_types(ctx: Context) -> None:
     except ConnectorError as exc:  # the accounts read met the same and said so; the last types stand
         log.warning("could not read the extra CRM fields' types: %s", exc)
         return
-    if types != crm_types(ctx.store, ctx.system):
-        ctx.store.set_meta(_types_key(ctx.system), json.dumps(types, sort_keys=True))
+    if types != ctx.store.crm_types(ctx.system):
+        ctx.store.set_crm_types(ctx.system, types)
 
 
 def pull_all(
@@ -204,7 +191,7 @@ class Context:
     def ruleset(self) -> RuleSet:
         """The rules, compiled once per context, and again when a pull read other types for the
         extra CRM fields than they were compiled with."""
-        types = crm_types(self.store, self.system) if self.settings.upsync.crm == self.system else None
+        types = self.store.crm_types(self.system)
         if self._ruleset is None:
             self._ruleset = compile_rules(self.settings, types)
         self._ruleset = typed_rules(self._ruleset, types)
@@ -311,7 +298,7 @@ def _ask_who(
 
 def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Evaluation:
     """Every rule over every stored account of ``system`` as of ``as_of`` (reads only)."""
-    ruleset = typed_rules(ruleset, crm_types(store, system))
+    ruleset = typed_rules(ruleset, store.crm_types(system))
     evaluation, _ = decision.evaluate(ruleset, _tables(store, system, ruleset, as_of=as_of), as_of=as_of)
     return evaluation
 
@@ -319,7 +306,7 @@ def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime
 def fill_health_history(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> int:
     """Store the weekly health points the history lacks (a cycle does the same as it records);
     cheap when nothing is missing. Returns how many rows were written."""
-    ruleset = typed_rules(ruleset, crm_types(store, system))
+    ruleset = typed_rules(ruleset, store.crm_types(system))
     low, high = decision.health_window(ruleset, as_of)
     if not decision.health_gaps(ruleset, as_of, store.health_days(system, since=low, until=high)):
         return 0
@@ -340,7 +327,7 @@ def plan_cycle(
     moved since upsync wrote it; without one (``upsync plan``) nothing is called at all.
     ``tasks``: True creates tasks even on a first run or backfill, False never; None follows
     ``[writeback]``."""
-    ruleset = typed_rules(ruleset, crm_types(store, settings.upsync.crm))
+    ruleset = typed_rules(ruleset, store.crm_types(settings.upsync.crm))
     policy = write_policy(settings)
     stale = hold.stale_inputs(store, settings, as_of=as_of)
     inputs = gather(store, settings.upsync.crm, ruleset, policy, as_of=as_of, writer=writer, stale=stale)

@@ -32,14 +32,14 @@ def explain(
 
     from rules.explain import explain_account, find_accounts
     from sync.config import typed_rules
-    from sync.runner import crm_types, evaluate_now
+    from sync.runner import evaluate_now
 
     loaded = read_config(config)
     settings = loaded.settings
     clock = make_clock(as_of)
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
-        ruleset = typed_rules(loaded.ruleset, crm_types(store, system))
+        ruleset = typed_rules(loaded.ruleset, store.crm_types(system))
         evaluation = evaluate_now(store, system, ruleset, as_of=clock())
     matches = find_accounts(evaluation.features, account)
     if not matches:
@@ -73,7 +73,6 @@ def backtest(
     from rules.backtest import backtest as replay
     from rules.decide import usage_since
     from sync.config import typed_rules
-    from sync.runner import crm_types
 
     loaded = read_config(config)
     settings = loaded.settings
@@ -81,7 +80,7 @@ def backtest(
     ruleset = loaded.ruleset
     weeks = ruleset.params.features.series_weeks
     with open_store(settings, state, config) as store:
-        ruleset = typed_rules(ruleset, crm_types(store, settings.upsync.crm))
+        ruleset = typed_rules(ruleset, store.crm_types(settings.upsync.crm))
         tables = store.rule_tables(
             settings.upsync.crm,
             since=usage_since(ruleset, first - timedelta(days=7 * weeks)),
@@ -178,6 +177,7 @@ def report(
 
     from rules.engine import decline_statuses
     from rules.metrics import outcomes
+    from sync.config import typed_rules
 
     loaded = read_config(config)
     settings = loaded.settings
@@ -188,6 +188,7 @@ def report(
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
         tables = store.outcome_tables(system)
+        ruleset = typed_rules(ruleset, store.crm_types(system))
     replay = now if as_of is not None else None  # a replay sees no outcome after its --as-of
     declines = decline_statuses(ruleset)
     result = outcomes(

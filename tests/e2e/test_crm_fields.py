@@ -15,7 +15,7 @@ import pytest
 from sandbox import hubspot as hs_sandbox
 from sandbox import salesforce as sf_sandbox
 from sandbox.server import Sandbox
-from sync.runner import crm_types, evaluate_now, pull_all, run_cycle
+from sync.runner import evaluate_now, pull_all, run_cycle
 from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd, write_config
 from tests.e2e.expect import upsync_tasks
 
@@ -87,7 +87,7 @@ def test_a_rule_on_the_admins_own_crm_fields_fires_and_its_task_is_written(
     report = run_cycle(ctx)
     assert report.ok, report.summary()
     # the types came from the CRM's own schema, and are kept for commands that ask no CRM
-    assert crm_types(ctx.store, crm) == {MRR[crm]: "number", TIER[crm]: "text"}
+    assert ctx.store.crm_types(crm) == {MRR[crm]: "number", TIER[crm]: "text"}
     ours = {t["account"]: t for t in upsync_tasks(sandbox, crm) if "Enterprise account at" in subject_of(t, crm)}
     assert sorted(ours) == sorted(expected)
     some_id, some_mrr = next(iter(expected.items()))
