@@ -121,6 +121,10 @@ class CrmConnector(Protocol):
     @property
     def writer(self) -> TaskWriter: ...
 
+    def extra_types(self) -> Mapping[str, str]:
+        """The admin's extra account fields as features (``crm.<name>``) and their types (number,
+        bool, text, date, datetime), read from the CRM's schema once; empty when none are declared."""
+
     def close(self) -> None: ...
 
 

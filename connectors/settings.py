@@ -6,7 +6,8 @@ Each connector declares its own ``[section]`` on :class:`ConnectionSettings` (in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +16,7 @@ from pydantic import Field, field_validator
 from core.config import Section, check_env_name, check_url, secret
 from core.records import FIELD_NAMES
 
-__all__ = ["ConnectionSettings", "OAuthSettings", "RetrySettings", "check_owned", "optional_field"]
+__all__ = ["ConnectionSettings", "OAuthSettings", "RetrySettings", "check_extra", "check_owned", "optional_field"]
 
 
 class RetrySettings(Section):
@@ -96,3 +97,26 @@ def optional_field(value: object) -> object:
     if value is True:
         raise ValueError("true names no field: write the field's name, or false to switch it off")
     return value
+
+
+API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def check_extra(value: Mapping[str, Sequence[str]], *, supported: str) -> dict[str, tuple[str, ...]]:
+    """A validator of the admin's extra CRM fields (object → API names): only ``supported`` (the
+    account object: the fields become account features), names as the CRM spells API names, each
+    once (case-insensitively: Salesforce API names are, and the feature name is lower-cased)."""
+    other = sorted(set(value) - {supported})
+    if other:
+        raise ValueError(f"{other[0]}: only {supported} is supported (its fields become account features, crm.<name>)")
+    out: dict[str, tuple[str, ...]] = {}
+    for obj, names in value.items():
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if not API_NAME.fullmatch(name):
+                raise ValueError(f"{obj}[{i}] {name!r} is not an API name (letters, digits and _, a letter first)")
+            if name.lower() in seen:
+                raise ValueError(f"{obj}[{i}] {name!r} repeats {obj}[{seen[name.lower()]}]")
+            seen[name.lower()] = i
+        out[obj] = tuple(names)
+    return out

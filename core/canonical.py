@@ -93,6 +93,9 @@ KINDS: dict[str, Table] = {
                 # diffs against these without another call) and who last changed the account
                 "upsync_fields": "json",
                 "last_modified_by": "text",
+                # the admin's own fields ([salesforce] extra_fields, [hubspot] extra_properties):
+                # lower-cased API name → typed value, read by the rules as crm.<name>
+                "crm_fields": "json",
             },
             ("workspace_id",),
             ("domain",),

@@ -79,6 +79,7 @@ RULE_INPUTS: dict[str, Projection] = {
             "do_not_contact",
             "nps",
             "csat",
+            "crm_fields",
         ),
     ),
     "owners": Projection("owners", ("crm_id", "name", "email", "active")),

@@ -10,6 +10,10 @@ Each component is a 0–100 reading of one part of the relationship, from the fe
 - **executive**: engagement of executives (70%: two activities with an executive contact in 90 days)
   and of the account at all (30%: six activities in 90 days).
 
+A number the CRM keeps on a 0–100 scale (a CSM's sentiment score, a survey roll-up) may be
+weighed as a component too: ``[health.weights] "crm.csm_score__c" = 0.1`` names one of the admin's
+extra CRM fields (clipped to 0–100; the account's value unknown, the component is unknown).
+
 The score is the weighted mean of the components that are known (a component without data does
 not drag the score down; its weight is shared out over the others). Only customers have a health
 score. Scores are stored daily by the shell, so trends (``rising(health, 3)``) have a history.
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import polars as pl
+
+from rules.features.crm import CRM_PREFIX
 
 __all__ = ["COMPONENTS", "HealthParams", "band_expr", "health_series", "score"]
 
@@ -43,9 +49,12 @@ class HealthParams:
     adoption_target: float = 35.0
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.weights) - set(COMPONENTS))
+        unknown = sorted(n for n in self.weights if n not in COMPONENTS and not n.startswith(CRM_PREFIX))
         if unknown:
-            raise ValueError(f"unknown health component {unknown[0]!r}; components are {', '.join(COMPONENTS)}")
+            raise ValueError(
+                f"unknown health component {unknown[0]!r}; components are {', '.join(COMPONENTS)}"
+                " or a number CRM field crm.<name> (0-100)"
+            )
         if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
             raise ValueError("weights must be >= 0 and not all zero")
         if not 0 <= self.red <= self.green <= 100:
@@ -95,8 +104,17 @@ def score(features: pl.DataFrame, params: HealthParams, *, activation_ratio: flo
     with_parts = features.with_columns(
         [pl.when(customer).then(expr).otherwise(None).alias(f"health_{name}") for name, expr in parts.items()]
     )
-    weights = {name: float(params.weights.get(name, 0.0)) for name in COMPONENTS}
-    used = [name for name in COMPONENTS if weights[name] > 0]
+    crm = [n for n in params.weights if n.startswith(CRM_PREFIX)]
+    with_parts = with_parts.with_columns(
+        # a CRM field not typed yet (no column) is an unknown component: its weight is shared out
+        pl.when(customer)
+        .then(pl.col(n).cast(pl.Float64).clip(0.0, 100.0) if n in features.columns else None)
+        .otherwise(None)
+        .alias(f"health_{n}")
+        for n in crm
+    )
+    weights = {name: float(params.weights.get(name, 0.0)) for name in (*COMPONENTS, *crm)}
+    used = [name for name in (*COMPONENTS, *crm) if weights[name] > 0]
     weighted = pl.sum_horizontal([pl.col(f"health_{n}").fill_null(0.0) * weights[n] for n in used])
     known = pl.sum_horizontal([pl.col(f"health_{n}").is_not_null().cast(pl.Float64) * weights[n] for n in used])
     health = pl.when(customer & (known > 0)).then((weighted / known).round(1)).otherwise(None)

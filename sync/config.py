@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from connectors.extra_fields import feature_name
 from core.errors import ConfigError, ConfigProblem
-from rules.engine import EngineParams, RuleSet, RuleSetError, compile_ruleset
+from rules.engine import EngineParams, RuleSet, RuleSetError, compile_ruleset, retype
 from sync.settings import CONFIG_HINT, Settings, check_settings, missing_files, read_toml, salvage
 
-__all__ = ["Config", "compile_rules", "engine_params", "load_config", "parse_config"]
+__all__ = ["Config", "compile_rules", "crm_fields", "engine_params", "load_config", "parse_config", "typed_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +30,18 @@ class Config:
     ruleset: RuleSet
 
 
-def engine_params(settings: Settings) -> EngineParams:
+def crm_fields(settings: Settings, types: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """The configured CRM's extra account fields as features (``crm.mrr_rollup__c``) → their CRM
+    type from ``types`` (what the CRM's schema said, as the store keeps it), None when unknown."""
+    crm = getattr(settings, settings.upsync.crm, None)
+    names = crm.extra_names() if crm is not None else ()
+    return {feature_name(n): (types or {}).get(feature_name(n)) for n in names}
+
+
+def engine_params(settings: Settings, crm_types: Mapping[str, str] | None = None) -> EngineParams:
     """Everything the rules engine takes but the rules; the CRM's fallback owner is the routing
-    fallback unless ``[routing] fallback_owner`` names one."""
+    fallback unless ``[routing] fallback_owner`` names one; ``crm_types``: the extra CRM fields'
+    types as the CRM reported them (:func:`crm_fields`)."""
     routing = settings.routing
     crm = getattr(settings, settings.upsync.crm, None)
     if routing.fallback_owner is None and crm is not None and crm.fallback_owner_id:
@@ -43,15 +53,31 @@ def engine_params(settings: Settings) -> EngineParams:
         guards=settings.guards.by_id(),
         nba=settings.nba,
         routing=routing,
+        crm=crm_fields(settings, crm_types),
     )
 
 
-def compile_rules(settings: Settings) -> RuleSet:
-    """The rules of ``settings``, compiled; a ConfigError names every problem in them."""
+def compile_rules(settings: Settings, crm_types: Mapping[str, str] | None = None) -> RuleSet:
+    """The rules of ``settings``, compiled (with the extra CRM fields' types, when known); a
+    ConfigError names every problem in them."""
     try:
-        return _compile(settings)
+        return _compile(settings, crm_types=crm_types)
     except RuleSetError as exc:
         raise ConfigError(_problems(exc), hint=CONFIG_HINT) from None
+
+
+TYPES_HINT = "the CRM's describe / properties API gives these types; `upsync crm check` lists each extra field's"
+
+
+def typed_rules(ruleset: RuleSet, crm_types: Mapping[str, str] | None) -> RuleSet:
+    """``ruleset`` compiled with the extra CRM fields' types the CRM reported (as stored by the
+    pull); a ConfigError names each rule they make wrong (``crm.tier > 10`` on a picklist)."""
+    if not ruleset.params.crm or crm_types is None:
+        return ruleset
+    try:
+        return retype(ruleset, crm_types)
+    except RuleSetError as exc:
+        raise ConfigError(_problems(exc), hint=TYPES_HINT) from None
 
 
 def parse_config(
@@ -85,9 +111,11 @@ def load_config(path: Path, env: Mapping[str, str], *, files: bool = False) -> C
     return parse_config(read_toml(path), env, base_dir=path.parent, files=files)
 
 
-def _compile(settings: Settings, playbooks: list[str] | None = None) -> RuleSet:
+def _compile(
+    settings: Settings, playbooks: list[str] | None = None, *, crm_types: Mapping[str, str] | None = None
+) -> RuleSet:
     ids = [p.id for p in settings.playbooks] if playbooks is None else playbooks
-    return compile_ruleset(settings.rules, engine_params(settings), playbooks=ids)
+    return compile_ruleset(settings.rules, engine_params(settings, crm_types), playbooks=ids)
 
 
 def _raw_ids(playbooks: Any) -> list[str]:

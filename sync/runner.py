@@ -33,7 +33,7 @@ from rules.decide import CycleInputs, Decision
 from rules.engine import Evaluation, RuleSet, task_rules
 from rules.plan import CrmState, Plan, WritePolicy, field_suspects, task_suspects
 from sync import hold
-from sync.config import compile_rules
+from sync.config import compile_rules, typed_rules
 from sync.pull import PullReport, backfill_stream, pull_stream
 from sync.settings import Settings
 from sync.store import Store
@@ -102,6 +102,21 @@ def cadences(settings: Settings, system: str) -> tuple[timedelta | None, timedel
     return timedelta(days=section.full_refresh_days), timedelta(hours=section.deletes_every_hours)
 
 
+def _note_types(ctx: Context) -> None:
+    """Keep the extra CRM fields' types (describe / properties API, read once per connector) in
+    the store, where every command compiles the rules with them (``upsync plan`` asks no CRM)."""
+    crm = getattr(ctx.settings, ctx.system, None)
+    if crm is None or not crm.extra_names():
+        return
+    try:
+        types = dict(ctx.crm.extra_types())
+    except ConnectorError as exc:  # the accounts read met the same and said so; the last types stand
+        log.warning("could not read the extra CRM fields' types: %s", exc)
+        return
+    if types != ctx.store.crm_types(ctx.system):
+        ctx.store.set_crm_types(ctx.system, types)
+
+
 def pull_all(
     ctx: Context,
     *,
@@ -140,6 +155,8 @@ def pull_all(
                 halted = f"{connector.system} stopped after {stream.name}"
                 report_quota = report.quota
         read = reports[first:]
+        if connector is ctx.crm and read:
+            _note_types(ctx)
         if only is None and read and not any(r.error or r.stopped for r in read):
             hold.note_pulled(ctx.store, connector.system, as_of=as_of)  # fresh: its rules may act
     return reports
@@ -176,9 +193,12 @@ class Context:
 
     @property
     def ruleset(self) -> RuleSet:
-        """The rules, compiled once per context."""
+        """The rules, compiled once per context, and again when a pull read other types for the
+        extra CRM fields than they were compiled with."""
+        types = self.store.crm_types(self.system)
         if self._ruleset is None:
-            self._ruleset = compile_rules(self.settings)
+            self._ruleset = compile_rules(self.settings, types)
+        self._ruleset = typed_rules(self._ruleset, types)
         return self._ruleset
 
     @property
@@ -282,6 +302,7 @@ def _ask_who(
 
 def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Evaluation:
     """Every rule over every stored account of ``system`` as of ``as_of`` (reads only)."""
+    ruleset = typed_rules(ruleset, store.crm_types(system))
     evaluation, _ = decision.evaluate(ruleset, _tables(store, system, ruleset, as_of=as_of), as_of=as_of)
     return evaluation
 
@@ -289,6 +310,7 @@ def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime
 def fill_health_history(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> int:
     """Store the weekly health points the history lacks (a cycle does the same as it records);
     cheap when nothing is missing. Returns how many rows were written."""
+    ruleset = typed_rules(ruleset, store.crm_types(system))
     low, high = decision.health_window(ruleset, as_of)
     if not decision.health_gaps(ruleset, as_of, store.health_days(system, since=low, until=high)):
         return 0
@@ -309,6 +331,7 @@ def plan_cycle(
     moved since upsync wrote it; without one (``upsync plan``) nothing is called at all.
     ``tasks``: True creates tasks even on a first run or backfill, False never; None follows
     ``[writeback]``."""
+    ruleset = typed_rules(ruleset, store.crm_types(settings.upsync.crm))
     policy = write_policy(settings)
     stale = hold.stale_inputs(store, settings, as_of=as_of)
     inputs = gather(store, settings.upsync.crm, ruleset, policy, as_of=as_of, writer=writer, stale=stale)

@@ -10,6 +10,7 @@ Associations are read for up to 1,000 records at a time (5 pages) before those p
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 
 from connectors.base import Page, Unchanged
 from connectors.columns import parse_utc
+from connectors.extra_fields import HUBSPOT_TYPES, CrmType, DeclaredFields
 from connectors.hubspot.client import ASSOCIATIONS_BATCH, HubSpotClient
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import (
@@ -55,11 +57,22 @@ class ObjectReader:
     first read, and a missing one stops the stream with the key to fix.
     """
 
-    def __init__(self, client: HubSpotClient, decl: HubSpotStream, required: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        client: HubSpotClient,
+        decl: HubSpotStream,
+        required: Mapping[str, str] | None = None,
+        extra: DeclaredFields | None = None,
+    ) -> None:
         self.client = client
         self.decl = decl
+        self.extra = extra  # companies' extra properties: typed from the properties API before the first read
         self._unchanged: Unchanged | None = None
         self._required = dict(required or {})
+
+    def _typed(self) -> None:
+        if self.extra is not None and isinstance(self.decl, Companies) and not self.decl.extra:
+            self.decl = dataclasses.replace(self.decl, extra=self.extra.typed())
 
     @property
     def name(self) -> str:
@@ -76,6 +89,7 @@ class ObjectReader:
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
         if window is None:
             raise ValueError(f"{self.name} is incremental: it needs a window")
+        self._typed()
         start_ms, end_ms = self.decl.window_ms(window)
         if start_ms >= end_ms:
             return
@@ -298,6 +312,13 @@ class HubSpotConnector:
             settings, token, retry, oauth=oauth_form(settings, env), sleep=sleep, env=env, cache=token_cache
         )
         lookback = timedelta(seconds=settings.lookback_seconds)
+        self.extra = DeclaredFields(
+            settings.extra_names(),
+            path="hubspot.extra_properties.companies",
+            owner="companies",
+            types=HUBSPOT_TYPES,
+            schema=lambda: self.client.properties("companies"),
+        )
         readers: list[ObjectReader | OwnerReader] = []
         for name in settings.objects:
             cls = STREAM_TYPES[name]
@@ -322,9 +343,13 @@ class HubSpotConnector:
             else:
                 decl = cls(lookback=lookback)
             required = settings.read_properties() if cls is Companies else None
-            readers.append(ObjectReader(self.client, decl, required))
+            readers.append(ObjectReader(self.client, decl, required, self.extra if cls is Companies else None))
         self.streams: tuple[ObjectReader | OwnerReader, ...] = tuple(readers)
         self.writer = HubSpotTaskWriter(self.client, settings)
+
+    def extra_types(self) -> dict[str, CrmType]:
+        """The extra company properties' features and their types, from the properties API (once)."""
+        return self.extra.feature_types()
 
     def close(self) -> None:
         self.client.close()

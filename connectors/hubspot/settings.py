@@ -7,7 +7,7 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
-from connectors.settings import ConnectionSettings, OAuthSettings, check_owned, optional_field
+from connectors.settings import ConnectionSettings, OAuthSettings, check_extra, check_owned, optional_field
 from core.config import check_url
 from core.records import FIELD_NAMES
 
@@ -69,6 +69,19 @@ class HubSpotSettings(ConnectionSettings):
     )
     property_group: str = Field("upsync", description="the property group `upsync crm setup` creates")
     task_closed_status: Literal["COMPLETED"] = "COMPLETED"
+    extra_properties: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="the admin's own properties read as features crm.<name>: object (companies) → names",
+    )
+
+    @field_validator("extra_properties")
+    @classmethod
+    def _extra(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return check_extra(value, supported="companies")
+
+    def extra_names(self) -> tuple[str, ...]:
+        """The extra company properties (internal names): the features ``crm.<name>``."""
+        return self.extra_properties.get("companies", ())
 
     @field_validator(*_OPTIONAL, mode="before")
     @classmethod

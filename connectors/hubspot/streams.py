@@ -29,6 +29,7 @@ from connectors.columns import (
     text,
     values_of,
 )
+from connectors.extra_fields import CrmType, extra_column
 from core.cursor import EPOCH
 from core.records import CursorSpec, Record, Window
 
@@ -199,6 +200,8 @@ class Companies(HubSpotStream):
     nps_property: str | None = None
     csat_property: str | None = None
     owned_properties: tuple[tuple[str, str], ...] = ()
+    extra: tuple[tuple[str, CrmType], ...] = ()
+    """The admin's extra properties, (name, type) as the properties API reports them (``crm_fields``)."""
 
     config_name = "companies"
     object_type = "companies"
@@ -225,6 +228,7 @@ class Companies(HubSpotStream):
             column("nps", self.nps_property, number),
             column("csat", self.csat_property, number),
             owned_column(self.owned_properties),
+            extra_column(self.extra),
         )
 
 

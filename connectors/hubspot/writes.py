@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any, Literal
 
 from connectors.columns import parse_utc, utc_millis
+from connectors.extra_fields import HUBSPOT_TYPES, check_report
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.settings import HubSpotSettings
 from core.records import EditSource, FieldWrite, LedgerState, SchemaReport, TaskIntent, TaskUpdate, WriteResult
@@ -170,6 +171,7 @@ class HubSpotTaskWriter:
         self.closed_status = settings.task_closed_status
         self.group = settings.property_group
         self.read_properties = settings.read_properties()
+        self.extra_properties = settings.extra_names()
 
     def find(self, keys: Mapping[str, str | None] | Sequence[str]) -> dict[str, str]:
         """Tasks already in HubSpot for these keys (or key → the company it belongs to): key → task id.
@@ -345,10 +347,18 @@ class HubSpotTaskWriter:
         config names them: HubSpot's search would otherwise leave a missing one out silently, and
         every account would look as if it had no value. upsync does not create them: they hold
         the customer's own data."""
-        if not self.read_properties:
+        if not self.read_properties and not self.extra_properties:
             return (), (), ()
-        props = {str(p.get("name")) for p in self.client.properties("companies")}
-        present, missing, steps = [], [], []
+        schema = self.client.properties("companies")
+        props = {str(p.get("name")) for p in schema}
+        extra = check_report(
+            self.extra_properties,
+            schema,
+            types=HUBSPOT_TYPES,
+            path="hubspot.extra_properties.companies",
+            owner="companies",
+        )
+        present, missing, steps = list(extra[0]), list(extra[1]), list(extra[2])
         for key_path, name in self.read_properties.items():
             where = f"Company property {name} ({key_path}, read)"
             if name in props:

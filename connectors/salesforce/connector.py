@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 
 from connectors.base import Page, Unchanged, to_page
 from connectors.columns import parse_utc
+from connectors.extra_fields import SALESFORCE_TYPES, CrmType, DeclaredFields
 from connectors.oauth import TokenCache
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
@@ -34,10 +36,21 @@ gaps (upsync stopped for weeks) are closed by the next full pass, which marks wh
 class SObjectReader:
     """Reads one sObject: REST pages in cursor order, or Bulk API 2.0 for a large window."""
 
-    def __init__(self, client: SalesforceClient, decl: SObjectStream, settings: SalesforceSettings) -> None:
+    def __init__(
+        self,
+        client: SalesforceClient,
+        decl: SObjectStream,
+        settings: SalesforceSettings,
+        extra: DeclaredFields | None = None,
+    ) -> None:
         self.client = client
         self.decl = decl
         self.settings = settings
+        self.extra = extra  # Account's extra fields: typed from describe before the first read
+
+    def _typed(self) -> None:
+        if self.extra is not None and isinstance(self.decl, Accounts) and not self.decl.extra:
+            self.decl = dataclasses.replace(self.decl, extra=self.extra.typed())
 
     @property
     def name(self) -> str:
@@ -52,6 +65,7 @@ class SObjectReader:
         return None if self.decl.config_name == "users" else self.decl.spec
 
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
+        self._typed()
         try:
             if window is None:  # small objects: read whole every run
                 pages = self.client.query_pages(self.decl.soql(None), stream=self.name, include_deleted=False)
@@ -172,6 +186,13 @@ class SalesforceConnector:
             cache=token_cache,
         )
         lookback = timedelta(seconds=settings.lookback_seconds)
+        self.extra = DeclaredFields(
+            settings.extra_names(),
+            path="salesforce.extra_fields.Account",
+            owner="Account",
+            types=SALESFORCE_TYPES,
+            schema=lambda: self.client.describe("Account")["fields"],
+        )
         readers = []
         for name in settings.objects:
             cls = STREAM_TYPES[name]
@@ -191,9 +212,13 @@ class SalesforceConnector:
                 decl = Tasks(lookback=lookback, sync_key_field=settings.sync_key_field)
             else:
                 decl = cls(lookback=lookback)
-            readers.append(SObjectReader(self.client, decl, settings))
+            readers.append(SObjectReader(self.client, decl, settings, self.extra if cls is Accounts else None))
         self.streams: tuple[SObjectReader, ...] = tuple(readers)
         self.writer = SalesforceTaskWriter(self.client, settings)
+
+    def extra_types(self) -> dict[str, CrmType]:
+        """The extra Account fields' features and their types, from describe (once per connector)."""
+        return self.extra.feature_types()
 
     def close(self) -> None:
         self.client.close()

@@ -8,7 +8,7 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
-from connectors.settings import ConnectionSettings, OAuthSettings, check_owned, optional_field
+from connectors.settings import ConnectionSettings, OAuthSettings, check_extra, check_owned, optional_field
 from core.config import check_url
 
 __all__ = ["SALESFORCE_ACCOUNT_FIELDS", "SalesforceObject", "SalesforceSettings"]
@@ -74,6 +74,19 @@ class SalesforceSettings(ConnectionSettings):
         None, description="the API user's Id; default: read from the session's identity, else from upsync's own tasks"
     )
     task_closed_status: str = Field("Completed", description="Task Status upsync sets when it closes its own task")
+    extra_fields: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="the admin's own fields read as features crm.<name>: object (Account) → API names",
+    )
+
+    @field_validator("extra_fields")
+    @classmethod
+    def _extra(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return check_extra(value, supported="Account")
+
+    def extra_names(self) -> tuple[str, ...]:
+        """The extra Account fields (API names as written): the features ``crm.<name>``."""
+        return self.extra_fields.get("Account", ())
 
     @field_validator("seats_field", "health_field", "do_not_contact_field", "nps_field", "csat_field", mode="before")
     @classmethod

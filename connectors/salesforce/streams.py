@@ -30,6 +30,7 @@ from connectors.columns import (
     text,
     values_of,
 )
+from connectors.extra_fields import CrmType, extra_column
 from core.cursor import EPOCH
 from core.records import CursorSpec, Record, Window
 
@@ -142,6 +143,8 @@ class Accounts(SObjectStream):
     nps_field: str | None = None
     csat_field: str | None = None
     owned_fields: tuple[tuple[str, str], ...] = ()
+    extra: tuple[tuple[str, CrmType], ...] = ()
+    """The admin's extra fields, (API name, type) as describe reports them (``crm_fields``)."""
 
     config_name = "accounts"
     sobject = "Account"
@@ -167,6 +170,7 @@ class Accounts(SObjectStream):
             column("nps", self.nps_field, number),
             column("csat", self.csat_field, number),
             owned_column(self.owned_fields),
+            extra_column(self.extra),
         )
 
 

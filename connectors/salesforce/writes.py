@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from connectors.columns import parse_utc, utc_millis
+from connectors.extra_fields import SALESFORCE_TYPES, check_report
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import Soql
@@ -93,6 +94,7 @@ class SalesforceTaskWriter:
         self.closed_status = settings.task_closed_status
         self._integration_user = settings.integration_user_id
         self.read_fields = settings.read_fields()
+        self.extra_fields = settings.extra_names()
 
     def find(self, keys: Mapping[str, str | None] | Sequence[str]) -> dict[str, str]:
         """Tasks already in Salesforce for these keys: key → Task Id (SOQL reads what is committed)."""
@@ -259,6 +261,16 @@ class SalesforceTaskWriter:
                 )
                 + " in [salesforce]"
             )
+        extra = check_report(
+            self.extra_fields,
+            account.values(),
+            types=SALESFORCE_TYPES,
+            path="salesforce.extra_fields.Account",
+            owner="Account",
+        )
+        present.extend(extra[0])
+        missing.extend(extra[1])
+        steps.extend(extra[2])
         task = _fields(self.client.describe("Task")["fields"])
         key = task.get(self.key_field.lower())
         where = f"Task.{self.key_field} (sync key)"

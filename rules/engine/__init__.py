@@ -8,7 +8,7 @@ playbook, an owner role and the guards that hold it back.
 """
 
 from rules.engine.actions import actions, format_value, render, rule_reason
-from rules.engine.compile import compile_ruleset
+from rules.engine.compile import compile_ruleset, retype
 from rules.engine.evaluate import (
     CHUNK_ROWS,
     Evaluation,
@@ -57,6 +57,7 @@ __all__ = [
     "health_points",
     "prepare",
     "render",
+    "retype",
     "rule_reason",
     "task_rules",
     "template_fields",

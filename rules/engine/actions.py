@@ -37,7 +37,13 @@ def format_value(name: str, value: Any) -> str:
 
 
 class _SafeFormatter(string.Formatter):
-    """``str.format`` where an unknown value reads "unknown" instead of failing its format spec."""
+    """``str.format`` where an unknown value reads "unknown" instead of failing its format spec,
+    and a dotted feature name (``{crm.tier}``) is one name, not an attribute."""
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        if field_name in kwargs:
+            return kwargs[field_name], field_name
+        return super().get_field(field_name, args, kwargs)
 
     def format_field(self, value: Any, format_spec: str) -> str:
         if value is None:

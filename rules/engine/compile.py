@@ -7,7 +7,9 @@ turns out bad) but left out of the set.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -27,7 +29,10 @@ from rules.engine.ruleset import (
     full_schema,
     template_fields,
 )
-from rules.expr import ExprError, Type, compile_condition, compile_expr
+from rules.expr import Compiled, ExprError, Schema, Type, compile_condition, compile_expr
+from rules.expr.lexer import tokenize
+from rules.features import CRM_TYPES, crm_schema
+from rules.features.crm import CRM_PREFIX
 from rules.guards import GUARD_IDS, GUARDS, Guard
 
 _SAMPLES: dict[Type, Any] = {
@@ -141,32 +146,140 @@ def _rendered(exc: ExprError, source: str) -> str:
     return ExprError(exc.message, exc.column).render(source).replace("\n", "\n    ")
 
 
+def _expressions(
+    src: RuleSource, i: int, schema: Schema, names: Mapping[str, Type], problems: list[Problem]
+) -> tuple[Compiled | None, Compiled | None, pl.Expr | None, list[str]]:
+    """A rule's condition, value, offer and reason fields, checked against ``schema``: everything
+    of a rule whose check depends on the features' types."""
+    when = value = None
+    try:
+        when = compile_condition(src.when, schema)
+    except ExprError as exc:
+        problems.append(Problem(i, src.id, "when", _rendered(exc, src.when), exc.hint))
+    try:
+        value = compile_expr(src.value, schema, expect=Type.number)
+    except ExprError as exc:
+        problems.append(Problem(i, src.id, "value", _rendered(exc, src.value), exc.hint))
+    offer: pl.Expr | None = None
+    if src.offer is not None and src.offer_feature is not None:
+        problems.append(Problem(i, src.id, "offer", "set offer or offer_feature, not both"))
+    elif src.offer is not None:
+        offer = pl.lit(src.offer, dtype=pl.String)
+    elif src.offer_feature is not None:
+        if schema.features.get(src.offer_feature) is not Type.text:
+            text_features = [n for n, t in schema.features.items() if t is Type.text]
+            problems.append(
+                Problem(
+                    i,
+                    src.id,
+                    "offer_feature",
+                    f"{src.offer_feature!r} is not a text feature",
+                    did_you_mean(src.offer_feature, sorted(text_features)),
+                )
+            )
+        else:
+            offer = pl.col(src.offer_feature)
+    reason_fields: list[str] = []
+    for key in ("subject", "reason"):
+        template = getattr(src, key)
+        if template is None:
+            continue
+        used, message, hint = _check_template(template, names)
+        if message:
+            problems.append(Problem(i, src.id, key, message, hint))
+        elif key == "reason":
+            reason_fields = used
+    return when, value, offer, reason_fields
+
+
+def _named(src: RuleSource) -> set[str]:
+    """The ``crm.<name>`` features a rule's expressions and templates name (as far as they parse)."""
+    found: set[str] = set()
+    for text in (src.when, src.value):
+        with contextlib.suppress(ExprError):
+            found.update(t.text for t in tokenize(text) if t.kind == "name" and t.text.startswith(CRM_PREFIX))
+    for template in (src.subject, src.reason):
+        with contextlib.suppress(ValueError):
+            found.update(n for n, _ in template_fields(template or "") if n.startswith(CRM_PREFIX))
+    return found
+
+
+def _declared(params: EngineParams) -> dict[str, Type]:
+    """Every declared CRM field with its type; one not typed yet is in as text, so a misspelt name
+    is told its neighbours (a rule that names it is checked under every type, in :func:`_untyped`)."""
+    return {**dict.fromkeys(params.crm, Type.text), **crm_schema(params.crm)}
+
+
+_TRIED = (Type.number, Type.text, Type.bool, Type.date)
+_MAX_UNTYPED = 3  # 4**3 typings at most: a rule naming more untyped fields is checked when they are typed
+
+
+def _untyped(src: RuleSource, i: int, params: EngineParams, pending: Sequence[str], problems: list[Problem]) -> None:
+    """Check a rule naming CRM fields of unknown type as far as any type allows: a problem is
+    reported only when no typing of those fields makes the rule right (an unknown feature, a
+    syntax error, an undeclared ``crm.<name>``); the rest waits for the CRM's types."""
+    if len(pending) > _MAX_UNTYPED:
+        return
+    first: list[Problem] | None = None
+    for typing in itertools.product(_TRIED, repeat=len(pending)):
+        crm = {**_declared(params), **dict(zip(pending, typing, strict=True))}
+        schema = full_schema(params.features, crm)
+        found: list[Problem] = []
+        _expressions(src, i, schema, {**schema.features, **TEMPLATE_EXTRAS}, found)
+        if not found:
+            return
+        first = first if first is not None else found
+    problems.extend(first or ())
+
+
+def _health_weights(params: EngineParams, problems: list[Problem]) -> None:
+    """A CRM field weighed in the health score (``[health.weights] "crm.x"``) must be declared and,
+    once typed, a number (read as a 0–100 component)."""
+    for name in params.health.weights:
+        if not name.startswith(CRM_PREFIX):
+            continue
+        where = f'health.weights."{name}"'
+        if name not in params.crm:
+            problems.append(
+                Problem(
+                    -1,
+                    "",
+                    "",
+                    f"unknown CRM field {name!r}: not declared in extra fields",
+                    did_you_mean(name, sorted(params.crm))
+                    or "declare it under [salesforce.extra_fields] Account or [hubspot.extra_properties] companies",
+                    where=where,
+                )
+            )
+        elif (kind := params.crm[name]) is not None and CRM_TYPES.get(kind) is not Type.number:
+            problems.append(
+                Problem(
+                    -1, "", "", f"{name} is {kind} in the CRM: a health component must be a number (0-100)", where=where
+                )
+            )
+
+
 def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, playbooks: Collection[str]) -> RuleSet:
     """Check and compile every rule; raise :class:`RuleSetError` listing every problem found.
 
     Disabled rules are checked too (enabling one later must not be the moment it turns out bad)
-    but left out of the set.
+    but left out of the set. A rule naming a CRM field whose type is not known yet
+    (``params.crm``: None) is checked as far as any type allows and listed in ``deferred``.
     """
-    schema = full_schema(params.features)
+    schema = full_schema(params.features, _declared(params))
     names: dict[str, Type] = {**schema.features, **TEMPLATE_EXTRAS}
+    untyped = {name for name, kind in params.crm.items() if kind is None}
     problems: list[Problem] = []
     compiled: list[CompiledRule] = []
+    deferred: list[str] = []
     seen: set[str] = set()
     roles = params.routing.role_names()
+    _health_weights(params, problems)
     for i, src in enumerate(sources):
         if src.id in seen:
             problems.append(Problem(i, src.id, "id", f"duplicate rule id {src.id!r}", "rule ids are unique and stable"))
         seen.add(src.id)
         before = len(problems)
-        when = value = None
-        try:
-            when = compile_condition(src.when, schema)
-        except ExprError as exc:
-            problems.append(Problem(i, src.id, "when", _rendered(exc, src.when), exc.hint))
-        try:
-            value = compile_expr(src.value, schema, expect=Type.number)
-        except ExprError as exc:
-            problems.append(Problem(i, src.id, "value", _rendered(exc, src.value), exc.hint))
         if src.playbook not in playbooks:
             problems.append(
                 Problem(
@@ -188,25 +301,13 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                 )
             )
         rule_guards = _rule_guards(src, i, params, problems)
-        offer: pl.Expr | None = None
-        if src.offer is not None and src.offer_feature is not None:
-            problems.append(Problem(i, src.id, "offer", "set offer or offer_feature, not both"))
-        elif src.offer is not None:
-            offer = pl.lit(src.offer, dtype=pl.String)
-        elif src.offer_feature is not None:
-            if schema.features.get(src.offer_feature) is not Type.text:
-                text_features = [n for n, t in schema.features.items() if t is Type.text]
-                problems.append(
-                    Problem(
-                        i,
-                        src.id,
-                        "offer_feature",
-                        f"{src.offer_feature!r} is not a text feature",
-                        did_you_mean(src.offer_feature, sorted(text_features)),
-                    )
-                )
-            else:
-                offer = pl.col(src.offer_feature)
+        pending = sorted(_named(src) & untyped)
+        if pending:
+            _untyped(src, i, params, pending, problems)
+            if len(problems) == before and src.enabled:
+                deferred.append(src.id)
+            continue
+        when, value, offer, reason_fields = _expressions(src, i, schema, names, problems)
         if offer is None and any(g == "G7" for g, _ in rule_guards) and src.offer_feature is None and src.offer is None:
             problems.append(
                 Problem(
@@ -217,16 +318,6 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                     'set offer = "<product name>" or offer_feature = "copurchase_product", or skip_guards = ["G7"]',
                 )
             )
-        reason_fields: list[str] = []
-        for key in ("subject", "reason"):
-            template = getattr(src, key)
-            if template is None:
-                continue
-            used, message, hint = _check_template(template, names)
-            if message:
-                problems.append(Problem(i, src.id, key, message, hint))
-            elif key == "reason":
-                reason_fields = used
         if len(problems) > before or when is None or value is None:
             continue
         if not src.enabled:
@@ -246,4 +337,22 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
     if problems:
         raise RuleSetError(problems)
     uses = frozenset(u for r in compiled for c in (r.when, r.value) for u in c.uses)
-    return RuleSet(rules=tuple(compiled), params=params, uses=uses)
+    return RuleSet(
+        rules=tuple(compiled),
+        params=params,
+        uses=uses,
+        sources=tuple(sources),
+        playbooks=frozenset(playbooks),
+        deferred=tuple(deferred),
+    )
+
+
+def retype(ruleset: RuleSet, crm: Mapping[str, str]) -> RuleSet:
+    """The rule set compiled again with the CRM fields' types the CRM reported (feature → CRM
+    type); the same set when nothing changed. Raises :class:`RuleSetError` for a rule the types
+    make wrong (``crm.tier > 10`` on a picklist), naming it."""
+    known = {name: crm.get(name) for name in ruleset.params.crm}
+    if known == dict(ruleset.params.crm):
+        return ruleset
+    params = dataclasses.replace(ruleset.params, crm=known)
+    return compile_ruleset(ruleset.sources, params, playbooks=ruleset.playbooks)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
+from core.errors import RuleError
 from core.tables import Tables
 from rules import copurchase, features, guards, health, nba
 from rules.engine.ruleset import STAGE_TWO, CompiledRule, RuleSet
@@ -76,9 +77,14 @@ _SIGNAL_SCHEMA: dict[str, pl.DataType] = {
 def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The features frame every rule reads (base features, health, co-purchase, lifecycle, guard
     history) and the co-purchase pairs."""
+    if ruleset.deferred:  # never decide with a rule left out for want of a type
+        raise RuleError(
+            f"rule(s) {', '.join(ruleset.deferred)} name CRM fields whose type the CRM has not reported yet",
+            hint="a sync reads the types (describe / properties API) before it decides; run `upsync sync --once`",
+        )
     p = ruleset.params
     today = as_of.date()
-    f = features.compute(tables, as_of=as_of, params=p.features, uses=ruleset.uses)
+    f = features.compute(tables, as_of=as_of, params=p.features, uses=ruleset.uses, crm=p.crm)
     f = health.score(f, p.health, activation_ratio=p.features.activation_ratio)
     history = tables.checked().health.filter(pl.col("day") < today)
     f = f.join(health.health_series(f, history, today=today, weeks=p.features.series_weeks), on="account", how="left")
@@ -330,7 +336,7 @@ def health_points(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> pl.Da
     """Health rows (account_id, day, score, band, components) as of one past moment: how the
     history is filled in for trends when upsync starts on an org with stored usage."""
     p = ruleset.params
-    f = features.compute(tables, as_of=as_of, params=p.features)
+    f = features.compute(tables, as_of=as_of, params=p.features, crm=p.crm)
     f = health.score(f, p.health, activation_ratio=p.features.activation_ratio)
     return f.filter(pl.col("health").is_not_null()).select(
         pl.col("account").alias("account_id"),

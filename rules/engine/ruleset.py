@@ -72,6 +72,9 @@ class EngineParams:
     guards: Mapping[str, Guard] = field(default_factory=default_guards)
     nba: NbaParams = field(default_factory=NbaParams)
     routing: Routing = field(default_factory=Routing)
+    crm: Mapping[str, str | None] = field(default_factory=dict)
+    """The admin's extra CRM fields as features (``crm.mrr_rollup__c``) → their CRM type (number,
+    bool, text, date, datetime), or None while the CRM has not been asked (see ``compile``)."""
 
 
 EXTRA_FEATURES: dict[str, tuple[Type, str, str]] = {
@@ -93,8 +96,9 @@ EXTRA_FEATURES: dict[str, tuple[Type, str, str]] = {
 STAGE_TWO = frozenset({"signals_14d"})
 
 
-def full_schema(params: FeatureParams) -> Schema:
-    return features.feature_schema(params, {name: spec[0] for name, spec in EXTRA_FEATURES.items()})
+def full_schema(params: FeatureParams, crm: Mapping[str, Type] | None = None) -> Schema:
+    """Every feature a rule may read: the catalogue, the evaluation's and the typed CRM fields."""
+    return features.feature_schema(params, {**{name: spec[0] for name, spec in EXTRA_FEATURES.items()}, **(crm or {})})
 
 
 TEMPLATE_EXTRAS: dict[str, Type] = {
@@ -116,10 +120,11 @@ class Problem:
     key: str
     message: str
     hint: str | None = None
+    where: str | None = None  # a key path outside [[rules]] (health.weights.crm.x), instead of the rule's
 
     @property
     def path(self) -> str:
-        return f"rules[{self.index}] ({self.rule_id}).{self.key}"
+        return self.where or f"rules[{self.index}] ({self.rule_id}).{self.key}"
 
 
 class RuleSetError(RuleError):
@@ -162,6 +167,12 @@ class RuleSet:
     rules: tuple[CompiledRule, ...]
     params: EngineParams
     uses: frozenset[tuple[str, int]] = frozenset()
+    sources: tuple[RuleSource, ...] = ()
+    """Every rule as written (disabled ones too): what :func:`rules.engine.compile.retype` recompiles."""
+    playbooks: frozenset[str] = frozenset()
+    deferred: tuple[str, ...] = ()
+    """Rules naming a CRM field whose type the CRM has not told yet: checked as far as any type
+    allows, not compiled; nothing is evaluated until they are (``retype``)."""
 
     def rule(self, rule_id: str) -> CompiledRule:
         return next(r for r in self.rules if r.id == rule_id)

@@ -72,6 +72,13 @@ class Checker:
         if node.id in self.schema.series:
             return Type.number
         hint = did_you_mean(node.id, [*self.schema.features, *self.schema.series])
+        if node.id.startswith("crm."):
+            # compared without the shared "crm." (which would make any two look alike)
+            close = did_you_mean(node.id[4:], [n[4:] for n in self.schema.features if n.startswith("crm.")])
+            hint = (close and close.replace("mean '", "mean 'crm.")) or (
+                f"declare {node.id[4:]} under [salesforce.extra_fields] Account or [hubspot.extra_properties] companies"
+            )
+            raise ExprError(f"unknown CRM field '{node.id}': not declared in extra fields", _col(node), hint)
         if node.id in FUNCTIONS:
             hint = f"{node.id} is a function: {FUNCTIONS[node.id][0]}"
         elif node.id.lower() in KEYWORDS:

@@ -14,6 +14,8 @@ KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false"})
 COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 _IDENT_START = re.compile(r"[A-Za-z_]")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CRM_NAME = re.compile(r"crm\.[A-Za-z_][A-Za-z0-9_]*")
+"""The admin's own CRM fields are features ``crm.<name>``: the one dotted name."""
 _NUMBER_RUN = re.compile(r"[0-9][0-9_]*(?:\.[0-9_]*)?")
 _NUMBER_OK = re.compile(r"[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?")
 _DIGITS = frozenset("0123456789")
@@ -44,7 +46,7 @@ def tokenize(src: str) -> list[Token]:
         if c in _SPACE:
             i += 1
         elif _IDENT_START.match(c):
-            m = _IDENT.match(src, i)
+            m = _CRM_NAME.match(src, i) or _IDENT.match(src, i)
             assert m is not None
             kind: Literal["kw", "name"] = "kw" if m.group() in KEYWORDS else "name"
             tokens.append(Token(kind, m.group(), i, m.end()))

@@ -18,15 +18,19 @@ activities weekly counts.
 
 from rules.features.catalogue import FEATURES, SERIES, Feature, FeatureParams, Series, feature_schema, series_columns
 from rules.features.compute import compute
+from rules.features.crm import CRM_TYPES, crm_columns, crm_schema
 from rules.features.products import owned_products, purchases
 
 __all__ = [
+    "CRM_TYPES",
     "FEATURES",
     "SERIES",
     "Feature",
     "FeatureParams",
     "Series",
     "compute",
+    "crm_columns",
+    "crm_schema",
     "feature_schema",
     "owned_products",
     "purchases",

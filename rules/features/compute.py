@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
 import polars as pl
 
 from core.tables import Tables
 from rules.features.catalogue import FEATURES, FeatureParams, series_columns
+from rules.features.crm import crm_columns
 from rules.features.products import contract_terms, deal_features, ownership_features
 from rules.features.usage import usage_features
 from rules.features.window import count_where, day_span, ratio
@@ -20,12 +21,14 @@ def compute(
     as_of: datetime,
     params: FeatureParams,
     uses: Iterable[tuple[str, int]] = (),
+    crm: Mapping[str, str | None] | None = None,
 ) -> pl.DataFrame:
     """Every base feature for every account live at ``as_of``: one row per account, key ``account``.
 
     ``uses`` lists the ``uses(feature, days)`` windows the rules asked for (columns
     ``uses:<feature>:<days>d``). The frame also carries ``_today`` (the as-of date, for
-    ``days_since``) and the weekly series columns.
+    ``days_since``) and the weekly series columns; ``crm``: the admin's CRM fields (feature →
+    CRM type), columns ``crm.<name>`` of those whose type is known.
     """
     t = tables.checked()
     today = as_of.date()
@@ -47,6 +50,7 @@ def compute(
         pl.col("do_not_contact").fill_null(False),
         pl.col("seats_purchased").cast(pl.Float64),
         pl.col("contract_end").alias("_crm_contract_end"),
+        *crm_columns(crm or {}),
     )
     owners = t.owners.select(pl.col("crm_id").alias("owner_id"), pl.col("active").alias("owner_active"))
     out = base.join(owners, on="owner_id", how="left")
@@ -133,7 +137,7 @@ def compute(
         pl.lit(today).alias("_today"),
     )
     keep = ["account", "_today", *(f.name for f in FEATURES)]
-    keep += [c for c in out.columns if "@w" in c or c.startswith("uses:")]
+    keep += [c for c in out.columns if "@w" in c or c.startswith(("uses:", "crm."))]
     return out.select(keep).sort("account")
 
 

@@ -80,7 +80,7 @@ def _placeholders(template: str, name: str) -> tuple[str, ...]:
     for _, field_name, spec, conversion in parsed:
         if field_name is None:
             continue
-        if not field_name.isidentifier():
+        if not (field_name.isidentifier() or re.fullmatch(r"crm\.[A-Za-z_][A-Za-z0-9_]*", field_name)):
             raise ValueError(f"{name}: {{{field_name}}} must name one feature, e.g. {{seats_used}}")
         if conversion is not None or (spec and "{" in spec):
             raise ValueError(f"{name}: {{{field_name}}} may take a format spec (:.0%) but no !conversion or nesting")

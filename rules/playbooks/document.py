@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from rules.playbooks.clean import clean, cut
 from rules.playbooks.config import Playbook, Scalar, Step, price_band, segment_of
@@ -69,9 +71,16 @@ class _Evidence(dict[str, _Filled]):
         return _Filled(None)
 
 
+class _Names(string.Formatter):
+    """A field is one feature name, dotted or not (``{crm.tier}``): looked up whole, never as an attribute."""
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        return kwargs[field_name], field_name
+
+
 def _outcome(template: str, evidence: Mapping[str, Scalar]) -> str:
     try:
-        return template.format_map(_Evidence({k: _Filled(v) for k, v in evidence.items()}))
+        return _Names().vformat(template, (), _Evidence({k: _Filled(v) for k, v in evidence.items()}))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):  # a template built in code, unchecked
         return template
 

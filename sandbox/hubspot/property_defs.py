@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 from sandbox.hubspot.object_types import ENGAGEMENTS, SINGULAR
+from sandbox.world.catalogue import TIERS
 
 _LIFECYCLE: Final = (
     "subscriber",
@@ -197,6 +198,19 @@ def _type_defs(object_type: str, group: str) -> list[Def]:
             ),
             Def("nps_score", "NPS score", "number", "number", group, custom=True),
             Def("csat_score", "CSAT score (%)", "number", "number", group, custom=True),
+            # An admin's own properties upsync knows nothing of until [hubspot] extra_properties names
+            # them: a roll-up of the deals' MRR (recalculated without moving hs_lastmodifieddate) and a tier.
+            Def(
+                "mrr_rollup",
+                "MRR (roll-up)",
+                "number",
+                "calculation_rollup",
+                group,
+                read_only=True,
+                custom=True,
+                formula="sum(associated_deals.mrr)",
+            ),
+            Def("tier", "Tier", "enumeration", "select", group, TIERS, custom=True),
             *_upsync_company_defs(),
         ]
     if object_type == "contacts":

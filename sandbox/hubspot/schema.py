@@ -37,7 +37,7 @@ def property_json(spec: Def, *, hubspot_defined: bool, created_at: str, options:
         "description": "",
         "options": list(options),
         "displayOrder": -1,
-        "calculated": spec.field_type == "calculation_equation",
+        "calculated": spec.field_type.startswith("calculation_"),  # equation, rollup, score…
         "externalOptions": spec.name == "hubspot_owner_id",
         "hasUniqueValue": False,
         "hidden": False,

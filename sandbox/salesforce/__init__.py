@@ -23,7 +23,15 @@ lower to force many pages, many Bulk chunks or a spent allocation.
 from sandbox.salesforce.api import SalesforceApi
 from sandbox.salesforce.app import create_salesforce_app
 from sandbox.salesforce.bulk import BulkSettings
-from sandbox.salesforce.edits import LOCK_MESSAGE, edit_as_user, hard_delete, refuse_items, remove_field, soft_delete
+from sandbox.salesforce.edits import (
+    LOCK_MESSAGE,
+    edit_as_user,
+    hard_delete,
+    recalculate,
+    refuse_items,
+    remove_field,
+    soft_delete,
+)
 from sandbox.salesforce.metadata import FieldSpec, SObjectSpec
 from sandbox.salesforce.settings import (
     BULK_DAILY_QUERY_JOBS,
@@ -70,6 +78,7 @@ __all__ = [
     "create_salesforce_app",
     "edit_as_user",
     "hard_delete",
+    "recalculate",
     "refuse_items",
     "remove_field",
     "soft_delete",

@@ -33,6 +33,23 @@ def edit_as_user(world: World, sobject: str, record_id: str, values: Mapping[str
         return dict(row)
 
 
+def recalculate(world: World, sobject: str, record_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Change formula or Roll-Up Summary fields (``Health_Rollup__c``, ``MRR_Rollup__c``) the way the
+    platform recomputes them: the value changes, ``SystemModstamp`` and ``LastModifiedDate`` do not
+    (a roll-up recalculated from its children, a formula read live), so only a full re-read finds
+    the new value. Raises ``ValueError`` for a field the API may write (not calculated) and
+    ``KeyError`` for an unknown record. Returns a copy of the stored row."""
+    store = world.salesforce
+    spec = org_schema(store).by_name[sobject]  # this org's fields: a variant renames them
+    plain = [n for n in values if n not in spec.by_name or spec.by_name[n].updateable]
+    if plain:
+        raise ValueError(f"not calculated fields of {sobject}: {', '.join(sorted(plain))}")
+    with store.lock:
+        row = store.objects[sobject][record_id]
+        row.update(values)
+        return dict(row)
+
+
 LOCK_MESSAGE = "unable to obtain exclusive access to this record or 1 records: {id}"
 """Salesforce's UNABLE_TO_LOCK_ROW message (Help › "Unable to lock row - Record currently unavailable
 errors", knowledge article 000229525); ``{id}`` is the record's Id when the write names one (an

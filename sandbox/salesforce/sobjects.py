@@ -15,6 +15,7 @@ from sandbox.salesforce.metadata import (
     text_field,
 )
 from sandbox.world import SalesforceStore
+from sandbox.world.catalogue import TIERS
 
 _INDUSTRIES = (
     *("Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction"),
@@ -80,6 +81,10 @@ ACCOUNT = SObjectSpec(
         FieldSpec(name="Do_Not_Contact__c", type="boolean", label="Do Not Contact", nillable=False, default=False),
         number_field("NPS__c", "NPS", precision=3, scale=1),
         number_field("CSAT__c", "CSAT", "percent", precision=5, scale=1),
+        # An admin's own fields upsync knows nothing of until [salesforce] extra_fields names them: a
+        # Roll-Up Summary of the MRR (recalculated without a SystemModstamp change) and a tier picklist.
+        number_field("MRR_Rollup__c", "MRR Rollup", "currency", createable=False, updateable=False),
+        picklist_field("Tier__c", "Tier", TIERS),
         number_field("Upsync_Health_Score__c", "Upsync Health Score"),
         text_field("Upsync_Health_Band__c", "Upsync Health Band", 20),
         number_field("Upsync_Expansion_Score__c", "Upsync Expansion Score"),

@@ -8,6 +8,9 @@ EMPLOYEES: Final = (20, 45, 80, 150, 300, 800, 2500)
 PLANS: Final = ((0, 10), (1, 25), (2, 50), (2, 100), (3, 250))  # (edition, seats)
 STORAGE_LIMIT_GB: Final = (50, 250, 1000, 5000)  # per edition
 API_LIMIT: Final = (10_000, 50_000, 200_000, 1_000_000)  # calls per day, per edition
+TIERS: Final = ("SMB", "Mid-Market", "Enterprise")  # an admin's own account tier picklist
+TIER_OF_EDITION: Final = (0, 0, 1, 2)  # per edition: its index in TIERS
+MRR_PER_SEAT: Final = (20, 30, 45, 60)  # per edition, a month: what the MRR roll-up sums
 FREE_SEATS, FREE_STORAGE_GB, FREE_API_CALLS = 5, 5, 1_000  # the free tier, no contract needed
 
 
@@ -71,3 +74,13 @@ HS_STAGE: Final = {
 
 HS_TICKET_STAGE: Final = {"New": "1", "Working": "3", "Escalated": "3", "Closed": "4"}
 HS_PRIORITY: Final = {"High": "HIGH", "Medium": "MEDIUM", "Low": "LOW"}
+
+
+def tier_of(edition: int) -> str:
+    """The account's tier as an admin's picklist holds it."""
+    return TIERS[TIER_OF_EDITION[edition]]
+
+
+def mrr_of(edition: int, seats: int, customer: bool) -> float:
+    """The MRR roll-up of an account's live subscription (0 for a prospect)."""
+    return float(MRR_PER_SEAT[edition] * seats) if customer else 0.0

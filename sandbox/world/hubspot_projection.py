@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sandbox.world.catalogue import HS_PRIORITY, HS_STAGE, HS_TICKET_STAGE, PRODUCTS
+from sandbox.world.catalogue import HS_PRIORITY, HS_STAGE, HS_TICKET_STAGE, PRODUCTS, mrr_of, tier_of
 from sandbox.world.clock import DAY, Clock
 from sandbox.world.records import Account, Bundle, owner_email
 from sandbox.world.stores import HubSpotStore
@@ -168,6 +168,8 @@ class HubSpotProjection:
             "do_not_contact": "true" if "do_not_contact" in a.overlays else "false",
             "nps_score": str(a.nps) if a.nps is not None else "",
             "csat_score": str(a.csat) if a.csat is not None else "",
+            "mrr_rollup": str(mrr_of(a.tier, a.seats, a.customer)),
+            "tier": tier_of(a.tier),
             "createdate": created,
             "hs_lastmodifieddate": modified,
         }

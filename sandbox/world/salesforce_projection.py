@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.world.catalogue import PRODUCTS
+from sandbox.world.catalogue import PRODUCTS, mrr_of, tier_of
 from sandbox.world.clock import DAY, Clock
 from sandbox.world.formats import sf_id
 from sandbox.world.records import Account, Bundle, owner_email
@@ -122,6 +122,8 @@ class SalesforceProjection:
             "Do_Not_Contact__c": "do_not_contact" in a.overlays,
             "NPS__c": a.nps,
             "CSAT__c": a.csat,
+            "MRR_Rollup__c": mrr_of(a.tier, a.seats, a.customer),
+            "Tier__c": tier_of(a.tier),
             "CreatedDate": created,
             "CreatedById": owner,
             "LastModifiedDate": modified,

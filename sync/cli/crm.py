@@ -29,11 +29,20 @@ def crm_setup(config: ConfigOpt = Path("config.toml")) -> int:
 
 
 def _schema(config: Path, *, setup: bool) -> int:
+    from core.errors import ConfigError
+    from sync.config import typed_rules
     from sync.runner import connect_crm
 
-    crm = connect_crm(read_config(config).settings, os.environ)
+    loaded = read_config(config)
+    crm = connect_crm(loaded.settings, os.environ)
+    wrong: list[str] = []
     try:
         report = crm.writer.setup_schema() if setup else crm.writer.check_schema()
+        if report.ok and loaded.ruleset.params.crm:  # the extra fields exist: do the rules read them right?
+            try:
+                typed_rules(loaded.ruleset, crm.extra_types())
+            except ConfigError as exc:
+                wrong = [str(p) for p in exc.problems]
     finally:
         crm.close()
     for name in report.present:
@@ -46,5 +55,8 @@ def _schema(config: Path, *, setup: bool) -> int:
         console.print("\nAn admin must:")
         for line in report.instructions:
             console.print(f"  - {line}", markup=False)
-    console.print("ready: upsync can read its fields and write back" if report.ok else "[red]not ready[/]: see above")
-    return 0 if report.ok else 1
+    for problem in wrong:
+        console.print(f"[red]rule[/]     {escape(problem)}")
+    ok = report.ok and not wrong
+    console.print("ready: upsync can read its fields and write back" if ok else "[red]not ready[/]: see above")
+    return 0 if ok else 1

@@ -31,6 +31,7 @@ def explain(
     values that decided it, the guards that held it back, and the next best action. Reads only."""
 
     from rules.explain import explain_account, find_accounts
+    from sync.config import typed_rules
     from sync.runner import evaluate_now
 
     loaded = read_config(config)
@@ -38,7 +39,8 @@ def explain(
     clock = make_clock(as_of)
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
-        evaluation = evaluate_now(store, system, loaded.ruleset, as_of=clock())
+        ruleset = typed_rules(loaded.ruleset, store.crm_types(system))
+        evaluation = evaluate_now(store, system, ruleset, as_of=clock())
     matches = find_accounts(evaluation.features, account)
     if not matches:
         raise ConfigError(
@@ -48,7 +50,7 @@ def explain(
     if len(matches) > 1 and matches[0][1].lower() != account.lower():
         listed = "; ".join(f"{name} ({crm_id})" for crm_id, name in matches[:10])
         raise ConfigError(f"{len(matches)} accounts match {account!r}: {listed}", hint="pass the CRM id")
-    result = explain_account(evaluation, loaded.ruleset, matches[0][0], system=system)
+    result = explain_account(evaluation, ruleset, matches[0][0], system=system)
     if as_json:
         console.print_json(data=jsonable(result))
     else:
@@ -70,6 +72,7 @@ def backtest(
 
     from rules.backtest import backtest as replay
     from rules.decide import usage_since
+    from sync.config import typed_rules
 
     loaded = read_config(config)
     settings = loaded.settings
@@ -77,6 +80,7 @@ def backtest(
     ruleset = loaded.ruleset
     weeks = ruleset.params.features.series_weeks
     with open_store(settings, state, config) as store:
+        ruleset = typed_rules(ruleset, store.crm_types(settings.upsync.crm))
         tables = store.rule_tables(
             settings.upsync.crm,
             since=usage_since(ruleset, first - timedelta(days=7 * weeks)),
@@ -177,6 +181,7 @@ def report(
 
     from rules.engine import decline_statuses
     from rules.metrics import outcomes
+    from sync.config import typed_rules
 
     loaded = read_config(config)
     settings = loaded.settings
@@ -187,6 +192,7 @@ def report(
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
         tables = store.outcome_tables(system)
+        ruleset = typed_rules(ruleset, store.crm_types(system))
     replay = now if as_of is not None else None  # a replay sees no outcome after its --as-of
     declines = decline_statuses(ruleset)
     result = outcomes(

@@ -48,7 +48,14 @@ class InputStore(StoreBase):
         if name == "accounts":
             a, w = ACCOUNTS, WORKSPACES
             workspace = sa.func.coalesce(a.c.workspace_id, w.c.workspace_id).label("workspace_id")
-            columns = [workspace if c.name == "workspace_id" else c for c in query.selected_columns]
+            columns = [
+                workspace
+                if c.name == "workspace_id"
+                else sa.cast(c, sa.Text).label(c.name)  # JSON as text: the features parse what they read
+                if c.name == "crm_fields"
+                else c
+                for c in query.selected_columns
+            ]
             return (
                 query.with_only_columns(*columns)
                 .select_from(a)

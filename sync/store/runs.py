@@ -57,6 +57,15 @@ class RunStore(StoreBase):
         with self.engine.begin() as conn:
             conn.execute(sa.delete(META).where(META.c.key == key))
 
+    def crm_types(self, system: str) -> dict[str, str] | None:
+        """The admin's extra CRM fields' types as the last pull read them from the CRM's schema
+        (feature → number, bool, text, date or datetime); None before any pull read them."""
+        raw = self.meta(f"crm_types:{system}")
+        return None if raw is None else dict(json.loads(raw))
+
+    def set_crm_types(self, system: str, types: Mapping[str, str]) -> None:
+        self.set_meta(f"crm_types:{system}", json.dumps(dict(types), sort_keys=True))
+
     def set_meta(self, key: str, value: str) -> None:
         stmt = self._insert(META)
         with self.engine.begin() as conn:
