@@ -11,11 +11,13 @@ cursor it reaches, so a killed run resumes at the last batch stored and never sk
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Select, column, create_engine, select, text
 from sqlalchemy.engine import URL, make_url
@@ -89,6 +91,52 @@ def _first_line(exc: DBAPIError) -> str:
     """The database's own message, without SQLAlchemy's SQL echo and background link."""
     message = str(exc.orig) if exc.orig is not None else str(exc)
     return message.strip().splitlines()[0] if message.strip() else type(exc.orig or exc).__name__
+
+
+T = TypeVar("T")
+
+
+def prefetched(batches: Iterator[T]) -> Iterator[T]:
+    """``batches``, the next one fetched on a thread while the caller converts and stores this one.
+
+    The database streams the next rows while Python reads the last ones (the driver waits on its
+    socket without the GIL): a warehouse read takes the longer of the two, not their sum. At most
+    one batch waits ahead, so memory stays two batches. An error of the fetch is raised here, in
+    the caller's frame; closing this generator stops the thread before the cursor is closed."""
+    ahead: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for batch in batches:
+                if not offer((True, batch)):
+                    return
+            offer((False, None))
+        except BaseException as exc:  # handed to the caller, who translates it
+            offer((False, exc))
+
+    worker = threading.Thread(target=fetch, name="usage-sql-fetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            more, item = ahead.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class Warehouse:
@@ -171,7 +219,7 @@ class Warehouse:
             streaming = connection.execution_options(stream_results=True, yield_per=size, max_row_buffer=size)
             result = streaming.execute(statement, dict(params))
             try:
-                yield from result.partitions(size)
+                yield from prefetched(result.partitions(size))
             finally:  # a run stopped between batches closes its server-side cursor, not the garbage collector
                 result.close()
 

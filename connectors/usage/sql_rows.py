@@ -17,6 +17,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Final
 
+import orjson
+
 from connectors.base import Page, to_page
 from connectors.usage.streams import METRICS, DailyUsage
 from core.records import Record
@@ -31,6 +33,8 @@ workspace and day as ``connectors.base.to_page`` names an API item's."""
 _EXACT = 2**53
 """Counts pass through ``float`` in ``DailyUsage``: above this an int would come back changed."""
 
+_INT: Final = {int}
+_STR: Final = {str}
 _COUNT, _MEASURE, _MAP = "count", "measure", "map"
 _KINDS = {
     name: _MAP if read is METRICS["feature_events"] else _MEASURE if read is METRICS["storage_used_gb"] else _COUNT
@@ -38,19 +42,14 @@ _KINDS = {
 }
 
 
-_SCAN = json.JSONDecoder().raw_decode
-
-
 def json_loads(data: str | bytes | bytearray | memoryview) -> Any:
-    """``json.loads`` of one JSON document, at a third of its cost: the C scanner alone reads a
-    document that fills the text (what PostgreSQL's JSONB output and a JSON column hold); any
-    other text (whitespace around it, an error) goes through ``json.loads`` and its errors."""
-    text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+    """One JSON document, read by orjson (a tenth of ``json.loads``'s cost: JSON maps are most of
+    a warehouse row's reading time). A text orjson refuses goes through ``json.loads``, whose
+    reading (``NaN``, ``Infinity``, huge integers) and errors are ``DailyUsage``'s."""
     try:
-        value, end = _SCAN(text)
-    except ValueError:
-        return json.loads(text)
-    return value if end == len(text) else json.loads(text)
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data if isinstance(data, str) else bytes(data).decode("utf-8"))
 
 
 def _map(value: Any) -> dict[str, int] | None:
@@ -62,9 +61,11 @@ def _map(value: Any) -> dict[str, int] | None:
             return None
     if type(value) is not dict:
         return None
-    for key, count in value.items():
-        if type(key) is not str or type(count) is not int or not 0 <= count <= _EXACT:
-            return None
+    if not value:
+        return value
+    counts = value.values()  # checked as sets of types and a range: no Python loop per entry
+    if set(map(type, counts)) != _INT or set(map(type, value)) != _STR or min(counts) < 0 or max(counts) > _EXACT:
+        return None
     return value
 
 

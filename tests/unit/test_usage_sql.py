@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 
 from connectors.settings import RetrySettings
 from connectors.usage.settings import UsageSettings
-from connectors.usage.sql import SqlUsageConnector, daily_statement
+from connectors.usage.sql import SqlUsageConnector, daily_statement, prefetched
 from core.errors import ConfigError
 from sync.config import parse_config
 
@@ -156,3 +158,33 @@ def test_the_warehouse_password_is_redacted_from_every_log_line() -> None:
     loaded = parse_config(with_usage({"source": "sql", "sql": {"query": QUERY}}), ENV)
     found = secrets_of(loaded.settings, ENV)
     assert ENV["USAGE_SQL_URL"] in found and "s3cret" in found
+
+
+def test_batches_fetched_ahead_arrive_in_order_and_a_fetch_error_reaches_the_reader() -> None:
+    def failing() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise RuntimeError("connection lost")
+
+    got: list[int] = []
+    with pytest.raises(RuntimeError, match="connection lost"):
+        for batch in prefetched(failing()):
+            got.append(batch)
+    assert got == [1, 2]
+
+
+def test_a_read_stopped_early_stops_the_fetching_thread_one_batch_ahead() -> None:
+    pulled: list[int] = []
+
+    def endless() -> Iterator[int]:
+        n = 0
+        while True:
+            pulled.append(n)
+            yield n
+            n += 1
+
+    reader = prefetched(endless())
+    assert next(reader) == 0
+    reader.close()  # what a stopped run does: the cursor is closed after this returns
+    assert not any(t.name == "usage-sql-fetch" for t in threading.enumerate())
+    assert len(pulled) <= 3  # the one handed over, one waiting, one being offered: never the whole table
