@@ -96,7 +96,7 @@ def _first_line(exc: DBAPIError) -> str:
 T = TypeVar("T")
 
 
-def prefetched(batches: Iterator[T]) -> Iterator[T]:
+def prefetched(batches: Iterator[T]) -> Generator[T, None, None]:
     """``batches``, the next one fetched on a thread while the caller converts and stores this one.
 
     The database streams the next rows while Python reads the last ones (the driver waits on its
