@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sandbox.server import Sandbox
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def readme_usage(heading: str) -> str:
+    """The README's worked ``[usage]`` block under ``heading``, less its example base URL (the
+    test points at the stand-in; everything else is read exactly as a reader would copy it)."""
+    section = README.split(f"### {heading}", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert block is not None, f"no TOML block under {heading!r}"
+    lines = block.group(1).splitlines()
+    assert lines[0] == "[usage]" and lines[1].startswith("base_url = ")
+    return "\n".join(lines[2:])
 
 
 def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[str, Any]]:

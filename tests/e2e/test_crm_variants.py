@@ -23,7 +23,7 @@ from sync.runner import Context, connect_crm, connect_usage, run_cycle
 from sync.settings import load_settings
 from sync.store import Store
 from tests.conftest import ANCHOR, sandbox_env
-from tests.e2e.expect import assert_store_matches, live_ids, seat_heavy, stored_ids, upsync_tasks
+from tests.e2e.expect import assert_store_matches, live_ids, readme_usage, seat_heavy, stored_ids, upsync_tasks
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +31,10 @@ SEEDS = {"salesforce": (1, 2), "hubspot": (1, 7)}
 """Two variants per CRM; between them, standard and custom picklist values, and (HubSpot)
 engagement ids overlapping across types and disjoint."""
 CASES = [(crm, seed) for crm, seeds in SEEDS.items() for seed in seeds]
+USAGE_SHAPES = {("salesforce", 2): "Pages and offsets with totals", ("hubspot", 7): "Per account, by day window"}
+SHAPE_PATHS = {"Pages and offsets with totals": "/api/v3/usage", "Per account, by day window": "/v2/accounts/"}
+"""Variants whose usage API is another of the README's worked shapes, not the sandbox's /v1: the
+whole cycle then reads usage the way that company's product serves it."""
 ENGAGEMENTS = {"salesforce": ("Task", "Event"), "hubspot": ("tasks", "calls", "meetings", "emails", "notes")}
 
 
@@ -54,7 +58,7 @@ def variant_sandbox(request: pytest.FixtureRequest, tmp_path: Path, crm: str, se
     return sb
 
 
-def config(tmp_path: Path, sb: Sandbox, crm: str, *, variant_keys: bool = True) -> Path:
+def config(tmp_path: Path, sb: Sandbox, crm: str, *, variant_keys: bool = True, usage_shape: str = "") -> Path:
     """The config an admin of the variant's org writes: connection keys, then the org's own
     field names (:func:`upsync_config`); without ``variant_keys``, upsync's defaults."""
     if crm == "salesforce":
@@ -62,6 +66,7 @@ def config(tmp_path: Path, sb: Sandbox, crm: str, *, variant_keys: bool = True) 
     else:
         connection = f'base_url = "{sb.hubspot.url}"'
     org = upsync_config(sb.world.crm_variant, crm) if variant_keys else ""
+    usage = readme_usage(usage_shape) if usage_shape else "page_size = 1000"
     path = tmp_path / f"config-{crm}.toml"
     path.write_text(
         f"""
@@ -78,7 +83,7 @@ give_up_after_seconds = 5
 [usage]
 base_url = "{sb.usage.url}"
 ca_file = "{sb.ca_path}"
-page_size = 1000
+{usage}
 
 [writeback]
 first_run_tasks = true
@@ -108,9 +113,9 @@ ca_file = "{sb.ca_path}"
     return path
 
 
-def context(tmp_path: Path, sb: Sandbox, crm: str, *, variant_keys: bool = True) -> Context:
+def context(tmp_path: Path, sb: Sandbox, crm: str, *, variant_keys: bool = True, usage_shape: str = "") -> Context:
     env = sandbox_env(sb)
-    settings = load_settings(config(tmp_path, sb, crm, variant_keys=variant_keys), env)
+    settings = load_settings(config(tmp_path, sb, crm, variant_keys=variant_keys, usage_shape=usage_shape), env)
     return Context(
         settings=settings,
         store=Store.open(str(tmp_path / f"state-{crm}.db")),
@@ -138,7 +143,7 @@ def test_a_cycle_on_another_orgs_crm_stores_every_record_and_writes_tasks_to_the
     assert expected  # the variant's world has accounts to find
 
     served, engagements = live_ids(sb, crm), stand_in_engagements(sb, crm)
-    ctx = context(tmp_path, sb, crm)
+    ctx = context(tmp_path, sb, crm, usage_shape=USAGE_SHAPES.get((crm, seed), ""))
     report = run_cycle(ctx)
     assert report.ok, report.summary()
 
@@ -168,6 +173,14 @@ def test_a_cycle_on_another_orgs_crm_stores_every_record_and_writes_tasks_to_the
         truth = {i: c["properties"][field] or None for i, c in sb.world.hubspot.objects["companies"].items()}
     assert {i: r["workspace_id"] for i, r in accounts.items()} == truth
     assert sum(w is not None for w in truth.values()) > len(truth) // 2
+
+    # usage came the way this company's product serves it, and no other way
+    shape = USAGE_SHAPES.get((crm, seed))
+    if shape is not None:
+        paths = {r.path for r in sb.usage.requests if r.method == "GET"}
+        assert any(p.startswith(SHAPE_PATHS[shape]) for p in paths)
+        assert not any(p.startswith("/v1/") for p in paths)
+    assert ctx.store.rows("usage_daily")
 
     # the tasks go to exactly the accounts the world says, with their owners
     tasks = upsync_tasks(sb, crm)

@@ -18,10 +18,10 @@ from sandbox.server import Sandbox, start_sandbox
 from sandbox.world import build_world
 from sync.runner import pull_all
 from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd
+from tests.e2e.expect import readme_usage
 
 pytestmark = pytest.mark.e2e
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 METRICS = (
     "active_users",
     "weekly_active_users",
@@ -38,17 +38,6 @@ METRICS = (
     "feature_events",
     "users_by_department",
 )
-
-
-def readme_usage(heading: str) -> str:
-    """The README's worked ``[usage]`` block under ``heading``, less its example base URL (the
-    test points at the stand-in; everything else is read exactly as a reader would copy it)."""
-    section = README.split(f"### {heading}", 1)[1]
-    block = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
-    assert block is not None, f"no TOML block under {heading!r}"
-    lines = block.group(1).splitlines()
-    assert lines[0] == "[usage]" and lines[1].startswith("base_url = ")
-    return "\n".join(lines[2:])
 
 
 FLAT = readme_usage("Flat items, one endpoint, by modification time")
