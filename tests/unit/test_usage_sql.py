@@ -148,6 +148,15 @@ def test_a_warehouse_row_becomes_exactly_the_record_the_api_mapping_makes_of_it(
             item["updated_at"] = item["updated_at"].replace(tzinfo=timezone.utc)  # warehouses keep UTC without a zone
         assert reader.page([row]) == to_page([item], DailyUsage().to_record, "usage.daily"), label
     assert reader._record(plain) is not None  # the common row takes the short way
+    # a whole batch: read a column at a time when every value is plain, else row by row, alike
+    blank = [*plain[:3], None, *plain[4:7], None, *plain[8:-2], None, plain[-1]]
+    for batch in ([plain, blank, plain], list(variants.values())):
+        items = [dict(zip(keys, row, strict=True)) for row in batch]
+        for item in items:
+            if isinstance(item["updated_at"], datetime) and item["updated_at"].tzinfo is None:
+                item["updated_at"] = item["updated_at"].replace(tzinfo=timezone.utc)
+        assert reader.page(batch) == to_page(items, DailyUsage().to_record, "usage.daily")
+    assert reader._columns([plain, blank, plain]) is not None and reader._columns(list(variants.values())) is None
     [problem] = reader.page([variants["a negative count"]]).problems
     assert problem == "usage.daily record ws-1/2026-05-01: ValueError: active_users must not be negative, got -3"
 
@@ -188,3 +197,27 @@ def test_a_read_stopped_early_stops_the_fetching_thread_one_batch_ahead() -> Non
     reader.close()  # what a stopped run does: the cursor is closed after this returns
     assert not any(t.name == "usage-sql-fetch" for t in threading.enumerate())
     assert len(pulled) <= 3  # the one handed over, one waiting, one being offered: never the whole table
+
+
+def test_the_garbage_collector_is_paused_while_a_batch_is_built_and_back_after_the_last_holder() -> None:
+    import gc
+
+    from connectors.usage.sql_rows import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # the fetch thread and the reader overlap
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # one holder still builds its batch
+    assert gc.isenabled()
+    gc.disable()  # an application that runs without it keeps it off
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError), gc_paused():
+        raise ValueError("a batch that fails")
+    assert gc.isenabled()
