@@ -3,7 +3,8 @@
 A row of ``[usage] source = "sql"`` must become exactly the record ``DailyUsage.to_record`` makes
 of the same values, and 100,000 of them a second. A typed database hands over the types the
 mapping would produce anyway (text, a ``date``, an aware ``datetime``, ``int``, ``Decimal`` or
-``float``, and JSONB as a ``dict``), so those are checked in place, with no path lookups; any other
+``float``, and JSONB as a ``dict``), so those are checked a column at a time (one row at a time in a batch holding an odd one),
+with no path lookups; any other
 value (a negative count, a string, a map of floats…) sends its row through
 ``DailyUsage.to_record`` itself, which reads it or names what is wrong with it, as for the API.
 """
@@ -19,7 +20,6 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from itertools import chain, repeat
-from operator import methodcaller
 from typing import Any, Final
 
 import orjson
@@ -89,23 +89,6 @@ def json_loads(data: str | bytes | bytearray | memoryview) -> Any:
         return json.loads(data if isinstance(data, str) else bytes(data).decode("utf-8"))
 
 
-def _map(value: Any) -> dict[str, int] | None:
-    """A map of name → count as ``DailyUsage`` reads it, when it is plainly one; else None."""
-    if type(value) is str:
-        try:
-            value = json_loads(value)
-        except ValueError:
-            return None
-    if type(value) is not dict:
-        return None
-    if not value:
-        return value
-    counts = value.values()  # checked as sets of types and a range: no Python loop per entry
-    if set(map(type, counts)) != _INT or set(map(type, value)) != _STR or min(counts) < 0 or max(counts) > _EXACT:
-        return None
-    return value
-
-
 _DATE: Final = {date}
 _DATETIME: Final = {datetime}
 _UTC: Final = {timezone.utc}
@@ -113,11 +96,14 @@ _NONE: Final = type(None)
 _INT_OR_NONE: Final = {int, _NONE}
 _NUMBER_OR_NONE: Final = {int, float, Decimal, _NONE}
 _MAPS: Final = {dict, str, _NONE}
-_IN_UTC: Final = methodcaller("astimezone", timezone.utc)
 
 
 def _zone(at: datetime) -> Any:
     return at.tzinfo
+
+
+def _in_utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
 
 
 def _float(value: Any) -> float | None:
@@ -181,17 +167,19 @@ class RowReader:
         by_column = self._columns(rows) if rows else None
         if by_column is None:
             return self._rows(rows)
-        names, picked = by_column
-        names += self.off  # the metrics switched off: None in every record, as DailyUsage has them
+        return Page(records=self._built(*by_column), problems=[])
+
+    def _built(self, names: list[str], picked: list[Sequence[Any]]) -> list[Record]:
+        """The records of checked columns (``_columns``)."""
+        names = [*names, *self.off]  # the metrics switched off: None in every record, as DailyUsage has them
         columns: list[Iterable[Any]] = [*picked, *[repeat(None)] * len(self.off)]
         keys = map("{}|{}".format, picked[0], map(date.isoformat, picked[1]))
         kind = self.kind
         rows_of = zip(*columns, strict=False)  # the repeats are endless: the batch's columns end it
-        records = [
+        return [
             Record(kind=kind, system="usage", key=key, cursor_value=at, values=dict(zip(names, values, strict=True)))
             for key, at, values in zip(keys, picked[2], rows_of, strict=False)
         ]
-        return Page(records=records, problems=[])
 
     def _columns(self, rows: Sequence[Sequence[Any]]) -> tuple[list[str], list[Sequence[Any]]] | None:
         """(keys, columns) of a batch whose every value reads as ``DailyUsage`` would read it
@@ -204,10 +192,8 @@ class RowReader:
         if set(map(type, on)) != _DATE or set(map(type, at)) != _DATETIME:
             return None
         zones = set(map(_zone, at))
-        if None in zones:
-            return None  # a zone-less time stamp: the row's own reading says how it is taken
-        if zones != _UTC:  # psycopg hands a session's zone over (ZoneInfo('Etc/UTC')): the same instants
-            at = list(map(_IN_UTC, at))
+        if zones != _UTC:  # psycopg hands a session's zone over (ZoneInfo('Etc/UTC')): the same instants;
+            at = list(map(_in_utc, at))  # a zone-less one is UTC (Snowflake TIMESTAMP_NTZ, BigQuery DATETIME)
         names = ["workspace_id", "day", "updated_at"]
         picked: list[Sequence[Any]] = [workspace, on, at]
         for name, i in self.counts:
@@ -242,11 +228,10 @@ class RowReader:
     def _rows(self, rows: Sequence[Sequence[Any]]) -> Page:
         records: list[Record] = []
         problems: list[str] = []
-        fast = self._record
         for row in rows:
-            record = fast(row)
-            if record is not None:
-                records.append(record)
+            plain = self._columns((row,))  # a row of a batch holding an odd one: still read the short way
+            if plain is not None:
+                records.extend(self._built(*plain))
                 continue
             slow = to_page([self._item(row)], self.decl.to_record, self.stream)
             records.extend(slow.records)
@@ -261,35 +246,3 @@ class RowReader:
         if isinstance(at, datetime) and at.tzinfo is None:
             item["updated_at"] = at.replace(tzinfo=timezone.utc)
         return item
-
-    def _record(self, row: Sequence[Any]) -> Record | None:
-        """The record of a row whose values are all of the plain types, else None."""
-        workspace, on, at = row[self.workspace], row[self.day], row[self.updated]
-        if type(workspace) is not str or not workspace or type(on) is not date or type(at) is not datetime:
-            return None
-        zone = at.tzinfo
-        if zone is not timezone.utc:  # psycopg hands a UTC session's time stamps over in UTC already
-            at = at.replace(tzinfo=timezone.utc) if zone is None else at.astimezone(timezone.utc)
-        values: dict[str, Any] = {"workspace_id": workspace, "day": on, "updated_at": at, **self.off}
-        for name, i in self.counts:
-            value = row[i]
-            if value is not None and (type(value) is not int or not 0 <= value <= _EXACT):
-                return None
-            values[name] = value
-        for name, i in self.measures:
-            value = row[i]
-            if value is not None:
-                if type(value) not in (int, float, Decimal):
-                    return None
-                value = float(value)
-                if not (value >= 0 and math.isfinite(value)):
-                    return None
-            values[name] = value
-        for name, i in self.maps:
-            value = row[i]
-            if value is not None and (value := _map(value)) is None:
-                return None
-            values[name] = value
-        return Record(
-            kind=self.kind, system="usage", key=f"{workspace}|{on.isoformat()}", cursor_value=at, values=values
-        )

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from connectors.columns import domain_of
+from connectors.usage.streams import METRICS  # every canonical usage metric: each one compared
 from sandbox.server import Sandbox, start_sandbox
 from sandbox.world import build_world
 from sync.runner import pull_all
@@ -21,23 +22,6 @@ from tests.conftest import ANCHOR, make_context, sandbox_env, upsync_cmd
 from tests.e2e.expect import readme_usage
 
 pytestmark = pytest.mark.e2e
-
-METRICS = (
-    "active_users",
-    "weekly_active_users",
-    "seats_used",
-    "seats_limit",
-    "storage_used_gb",
-    "storage_limit_gb",
-    "api_calls_used",
-    "api_calls_limit",
-    "integrations",
-    "premium_feature_views",
-    "pricing_page_views",
-    "trials_started",
-    "feature_events",
-    "users_by_department",
-)
 
 
 FLAT = readme_usage("Flat items, one endpoint, by modification time")
