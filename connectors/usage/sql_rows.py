@@ -3,10 +3,10 @@
 A row of ``[usage] source = "sql"`` must become exactly the record ``DailyUsage.to_record`` makes
 of the same values, and 100,000 of them a second. A typed database hands over the types the
 mapping would produce anyway (text, a ``date``, an aware ``datetime``, ``int``, ``Decimal`` or
-``float``, and JSONB as a ``dict``), so those are checked a column at a time (one row at a time in a batch holding an odd one),
-with no path lookups; any other
-value (a negative count, a string, a map of floats…) sends its row through
-``DailyUsage.to_record`` itself, which reads it or names what is wrong with it, as for the API.
+``float``, and JSONB as a ``dict``), so those are checked a column at a time (a row at a time in
+a batch holding an odd one), with no path lookups; any other value (a negative count, a string, a
+map of floats…) sends its row through ``DailyUsage.to_record`` itself, which reads it or names
+what is wrong with it, as for the API.
 """
 
 from __future__ import annotations
