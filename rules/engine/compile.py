@@ -341,6 +341,7 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
         rules=tuple(compiled),
         params=params,
         uses=uses,
+        products=frozenset(p for r in compiled for c in (r.when, r.value) for p in c.products),
         sources=tuple(sources),
         playbooks=frozenset(playbooks),
         deferred=tuple(deferred),

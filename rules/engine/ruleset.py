@@ -167,6 +167,8 @@ class RuleSet:
     rules: tuple[CompiledRule, ...]
     params: EngineParams
     uses: frozenset[tuple[str, int]] = frozenset()
+    products: frozenset[str] = frozenset()
+    """Product name patterns the rules' ``owns()`` / ``acquired()`` read."""
     sources: tuple[RuleSource, ...] = ()
     """Every rule as written (disabled ones too): what :func:`rules.engine.compile.retype` recompiles."""
     playbooks: frozenset[str] = frozenset()

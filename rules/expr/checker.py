@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import assert_never
 
 from core.errors import did_you_mean
-from rules.expr.functions import FUNCTIONS, SERIES_FUNCTIONS
+from rules.expr.functions import FUNCTIONS, PRODUCT_FUNCTIONS, SERIES_FUNCTIONS
 from rules.expr.lexer import KEYWORDS
 from rules.expr.nodes import (
     Binary,
@@ -188,6 +188,9 @@ class Checker:
         if name == "uses":
             self.check_uses(node)
             return node, Type.number
+        if name in PRODUCT_FUNCTIONS:
+            self.check_pattern(node)
+            return node, Type.bool if name == "owns" else Type.date
         if name in _NUMBER_OF:
             arg_type, needs = _NUMBER_OF[name]
             typed = tuple(self.expect(a, arg_type, f"{name}() needs {needs}") for a in args)
@@ -240,6 +243,15 @@ class Checker:
         n = _whole(days)
         if n is None or not 1 <= n <= 365:
             raise ExprError("uses()'s days must be a whole number from 1 to 365", _col(days))
+
+    def check_pattern(self, node: Call) -> None:
+        (pattern,) = node.args
+        if not isinstance(pattern, String) or not pattern.value.strip("*? "):
+            raise ExprError(
+                f"{node.name}() needs a product name or pattern in quotes",
+                _col(pattern),
+                f'as in {node.name}("Accounting*"): * matches any text, ? one character; case is ignored',
+            )
 
 
 def annotate(node: Node, schema: Schema) -> tuple[Node, Type]:

@@ -14,8 +14,11 @@ from rules.expr.checker import Checker, annotate, condition_hint, noun
 from rules.expr.functions import (
     DAY_FUNCTIONS,
     FRAME_FUNCTIONS,
+    PRODUCT_FUNCTIONS,
     SERIES_FUNCTIONS,
     TODAY_COLUMN,
+    product_args,
+    product_column,
     series_args,
     series_column,
     uses_args,
@@ -167,6 +170,9 @@ class _Compiler:
             return pl.when(pl.all_horizontal([p.is_not_null() for p in points])).then(pl.all_horizontal(steps))
         if name == "uses":
             return _finite_column(uses_column(*uses_args(node)))
+        if name in PRODUCT_FUNCTIONS:
+            column = pl.col(product_column(*product_args(node)))
+            return column.fill_null(False) if name == "owns" else column
         if name in DAY_FUNCTIONS:
             d, today = self.expr(args[0]), pl.col(TODAY_COLUMN)
             delta = today - d if name == "days_since" else d - today
@@ -201,10 +207,11 @@ class _Compiler:
         return parts[0] if len(parts) == 1 else pl.coalesce(parts)
 
 
-def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, int]], dict[str, None]]:
-    """Frame columns, uses() pairs and names the tree reads, names in source order."""
+def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, int]], set[str], dict[str, None]]:
+    """Frame columns, uses() pairs, product patterns and names the tree reads, names in source order."""
     columns: set[str] = set()
     uses: set[tuple[str, int]] = set()
+    patterns: set[str] = set()
     names: dict[str, None] = {}
     stack = [node]
     while stack:
@@ -222,10 +229,14 @@ def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, in
             uses.add(pair)
             columns.add(uses_column(*pair))
             continue
+        elif isinstance(n, Call) and n.name in PRODUCT_FUNCTIONS:
+            patterns.add(product_args(n)[1])
+            columns.add(product_column(*product_args(n)))
+            continue
         elif isinstance(n, Call) and n.name in DAY_FUNCTIONS:
             columns.add(TODAY_COLUMN)
         stack.extend(reversed(children(n)))
-    return columns, uses, names
+    return columns, uses, patterns, names
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -245,6 +256,8 @@ class Compiled:
     """Every frame column the expression names: features, ``name@wN`` series points, uses columns, ``_today``."""
     uses: frozenset[tuple[str, int]]
     """(product feature, days) pairs the caller must provide as ``uses_column(feature, days)``."""
+    products: frozenset[str]
+    """Product name patterns the caller must provide as ``product_column("owns" | "acquired", pattern)``."""
     names: tuple[str, ...]
     """Features and series named, in order of first appearance (for explanations)."""
 
@@ -256,7 +269,7 @@ def compile_expr(source: str, schema: Schema, *, expect: Type | None = None) -> 
         hint = condition_hint(source.strip(), expect, t)
         what = "a condition must be true or false" if expect == Type.bool else f"expected {noun(expect)}"
         raise ExprError(f"{what}, but this is {noun(t)}", 1, hint)
-    columns, uses, names = _references(node, schema)
+    columns, uses, patterns, names = _references(node, schema)
     return Compiled(
         source=source,
         node=node,
@@ -264,6 +277,7 @@ def compile_expr(source: str, schema: Schema, *, expect: Type | None = None) -> 
         expr=_Compiler(schema).expr(node),
         columns=frozenset(columns),
         uses=frozenset(uses),
+        products=frozenset(patterns),
         names=tuple(names),
     )
 

@@ -19,12 +19,17 @@ FUNCTIONS: dict[str, tuple[str, int]] = {
     "missing": ("missing(x)", 1),
     "known": ("known(x)", 1),
     "count": ("count(list)", 1),
+    "owns": ('owns("Accounting*")', 1),
+    "acquired": ('acquired("Accounting*")', 1),
 }
 
 SERIES_FUNCTIONS = frozenset({"rising", "falling", "change"})
 """Functions of a weekly series name and a number of weeks: ``rising(wau, 3)``."""
 
-LITERAL_FUNCTIONS = SERIES_FUNCTIONS | {"uses"}
+PRODUCT_FUNCTIONS = frozenset({"owns", "acquired"})
+"""Functions of a product name pattern: ``owns("Accounting*")`` (true/false), ``acquired(...)`` (a date)."""
+
+LITERAL_FUNCTIONS = SERIES_FUNCTIONS | PRODUCT_FUNCTIONS | {"uses"}
 """Functions whose arguments are names and literals that pick columns, not values to evaluate."""
 
 DAY_FUNCTIONS = frozenset({"days_since", "days_until"})
@@ -64,3 +69,15 @@ def uses_args(call: Call) -> tuple[str, int]:
     feature, days = call.args
     assert isinstance(feature, String) and isinstance(days, Number)
     return feature.value, int(days.value)
+
+
+def product_column(function: str, pattern: str) -> str:
+    """Frame column holding ``owns("pattern")`` or ``acquired("pattern")``: the caller computes it."""
+    return f"{function}:{pattern}"
+
+
+def product_args(call: Call) -> tuple[str, str]:
+    """A checked product function's (function name, pattern)."""
+    (pattern,) = call.args
+    assert isinstance(pattern, String)
+    return call.name, pattern.value

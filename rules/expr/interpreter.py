@@ -11,8 +11,11 @@ from typing import Any, assert_never
 from rules.expr.functions import (
     DAY_FUNCTIONS,
     LITERAL_FUNCTIONS,
+    PRODUCT_FUNCTIONS,
     SERIES_FUNCTIONS,
     TODAY_COLUMN,
+    product_args,
+    product_column,
     series_args,
     series_column,
     uses_args,
@@ -118,6 +121,9 @@ def _interpret_call(node: Call, row: Mapping[str, Any]) -> Any:
         return all(cmp(a, b) for a, b in itertools.pairwise(present))
     if name == "uses":
         return _num(row[uses_column(*uses_args(node))])
+    if name in PRODUCT_FUNCTIONS:
+        value = row.get(product_column(*product_args(node)))
+        return bool(value) if name == "owns" else value
     if name == "coalesce":  # lazily, like SQL: later arguments are not evaluated (nor need their columns)
         return next((v for v in (interpret(a, row) for a in args) if v is not None), None)
     values = [interpret(a, row) for a in args]

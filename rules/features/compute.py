@@ -10,7 +10,7 @@ import polars as pl
 from core.tables import Tables
 from rules.features.catalogue import FEATURES, FeatureParams, series_columns
 from rules.features.crm import crm_columns
-from rules.features.products import contract_terms, deal_features, ownership_features
+from rules.features.products import contract_terms, deal_features, ownership_features, product_patterns
 from rules.features.usage import usage_features
 from rules.features.window import count_where, day_span, ratio
 
@@ -21,14 +21,16 @@ def compute(
     as_of: datetime,
     params: FeatureParams,
     uses: Iterable[tuple[str, int]] = (),
+    products: Iterable[str] = (),
     crm: Mapping[str, str | None] | None = None,
 ) -> pl.DataFrame:
     """Every base feature for every account live at ``as_of``: one row per account, key ``account``.
 
     ``uses`` lists the ``uses(feature, days)`` windows the rules asked for (columns
-    ``uses:<feature>:<days>d``). The frame also carries ``_today`` (the as-of date, for
-    ``days_since``) and the weekly series columns; ``crm``: the admin's CRM fields (feature →
-    CRM type), columns ``crm.<name>`` of those whose type is known.
+    ``uses:<feature>:<days>d``), ``products`` the product name patterns of ``owns()`` and
+    ``acquired()`` (columns ``owns:<pattern>``, ``acquired:<pattern>``). The frame also carries
+    ``_today`` (the as-of date, for ``days_since``) and the weekly series columns; ``crm``: the
+    admin's CRM fields (feature → CRM type), columns ``crm.<name>`` of those whose type is known.
     """
     t = tables.checked()
     today = as_of.date()
@@ -63,6 +65,11 @@ def compute(
     out = out.join(_tickets(t, as_of, params), on="account", how="left")
     out = out.join(_life_events(t, as_of), on="account", how="left")
     out = out.join(_offers(t, as_of), on="account", how="left")
+    patterns = product_patterns(t, as_of, products)
+    if patterns is not None:
+        out = out.join(patterns, on="account", how="left").with_columns(
+            [pl.col(c).fill_null(False) for c in patterns.columns if c.startswith("owns:")]
+        )
 
     zero_filled = [
         "open_deals",
@@ -84,6 +91,7 @@ def compute(
         "open_escalations",
         "new_children_30d",
         "offers_30d",
+        "active_contracts",
         *series_columns("tickets", params.series_weeks),
         *series_columns("activities", params.series_weeks),
     ]
@@ -104,12 +112,13 @@ def compute(
     out = out.with_columns(
         seat_limit.alias("seat_limit"),
         pl.coalesce(pl.col("_active_contract_end"), pl.col("_crm_contract_end")).alias("contract_end"),
+        pl.coalesce(pl.col("_next_contract_end"), pl.col("_crm_contract_end")).alias("next_renewal"),
     )
     out = out.with_columns(
         ratio(pl.col("seats_used"), pl.col("seat_limit")).alias("seat_utilisation"),
         ratio(pl.col("wau"), pl.col("seat_limit")).alias("wau_ratio"),
         ratio(pl.col("wau"), pl.col("seat_limit")).alias("activation_rate"),
-        (pl.col("contract_end") - pl.lit(today)).dt.total_days().cast(pl.Float64).alias("days_to_renewal"),
+        (pl.col("next_renewal") - pl.lit(today)).dt.total_days().cast(pl.Float64).alias("days_to_renewal"),
         (pl.lit(today) - pl.col("customer_since")).dt.total_days().cast(pl.Float64).alias("days_since_start"),
         (
             pl.col("_active_contract")
@@ -137,7 +146,7 @@ def compute(
         pl.lit(today).alias("_today"),
     )
     keep = ["account", "_today", *(f.name for f in FEATURES)]
-    keep += [c for c in out.columns if "@w" in c or c.startswith(("uses:", "crm."))]
+    keep += [c for c in out.columns if "@w" in c or c.startswith(("uses:", "crm.", "owns:", "acquired:"))]
     return out.select(keep).sort("account")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import date, datetime
 
 import polars as pl
@@ -21,6 +23,8 @@ def contract_terms(t: Tables, today: date, params: FeatureParams) -> pl.DataFram
             pl.col("start_date").filter(activated).min().alias("_first_start"),
             count_where(active).gt(0).alias("_active_contract"),
             pl.col("end_date").filter(active).max().alias("_active_contract_end"),
+            pl.col("end_date").filter(active).min().alias("_next_contract_end"),
+            count_where(active).cast(pl.Float64).alias("active_contracts"),
         )
         .rename({"account_id": "account"})
     )
@@ -137,3 +141,38 @@ def ownership_features(t: Tables, as_of: datetime) -> pl.DataFrame:
         )
         .with_columns(pl.col("_active_asset").fill_null(False))
     )
+
+
+def pattern_regex(pattern: str) -> str:
+    """A product name pattern as a whole-text, case-insensitive regex: ``*`` any text, ``?`` one
+    character, everything else literal (``Accounting*`` matches "Accounting Pro", not "Payroll")."""
+    parts = [".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern.strip()]
+    return "(?is)^" + "".join(parts) + "$"
+
+
+def product_patterns(t: Tables, as_of: datetime, patterns: Iterable[str]) -> pl.DataFrame | None:
+    """Per account, for each pattern: ``owns:<pattern>`` (a product it owns now matches by name or
+    family) and ``acquired:<pattern>`` (the first purchase of such a product it still owns).
+
+    An owned product without a purchase date (an asset the CRM holds undated) counts as owned
+    with an unknown acquisition date; a product no longer owned counts for neither."""
+    wanted = sorted(set(patterns))
+    if not wanted:
+        return None
+    families = (
+        t.products.select("name", "family")
+        .filter(pl.col("name").is_not_null())
+        .group_by("name")
+        .agg(pl.col("family").drop_nulls().first())
+        .rename({"name": "product"})
+    )
+    owned = owned_products(t, as_of=as_of).join(families, on="product", how="left")
+    bought = purchases(t, as_of=as_of).group_by("account", "product").agg(pl.col("at").min())
+    owned = owned.join(bought, on=["account", "product"], how="left")
+    aggs: list[pl.Expr] = []
+    for pattern in wanted:
+        regex = pattern_regex(pattern)
+        hit = pl.col("product").str.contains(regex) | pl.col("family").fill_null("").str.contains(regex)
+        aggs.append(hit.any().alias(f"owns:{pattern}"))
+        aggs.append(pl.col("at").filter(hit).min().alias(f"acquired:{pattern}"))
+    return owned.group_by("account").agg(aggs)

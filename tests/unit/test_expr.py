@@ -619,6 +619,8 @@ def test_uses_column_and_helper_names() -> None:
         "missing",
         "known",
         "count",
+        "owns",
+        "acquired",
     }
 
 
