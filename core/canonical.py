@@ -139,6 +139,10 @@ KINDS: dict[str, Table] = {
                 "unit_price": "float",
                 "total_price": "float",
                 "service_date": "date",
+                # a recurring line item's term (HubSpot hs_recurring_billing_start/end_date):
+                # on a won deal, a contract term like a Salesforce Contract's
+                "term_start": "date",
+                "term_end": "date",
                 "created_at": "datetime",
             },
             ("opportunity_id",),

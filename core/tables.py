@@ -85,7 +85,7 @@ RULE_INPUTS: dict[str, Projection] = {
     "owners": Projection("owners", ("crm_id", "name", "email", "active")),
     "contracts": Projection("contracts", ("account_id", "status", "start_date", "end_date", "created_at")),
     "opportunities": _OPPORTUNITIES,
-    "line_items": Projection("line_items", ("opportunity_id", "product_id")),
+    "line_items": Projection("line_items", ("opportunity_id", "product_id", "term_start", "term_end")),
     "products": Projection("products", ("crm_id", "name", "family")),
     "assets": Projection("assets", ("account_id", "product_id", "name", "status", "purchase_date", "usage_end_date")),
     "contacts": Projection("contacts", ("crm_id", "account_id", "department", "title", "created_at")),

@@ -293,6 +293,9 @@ class LineItems(HubSpotStream):
         column("total_price", "amount", number),
         column("created_at", "createdate", instant),
         fixed("service_date", None),
+        # a recurring line item's billing term: the contract terms of a HubSpot portal
+        column("term_start", "hs_recurring_billing_start_date", day),
+        column("term_end", "hs_recurring_billing_end_date", day),
     )
     associations = (Association("deals", (20,), "opportunity_id"),)
 

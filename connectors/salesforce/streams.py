@@ -234,6 +234,8 @@ class LineItems(SObjectStream):
         column("total_price", "TotalPrice", number),
         column("service_date", "ServiceDate", day),
         column("created_at", "CreatedDate", instant),
+        fixed("term_start", None),  # Salesforce keeps terms on Contracts
+        fixed("term_end", None),
     )
 
 

@@ -13,9 +13,29 @@ from rules.features.catalogue import FeatureParams
 from rules.features.window import count_where, day_span
 
 
+def _terms(t: Tables, today: date, params: FeatureParams) -> pl.DataFrame:
+    """Every contract term: (account_id, start_date, end_date, activated). Contracts (Salesforce),
+    and the terms of won deals' recurring line items (HubSpot keeps no contract object)."""
+    contracts = t.contracts.select(
+        "account_id",
+        "start_date",
+        "end_date",
+        pl.col("status").is_in(list(params.activated_contract_statuses)).fill_null(False).alias("activated"),
+    )
+    won = won_deals(t, today).select(pl.col("crm_id").alias("opportunity_id"), "account_id")
+    lines = (
+        t.line_items.filter(pl.col("term_end").is_not_null())
+        .join(won, on="opportunity_id")
+        .select("account_id", pl.col("term_start").alias("start_date"), pl.col("term_end").alias("end_date"))
+        .unique()
+        .with_columns(pl.lit(True).alias("activated"))
+    )
+    return pl.concat([contracts, lines])
+
+
 def contract_terms(t: Tables, today: date, params: FeatureParams) -> pl.DataFrame:
-    c = t.contracts.filter(pl.col("start_date").is_not_null() & (pl.col("start_date") <= today))
-    activated = pl.col("status").is_in(list(params.activated_contract_statuses))
+    c = _terms(t, today, params).filter(pl.col("start_date").is_not_null() & (pl.col("start_date") <= today))
+    activated = pl.col("activated")
     active = activated & (pl.col("end_date").is_null() | (pl.col("end_date") >= today))
     return (
         c.group_by("account_id")

@@ -251,6 +251,18 @@ def _type_defs(object_type: str, group: str) -> list[Def]:
             Def("quantity", "Quantity", "number", "number", group),
             Def("price", "Unit price", "number", "number", group),
             Def("amount", "Net price", "number", "calculation_equation", group, read_only=True),
+            # the billing term of a recurring line item, as HubSpot's standard properties name it
+            Def("hs_recurring_billing_start_date", "Billing start date", "date", "date", group),
+            Def("hs_recurring_billing_end_date", "Billing end date", "date", "date", group, read_only=True),
+            Def("hs_term_in_months", "Term", "number", "number", group),
+            Def(
+                "recurringbillingfrequency",
+                "Billing frequency",
+                "enumeration",
+                "select",
+                group,
+                (("monthly", "Monthly"), ("quarterly", "Quarterly"), ("annually", "Annually")),
+            ),
         ]
     if object_type == "tickets":
         return [

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sandbox.world.catalogue import HS_PRIORITY, HS_STAGE, HS_TICKET_STAGE, PRODUCTS, mrr_of, tier_of
+from sandbox.world.catalogue import (
+    DEAL_NEW,
+    DEAL_RENEWAL,
+    HS_PRIORITY,
+    HS_STAGE,
+    HS_TICKET_STAGE,
+    PRODUCTS,
+    mrr_of,
+    tier_of,
+)
 from sandbox.world.clock import DAY, Clock
-from sandbox.world.records import Account, Bundle, owner_email
+from sandbox.world.records import Account, Bundle, Line, owner_email
 from sandbox.world.stores import HubSpotStore
 from sandbox.world.variant import CrmVariant
 from sandbox.world.vocabulary import INDUSTRIES
+
+PLATFORM: Final = 4
+"""Products before this index are the plans (family Platform): the recurring, contracted ones."""
 
 # HubSpot object id ranges: one block per type, so ids read as what they are; objects created at
 # run time (tasks upsync writes) get ids from 30_000_000_001 up.
@@ -138,6 +150,23 @@ class HubSpotProjection:
             )
             self.products.append(pid)
 
+    def term(self, b: Bundle, li: Line) -> dict[str, str]:
+        """The billing term of a plan line item on a won new-business or renewal deal: the contract
+        that deal started (HubSpot keeps terms on recurring line items, ``hs_recurring_billing_*``)."""
+        deal = b.deals[li.deal]
+        if deal.stage != "Closed Won" or deal.kind not in (DEAL_NEW, DEAL_RENEWAL) or li.product >= PLATFORM:
+            return {}
+        started = [c for c in b.contracts if c.status == "Activated" and 0 <= c.start - deal.close <= 7]
+        if not started:
+            return {}
+        c = started[0]
+        return {
+            "hs_recurring_billing_start_date": self.clock.day(c.start),
+            "hs_recurring_billing_end_date": self.clock.day(c.end),
+            "hs_term_in_months": str(c.term),
+            "recurringbillingfrequency": "annually",
+        }
+
     def link(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
         self.assoc[(from_type, from_id, to_type)] = [(to_id, _HS_ASSOC[(from_type, to_type)])]
 
@@ -210,6 +239,7 @@ class HubSpotProjection:
             lid = self.next_id("line_items")
             product = PRODUCTS[li.product]
             l_created, l_modified = hs(li.created), hs(li.modified)
+            term = self.term(b, li)
             lines[lid] = self.obj(
                 lid,
                 {
@@ -222,6 +252,7 @@ class HubSpotProjection:
                     "amount": number(li.unit_price * li.quantity),
                     "createdate": l_created,
                     "hs_lastmodifieddate": l_modified,
+                    **term,
                 },
                 l_created,
                 l_modified,

@@ -48,6 +48,23 @@ def pulled(request: pytest.FixtureRequest, tmp_path: Path, sandbox: Sandbox) -> 
         first = next(c for c in contracts.values() if c["Status"] == "Activated" and c["EndDate"] > "2026-09-01")
         extra = dict(first, Id="800000000000EXTRA", StartDate="2026-01-01", EndDate="2026-07-01")
         contracts[extra["Id"]] = extra
+    else:
+        # HubSpot keeps terms on recurring line items: a second, earlier-ending term on a won deal
+        store = sandbox.world.hubspot
+        lines = store.objects["line_items"]
+        lid, line = next(
+            (i, li)
+            for i, li in lines.items()
+            if li["properties"].get("hs_recurring_billing_end_date", "") > "2026-09-01"
+        )
+        extra = {**line, "id": "13999999999", "properties": {**line["properties"], "hs_object_id": "13999999999"}}
+        extra["properties"].update(
+            hs_recurring_billing_start_date="2026-01-01", hs_recurring_billing_end_date="2026-07-01"
+        )
+        lines["13999999999"] = extra
+        store.associations[("line_items", "13999999999", "deals")] = list(
+            store.associations[("line_items", lid, "deals")]
+        )
     ctx = make_context(tmp_path, sandbox, crm, extra=RULES)
     reports = pull_all(ctx, as_of=ANCHOR)
     assert not [r.error for r in reports if r.error]
@@ -122,17 +139,11 @@ def test_the_next_renewal_is_the_earliest_ending_active_contract(pulled: tuple[s
     rows = {r["account"]: r for r in ev.features.select("account", "next_renewal", "contract_end").to_dicts()}
     if crm == "salesforce":
         account = sandbox.world.salesforce.objects["Contract"]["800000000000EXTRA"]["AccountId"]
-        assert rows[account]["next_renewal"] == date(2026, 7, 1)
-        assert rows[account]["contract_end"] > date(2026, 9, 1)  # the latest active end, as before
     else:
-        # HubSpot keeps one contract end per company (contract_end_date): that is the next renewal
-        ends = {
-            cid: c["properties"].get("contract_end_date")
-            for cid, c in sandbox.world.hubspot.objects["companies"].items()
-        }
-        some = [(cid, end) for cid, end in ends.items() if end and end[:10] >= TODAY.isoformat()]
-        assert some
-        for cid, end in some[:20]:
-            assert rows[cid]["next_renewal"] == date.fromisoformat(end[:10])
+        store = sandbox.world.hubspot
+        ((deal, _),) = store.associations[("line_items", "13999999999", "deals")]
+        ((account, _),) = store.associations[("deals", deal, "companies")]
+    assert rows[account]["next_renewal"] == date(2026, 7, 1)
+    assert rows[account]["contract_end"] > date(2026, 9, 1)  # the latest active end, as before
     soon = [a for a, r in rows.items() if r["next_renewal"] and r["next_renewal"] - TODAY <= timedelta(days=90)]
     assert soon
