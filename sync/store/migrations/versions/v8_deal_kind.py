@@ -19,7 +19,7 @@ depends_on = None
 def upgrade() -> None:
     present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("opportunities")}
     if "deal_kind" not in present:
-        op.add_column("opportunities", sa.Column("deal_kind", sa.Text()))
+        op.add_column("opportunities", sa.Column("deal_kind", sa.String()))
 
 
 def downgrade() -> None:
