@@ -108,7 +108,7 @@ def synth_tables(n: int, *, days: int = 56, seed: int = 7) -> Tables:
             "crm_id": [f"d{i}" for i in range(deals)],
             "account_id": [ids[a] for a in deal_account],
             "opp_type": rng.choice(
-                ["New Business", "Existing Business - Upgrade", "Existing Business - Cross-sell"], deals
+                ["New Customer", "Existing Customer - Upgrade", "Existing Customer - Replacement"], deals
             ),
             "is_closed": closed,
             "is_won": won,

@@ -119,6 +119,7 @@ KINDS: dict[str, Table] = {
                 "account_id": "text",
                 "name": "text",
                 "opp_type": "text",
+                "deal_kind": "text",
                 "stage": "text",
                 "is_closed": "bool",
                 "is_won": "bool",

@@ -56,7 +56,7 @@ _USAGE_MEASURES = (
 )
 _OPPORTUNITIES = Projection(
     "opportunities",
-    ("crm_id", "account_id", "opp_type", "is_closed", "is_won", "close_date", "amount", "created_at"),
+    ("crm_id", "account_id", "opp_type", "deal_kind", "is_closed", "is_won", "close_date", "amount", "created_at"),
 )
 
 RULE_INPUTS: dict[str, Projection] = {

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rules.engine import CompiledRule, RuleSet
-from rules.features import FEATURES, SERIES
 
 __all__ = [
     "BreakerParams",
@@ -31,9 +30,6 @@ __all__ = [
     "rule_sources",
     "stale_sources",
 ]
-
-_USAGE_FEATURES = frozenset(f.name for f in FEATURES if f.group == "usage")
-_SERIES = frozenset(s.name for s in SERIES) | {"health"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,13 +112,7 @@ def stale_sources(
 def rule_sources(rule: CompiledRule, *, crm: str) -> frozenset[str]:
     """The sources a rule reads: the CRM always (the account), and ``usage`` when it names a usage
     feature, a weekly series, ``uses()`` or the health score (computed from usage)."""
-    columns: set[str] = set()
-    for compiled in (rule.when, rule.value):
-        columns |= compiled.columns
-    reads_usage = bool(compiled_uses(rule)) or any(
-        c in _USAGE_FEATURES or c.split("@", 1)[0] in _SERIES or c.startswith("health") for c in columns
-    )
-    return frozenset({crm, "usage"} if reads_usage else {crm})
+    return frozenset({crm, "usage"} if rule.reads_usage else {crm})
 
 
 def compiled_uses(rule: CompiledRule) -> frozenset[tuple[str, int]]:

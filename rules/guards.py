@@ -1,4 +1,4 @@
-"""Guards G1–G8: when NOT to propose, even though a signal fired. Pure, vectorised.
+"""Guards G1–G10: when NOT to propose, even though a signal fired. Pure, vectorised.
 
 Each guard is a frozen dataclass of its parameters (``[guards.G2]`` in config.toml sets the
 global defaults; a rule's ``guard_params`` overrides them for that rule) with ``kinds``, the rule
@@ -8,7 +8,8 @@ says why, in words, for one account (``upsync explain``, the signal log).
 
 G2 (frequency cap) and G3 (cooldown after a decline) need per-rule history, which
 :func:`history_columns` derives from the ledger (tasks upsync created), upsync's own tasks read
-back from the CRM (a decline is a configured task status) and lost expansion deals.
+back from the CRM (a decline is a configured task status) and lost deals (:mod:`rules.deal_kinds`).
+G9 (churned) and G10 (stale usage) read the features: ``churned_on``, ``usage_day``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from typing import Any
 
 import polars as pl
 
+from rules.deal_kinds import OFFER_KINDS, kind_words, lost_deal_kind, normalised, normalised_column, standard_deal_types
+
 __all__ = [
     "GUARDS",
     "GUARD_IDS",
+    "Churned",
     "DeclineCooldown",
     "DoNotContact",
     "FrequencyCap",
@@ -33,6 +37,7 @@ __all__ = [
     "OpenEscalation",
     "Relevance",
     "SayWhy",
+    "StaleUsage",
     "block_expr",
     "history_columns",
     "reason",
@@ -79,33 +84,30 @@ class FrequencyCap(Guard):
             raise ValueError("max_offers and per_days must be at least 1")
 
 
-def _deal_types() -> dict[str, str]:
-    return {
-        "Existing Business - Upgrade": "upsell",
-        "Existing Business - Cross-sell": "cross-sell",
-        "existingbusiness": "*",
-    }
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeclineCooldown(Guard):
     """G3: after a no, do not chase: the same offer waits ``cooldown_days``.
 
     A no is upsync's own task closed with one of ``decline_statuses`` (that rule), or a lost deal
-    whose type ``deal_types`` maps to a kind (that kind; ``*`` every proposal).
+    (the offers of the kind it says no to; ``*`` every offer): its kind field's value mapped by
+    ``deal_kinds`` where it holds one, else its type mapped by ``deal_types`` (:mod:`rules.deal_kinds`).
     """
 
     cooldown_days: int = 90
     decline_statuses: tuple[str, ...] = ("Declined", "DEFERRED")
-    deal_types: Mapping[str, str] = field(default_factory=_deal_types)
+    deal_types: Mapping[str, str] = field(default_factory=standard_deal_types)
+    deal_kinds: Mapping[str, str] = field(default_factory=kind_words)
 
     def __post_init__(self) -> None:
         Guard.__post_init__(self)
         if self.cooldown_days < 1:
             raise ValueError("cooldown_days must be at least 1")
-        for kind in self.deal_types.values():
-            if kind != "*":
-                _check_kinds((kind,))
+        for key, mapping in (("deal_types", self.deal_types), ("deal_kinds", self.deal_kinds)):
+            for value, kind in mapping.items():
+                if kind != "*" and kind not in OFFER_KINDS:
+                    raise ValueError(
+                        f"{key}: {value!r} maps to unknown kind {kind!r}; kinds are {', '.join(OFFER_KINDS)} or *"
+                    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,6 +153,30 @@ class SayWhy(Guard):
     kinds: tuple[str, ...] = field(default_factory=_all_kinds)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Churned(Guard):
+    """G9: no offer to a former customer: it had a contract, asset or won deal and has none now
+    (``churned_on``), or its account type / lifecycle stage is one of ``churned_values``."""
+
+    # neither CRM has a standard "former customer" value (Salesforce Account Type: Prospect,
+    # Customer - Direct, …, Other; HubSpot lifecyclestage: subscriber … customer, evangelist,
+    # other): these are the ones orgs commonly add, matched whatever their case and punctuation
+    churned_values: tuple[str, ...] = ("Former Customer", "Churned", "Ex-Customer")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StaleUsage(Guard):
+    """G10: no offer from old usage: a rule reading usage waits while the account's workspace has
+    sent no usage row for ``stale_usage_days`` (a closed workspace, a feed that stopped)."""
+
+    stale_usage_days: int = 3
+
+    def __post_init__(self) -> None:
+        Guard.__post_init__(self)
+        if self.stale_usage_days < 1:
+            raise ValueError("stale_usage_days must be at least 1")
+
+
 @dataclass(frozen=True, slots=True)
 class GuardInfo:
     id: str
@@ -169,6 +195,8 @@ GUARDS: dict[str, GuardInfo] = {
         GuardInfo("G6", "do not contact", DoNotContact),
         GuardInfo("G7", "relevance", Relevance),
         GuardInfo("G8", "say why", SayWhy),
+        GuardInfo("G9", "churned", Churned),
+        GuardInfo("G10", "stale usage", StaleUsage),
     )
 }
 GUARD_IDS = tuple(GUARDS)
@@ -182,6 +210,7 @@ class RuleContext:
     kind: str
     offer: pl.Expr | None  # text: the product a cross-sell offers
     reason_fields: tuple[str, ...]  # feature columns the rule's reason names
+    reads_usage: bool = False  # its condition or value reads a usage feature (G10)
 
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -193,6 +222,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "G6": ("do_not_contact", "account_type", "lifecycle_stage"),
     "G7": ("products_owned", "_relevant"),
     "G8": (),
+    "G9": ("churned_on", "account_type", "lifecycle_stage"),
+    "G10": ("workspace_id", "usage_day", "_today"),
 }
 """Feature columns each guard reads (besides its rule's own: offers, declines, offer, reason fields)."""
 
@@ -246,7 +277,27 @@ def block_expr(guard_id: str, params: Guard, rule: RuleContext) -> pl.Expr:
         if not rule.reason_fields:
             return pl.lit(False).alias("G8")
         return pl.any_horizontal([pl.col(f).is_null() for f in rule.reason_fields]).alias("G8")
+    if guard_id == "G9":
+        assert isinstance(params, Churned)
+        return (pl.col("churned_on").is_not_null() | _says_churned(params)).alias("G9")
+    if guard_id == "G10":
+        assert isinstance(params, StaleUsage)
+        if not rule.reads_usage:
+            return pl.lit(False).alias("G10")
+        age = (pl.col("_today") - pl.col("usage_day")).dt.total_days()
+        stale = pl.col("usage_day").is_null() | (age >= params.stale_usage_days)
+        # no workspace at all is no usage to be stale: the rule's usage values are unknown anyway
+        return (pl.col("workspace_id").is_not_null() & stale).fill_null(False).alias("G10")
     raise KeyError(guard_id)
+
+
+def _says_churned(params: Churned) -> pl.Expr:
+    values = [normalised(v) for v in params.churned_values]
+
+    def said(column: str) -> pl.Expr:
+        return normalised_column(column).is_in(values).fill_null(False)
+
+    return said("account_type") | said("lifecycle_stage")
 
 
 def relevant_products(features: pl.DataFrame, params: Relevance, copurchase_related: pl.DataFrame) -> pl.DataFrame:
@@ -281,11 +332,11 @@ def history_columns(
 ) -> pl.DataFrame:
     """(account, ``_offers:<rule>``, ``_declined:<rule>``) for G2 and G3.
 
-    ``rules`` holds (rule id, kind, current period, its G2 params or None, its G3 params or None).
+    ``rules`` holds (rule id, offer kind, current period, its G2 params or None, its G3 params or None).
     Offers are ledger rows (tasks upsync created or is creating) of proposal kinds in the cap's
     window, the rule's own task of the current period aside (that one is the same task, not another
-    offer). A decline counts for the rule whose task it was, and a lost deal for the kinds its type
-    maps to.
+    offer). A decline counts for the rule whose task it was, and a lost deal for the rules whose
+    offer kind it says no to (``CompiledRule.offer_kind``).
     """
     out = accounts.select("account")
     today = as_of.date()
@@ -333,8 +384,10 @@ def _declines(
     """Every no known as of ``today``: (account, rule_id | null, kind | null, at)."""
     statuses = sorted({s for _, _, c in rules for s in c.decline_statuses})
     deal_types: dict[str, str] = {}
+    kinds: dict[str, str] = {}
     for _, _, c in rules:
         deal_types.update(c.deal_types)
+        kinds.update(c.deal_kinds)
     tasks = (
         activities.filter(pl.col("sync_key").is_not_null() & pl.col("status").is_in(statuses))
         .join(ledger.select(pl.col("key").alias("sync_key"), "rule_id", "account_id"), on="sync_key")
@@ -345,16 +398,17 @@ def _declines(
             pl.col("modified_at").dt.date().alias("at"),
         )
     )
-    lost = opportunities.filter(
-        pl.col("is_closed").fill_null(False)
-        & ~pl.col("is_won").fill_null(False)
-        & pl.col("opp_type").is_in(list(deal_types))
-        & (pl.col("close_date") <= today)
-    ).select(
-        pl.col("account_id").alias("account"),
-        pl.lit(None, dtype=pl.String).alias("rule_id"),
-        pl.col("opp_type").replace_strict(deal_types, return_dtype=pl.String).alias("kind"),
-        pl.col("close_date").alias("at"),
+    lost = (
+        opportunities.filter(
+            pl.col("is_closed").fill_null(False) & ~pl.col("is_won").fill_null(False) & (pl.col("close_date") <= today)
+        )
+        .select(
+            pl.col("account_id").alias("account"),
+            pl.lit(None, dtype=pl.String).alias("rule_id"),
+            lost_deal_kind(deal_types, kinds).alias("kind"),
+            pl.col("close_date").alias("at"),
+        )
+        .filter(pl.col("kind").is_not_null())
     )
     return pl.concat([tasks, lost]).filter(pl.col("at") <= today)
 
@@ -392,6 +446,15 @@ def reason(guard_id: str, params: Guard, row: Mapping[str, Any], rule: RuleConte
     if guard_id == "G8":
         missing = [f for f in rule.reason_fields if row.get(f) is None]
         return f"the reason needs {', '.join(missing)}, which is unknown"
+    if guard_id == "G9":
+        if row.get("churned_on") is not None:
+            return f"churned on {row['churned_on']}: no active contract"
+        return f"churned: {row.get('account_type') or row.get('lifecycle_stage')} in the CRM"
+    if guard_id == "G10":
+        last = row.get("usage_day")
+        if last is None:
+            return f"no usage data for workspace {row.get('workspace_id')}"
+        return f"no usage data since {last} ({(row['_today'] - last).days} days)"
     raise KeyError(guard_id)
 
 

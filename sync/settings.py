@@ -33,6 +33,7 @@ from rules.engine import RuleSource
 from rules.features import FeatureParams
 from rules.guards import (
     GUARD_IDS,
+    Churned,
     DeclineCooldown,
     DoNotContact,
     FrequencyCap,
@@ -42,6 +43,7 @@ from rules.guards import (
     OpenEscalation,
     Relevance,
     SayWhy,
+    StaleUsage,
 )
 from rules.health import HealthParams
 from rules.nba import NbaParams, Routing
@@ -231,7 +233,7 @@ PlaybookSettings = Playbook
 
 
 class GuardSettings(Section):
-    """``[guards.G1]`` … ``[guards.G8]``: each guard's defaults; a rule's ``guard_params`` overrides them."""
+    """``[guards.G1]`` … ``[guards.G10]``: each guard's defaults; a rule's ``guard_params`` overrides them."""
 
     G1: LoyaltyFirst = Field(default_factory=LoyaltyFirst)
     G2: FrequencyCap = Field(default_factory=FrequencyCap)
@@ -241,6 +243,8 @@ class GuardSettings(Section):
     G6: DoNotContact = Field(default_factory=DoNotContact)
     G7: Relevance = Field(default_factory=Relevance)
     G8: SayWhy = Field(default_factory=SayWhy)
+    G9: Churned = Field(default_factory=Churned)
+    G10: StaleUsage = Field(default_factory=StaleUsage)
 
     def by_id(self) -> dict[str, Guard]:
         return {gid: getattr(self, gid) for gid in GUARD_IDS}

@@ -26,6 +26,7 @@ from connectors.hubspot.streams import (
     SEARCH_PAGE,
     STREAM_TYPES,
     Companies,
+    Deals,
     HubSpotStream,
     Owners,
     Tasks,
@@ -340,9 +341,11 @@ class HubSpotConnector:
                 )
             elif cls is Tasks:
                 decl = Tasks(lookback=lookback, sync_key_property=settings.sync_key_property)
+            elif cls is Deals:
+                decl = Deals(lookback=lookback, deal_kind_property=settings.deal_kind_property)
             else:
                 decl = cls(lookback=lookback)
-            required = settings.read_properties() if cls is Companies else None
+            required = {Companies: settings.read_properties, Deals: settings.deal_properties}.get(cls, dict)()
             readers.append(ObjectReader(self.client, decl, required, self.extra if cls is Companies else None))
         self.streams: tuple[ObjectReader | OwnerReader, ...] = tuple(readers)
         self.writer = HubSpotTaskWriter(self.client, settings)

@@ -61,6 +61,9 @@ class HubSpotSettings(ConnectionSettings):
     do_not_contact_property: str | None = Field(None, description="company bool: do not contact / legal hold (G6)")
     nps_property: str | None = Field(None, description="company number: NPS roll-up, 0-10 (G1)")
     csat_property: str | None = Field(None, description="company number: CSAT roll-up, 0-100")
+    deal_kind_property: str | None = Field(
+        None, description="deal property saying upsell / cross-sell / renewal (G3: decides over dealtype)"
+    )
     sync_key_property: str = "upsync_sync_key"
     fallback_owner_id: str | None = None
     company_properties: dict[str, str] = Field(
@@ -83,7 +86,7 @@ class HubSpotSettings(ConnectionSettings):
         """The extra company properties (internal names): the features ``crm.<name>``."""
         return self.extra_properties.get("companies", ())
 
-    @field_validator(*_OPTIONAL, mode="before")
+    @field_validator(*_OPTIONAL, "deal_kind_property", mode="before")
     @classmethod
     def _optional(cls, value: object) -> object:
         return optional_field(value)
@@ -100,6 +103,12 @@ class HubSpotSettings(ConnectionSettings):
             return {}
         keys = ("workspace_property", *_OPTIONAL)
         return {f"hubspot.{k}": v for k in keys if (v := getattr(self, k))}
+
+    def deal_properties(self) -> dict[str, str]:
+        """The deal properties the pull reads because this section names them: key → property."""
+        if "deals" not in self.objects or not self.deal_kind_property:
+            return {}
+        return {"hubspot.deal_kind_property": self.deal_kind_property}
 
     @field_validator("base_url")
     @classmethod

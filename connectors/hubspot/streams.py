@@ -251,6 +251,10 @@ class Contacts(HubSpotStream):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Deals(HubSpotStream):
+    """Deals, with the portal's own property naming a deal's kind if it keeps one (G3)."""
+
+    deal_kind_property: str | None = None
+
     config_name = "deals"
     object_type = "deals"
     kind = "opportunities"
@@ -266,6 +270,9 @@ class Deals(HubSpotStream):
         column("created_at", "createdate", instant),
     )
     associations = (Association("companies", (5, 341), "account_id"),)
+
+    def configured(self) -> tuple[Column, ...]:
+        return (column("deal_kind", self.deal_kind_property),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ from connectors.extra_fields import SALESFORCE_TYPES, CrmType, DeclaredFields
 from connectors.oauth import TokenCache
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
-from connectors.salesforce.streams import STREAM_TYPES, Accounts, SObjectStream, Tasks
+from connectors.salesforce.streams import STREAM_TYPES, Accounts, Opportunities, SObjectStream, Tasks
 from connectors.salesforce.writes import SalesforceTaskWriter
 from connectors.settings import RetrySettings
 from core.config import secret
@@ -82,13 +82,15 @@ class SObjectReader:
     def _named(self, exc: ConnectorError) -> ConnectorError:
         """An INVALID_FIELD on a field the config names says which key names it and what to do."""
         text = str(exc)
-        if "INVALID_FIELD" not in text or self.decl.config_name != "accounts":
+        named = {"accounts": self.settings.read_fields, "opportunities": self.settings.opportunity_fields}
+        if "INVALID_FIELD" not in text or self.decl.config_name not in named:
             return exc
-        keys = [f"{api!r} ({key})" for key, api in self.settings.read_fields().items() if f"'{api}'" in text]
+        fields = named[self.decl.config_name]()
+        keys = [f"{api!r} ({key})" for key, api in fields.items() if f"'{api}'" in text]
         if not keys:
             return exc
         return ConnectorError(
-            f"the org has no Account field {', '.join(keys)}, or the integration user cannot read it",
+            f"the org has no {self.decl.sobject} field {', '.join(keys)}, or the integration user cannot read it",
             system="salesforce",
             stream=self.name,
             hint="set the key to the Account field that holds that value, or switch an optional one off with "
@@ -210,6 +212,8 @@ class SalesforceConnector:
                 )
             elif cls is Tasks:
                 decl = Tasks(lookback=lookback, sync_key_field=settings.sync_key_field)
+            elif cls is Opportunities:
+                decl = Opportunities(lookback=lookback, deal_kind_field=settings.deal_kind_field)
             else:
                 decl = cls(lookback=lookback)
             readers.append(SObjectReader(self.client, decl, settings, self.extra if cls is Accounts else None))

@@ -64,6 +64,9 @@ class SalesforceSettings(ConnectionSettings):
     do_not_contact_field: str | None = Field(None, description="Account checkbox: do not contact / legal hold (G6)")
     nps_field: str | None = Field(None, description="Account number: NPS roll-up, 0-10 (G1)")
     csat_field: str | None = Field(None, description="Account number or percent: CSAT roll-up, 0-100")
+    deal_kind_field: str | None = Field(
+        None, description="Opportunity field saying upsell / cross-sell / renewal (G3: decides over Type)"
+    )
     sync_key_field: str = "Upsync_Sync_Key__c"
     fallback_owner_id: str | None = Field(None, description="owner of tasks whose account owner is inactive")
     account_fields: dict[str, str] = Field(
@@ -88,7 +91,15 @@ class SalesforceSettings(ConnectionSettings):
         """The extra Account fields (API names as written): the features ``crm.<name>``."""
         return self.extra_fields.get("Account", ())
 
-    @field_validator("seats_field", "health_field", "do_not_contact_field", "nps_field", "csat_field", mode="before")
+    @field_validator(
+        "seats_field",
+        "health_field",
+        "do_not_contact_field",
+        "nps_field",
+        "csat_field",
+        "deal_kind_field",
+        mode="before",
+    )
     @classmethod
     def _optional(cls, value: object) -> object:
         return optional_field(value)
@@ -105,6 +116,12 @@ class SalesforceSettings(ConnectionSettings):
             return {}
         keys = ("workspace_field", "seats_field", "health_field", "do_not_contact_field", "nps_field", "csat_field")
         return {f"salesforce.{k}": v for k in keys if (v := getattr(self, k))}
+
+    def opportunity_fields(self) -> dict[str, str]:
+        """The Opportunity fields the pull reads because this section names them: key → API name."""
+        if "opportunities" not in self.objects or not self.deal_kind_field:
+            return {}
+        return {"salesforce.deal_kind_field": self.deal_kind_field}
 
     @field_validator("instance_url")
     @classmethod

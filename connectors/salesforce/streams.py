@@ -191,6 +191,10 @@ class Contracts(SObjectStream):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Opportunities(SObjectStream):
+    """Opportunities, with the org's own field naming a deal's kind if it keeps one (G3)."""
+
+    deal_kind_field: str | None = None
+
     config_name = "opportunities"
     sobject = "Opportunity"
     kind = "opportunities"
@@ -206,6 +210,9 @@ class Opportunities(SObjectStream):
         column("owner_id", "OwnerId"),
         column("created_at", "CreatedDate", instant),
     )
+
+    def configured(self) -> tuple[Column, ...]:
+        return (column("deal_kind", self.deal_kind_field),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -124,7 +124,7 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
         guard_rules.append(
             (
                 rule.id,
-                rule.kind,
+                rule.offer_kind,
                 period_of(rule.source.window, as_of),
                 cap if isinstance(cap, guards.FrequencyCap) else None,
                 cooldown if isinstance(cooldown, guards.DeclineCooldown) else None,

@@ -47,6 +47,8 @@ class RuleSource:
     reason: str | None = None  # template naming the values that make it true (G8)
     offer: str | None = None  # cross-sell: the product offered…
     offer_feature: str | None = None  # …or the text feature holding it (copurchase_product, group_product)
+    offer_kind: Literal["upsell", "cross-sell", "renewal", "save", "review"] | None = None
+    """What G3 reads a lost deal as a no to for this rule (``renewal`` for a renewal offer); default its kind."""
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -155,11 +157,26 @@ class CompiledRule:
         return self.source.kind
 
     @property
+    def offer_kind(self) -> str:
+        return self.source.offer_kind or self.source.kind
+
+    @property
+    def reads_usage(self) -> bool:
+        """Its condition or value reads usage (a stale usage feed holds it: G10, the breaker)."""
+        return features.reads_usage(self.when.columns | self.value.columns, self.when.uses | self.value.uses)
+
+    @property
     def title(self) -> str:
         return self.source.description or self.source.id.replace("-", " ").capitalize()
 
     def context(self) -> RuleContext:
-        return RuleContext(rule_id=self.id, kind=self.kind, offer=self.offer, reason_fields=self.reason_fields)
+        return RuleContext(
+            rule_id=self.id,
+            kind=self.kind,
+            offer=self.offer,
+            reason_fields=self.reason_fields,
+            reads_usage=self.reads_usage,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,17 @@ days, ``w1`` the 7 before, and so on; usage metrics are weekly means of daily va
 activities weekly counts.
 """
 
-from rules.features.catalogue import FEATURES, SERIES, Feature, FeatureParams, Series, feature_schema, series_columns
+from rules.features.catalogue import (
+    FEATURES,
+    SERIES,
+    USAGE_FEATURES,
+    Feature,
+    FeatureParams,
+    Series,
+    feature_schema,
+    reads_usage,
+    series_columns,
+)
 from rules.features.compute import compute
 from rules.features.crm import CRM_TYPES, crm_columns, crm_schema
 from rules.features.products import owned_products, purchases
@@ -25,6 +35,7 @@ __all__ = [
     "CRM_TYPES",
     "FEATURES",
     "SERIES",
+    "USAGE_FEATURES",
     "Feature",
     "FeatureParams",
     "Series",
@@ -34,5 +45,6 @@ __all__ = [
     "feature_schema",
     "owned_products",
     "purchases",
+    "reads_usage",
     "series_columns",
 ]

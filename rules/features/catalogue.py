@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rules.expr import Schema, Type
@@ -59,6 +59,13 @@ FEATURES: tuple[Feature, ...] = tuple(
                 B,
                 "",
                 "an active contract, a current contract end, an active asset or a deal won in 365 days",
+            ),
+            (
+                "churned_on",
+                D,
+                "date",
+                "not a customer any more: the day the last contract, asset or CRM contract end ran out "
+                "(or a year after the last won deal); empty for a customer or an account that never was one",
             ),
             ("customer_since", D, "date", "start of the first activated contract (else the first won deal)"),
             ("days_since_start", N, "days", "days since customer_since"),
@@ -204,6 +211,18 @@ def feature_schema(params: FeatureParams, extra: Mapping[str, Type] | None = Non
         features=features,
         series={s.name: params.series_weeks for s in SERIES} | {"health": params.series_weeks},
         tracked=params.tracked,
+    )
+
+
+USAGE_FEATURES = frozenset(f.name for f in FEATURES if f.group == "usage")
+_USAGE_SERIES = frozenset(s.name for s in SERIES) | {"health"}
+
+
+def reads_usage(columns: Iterable[str], uses: Iterable[tuple[str, int]]) -> bool:
+    """Whether an expression reading these feature ``columns`` (and ``uses()`` windows) reads usage:
+    a usage feature, a weekly series, ``uses()`` or the health score (computed from usage)."""
+    return bool(list(uses)) or any(
+        c in USAGE_FEATURES or c.split("@", 1)[0] in _USAGE_SERIES or c.startswith("health") for c in columns
     )
 
 

@@ -129,6 +129,14 @@ def compute(
         .fill_null(False)
         .alias("is_customer"),
     )
+    # a former customer: whatever made it one ran out; the latest of those ends is when it churned
+    ends = pl.max_horizontal(
+        "_last_contract_end",
+        "_crm_contract_end",
+        pl.col("_last_won") + pl.duration(days=365),
+        "_last_asset_end",
+    )
+    out = out.with_columns(pl.when(~pl.col("is_customer")).then(ends).alias("churned_on"))
     out = out.with_columns(
         pl.max_horizontal("seat_utilisation", "storage_utilisation", "api_utilisation").alias("max_utilisation"),
         (pl.col("activation_rate") >= params.activation_ratio).alias("activated"),

@@ -45,6 +45,7 @@ def contract_terms(t: Tables, today: date, params: FeatureParams) -> pl.DataFram
             pl.col("end_date").filter(active).max().alias("_active_contract_end"),
             pl.col("end_date").filter(active).min().alias("_next_contract_end"),
             count_where(active).cast(pl.Float64).alias("active_contracts"),
+            pl.col("end_date").filter(activated).max().alias("_last_contract_end"),
         )
         .rename({"account_id": "account"})
     )
@@ -72,6 +73,7 @@ def deal_features(t: Tables, today: date) -> pl.DataFrame:
             count_where(lost & (pl.col("close_date") > today - day_span(90))).cast(pl.Float64).alias("lost_deals_90d"),
             pl.col("amount").filter(won & recent).sum().alias("arr"),
             pl.col("close_date").filter(won).min().alias("_first_won"),
+            pl.col("close_date").filter(won).max().alias("_last_won"),
         )
         .rename({"account_id": "account"})
     )
@@ -148,6 +150,12 @@ def ownership_features(t: Tables, as_of: datetime) -> pl.DataFrame:
     today = as_of.date()
     owned = owned_products(t, as_of=as_of)
     current_asset = t.assets.filter(is_current_asset(today))
+    ended = (
+        t.assets.filter(pl.col("purchase_date") <= today)
+        .group_by("account_id")
+        .agg(pl.col("usage_end_date").max().alias("_last_asset_end"))
+        .rename({"account_id": "account"})
+    )
     return (
         owned.group_by("account")
         .agg(pl.col("product").sort().alias("products_owned"), pl.len().cast(pl.Float64).alias("products_count"))
@@ -159,6 +167,7 @@ def ownership_features(t: Tables, as_of: datetime) -> pl.DataFrame:
             how="full",
             coalesce=True,
         )
+        .join(ended, on="account", how="full", coalesce=True)
         .with_columns(pl.col("_active_asset").fill_null(False))
     )
 

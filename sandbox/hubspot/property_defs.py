@@ -37,6 +37,7 @@ _DEAL_STAGES: Final = (
     "closedlost",
 )
 _DEAL_TYPES: Final = (("newbusiness", "New Business"), ("existingbusiness", "Existing Business"))
+_DEAL_KINDS: Final = (("new", "New"), ("upsell", "Upsell"), ("cross_sell", "Cross-sell"), ("renewal", "Renewal"))
 _TICKET_STAGES: Final = (("1", "New"), ("2", "Waiting on contact"), ("3", "Waiting on us"), ("4", "Closed"))
 _TICKET_PRIORITY: Final = ("LOW", "MEDIUM", "HIGH", "URGENT")
 _TASK_STATUS: Final = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
@@ -232,6 +233,8 @@ def _type_defs(object_type: str, group: str) -> list[Def]:
             Def("pipeline", "Pipeline", "enumeration", "select", group, ("default",)),
             Def("closedate", "Close Date", "datetime", "date", group),
             Def("dealtype", "Deal Type", "enumeration", "radio", group, _DEAL_TYPES),
+            # a portal's own property saying what a deal sells; filled only in a world whose variant keeps it
+            Def("deal_kind", "Deal kind", "enumeration", "select", group, _DEAL_KINDS, custom=True),
             Def("hs_is_closed", "Is Deal Closed?", "bool", "calculation_equation", group, read_only=True),
             Def("hs_is_closed_won", "Is Closed Won", "bool", "calculation_equation", group, read_only=True),
         ]

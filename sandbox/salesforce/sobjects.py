@@ -40,11 +40,12 @@ OPPORTUNITY_STAGES = (
     *("Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"),
 )
 OPPORTUNITY_TYPES = (
-    "New Business",
-    "Existing Business - Upgrade",
-    "Existing Business - Cross-sell",
-    "Existing Business - Renewal",
+    "New Customer",
+    "Existing Customer - Upgrade",
+    "Existing Customer - Replacement",
+    "Existing Customer - Downgrade",
 )
+"""Salesforce's standard Opportunity Type values (Salesforce Help, "Opportunity Fields")."""
 CASE_STATUSES = ("New", "Working", "Escalated", "Closed")
 CASE_PRIORITIES = ("High", "Medium", "Low")
 ASSET_STATUSES = ("Purchased", "Shipped", "Installed", "Registered", "Obsolete")
@@ -156,6 +157,8 @@ OPPORTUNITY = SObjectSpec(
         FieldSpec(name="CloseDate", type="date", label="Close Date", nillable=False),
         number_field("Amount", "Amount", "currency"),
         reference_field("OwnerId", "Owner ID", "User", nillable=False),
+        # an org's own picklist saying what a deal sells; filled only in a world whose variant keeps it
+        picklist_field("Deal_Kind__c", "Deal Kind", ("New", "Upsell", "Cross-sell", "Renewal")),
         *audit_fields(),
     ),
 )

@@ -17,7 +17,7 @@ from sandbox.world.catalogue import (
 from sandbox.world.clock import DAY, Clock
 from sandbox.world.records import Account, Bundle, Line, owner_email
 from sandbox.world.stores import HubSpotStore
-from sandbox.world.variant import CrmVariant
+from sandbox.world.variant import HS_DEAL_KIND_PROPERTY, CrmVariant
 from sandbox.world.vocabulary import INDUSTRIES
 
 PLATFORM: Final = 4
@@ -77,6 +77,9 @@ class HubSpotProjection:
         self.renames = self.variant.hs_renames()
         if self.renames:
             self.store.property_renames["companies"] = dict(self.renames)
+        self.kind_property = self.variant.hs_deal_kind_property
+        if self.kind_property is not None and self.kind_property != HS_DEAL_KIND_PROPERTY:
+            self.store.property_renames["deals"] = {HS_DEAL_KIND_PROPERTY: self.kind_property}
         if self.variant.hs_deal_options != CrmVariant().hs_deal_options:
             self.store.property_options[("deals", "dealtype")] = self.variant.hs_deal_options
         # overlapping: every engagement type counts from the tasks' block, so the n-th task,
@@ -233,6 +236,9 @@ class HubSpotProjection:
                 d_created,
                 d_modified,
             )
+            kind = self.variant.deal_kind_value("hubspot", d.kind)
+            if kind is not None:
+                deals[did]["properties"][self.kind_property or HS_DEAL_KIND_PROPERTY] = kind
             self.link("deals", did, "companies", company)
         lines = self.tables["line_items"]
         for li in b.lines:

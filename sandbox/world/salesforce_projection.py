@@ -7,7 +7,7 @@ from sandbox.world.clock import DAY, Clock
 from sandbox.world.formats import sf_id
 from sandbox.world.records import Account, Bundle, owner_email
 from sandbox.world.stores import SalesforceStore
-from sandbox.world.variant import CrmVariant
+from sandbox.world.variant import SF_DEAL_KIND_FIELD, CrmVariant
 from sandbox.world.vocabulary import INDUSTRIES
 
 
@@ -21,6 +21,9 @@ class SalesforceProjection:
         # the org's own names for the custom Account fields and its Opportunity Type values
         renames = self.variant.sf_renames()
         self.store.field_renames = {("Account", old): new for old, new in renames.items()}
+        self.kind_field = self.variant.sf_deal_kind_field
+        if self.kind_field is not None and self.kind_field != SF_DEAL_KIND_FIELD:
+            self.store.field_renames[("Opportunity", SF_DEAL_KIND_FIELD)] = self.kind_field
         if self.variant.sf_picklist != CrmVariant().sf_picklist:
             self.store.picklists[("Opportunity", "Type")] = self.variant.sf_picklist
         self.renames = renames
@@ -165,6 +168,7 @@ class SalesforceProjection:
                 "AccountId": acc_id,
                 "Name": d.name,
                 "Type": self.variant.sf_opportunity_types[d.kind],
+                self.kind_field or SF_DEAL_KIND_FIELD: self.variant.deal_kind_value("salesforce", d.kind),
                 "StageName": d.stage,
                 "IsClosed": d.stage.startswith("Closed"),
                 "IsWon": d.stage == "Closed Won",

@@ -2,7 +2,8 @@
 
 A real org names its custom fields as its admin chose (``Product_Workspace__c``, not the
 sandbox's ``Workspace_Id__c``), keeps Salesforce's standard Opportunity Type values or its own,
-and a HubSpot portal numbers engagements as it numbers them. A :class:`CrmVariant` is one such
+may keep a deal field of its own saying what a deal sells (upsell, cross-sell, renewal), and a
+HubSpot portal numbers engagements as it numbers them. A :class:`CrmVariant` is one such
 set-up, drawn from a seed (:meth:`CrmVariant.from_seed`); the default is the sandbox's own, so
 a world built without one is today's. :func:`upsync_config` renders the config section an admin
 of that org would write, so tests configure upsync by config alone.
@@ -20,7 +21,11 @@ from typing import Final, Literal
 
 __all__ = [
     "DEAL_KINDS",
+    "HS_DEAL_KIND_PROPERTY",
+    "HS_DEAL_KIND_VALUES",
     "HS_STANDARD_DEAL_TYPES",
+    "SF_DEAL_KIND_FIELD",
+    "SF_DEAL_KIND_VALUES",
     "SF_STANDARD_OPPORTUNITY_TYPES",
     "CrmVariant",
     "upsync_config",
@@ -44,18 +49,21 @@ _SF_STANDARD_BY_KIND: Final = (
     "Existing Customer - Upgrade",
     "Existing Customer - Replacement",
 )
-SF_SANDBOX_OPPORTUNITY_TYPES: Final = (
-    "New Business",
-    "Existing Business - Upgrade",
-    "Existing Business - Cross-sell",
-    "Existing Business - Renewal",
-)
-"""The values the sandbox has always used (a custom picklist, not Salesforce's standard one)."""
 _SF_CUSTOM_OPPORTUNITY_TYPES: Final = ("New Logo", "Expansion", "Cross-sell", "Renewal")
 
 HS_STANDARD_DEAL_TYPES: Final = ("newbusiness", "existingbusiness", "existingbusiness", "existingbusiness")
 """HubSpot's default ``dealtype`` options (New Business, Existing Business), by deal kind."""
 _HS_CUSTOM_DEAL_TYPES: Final = ("new_logo", "expansion", "cross_sell", "renewal")
+
+SF_DEAL_KIND_FIELD: Final = "Deal_Kind__c"
+"""The stand-in's custom Opportunity picklist saying what a deal sells; empty unless a variant fills it."""
+HS_DEAL_KIND_PROPERTY: Final = "deal_kind"
+"""The stand-in's custom deal property saying the same."""
+_SF_KIND_FIELDS: Final = ("Upsell_Type__c", "Deal_Kind__c", "Opportunity_Kind__c")
+_HS_KIND_PROPERTIES: Final = ("deal_kind", "upsell_type", "deal_category")
+SF_DEAL_KIND_VALUES: Final = ("New", "Upsell", "Cross-sell", "Renewal")
+HS_DEAL_KIND_VALUES: Final = ("new", "upsell", "cross_sell", "renewal")
+"""The kind field's value of each deal kind (:data:`DEAL_KINDS`)."""
 
 # canonical column → the sandbox's API name (today's world), then names other orgs use
 _SF_FIELDS: Final[dict[str, tuple[str, ...]]] = {
@@ -93,8 +101,8 @@ _HS_KEYS: Final = {
     "nps": "nps_property",
     "csat": "csat_property",
 }
-# the G3 kind a lost deal of each world kind means (rules/guards.py, DeclineCooldown.deal_types)
-_G3_KINDS: Final = (None, "upsell", "cross-sell", None)
+# the offer a lost deal of each world kind says no to (G3, rules/deal_kinds.py); new business: none
+_G3_KINDS: Final = (None, "upsell", "cross-sell", "renewal")
 
 EngagementIds = Literal["disjoint", "overlapping"]
 
@@ -109,34 +117,43 @@ class CrmVariant:
 
     ``sf_fields`` / ``hs_properties``: canonical column → the Account field / company property
     that holds it. ``sf_opportunity_types`` / ``hs_deal_types``: the Type / ``dealtype`` value of
-    each deal kind (:data:`DEAL_KINDS`). ``hs_engagement_ids``: ``disjoint`` gives each engagement
-    type its own id block (today's world); ``overlapping`` numbers tasks, calls, meetings, emails
-    and notes from the same base, so the n-th of each share an id, as HubSpot's per-type ids may.
+    each deal kind (:data:`DEAL_KINDS`); the default is each CRM's standard picklist.
+    ``sf_deal_kind_field`` / ``hs_deal_kind_property``: the org's own deal field saying what a deal
+    sells (:data:`SF_DEAL_KIND_VALUES` / :data:`HS_DEAL_KIND_VALUES`), or None.
+    ``hs_engagement_ids``: ``disjoint`` gives each engagement type its own id block (today's
+    world); ``overlapping`` numbers tasks, calls, meetings, emails and notes from the same base,
+    so the n-th of each share an id, as HubSpot's per-type ids may.
     """
 
     seed: int | None = None
     sf_fields: Mapping[str, str] = field(default_factory=lambda: _defaults(_SF_FIELDS))
-    sf_opportunity_types: tuple[str, str, str, str] = SF_SANDBOX_OPPORTUNITY_TYPES
+    sf_opportunity_types: tuple[str, str, str, str] = _SF_STANDARD_BY_KIND
+    sf_deal_kind_field: str | None = None
     hs_properties: Mapping[str, str] = field(default_factory=lambda: _defaults(_HS_PROPERTIES))
     hs_deal_types: tuple[str, str, str, str] = HS_STANDARD_DEAL_TYPES
+    hs_deal_kind_property: str | None = None
     hs_engagement_ids: EngagementIds = "disjoint"
 
     @classmethod
     def from_seed(cls, seed: int) -> CrmVariant:
         """A set-up drawn from ``seed``: every custom field renamed away from the sandbox's name,
-        standard or custom picklist values, overlapping or disjoint engagement ids."""
+        standard or custom picklist values, overlapping or disjoint engagement ids, a deal kind
+        field or none (drawn last: the earlier draws of a seed stay what they were)."""
         rng = random.Random(f"crm-variant:{seed}")
         sf = {c: rng.choice(options[1:]) for c, options in _SF_FIELDS.items()}
         hs = {c: rng.choice(options[1:]) for c, options in _HS_PROPERTIES.items()}
         sf_types = _SF_STANDARD_BY_KIND if rng.random() < 0.5 else _SF_CUSTOM_OPPORTUNITY_TYPES
         hs_types = HS_STANDARD_DEAL_TYPES if rng.random() < 0.5 else _HS_CUSTOM_DEAL_TYPES
         ids: EngagementIds = "overlapping" if rng.random() < 0.5 else "disjoint"
+        kind_field = rng.random() < 0.5
         return cls(
             seed=seed,
             sf_fields=sf,
             sf_opportunity_types=sf_types,
+            sf_deal_kind_field=rng.choice(_SF_KIND_FIELDS) if kind_field else None,
             hs_properties=hs,
             hs_deal_types=hs_types,
+            hs_deal_kind_property=rng.choice(_HS_KIND_PROPERTIES) if kind_field else None,
             hs_engagement_ids=ids,
         )
 
@@ -165,16 +182,42 @@ class CrmVariant:
         defaults = _defaults(_HS_PROPERTIES)
         return {defaults[c]: name for c, name in self.hs_properties.items() if name != defaults[c]}
 
+    def deal_kind_field(self, system: str) -> str | None:
+        """The org's deal field saying what a deal sells, if it keeps one."""
+        return self.sf_deal_kind_field if system == "salesforce" else self.hs_deal_kind_property
+
+    def deal_kind_value(self, system: str, kind: int) -> str | None:
+        """The kind field's value of a deal of world kind ``kind``, where the org keeps the field."""
+        if self.deal_kind_field(system) is None:
+            return None
+        return (SF_DEAL_KIND_VALUES if system == "salesforce" else HS_DEAL_KIND_VALUES)[kind]
+
+    def standard_types(self, system: str) -> bool:
+        """The org keeps its CRM's standard deal type picklist."""
+        if system == "salesforce":
+            return self.sf_opportunity_types == _SF_STANDARD_BY_KIND
+        return self.hs_deal_types == HS_STANDARD_DEAL_TYPES
+
     def lost_deal_kinds(self, system: str) -> dict[str, str]:
-        """What a lost deal of each type means to G3 in this org: type value → proposal kind."""
+        """What a lost deal of each type says no to in this org (G3): type value → offer kind.
+        Where a type stands for several kinds, the first (an upgrade before a cross-sell); HubSpot's
+        one existing-business value reads as a renewal, as most existing-business deals are."""
         values = self.sf_opportunity_types if system == "salesforce" else self.hs_deal_types
+        if system == "hubspot" and values == HS_STANDARD_DEAL_TYPES:
+            return {"existingbusiness": "renewal"}
         out: dict[str, str] = {}
         for value, kind in zip(values, _G3_KINDS, strict=True):
             if kind is not None and value not in out:
                 out[value] = kind
-        if system == "hubspot" and values == HS_STANDARD_DEAL_TYPES:
-            out = {"existingbusiness": "*"}  # one value for every existing-business deal: any proposal
         return out
+
+    def lost_deal_kind(self, system: str, type_value: str | None, kind_value: str | None) -> str | None:
+        """The offer a lost deal with these values says no to in this org: its kind field's value
+        where it holds one, else its type."""
+        if kind_value:
+            values = SF_DEAL_KIND_VALUES if system == "salesforce" else HS_DEAL_KIND_VALUES
+            return _G3_KINDS[values.index(kind_value)] if kind_value in values else None
+        return self.lost_deal_kinds(system).get(type_value or "")
 
 
 def _toml(value: str) -> str:
@@ -183,7 +226,8 @@ def _toml(value: str) -> str:
 
 def upsync_config(variant: CrmVariant, system: str) -> str:
     """The TOML an admin of this org writes for upsync: the ``[salesforce]`` or ``[hubspot]``
-    keys naming the org's fields, then ``[guards.G3]`` with the org's deal type values.
+    keys naming the org's fields (its deal kind field too), then ``[guards.G3]`` with the org's deal
+    type values where they are not the CRM's standard ones (upsync knows those).
 
     The CRM section's connection keys (URL, CA file) are the caller's; the text starts with
     the section's other keys, so it can follow them directly under the section header.
@@ -194,11 +238,15 @@ def upsync_config(variant: CrmVariant, system: str) -> str:
         keys = {_HS_KEYS[c]: name for c, name in variant.hs_properties.items()}
     else:
         raise ValueError(f"unknown CRM {system!r}")
+    kind_field = variant.deal_kind_field(system)
+    if kind_field is not None:
+        keys["deal_kind_field" if system == "salesforce" else "deal_kind_property"] = kind_field
     lines = [f"{key} = {_toml(name)}" for key, name in keys.items()]
-    kinds = variant.lost_deal_kinds(system)
-    lines += [
-        "",
-        "[guards.G3]",
-        "deal_types = { " + ", ".join(f"{_toml(v)} = {_toml(k)}" for v, k in kinds.items()) + " }",
-    ]
+    if not variant.standard_types(system):
+        kinds = variant.lost_deal_kinds(system)
+        lines += [
+            "",
+            "[guards.G3]",
+            "deal_types = { " + ", ".join(f"{_toml(v)} = {_toml(k)}" for v, k in kinds.items()) + " }",
+        ]
     return "\n".join(lines) + "\n"

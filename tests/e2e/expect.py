@@ -26,16 +26,21 @@ def readme_usage(heading: str) -> str:
 def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[str, Any]]:
     """CRM account id → facts, for live accounts at ≥ threshold of purchased seats whose owner is
     active and that no guard of an upsell holds back: not flagged do-not-contact (G6), NPS 7 or
-    more where known (G1), no open escalation (G5), no expansion deal lost in the last 90 days (G3)."""
+    more where known (G1), no open escalation (G5), no upsell deal lost in the last 90 days (G3:
+    its kind field, else its type, as the org records them)."""
     last: dict[str, dict[str, Any]] = {}
     for row in sb.world.usage.rows:
         ws = row["workspace_id"]
         if ws not in last or row["date"] > last[ws]["date"]:
             last[ws] = row
     today = sb.world.anchor.date()
-    variant = sb.world.crm_variant  # the org's own field names and deal types
-    # lost deals that hold back an upsell (G3, as the variant's config maps them)
-    upsell_lost = {t for t, kind in variant.lost_deal_kinds(crm).items() if kind in ("upsell", "*")}
+    variant = sb.world.crm_variant  # the org's own field names, deal types and deal kind field
+    kind_field = variant.deal_kind_field(crm)
+
+    def says_no_to_upsell(type_value: str | None, kind_value: str | None) -> bool:
+        """A lost deal holds back an upsell (G3): its kind field, else its type, says upsell."""
+        return variant.lost_deal_kind(crm, type_value, kind_value) in ("upsell", "*")
+
     out = {}
     if crm == "salesforce":
         f = variant.sf_fields
@@ -45,7 +50,7 @@ def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[
         lost = {
             o["AccountId"]
             for o in objects.get("Opportunity", {}).values()
-            if o["Type"] in upsell_lost
+            if says_no_to_upsell(o["Type"], o.get(kind_field) if kind_field else None)
             and o["IsClosed"]
             and not o["IsWon"]
             and (today - date.fromisoformat(o["CloseDate"])).days < 90
@@ -83,7 +88,7 @@ def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[
         lost = {
             company_of("deals", d["id"])
             for d in hs.objects.get("deals", {}).values()
-            if d["properties"]["dealtype"] in upsell_lost
+            if says_no_to_upsell(d["properties"]["dealtype"], d["properties"].get(kind_field) if kind_field else None)
             and d["properties"]["dealstage"] == "closedlost"
             and (today - date.fromisoformat(d["properties"]["closedate"][:10])).days < 90
         }

@@ -221,11 +221,11 @@ def test_describe_reports_types_picklists_and_write_flags(sf: Salesforce) -> Non
     stage = opportunity["StageName"]
     assert stage["restrictedPicklist"] is True and stage["nillable"] is False
     assert {"Closed Won", "Closed Lost", "Prospecting"} <= {p["value"] for p in stage["picklistValues"]}
-    assert [p["value"] for p in opportunity["Type"]["picklistValues"]] == [
-        "New Business",
-        "Existing Business - Upgrade",
-        "Existing Business - Cross-sell",
-        "Existing Business - Renewal",
+    assert [p["value"] for p in opportunity["Type"]["picklistValues"]] == [  # Salesforce's standard set
+        "New Customer",
+        "Existing Customer - Upgrade",
+        "Existing Customer - Replacement",
+        "Existing Customer - Downgrade",
     ]
     for derived in ("IsClosed", "IsWon"):
         assert (opportunity[derived]["createable"], opportunity[derived]["updateable"]) == (False, False)

@@ -91,10 +91,11 @@ class World:
         *,
         days: int = 56,
         updated_late: bool = False,
+        stopped: int = 0,
         **metrics: Any,
     ) -> None:
-        """Daily rows for the last ``days`` days; a metric is a constant or a function of the age in
-        days (1 = yesterday)."""
+        """Daily rows for the last ``days`` days, less the ``stopped`` newest (a workspace that went
+        quiet); a metric is a constant or a function of the age in days (1 = yesterday)."""
         base: dict[str, Any] = {
             "active_users": 30,
             "weekly_active_users": 40,
@@ -112,7 +113,7 @@ class World:
             "users_by_department": lambda age: {"Sales": 20, "IT": 10},
         }
         base.update(metrics)
-        for age in range(1, days + 1):
+        for age in range(1 + stopped, days + 1):
             row: dict[str, Any] = {"workspace_id": f"ws-{account}", "day": day(age)}
             for name, value in base.items():
                 v = value(age) if callable(value) else value

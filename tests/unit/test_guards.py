@@ -1,4 +1,5 @@
-"""Every guard G1–G8: a rule fires on every account of a small table; the guard holds back exactly these."""
+"""Every guard G1–G8: a rule fires on every account of a small table; the guard holds back exactly these.
+(G3's lost deals, G9 and G10: test_guards_lapse.py.)"""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_g2_at_most_two_offers_in_30_days() -> None:
 
 
 def test_g3_a_declined_offer_or_a_lost_deal_cools_down_for_90_days() -> None:
-    w = customers("declined", "declined-long-ago", "lost-upgrade", "lost-cross-sell", "untouched")
+    w = customers("declined", "declined-long-ago", "lost-upgrade", "lost-renewal", "untouched")
     for account, ago in (("declined", 30), ("declined-long-ago", 100)):
         key = f"k-{account}"
         w.add(
@@ -81,8 +82,8 @@ def test_g3_a_declined_offer_or_a_lost_deal_cools_down_for_90_days() -> None:
             modified_at=days_ago(ago),
         )
     for account, kind in (
-        ("lost-upgrade", "Existing Business - Upgrade"),
-        ("lost-cross-sell", "Existing Business - Cross-sell"),
+        ("lost-upgrade", "Existing Customer - Upgrade"),  # Salesforce's standard Type values
+        ("lost-renewal", "Existing Customer - Replacement"),
     ):
         w.add(
             "opportunities",

@@ -216,10 +216,10 @@ def test_as_of_hides_what_happened_after_it() -> None:
 
 def test_opp_types_restrict_the_deals_that_count() -> None:
     rows = run(
-        opp_types=["Existing Business - Upgrade"],
+        opp_types=["Existing Customer - Upgrade"],
         ledger=[task("k1", "a", "A1", "2026-04-01"), task("k2", "a", "A2", "2026-04-01")],
         opportunities=[
-            opp("o1", "A1", "2026-04-05", opp_type="Existing Business - Upgrade"),
+            opp("o1", "A1", "2026-04-05", opp_type="Existing Customer - Upgrade"),
             opp("o2", "A2", "2026-04-05", opp_type="New Business"),
         ],
     )

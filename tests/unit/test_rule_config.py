@@ -50,12 +50,12 @@ def test_a_value_must_be_a_number() -> None:
 def test_an_unknown_playbook_guard_or_role_is_named() -> None:
     found = problems(
         {"when": "is_customer", "playbook": "renewals"},
-        {"when": "is_customer", "guards": ["G1", "G9"]},
+        {"when": "is_customer", "guards": ["G1", "G11"]},
         {"when": "is_customer", "skip_guards": ["G44"], "guard_params": {"G1": {"min_np": 6}}},
         {"when": "is_customer", "owner": "css"},
     )
     assert found[0] == "rules[0] (rule-0).playbook: unknown playbook 'renewals' (did you mean 'renewal'?)"
-    assert found[1].startswith("rules[1] (rule-1).guards[1]: unknown guard 'G9'")
+    assert found[1].startswith("rules[1] (rule-1).guards[1]: unknown guard 'G11'")
     assert found[2].startswith("rules[2] (rule-2).skip_guards[0]: unknown guard 'G44'")
     assert found[3] == "rules[2] (rule-2).guard_params.G1.min_np: unknown parameter (did you mean 'min_nps'?)"
     assert found[4].startswith("rules[3] (rule-3).owner: unknown role 'css'")

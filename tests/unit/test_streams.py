@@ -60,7 +60,7 @@ def test_rest_json_and_bulk_csv_rows_give_the_same_record() -> None:
         "Id": "006A",
         "AccountId": "001A",
         "Name": "Upgrade",
-        "Type": "Existing Business - Upgrade",
+        "Type": "Existing Customer - Upgrade",
         "StageName": "Closed Won",
         "IsClosed": True,
         "IsWon": True,
