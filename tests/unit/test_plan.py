@@ -183,6 +183,12 @@ def test_a_task_written_under_its_old_hash_key_this_period_is_not_created_again(
     assert [(s.key, s.reason) for s in p.skipped] == [(OLD, "already written")]
 
 
+def test_an_old_key_task_the_rep_completed_this_period_is_not_followed_by_a_readable_one() -> None:
+    done = CrmState(tasks={OLD: crm_task(OLD, is_closed=True, status="Completed")})
+    p = plan([action()], {OLD: entry(key=OLD)}, done)
+    assert p.creates == () and [s.key for s in p.skipped] == [OLD]
+
+
 def test_an_old_key_task_left_pending_by_a_crash_before_the_upgrade_is_reconciled_under_its_key() -> None:
     p = plan([action()], {OLD: entry(key=OLD, state=LedgerState.pending)})
     assert [t.key for t in p.reconciles] == [OLD] and p.creates == ()
