@@ -19,11 +19,13 @@ activities weekly counts.
 from rules.features.catalogue import FEATURES, SERIES, Feature, FeatureParams, Series, feature_schema, series_columns
 from rules.features.compute import compute
 from rules.features.crm import CRM_TYPES, crm_columns, crm_schema
+from rules.features.labels import LABELS, label_of, shown, value_list
 from rules.features.products import owned_products, purchases
 
 __all__ = [
     "CRM_TYPES",
     "FEATURES",
+    "LABELS",
     "SERIES",
     "Feature",
     "FeatureParams",
@@ -32,7 +34,10 @@ __all__ = [
     "crm_columns",
     "crm_schema",
     "feature_schema",
+    "label_of",
     "owned_products",
     "purchases",
     "series_columns",
+    "shown",
+    "value_list",
 ]

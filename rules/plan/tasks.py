@@ -19,6 +19,7 @@ from core.records import (
     TaskIntent,
     TaskUpdate,
 )
+from rules.nba import owner_line
 from rules.plan.fields import landed_fields, plan_fields, who_edited
 from rules.plan.keys import identify, legacy_key, op_key, period_of, recent_periods
 from rules.plan.values import (
@@ -64,7 +65,7 @@ def _content(rule: TaskRule, action: Action, key: str, as_of: datetime, step: ob
         kind=rule.kind,
         signal=rule.signal,
         reasons=action.reasons,
-        owner_note=action.owner_note,
+        owner=owner_line(action.owner_name, action.role),
         lifecycle=action.lifecycle,
         evidence=dict(action.evidence),
         offer=str(action.evidence.get("offer")) if action.evidence.get("offer") else None,

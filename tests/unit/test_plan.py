@@ -241,6 +241,14 @@ def test_an_action_becomes_one_task_with_reasons_playbook_key_and_provenance() -
     assert task.provenance.rule_hash == "abc123" and task.provenance.inputs["seats_used"] == 9.0
 
 
+def test_the_task_body_names_its_owner_and_role_in_words() -> None:
+    named = replace(action(), role="cs", owner_name="Aiko Tanaka")
+    assert "Owner: Aiko Tanaka (customer success)\n" in plan([named]).creates[0].body
+    unnamed = replace(action(), role="cs", owner_note="cs: the account owner")
+    body = plan([unnamed]).creates[0].body
+    assert "Owner: customer success\n" in body and "cs: the account owner" not in body
+
+
 def test_a_written_task_is_not_written_again_and_an_unconfirmed_one_is_reconciled_first() -> None:
     assert plan([action()], {KEY: entry()}).creates == ()
     assert [s.reason for s in plan([action()], {KEY: entry()}).skipped] == ["already written"]
