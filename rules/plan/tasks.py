@@ -57,7 +57,14 @@ def task_suspects(ledger: Mapping[str, LedgerEntry], state: CrmState) -> dict[st
     return out
 
 
-def _content(rule: TaskRule, action: Action, key: str, as_of: datetime, step: object | None = None) -> TaskContent:
+def _content(
+    rule: TaskRule,
+    action: Action,
+    key: str,
+    as_of: datetime,
+    step: object | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> TaskContent:
     return TaskContent(
         account_name=action.account_name,
         rule_id=rule.id,
@@ -68,6 +75,7 @@ def _content(rule: TaskRule, action: Action, key: str, as_of: datetime, step: ob
         owner=owner_line(action.owner_name, action.role),
         lifecycle=action.lifecycle,
         evidence=dict(action.evidence),
+        labels=dict(labels or {}),
         offer=str(action.evidence.get("offer")) if action.evidence.get("offer") else None,
         key=key,
         step=step,  # type: ignore[arg-type]
@@ -96,9 +104,15 @@ def _key(rule_id: str, action: Action, period: str, known: Container[str]) -> st
     return legacy if legacy in known else key
 
 
-def _intents(rule: TaskRule, action: Action, as_of: datetime, known: Container[str] = ()) -> list[TaskIntent]:
+def _intents(
+    rule: TaskRule,
+    action: Action,
+    as_of: datetime,
+    known: Container[str] = (),
+    labels: Mapping[str, str] | None = None,
+) -> list[TaskIntent]:
     """The task(s) one action asks for: one, or a sequence's staged steps (A4). ``known``: the
-    keys the ledger and the CRM hold (see :func:`_key`)."""
+    keys the ledger and the CRM hold (see :func:`_key`); ``labels``: the CRM's field labels."""
     provenance = Provenance(rule_id=rule.id, rule_hash=rule.hash, as_of=as_of, inputs=dict(action.evidence))
     owner = action.owner_id
     if rule.playbook.steps:
@@ -108,7 +122,7 @@ def _intents(rule: TaskRule, action: Action, as_of: datetime, known: Container[s
         out = []
         for step, due in sequence_due(rule.playbook, anchor, as_of.date()):
             key = _key(f"{rule.id}#{step.id}", action, anchor.isoformat(), known)
-            content = _content(rule, action, key, as_of, step)
+            content = _content(rule, action, key, as_of, step, labels)
             out.append(
                 TaskIntent(
                     key=key,
@@ -131,7 +145,7 @@ def _intents(rule: TaskRule, action: Action, as_of: datetime, known: Container[s
         return out
     period = period_of(rule.window, as_of)
     key = _key(rule.id, action, period, known)
-    content = _content(rule, action, key, as_of)
+    content = _content(rule, action, key, as_of, labels=labels)
     return [
         TaskIntent(
             key=key,
@@ -239,7 +253,7 @@ def plan_changes(
     held_keys = _Known(ledger, state.tasks)
     for action in sorted(actions, key=lambda a: (-a.value, a.account_id)):
         rule = rules[action.rule_id]
-        intents = [t for t in _intents(rule, action, as_of, held_keys) if t.key not in seen]
+        intents = [t for t in _intents(rule, action, as_of, held_keys, state.labels) if t.key not in seen]
         seen.update(t.key for t in intents)
         if not intents:
             continue
