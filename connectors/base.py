@@ -125,6 +125,9 @@ class CrmConnector(Protocol):
         """The admin's extra account fields as features (``crm.<name>``) and their types (number,
         bool, text, date, datetime), read from the CRM's schema once; empty when none are declared."""
 
+    def extra_labels(self) -> Mapping[str, str]:
+        """The same fields' labels as the CRM shows them (``crm.<name>`` → label), for task bodies."""
+
     def close(self) -> None: ...
 
 

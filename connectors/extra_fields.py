@@ -157,23 +157,34 @@ class DeclaredFields:
         self._types = types
         self._schema = schema
         self._typed: list[tuple[str, CrmType]] | None = None
+        self._labels: dict[str, str] = {}
 
     def typed(self) -> tuple[tuple[str, CrmType], ...]:
         """(API name, type) of each declared field; a ConfigError names any the CRM lacks."""
         if not self.declared:
             return ()
         if self._typed is None:
-            found, problems = resolve(
-                self.declared, self._schema(), types=self._types, path=self.path, owner=self.owner
-            )
+            schema = list(self._schema())
+            found, problems = resolve(self.declared, schema, types=self._types, path=self.path, owner=self.owner)
             if problems:
                 raise ConfigError(problems, hint="`upsync crm check` lists every field upsync reads")
+            names = {name for name, _ in found}
+            self._labels = {
+                feature_name(str(f["name"])): str(f["label"])
+                for f in schema
+                if f.get("name") in names and str(f.get("label") or "").strip()
+            }
             self._typed = found
         return tuple(self._typed)
 
     def feature_types(self) -> dict[str, CrmType]:
         """Feature name → type (``crm.mrr_rollup__c`` → number)."""
         return {feature_name(name): kind for name, kind in self.typed()}
+
+    def feature_labels(self) -> dict[str, str]:
+        """Feature name → the label the CRM shows (``crm.mrr_rollup__c`` → MRR Roll-up), for task bodies."""
+        self.typed()
+        return dict(self._labels)
 
 
 def check_report(

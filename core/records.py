@@ -127,6 +127,7 @@ class Action:
     reasons: tuple[str, ...]
     supporting: tuple[str, ...] = ()
     evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    owner_name: str | None = None  # the owner's name in the CRM's users, for the task body
 
 
 Scalar = float | int | str | None

@@ -23,11 +23,13 @@ import polars as pl
 __all__ = [
     "ACCOUNT_OWNER",
     "LIFECYCLES",
+    "ROLE_WORDS",
     "NbaParams",
     "Responsibility",
     "Role",
     "Routing",
     "lifecycle_expr",
+    "owner_line",
     "rank",
     "route",
 ]
@@ -168,7 +170,7 @@ def route(
     routing: Routing,
     rule_owner: Mapping[str, str],
 ) -> pl.DataFrame:
-    """``actions`` plus role, owner and owner_note (why that owner, or why none).
+    """``actions`` plus role, owner, owner_name (from ``owners``) and owner_note (why that owner, or why none).
 
     ``actions`` carries each account's lifecycle, owner_id and owner_active besides the rule;
     ``owners`` (crm_id, email, active) resolves pool members and fallbacks named by id or email.
@@ -258,6 +260,29 @@ def route(
         .then(pl.format("{}; fallback owner {}", why, pl.lit(global_fallback, dtype=pl.String)))
         .otherwise(pl.format("{}; set [routing] fallback_owner", why))
     )
-    return out.with_columns(owner.alias("owner"), note.alias("owner_note")).drop(
+    names = (
+        {str(i): str(n) for i, n in owners.select("crm_id", "name").iter_rows() if n}
+        if "name" in owners.columns
+        else {}
+    )
+    owner_name = owner.replace_strict(names, default=None, return_dtype=pl.String)
+    return out.with_columns(owner.alias("owner"), note.alias("owner_note"), owner_name.alias("owner_name")).drop(
         "_pick", "_pick_active", "_account_owner", "owner_active"
     )
+
+
+ROLE_WORDS: Mapping[str, str] = {
+    ACCOUNT_OWNER: "account owner",
+    "cs": "customer success",
+    "cis": "customer inside sales",
+    "sales": "sales",
+}
+"""How a task body names a role; an admin's own role reads as its name (``key_accounts`` → key accounts)."""
+
+
+def owner_line(name: str | None, role: str) -> str:
+    """Who a task is for, in words: ``Aiko Tanaka (customer success)``, or the role alone."""
+    words = ROLE_WORDS.get(role) or role.replace("_", " ").replace("-", " ")
+    if name and words:
+        return f"{name} ({words})"
+    return name or words

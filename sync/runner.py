@@ -110,11 +110,14 @@ def _note_types(ctx: Context) -> None:
         return
     try:
         types = dict(ctx.crm.extra_types())
+        labels = dict(ctx.crm.extra_labels())
     except ConnectorError as exc:  # the accounts read met the same and said so; the last types stand
         log.warning("could not read the extra CRM fields' types: %s", exc)
         return
     if types != ctx.store.crm_types(ctx.system):
         ctx.store.set_crm_types(ctx.system, types)
+    if labels != ctx.store.crm_labels(ctx.system):
+        ctx.store.set_crm_labels(ctx.system, labels)
 
 
 def pull_all(
@@ -260,6 +263,7 @@ def gather(
         tasks=store.own_tasks(system),
         accounts=store.account_states(system) if policy.fields else {},
         fields=store.field_memos(system) if policy.fields else {},
+        labels=store.crm_labels(system),
     )
     if writer is not None:
         crm = _ask_who(writer, crm, ledger, policy.owned_fields)
@@ -297,6 +301,7 @@ def _ask_who(
         fields=state.fields,
         task_edits=task_edits,
         account_edits=account_edits,
+        labels=state.labels,
     )
 
 

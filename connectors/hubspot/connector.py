@@ -354,5 +354,9 @@ class HubSpotConnector:
         """The extra company properties' features and their types, from the properties API (once)."""
         return self.extra.feature_types()
 
+    def extra_labels(self) -> dict[str, str]:
+        """The extra company properties' labels, from the same properties call."""
+        return self.extra.feature_labels()
+
     def close(self) -> None:
         self.client.close()

@@ -224,5 +224,9 @@ class SalesforceConnector:
         """The extra Account fields' features and their types, from describe (once per connector)."""
         return self.extra.feature_types()
 
+    def extra_labels(self) -> dict[str, str]:
+        """The extra Account fields' labels, from the same describe."""
+        return self.extra.feature_labels()
+
     def close(self) -> None:
         self.client.close()

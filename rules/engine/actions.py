@@ -163,6 +163,7 @@ def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any, extra: Seq
                 kind=rule.kind,
                 owner_id=a.get("owner"),
                 owner_note=a.get("owner_note") or "",
+                owner_name=a.get("owner_name"),
                 role=a.get("role") or "",
                 lifecycle=a.get("lifecycle") or "",
                 value=float(a.get("value") or 0.0),

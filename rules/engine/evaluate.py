@@ -32,7 +32,7 @@ class Evaluation:
     - ``signals``: one row per rule that fired on an account: account, rule_id, kind, stage,
       value, blocked (the guard ids that hold it back, empty when it stands);
     - ``actions``: the next best action of every account with an unblocked signal: account,
-      rule_id, kind, value, score, coinciding, supporting, lifecycle, role, owner, owner_note;
+      rule_id, kind, value, score, coinciding, supporting, lifecycle, role, owner, owner_name, owner_note;
     - ``pairs``: the co-purchase pairs mined as of ``as_of``.
     """
 

@@ -29,11 +29,13 @@ from rules.features.catalogue import (
 )
 from rules.features.compute import compute
 from rules.features.crm import CRM_TYPES, crm_columns, crm_schema
+from rules.features.labels import LABELS, label_of, shown, value_list
 from rules.features.products import owned_products, purchases
 
 __all__ = [
     "CRM_TYPES",
     "FEATURES",
+    "LABELS",
     "SERIES",
     "USAGE_FEATURES",
     "Feature",
@@ -43,8 +45,11 @@ __all__ = [
     "crm_columns",
     "crm_schema",
     "feature_schema",
+    "label_of",
     "owned_products",
     "purchases",
     "reads_usage",
     "series_columns",
+    "shown",
+    "value_list",
 ]

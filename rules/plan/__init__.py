@@ -3,9 +3,10 @@
 Same inputs, same plan. Four kinds of change come out, each with a deterministic key and its
 provenance (rule, a hash of the rule's text, the deciding values, as-of):
 
-- **create task**: one per next best action, keyed ``sha256(rule | system:account | period)``
-  (a sequence step: ``rule#step`` and the anchor date instead of the period), so the same rule
-  on the same account in the same period is the same task forever;
+- **create task**: one per next best action, keyed ``rule|account|period``, readable in the CRM
+  (a sequence step: ``rule#step`` and the anchor date instead of the period; shortened with a
+  hash past 80 characters), so the same rule on the same account in the same period is the same
+  task forever;
 - **update own task**: reassign or re-prioritise a task upsync created that nobody touched;
 - **close own task**: its signal cleared (``on_clear = "close"``), with a note saying why;
 - **set account fields**: upsync's own fields, only those whose value changed.
@@ -16,11 +17,12 @@ budgets filled by expected value, and no tasks at all on a first run or a backfi
 """
 
 from rules.plan.fields import desired_fields, field_suspects, landed_fields, who_edited
-from rules.plan.keys import field_key, op_key, period_of, rule_hash
+from rules.plan.keys import KEY_MAX, field_key, identify, legacy_key, op_key, parse_key, period_of, rule_hash
 from rules.plan.tasks import plan_changes, plan_tasks, task_suspects
 from rules.plan.values import MAX_ATTEMPTS, Adoption, CrmState, Hold, Plan, Skip, TaskRule, WritePolicy
 
 __all__ = [
+    "KEY_MAX",
     "MAX_ATTEMPTS",
     "Adoption",
     "CrmState",
@@ -32,8 +34,11 @@ __all__ = [
     "desired_fields",
     "field_key",
     "field_suspects",
+    "identify",
     "landed_fields",
+    "legacy_key",
     "op_key",
+    "parse_key",
     "period_of",
     "plan_changes",
     "plan_tasks",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -19,8 +19,9 @@ from core.records import (
     TaskIntent,
     TaskUpdate,
 )
+from rules.nba import owner_line
 from rules.plan.fields import landed_fields, plan_fields, who_edited
-from rules.plan.keys import identify, op_key, period_of, recent_periods
+from rules.plan.keys import identify, legacy_key, op_key, period_of, recent_periods
 from rules.plan.values import (
     EDIT_SLACK,
     LIVE,
@@ -56,7 +57,14 @@ def task_suspects(ledger: Mapping[str, LedgerEntry], state: CrmState) -> dict[st
     return out
 
 
-def _content(rule: TaskRule, action: Action, key: str, as_of: datetime, step: object | None = None) -> TaskContent:
+def _content(
+    rule: TaskRule,
+    action: Action,
+    key: str,
+    as_of: datetime,
+    step: object | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> TaskContent:
     return TaskContent(
         account_name=action.account_name,
         rule_id=rule.id,
@@ -64,9 +72,10 @@ def _content(rule: TaskRule, action: Action, key: str, as_of: datetime, step: ob
         kind=rule.kind,
         signal=rule.signal,
         reasons=action.reasons,
-        owner_note=action.owner_note,
+        owner=owner_line(action.owner_name, action.role),
         lifecycle=action.lifecycle,
         evidence=dict(action.evidence),
+        labels=dict(labels or {}),
         offer=str(action.evidence.get("offer")) if action.evidence.get("offer") else None,
         key=key,
         step=step,  # type: ignore[arg-type]
@@ -84,8 +93,26 @@ def _anchor(rule: TaskRule, action: Action) -> date | None:
         return None
 
 
-def _intents(rule: TaskRule, action: Action, as_of: datetime) -> list[TaskIntent]:
-    """The task(s) one action asks for: one, or a sequence's staged steps (A4)."""
+def _key(rule_id: str, action: Action, period: str, known: Container[str]) -> str:
+    """The task's readable key, or the legacy hash key it was written under before keys were
+    readable (the ledger or the CRM holds it, and not the readable one): that task stays the same
+    task, never created twice, and keeps its key until its period ends."""
+    key = op_key(rule_id, action.system, action.account_id, period)
+    if key in known:
+        return key
+    legacy = legacy_key(rule_id, action.system, action.account_id, period)
+    return legacy if legacy in known else key
+
+
+def _intents(
+    rule: TaskRule,
+    action: Action,
+    as_of: datetime,
+    known: Container[str] = (),
+    labels: Mapping[str, str] | None = None,
+) -> list[TaskIntent]:
+    """The task(s) one action asks for: one, or a sequence's staged steps (A4). ``known``: the
+    keys the ledger and the CRM hold (see :func:`_key`); ``labels``: the CRM's field labels."""
     provenance = Provenance(rule_id=rule.id, rule_hash=rule.hash, as_of=as_of, inputs=dict(action.evidence))
     owner = action.owner_id
     if rule.playbook.steps:
@@ -94,8 +121,8 @@ def _intents(rule: TaskRule, action: Action, as_of: datetime) -> list[TaskIntent
             return []
         out = []
         for step, due in sequence_due(rule.playbook, anchor, as_of.date()):
-            key = op_key(f"{rule.id}#{step.id}", action.system, action.account_id, anchor.isoformat())
-            content = _content(rule, action, key, as_of, step)
+            key = _key(f"{rule.id}#{step.id}", action, anchor.isoformat(), known)
+            content = _content(rule, action, key, as_of, step, labels)
             out.append(
                 TaskIntent(
                     key=key,
@@ -117,8 +144,8 @@ def _intents(rule: TaskRule, action: Action, as_of: datetime) -> list[TaskIntent
             )
         return out
     period = period_of(rule.window, as_of)
-    key = op_key(rule.id, action.system, action.account_id, period)
-    content = _content(rule, action, key, as_of)
+    key = _key(rule.id, action, period, known)
+    content = _content(rule, action, key, as_of, labels=labels)
     return [
         TaskIntent(
             key=key,
@@ -137,6 +164,16 @@ def _intents(rule: TaskRule, action: Action, as_of: datetime) -> list[TaskIntent
             provenance=provenance,
         )
     ]
+
+
+class _Known(Container[str]):
+    """A key the ledger or the CRM holds."""
+
+    def __init__(self, *maps: Mapping[str, object]) -> None:
+        self.maps = maps
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in m for m in self.maps)
 
 
 def _week_start(as_of: datetime) -> date:
@@ -213,9 +250,10 @@ def plan_changes(
     # New tasks, in order of expected value so that budgets keep the best.
     candidates: list[tuple[Action, TaskRule, list[TaskIntent]]] = []
     seen: set[str] = set()
+    held_keys = _Known(ledger, state.tasks)
     for action in sorted(actions, key=lambda a: (-a.value, a.account_id)):
         rule = rules[action.rule_id]
-        intents = [t for t in _intents(rule, action, as_of) if t.key not in seen]
+        intents = [t for t in _intents(rule, action, as_of, held_keys, state.labels) if t.key not in seen]
         seen.update(t.key for t in intents)
         if not intents:
             continue

@@ -60,6 +60,7 @@ class CrmState:
     fields: Mapping[tuple[str, str], FieldMemo] = field(default_factory=dict)
     task_edits: Mapping[str, EditSource] = field(default_factory=dict)  # by task CRM id
     account_edits: Mapping[str, EditSource] = field(default_factory=dict)  # by account id
+    labels: Mapping[str, str] = field(default_factory=dict)  # the extra fields' CRM labels (crm.<name>)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

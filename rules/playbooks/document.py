@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from rules.features.labels import value_list
 from rules.playbooks.clean import clean, cut
 from rules.playbooks.config import Playbook, Scalar, Step, price_band, segment_of
 
@@ -22,9 +23,10 @@ class TaskContent:
     kind: str
     signal: str
     reasons: tuple[str, ...] = ()
-    owner_note: str = ""
+    owner: str = ""  # who the task is for, in words: "Aiko Tanaka (customer success)"
     lifecycle: str = ""
     evidence: Mapping[str, Scalar] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)  # the CRM's labels of its fields (crm.<name>)
     offer: str | None = None
     key: str
     step: Step | None = None
@@ -114,10 +116,12 @@ class Part:
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """Parts under one heading ("" for none)."""
+    """Parts under one heading ("" for none). An ``inline`` section holding a single line shows
+    it without its heading: the line names itself ("Offer: …"), a heading over it would be noise."""
 
     heading: str
     parts: tuple[Part, ...]
+    inline: bool = False
 
 
 CAPS = (1000, 300, 100, 40, 16)
@@ -175,12 +179,12 @@ def document_of(content: TaskContent, playbook: Playbook) -> list[Section]:
             ),
         ),
     ]
-    if content.owner_note:
-        header.append(Part("owner", ((_t("Owner: "), _d(content.owner_note)),)))
+    if content.owner:
+        header.append(Part("owner", ((_t("Owner: "), _d(content.owner)),)))
     sections = [Section("", tuple(header))]
 
     reasons = [r for r in content.reasons if r.strip()] or ["(no reason given)"]
-    values = [(_d(k), _t(": "), _d(_show(v))) for k, v in ev.items()]
+    values = [(_d(label), _t(": "), _d(text)) for label, text in value_list(ev, content.labels)]
     sections.append(
         Section(
             "Why now",
@@ -219,6 +223,8 @@ def document_of(content: TaskContent, playbook: Playbook) -> list[Section]:
                     label="Show, in this order:",
                     bullets=True,
                 ),
+                # the outcome is what the rep aims for, not an offer: it closes what to do
+                Part("outcome", ((_t("Aim for: "), _d(_outcome(playbook.outcome, ev))),) if playbook.outcome else ()),
             ),
         )
     )
@@ -226,8 +232,6 @@ def document_of(content: TaskContent, playbook: Playbook) -> list[Section]:
     offer_parts = []
     if content.offer:
         offer_parts.append(Part("offered", ((_t("Offer: "), _d(content.offer, strong=True)),)))
-    if playbook.outcome:
-        offer_parts.append(Part("outcome", ((_t("Outcome: "), _d(_outcome(playbook.outcome, ev))),)))
     if playbook.options is not None:
         opts = playbook.options
         label = "Options over the current plan" + (f" ({cut(clean(opts.current), 80)}):" if opts.current else ":")
@@ -270,7 +274,7 @@ def document_of(content: TaskContent, playbook: Playbook) -> list[Section]:
         o = playbook.offer
         until = f"until {o.valid_until.isoformat()}" if o.valid_until else f"in {content.as_of:%Y-%m} only"
         offer_parts.append(Part("offer-timebox", ((_t(f"Time-boxed ({until}): "), _d(o.text)),)))
-    sections.append(Section("Offer", tuple(offer_parts)))
+    sections.append(Section("Offer", tuple(offer_parts), inline=True))
 
     own = segment_of(ev, playbook.segments)
     cases = sorted(playbook.case_studies, key=lambda c: 0 if c.segment == own else 1 if c.segment is None else 2)
@@ -302,8 +306,10 @@ def without(sections: Sequence[Section], tags: Iterable[str]) -> list[Section]:
     out = []
     for s in sections:
         parts = tuple(p for p in s.parts if p.tag not in drop and p.lines)
-        if parts:
-            out.append(Section(s.heading, parts))
+        if not parts:
+            continue
+        single = len(parts) == 1 and len(parts[0].lines) == 1 and not parts[0].label and not parts[0].bullets
+        out.append(Section("" if s.inline and single else s.heading, parts))
     return out
 
 

@@ -66,6 +66,14 @@ class RunStore(StoreBase):
     def set_crm_types(self, system: str, types: Mapping[str, str]) -> None:
         self.set_meta(f"crm_types:{system}", json.dumps(dict(types), sort_keys=True))
 
+    def crm_labels(self, system: str) -> dict[str, str]:
+        """The extra CRM fields' labels as the CRM shows them (feature → label), for task bodies."""
+        raw = self.meta(f"crm_labels:{system}")
+        return {} if raw is None else dict(json.loads(raw))
+
+    def set_crm_labels(self, system: str, labels: Mapping[str, str]) -> None:
+        self.set_meta(f"crm_labels:{system}", json.dumps(dict(labels), sort_keys=True))
+
     def set_meta(self, key: str, value: str) -> None:
         stmt = self._insert(META)
         with self.engine.begin() as conn:

@@ -92,6 +92,13 @@ def test_a_rule_on_the_admins_own_crm_fields_fires_and_its_task_is_written(
     assert sorted(ours) == sorted(expected)
     some_id, some_mrr = next(iter(expected.items()))
     assert subject_of(ours[some_id], crm) == f"Enterprise account at {some_mrr:,.0f} MRR: plan the expansion review"
+    # the body's values list names the fields as the CRM labels them, not by their API names
+    mrr_label = {"salesforce": "MRR Rollup", "hubspot": "MRR (roll-up)"}[crm]
+    assert ctx.store.crm_labels(crm) == {MRR[crm]: mrr_label, TIER[crm]: "Tier"}
+    raw = ours[some_id]["raw"]
+    body = str(raw["Description"] if crm == "salesforce" else raw["properties"]["hs_task_body"])
+    assert "Tier: Enterprise" in body and f"{mrr_label}: {some_mrr:,.0f}" in body.replace("&#x27;", "'")
+    assert f"{TIER[crm]}: " not in body  # the old values line
     ctx.close()
 
 

@@ -85,6 +85,11 @@ def test_a_task_says_why_with_the_values_due_date_priority_and_playbook(
     assert f"{facts['used']} of {facts['limit']} seats in use" in body
     assert "https://playbooks.example.com/seat-expansion" in body
     assert due == "2026-06-04"  # as of 2026-06-01 + due_in_days 3
+    # in a rep's words: the values by their labels, the owner by name and role (expansion: CIS, played
+    # by the account owner while [routing.roles.cis] names no pool)
+    assert f"seat use: {facts['used'] / facts['limit']:.0%}" in body and "seat_utilisation" not in body
+    [name] = [r["name"] for r in ctx.store.rows("owners") if r["crm_id"] == facts["owner"]]
+    assert name and f"Owner: {name} (customer inside sales)" in body.replace("&#x27;", "'")
     ctx.close()
 
 

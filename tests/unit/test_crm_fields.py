@@ -213,13 +213,13 @@ def test_a_rule_on_crm_fields_fires_where_they_hold_and_its_templates_render_the
         kind="upsell",
         signal="",
         reasons=action.reasons,
-        owner_note="",
+        owner="",
         lifecycle="",
         evidence=action.evidence,
         key="k" * 64,
         as_of=TODAY,
     )
-    assert "Outcome: a Enterprise renewal" in render_text(task, playbook)
+    assert "Aim for: a Enterprise renewal" in render_text(task, playbook)
 
 
 def test_a_number_crm_field_is_weighed_in_the_health_score_as_a_component() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from rules import engine
-from rules.nba import Responsibility, Role, Routing
+from rules.nba import Responsibility, Role, Routing, owner_line
 from tests.unit.accounts import AS_OF, World, evaluate, ruleset
 
 
@@ -83,8 +83,14 @@ def test_routing_follows_the_lifecycle_and_kind_through_the_responsibility_table
     onboarding = action(ev, "onboarding")
     assert (onboarding["lifecycle"], onboarding["role"]) == ("onboarding", "cs")
     assert onboarding["owner"] in ("cs1", "cs2")
+    assert onboarding["owner_name"] == {"cs1": "CS one", "cs2": "CS two"}[onboarding["owner"]]
+    assert owner_line(str(onboarding["owner_name"]), "cs") == f"{onboarding['owner_name']} (customer success)"
     grown = action(ev, "grown")
     assert (grown["lifecycle"], grown["role"], grown["owner"]) == ("expansion", "account_owner", "ae1")
+    assert grown["owner_name"] == "Owner"
+    assert owner_line("Owner", "account_owner") == "Owner (account owner)"
+    assert owner_line(None, "account_owner") == "account owner"  # a user the pull did not read: the role alone
+    assert owner_line(None, "key_accounts") == "key accounts"
 
 
 def test_an_inactive_owner_falls_back_to_the_configured_owner_or_is_left_without_one() -> None:

@@ -26,6 +26,7 @@ from rules.plan import (
     WritePolicy,
     desired_fields,
     field_suspects,
+    legacy_key,
     op_key,
     period_of,
     plan_changes,
@@ -167,8 +168,61 @@ def test_periods_are_iso_weeks_months_and_quarters() -> None:
 def test_a_task_key_is_the_same_for_the_same_rule_account_and_period_only() -> None:
     assert op_key("r", "salesforce", "001A", "2026-11") == op_key("r", "salesforce", "001A", "2026-11")
     assert op_key("r", "salesforce", "001A", "2026-11") != op_key("r", "salesforce", "001A", "2026-12")
-    assert op_key("r", "salesforce", "001A", "2026-11") != op_key("r", "hubspot", "001A", "2026-11")
-    assert len(op_key("r", "salesforce", "001A", "2026-11")) == 40
+    assert op_key("r", "salesforce", "001A", "2026-11") != op_key("r", "salesforce", "001B", "2026-11")
+    assert KEY == "seats-near-limit|001A|2026-11"  # an admin reads rule, account and period
+
+
+# -- keys written before keys were readable (legacy hash keys) ----------------------------------------
+
+OLD = legacy_key(RULE.id, "salesforce", "001A", "2026-11")
+
+
+def test_a_task_written_under_its_old_hash_key_this_period_is_not_created_again() -> None:
+    p = plan([action()], {OLD: entry(key=OLD)}, CrmState(tasks={OLD: crm_task(OLD)}))
+    assert p.creates == () and p.reconciles == () and p.adopted == ()
+    assert [(s.key, s.reason) for s in p.skipped] == [(OLD, "already written")]
+
+
+def test_an_old_key_task_the_rep_completed_this_period_is_not_followed_by_a_readable_one() -> None:
+    done = CrmState(tasks={OLD: crm_task(OLD, is_closed=True, status="Completed")})
+    p = plan([action()], {OLD: entry(key=OLD)}, done)
+    assert p.creates == () and [s.key for s in p.skipped] == [OLD]
+
+
+def test_an_old_key_task_left_pending_by_a_crash_before_the_upgrade_is_reconciled_under_its_key() -> None:
+    p = plan([action()], {OLD: entry(key=OLD, state=LedgerState.pending)})
+    assert [t.key for t in p.reconciles] == [OLD] and p.creates == ()
+
+
+def test_an_old_key_task_follows_its_owner_and_closes_when_its_signal_clears_as_before() -> None:
+    ledger, state = {OLD: entry(key=OLD)}, CrmState(tasks={OLD: crm_task(OLD)})
+    moved = plan([action(owner="005B", note="the account owner")], ledger, state)
+    assert [(u.key, u.owner_id) for u in moved.updates] == [(OLD, "005B")] and moved.creates == ()
+    cleared = plan([], ledger, state, firing=set())
+    assert [(u.key, u.close) for u in cleared.updates] == [(OLD, True)]
+
+
+def test_a_lost_state_adopts_an_old_key_task_of_this_period_instead_of_creating_a_readable_one() -> None:
+    p = plan([action()], {}, CrmState(tasks={OLD: crm_task(OLD)}))
+    assert p.creates == () and [a.key for a in p.adopted] == [OLD]
+    assert p.adopted[0].intent is not None and p.adopted[0].intent.window == "2026-11"
+
+
+def test_the_next_period_gets_a_readable_key_once_the_old_task_is_done() -> None:
+    last_month = legacy_key(RULE.id, "salesforce", "001A", "2026-10")
+    ledger = {last_month: entry(key=last_month, window="2026-10")}
+    done = CrmState(tasks={last_month: crm_task(last_month, is_closed=True, status="Completed")})
+    assert [t.key for t in plan([action()], ledger, done).creates] == [KEY]
+
+
+def test_a_sequence_step_written_under_its_old_key_is_not_created_again() -> None:
+    end = NOW.date() + timedelta(days=90)
+    act = action(rule=RENEWAL, evidence={"contract_end": end.isoformat(), "days_to_renewal": 90.0})
+    old = legacy_key(f"{RENEWAL.id}#review", "salesforce", "001A", end.isoformat())
+    ledger = {old: entry(key=old, rule_id=RENEWAL.id, window=end.isoformat(), step="review")}
+    p = plan([act], ledger, CrmState(tasks={old: crm_task(old)}))
+    assert "review" not in {t.step for t in p.creates} and len(p.creates) == 3
+    assert all(t.key.startswith(f"{RENEWAL.id}#") and t.key.endswith(f"|001A|{end.isoformat()}") for t in p.creates)
 
 
 # -- creating tasks ------------------------------------------------------------------------------
@@ -185,6 +239,14 @@ def test_an_action_becomes_one_task_with_reasons_playbook_key_and_provenance() -
     assert "<b>KK</b>" not in task.body_html and "&lt;b&gt;KK&lt;/b&gt;" in task.body_html
     assert task.provenance is not None
     assert task.provenance.rule_hash == "abc123" and task.provenance.inputs["seats_used"] == 9.0
+
+
+def test_the_task_body_names_its_owner_and_role_in_words() -> None:
+    named = replace(action(), role="cs", owner_name="Aiko Tanaka")
+    assert "Owner: Aiko Tanaka (customer success)\n" in plan([named]).creates[0].body
+    unnamed = replace(action(), role="cs", owner_note="cs: the account owner")
+    body = plan([unnamed]).creates[0].body
+    assert "Owner: customer success\n" in body and "cs: the account owner" not in body
 
 
 def test_a_written_task_is_not_written_again_and_an_unconfirmed_one_is_reconciled_first() -> None:

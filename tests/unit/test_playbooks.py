@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import ConfigError
+from rules.engine.ruleset import EXTRA_FEATURES
+from rules.features import FEATURES, LABELS, label_of
 from rules.playbooks import (
     RENEWAL_STEPS,
     CaseStudy,
@@ -84,7 +86,7 @@ def content(**overrides: Any) -> TaskContent:
         "kind": "upsell",
         "signal": "S1",
         "reasons": ("42 weekly active users", "also health rising"),
-        "owner_note": "sales",
+        "owner": "Aiko Tanaka (sales)",
         "lifecycle": "expansion",
         "evidence": {"wau": 42.0, "employees": 50},
         "key": KEY,
@@ -162,7 +164,7 @@ def hostile_everywhere(value: str) -> tuple[TaskContent, Playbook]:
         kind=value,
         signal=value,
         reasons=(value, value),
-        owner_note=value,
+        owner=value,
         lifecycle=value,
         evidence={value: value, "wau": value, "employees": 50, "note": value},
         offer=value,
@@ -469,10 +471,10 @@ def test_the_step_up_bundle_is_offered_before_the_upgrade() -> None:
 
 def test_the_outcome_template_fills_known_values_and_never_raises() -> None:
     out = render_text(content(evidence={"wau": 42.0}), playbook())
-    assert "Outcome: reports in ? min for 42 users" in out
+    assert "Aim for: reports in ? min for 42 users" in out
     p = playbook(outcome="{wau:.0%} of {name:.1f}")
-    assert "Outcome: 4200% of Acme" in render_text(content(evidence={"wau": 42, "name": "Acme"}), p)
-    assert "Outcome: ? of ?" in render_text(content(evidence={"wau": None}), p)
+    assert "Aim for: 4200% of Acme" in render_text(content(evidence={"wau": 42, "name": "Acme"}), p)
+    assert "Aim for: ? of ?" in render_text(content(evidence={"wau": None}), p)
     assert features_needed(playbook()) == ("employees", "minutes", "wau")
 
 
@@ -481,3 +483,71 @@ def test_settings_alias_and_lookup_still_work() -> None:
     assert s.playbook("seat-expansion").url == "https://playbooks.example.com/seat-expansion"
     trailing = replace(s.playbook("save"), url="https://playbooks.example.com/save/")
     assert trailing.url == "https://playbooks.example.com/save"
+
+
+# -- a body in a rep's words ---------------------------------------------------------------------
+
+
+def test_values_read_as_labels_in_their_formats_and_unknown_ones_are_left_out() -> None:
+    evidence: dict[str, Any] = {
+        "seats_used": None,
+        "seat_utilisation": 0.9,
+        "seat_limit": 10.0,
+        "wau": float("nan"),
+        "contract_end": "2026-09-30",
+        "arr": 120000.0,
+        "crm.tier__c": "Gold",
+        "crm.region__c": "EMEA",
+    }
+    c = content(reasons=("9 of 10 seats",), evidence=evidence, labels={"crm.tier__c": "Customer tier"})
+    out = render_text(c, playbook())
+    values = out.split("Values:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert values == [
+        "- seat use: 90%",
+        "- seat limit: 10",
+        "- contract ends: 30 Sep 2026",
+        "- annual revenue (ARR): 120,000",
+        "- Customer tier: Gold",
+        "- region__c: EMEA",  # no label from the CRM: the field's name
+    ]
+    assert "unknown" not in out and "seats in use" not in out and "weekly active users" not in out
+    nothing_known = render_text(content(evidence={"seats_used": None}), playbook())
+    assert "Values:" not in nothing_known
+
+
+def test_the_owner_line_names_the_person_and_the_role() -> None:
+    assert "Owner: Aiko Tanaka (sales)\n" in render_text(content(), playbook())
+    assert "Owner:" not in render_text(content(owner=""), playbook())
+
+
+def test_a_playbook_with_nothing_to_offer_has_no_offer_heading_and_its_outcome_is_what_to_aim_for() -> None:
+    bare = playbook(options=None, step_up=None, pricing={}, offer=None)
+    out = render_text(content(evidence={"wau": 42.0, "minutes": 5}), bare)
+    assert "Offer" not in out and "Outcome" not in out
+    todo = out.split("What to do:\n", 1)[1].split("\n\n", 1)[0]
+    assert todo.endswith("Aim for: reports in 5 min for 42 users")
+    html = render_html(content(evidence={"wau": 42.0, "minutes": 5}), bare)
+    assert "<strong>Offer</strong>" not in html and "Aim for: reports in 5 min for 42 users" in html
+
+
+def test_a_single_offer_line_stands_without_a_heading_over_it() -> None:
+    bare = playbook(options=None, step_up=None, pricing={}, offer=None)
+    out = render_text(content(offer="Business plan"), bare)
+    assert "\nOffer: Business plan\n" in out and "Offer:\nOffer:" not in out
+
+
+def test_a_playbook_with_options_has_an_offer_heading_holding_them() -> None:
+    out = render_text(content(), playbook(step_up=None, pricing={}, offer=None))
+    offer = out.split("\n\nOffer:\n", 1)[1].split("\n\n", 1)[0]
+    assert offer.splitlines() == [
+        "Options over the current plan:",
+        "- Team",
+        "- Business (recommended)",
+        "- Enterprise",
+    ]
+
+
+def test_every_feature_a_rule_can_name_has_a_label() -> None:
+    named = {f.name for f in FEATURES} | set(EXTRA_FEATURES)
+    assert named - set(LABELS) == set()
+    assert label_of("crm.mrr_rollup__c", {"crm.mrr_rollup__c": "MRR roll-up"}) == "MRR roll-up"
