@@ -127,6 +127,8 @@ class Action:
     reasons: tuple[str, ...]
     supporting: tuple[str, ...] = ()
     evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    primary: bool = True  # the account's next best action (its fields); False: another ripe rule's own task
+    offers: int = 0  # G2: proposals to the account within the rule's cap window before this cycle
 
 
 Scalar = float | int | str | None

@@ -5,16 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from core.records import (
     Scalar,
 )
 
+Window = Literal["week", "month", "quarter"]
 
-def period_of(window: Literal["week", "month", "quarter"], as_of: datetime) -> str:
-    """The idempotency period containing ``as_of``: ``2026-W48``, ``2026-11`` or ``2026-Q4``."""
+
+CALENDAR: tuple[Window, ...] = ("week", "month", "quarter")
+"""Calendar windows; any other window names a date feature (the period is that date)."""
+
+
+def period_of(window: str, as_of: datetime) -> str:
+    """The idempotency period of a calendar window containing ``as_of``: ``2026-W48``, ``2026-11``
+    or ``2026-Q4`` (a date-anchored window's period is its date: :func:`anchored_period`)."""
     day = as_of.date()
     if window == "week":
         year, week, _ = day.isocalendar()
@@ -29,15 +36,14 @@ def op_key(rule_id: str, system: str, account_id: str, period: str) -> str:
     return hashlib.sha256(f"{rule_id}|{system}:{account_id}|{period}".encode()).hexdigest()[:40]
 
 
-Window = Literal["week", "month", "quarter"]
 LOOKBACK_DAYS = 400
 """How far back a task found in the CRM is matched to the rule and period that made it."""
 
 
-def recent_periods(as_of: datetime, *, days: int = LOOKBACK_DAYS) -> dict[Window, list[str]]:
-    """Every period of each window kind from ``as_of`` back ``days`` days, newest first."""
-    out: dict[Window, list[str]] = {}
-    for window in ("week", "month", "quarter"):
+def recent_periods(as_of: datetime, *, days: int = LOOKBACK_DAYS) -> dict[str, list[str]]:
+    """Every period of each calendar window from ``as_of`` back ``days`` days, newest first."""
+    out: dict[str, list[str]] = {}
+    for window in CALENDAR:
         periods = dict.fromkeys(period_of(window, as_of - timedelta(days=d)) for d in range(days + 1))
         out[window] = list(periods)
     return out
@@ -47,16 +53,30 @@ def identify(
     key: str,
     system: str,
     account_id: str,
-    rules: Iterable[tuple[str, Window]],
-    periods: Mapping[Window, list[str]],
+    rules: Iterable[tuple[str, str]],
+    periods: Mapping[str, list[str]],
 ) -> tuple[str, str] | None:
     """(rule id, period) whose task on ``account_id`` has ``key``, among ``rules`` (id, window) and
-    ``periods`` (:func:`recent_periods`); None when none does (a removed rule, an older period)."""
+    ``periods`` (:func:`recent_periods`, plus the account's dates for date-anchored windows);
+    None when none does (a removed rule, an older period)."""
     for rule_id, window in rules:
-        for period in periods[window]:
+        for period in periods.get(window, ()):
             if op_key(rule_id, system, account_id, period) == key:
                 return rule_id, period
     return None
+
+
+# -- date-anchored windows ---------------------------------------------------------------------
+
+
+def anchored_period(value: object) -> str | None:
+    """A date-anchored window's period: the date's ISO text (``2027-03-31``), None when unknown."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10]).isoformat()
+    except ValueError:
+        return None
 
 
 def field_key(system: str, account_id: str, values: Mapping[str, Scalar]) -> str:

@@ -318,28 +318,21 @@ def test_suspects_are_tasks_another_user_or_a_later_write_touched() -> None:
 # -- the renewal sequence (A4) -------------------------------------------------------------------
 
 
-def test_the_renewal_sequence_creates_its_staged_tasks_once() -> None:
+def test_the_renewal_sequence_creates_the_stage_due_today_once() -> None:
     end = NOW.date() + timedelta(days=90)
     act = action(rule=RENEWAL, evidence={"contract_end": end.isoformat(), "days_to_renewal": 90.0})
     p = plan([act])
-    steps = [(t.step, t.due_on) for t in p.creates]
-    assert steps == [
-        ("review", end - timedelta(days=90)),
-        ("demo", end - timedelta(days=75)),
-        ("case", end - timedelta(days=60)),
-        ("quote", end - timedelta(days=45)),
-    ]
-    assert len({t.key for t in p.creates}) == 4
+    assert [(t.step, t.due_on) for t in p.creates] == [("review", end - timedelta(days=90))]
     ledger = {t.key: entry(key=t.key, rule_id=RENEWAL.id, window=end.isoformat(), step=t.step) for t in p.creates}
     again = plan([act], ledger)
-    assert again.creates == () and len(again.skipped) == 4
+    assert again.creates == () and [s.reason for s in again.skipped] == ["already written"]
 
 
 def test_a_sequence_counts_once_against_the_owner_budget() -> None:
     end = NOW.date() + timedelta(days=90)
     act = action(rule=RENEWAL, evidence={"contract_end": end.isoformat()})
     p = plan([act, action("001B")], owner_weekly_budget=2)
-    assert len(p.creates) == 5
+    assert len(p.creates) == 2
 
 
 # -- account fields (A2) -------------------------------------------------------------------------
