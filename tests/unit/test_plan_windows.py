@@ -212,11 +212,7 @@ def test_the_sequence_over_100_days_creates_one_stage_at_a_time_on_its_date() ->
     for day in range(101):
         at = start + timedelta(days=day)
         for key, t in list(tasks.items()):  # the rep completes each stage a week after it arrives
-            if (
-                not t.is_closed
-                and ledger[key].created_at is not None
-                and at - ledger[key].created_at >= timedelta(days=7)
-            ):
+            if not t.is_closed and at - (ledger[key].created_at or at) >= timedelta(days=7):
                 tasks[key] = replace(t, is_closed=True, status="Completed")
         days_left = (end - at.date()).days
         acts = [act(SEQUENCE, 5000, contract_end=end.isoformat())] if 0 <= days_left <= 90 else []
