@@ -26,6 +26,7 @@ from rules.plan import (
     Plan,
     TaskRule,
     WritePolicy,
+    anchored_period,
     desired_fields,
     field_suspects,
     plan_changes,
@@ -230,6 +231,7 @@ def decide(
         policy=policy,
         firing=firing,
         desired=desired,
+        dates=_unknown_task_dates(evaluation.features, rules, inputs),
     )
     health = _health_rows(filled, evaluation.health_rows())
     unasked: tuple[str, ...] = ()
@@ -245,6 +247,19 @@ def decide(
         unasked=unasked,
         held_rules=on_hold,
     )
+
+
+def _unknown_task_dates(
+    features: pl.DataFrame, rules: Mapping[str, TaskRule], inputs: CycleInputs
+) -> dict[str, dict[str, Scalar]]:
+    """The dates date-anchored windows name, for accounts with an open upsync task the ledger does
+    not know (a lost state): the planner recognises such a task by them, signal or not."""
+    windows = sorted({r.window for r in rules.values()} - set(CALENDAR) & set(features.columns))
+    accounts = {t.account_id for t in inputs.crm.tasks.values() if t.key not in inputs.ledger and not t.is_closed}
+    if not windows or not accounts:
+        return {}
+    rows = features.filter(pl.col("account").is_in(list(accounts))).select("account", *windows)
+    return {r.pop("account"): {k: anchored_period(v) for k, v in r.items()} for r in rows.to_dicts()}
 
 
 def _anchors(rule: TaskRule) -> tuple[str, ...]:

@@ -200,10 +200,14 @@ def plan_changes(
     policy: WritePolicy,
     firing: Iterable[tuple[str, str]] = (),
     desired: Mapping[str, Mapping[str, Scalar]] | None = None,
+    dates: Mapping[str, Mapping[str, Scalar]] | None = None,
 ) -> Plan:
     """Every change for this cycle. ``firing`` holds the (account, rule) pairs whose condition is
     true now, blocked or not (a guard holding a signal back, e.g. the frequency cap counting the
-    task just created, does not clear it); ``desired`` the account fields (:func:`desired_fields`)."""
+    task just created, does not clear it); ``desired`` the account fields (:func:`desired_fields`);
+    ``dates`` the date features date-anchored windows name, by account (account → feature →
+    value), for accounts whose tasks the ledger does not know: such a task is recognised by them
+    even when its signal has cleared."""
     creates: list[TaskIntent] = []
     reconciles: list[TaskIntent] = []
     adopted: list[Adoption] = []
@@ -211,7 +215,7 @@ def plan_changes(
     skipped: list[Skip] = []
     holds: list[Hold] = []
     firing_set = set(firing)
-    strays = _strays(ledger, state, rules, system=system, as_of=as_of, dates=_anchored_dates(actions, rules))
+    strays = _strays(ledger, state, rules, system=system, as_of=as_of, dates=_anchored_dates(actions, rules, dates))
     adopted.extend(Adoption(key=e.key, crm_id=e.crm_id or "", intent=i) for e, i in strays)
     stray_keys = {e.key for e, _ in strays}
 
@@ -436,15 +440,19 @@ def _strays(
     return out
 
 
-def _anchored_dates(actions: Sequence[Action], rules: Mapping[str, TaskRule]) -> dict[str, dict[str, list[str]]]:
-    """Account → date feature → its period, for every date-anchored window of this cycle's actions."""
+def _anchored_dates(
+    actions: Sequence[Action], rules: Mapping[str, TaskRule], dates: Mapping[str, Mapping[str, Scalar]] | None
+) -> dict[str, dict[str, list[str]]]:
+    """Account → date feature → its period, for every date-anchored window: from ``dates``, and
+    from this cycle's actions' evidence."""
     windows = {r.window for r in rules.values() if r.window not in CALENDAR}
+    values = [(a, dict(v)) for a, v in (dates or {}).items()] + [(a.account_id, dict(a.evidence)) for a in actions]
     out: dict[str, dict[str, list[str]]] = {}
-    for action in actions:
+    for account, known in values:
         for window in windows:
-            period = anchored_period(action.evidence.get(window))
+            period = anchored_period(known.get(window))
             if period is not None:
-                out.setdefault(action.account_id, {})[window] = [period]
+                out.setdefault(account, {})[window] = [period]
     return out
 
 

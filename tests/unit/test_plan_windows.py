@@ -280,3 +280,30 @@ def test_a_sequence_counts_once_against_g2() -> None:
     )
     # one offer for another rule; none for the sequence itself (its own stages are the same offer)
     assert cols.row(0, named=True) == {"account": "001A", offers_column(SEATS.id): 1, offers_column(SEQUENCE.id): 0}
+
+
+def test_a_date_anchored_task_found_in_the_crm_after_a_lost_state_is_adopted_not_created_again() -> None:
+    a = act(RENEWAL, 5000, contract_end="2027-01-31")
+    [t] = run([a]).creates
+    found = CrmTask(key=t.key, crm_id="00T9", account_id="001A", owner_id="005A", status="Not Started")
+    p = run([a], {}, CrmState(tasks={t.key: found}))
+    assert p.creates == ()
+    assert [(x.key, x.crm_id) for x in p.adopted] == [(t.key, "00T9")]
+    assert [x.intent.window for x in p.adopted if x.intent] == ["2027-01-31"]
+
+
+def test_a_date_anchored_task_found_after_a_lost_state_is_recognised_and_closed_when_its_signal_cleared() -> None:
+    [t] = run([act(RENEWAL, 5000, contract_end="2027-01-31")]).creates
+    found = CrmTask(key=t.key, crm_id="00T9", account_id="001A", owner_id="005A", status="Not Started")
+    p = plan_changes(
+        [],  # the signal cleared while upsync's state was lost
+        RULES,
+        {},
+        CrmState(tasks={t.key: found}),
+        system="salesforce",
+        as_of=NOW,
+        policy=WritePolicy(fields=False),
+        dates={"001A": {"contract_end": "2027-01-31"}},
+    )
+    assert [(x.key, x.crm_id) for x in p.adopted] == [(t.key, "00T9")]
+    assert [(u.key, u.close) for u in p.updates] == [(t.key, True)]
