@@ -128,6 +128,8 @@ class Action:
     supporting: tuple[str, ...] = ()
     evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
     owner_name: str | None = None  # the owner's name in the CRM's users, for the task body
+    primary: bool = True  # the account's next best action (its fields); False: another ripe rule's own task
+    offers: int = 0  # G2: proposals to the account within the rule's cap window before this cycle
 
 
 Scalar = float | int | str | None

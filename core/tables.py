@@ -119,7 +119,7 @@ RULE_INPUTS: dict[str, Projection] = {
 """The rules' input frames (:class:`Tables`): name → projection."""
 
 OUTCOME_INPUTS: dict[str, Projection] = {
-    "ledger": Projection("ledger", ("key", "rule_id", "account_id", "state", "created_at", "closed_at")),
+    "ledger": Projection("ledger", ("key", "rule_id", "account_id", "window", "state", "created_at", "closed_at")),
     "tasks": Projection("activities", ("sync_key", "account_id", "status", "is_closed", "modified_at")),
     "opportunities": _OPPORTUNITIES,
     "signal_log": Projection("signal_log", ("account_id", "rule_id", "first_fired_on", "last_fired_on", "blocked_by")),

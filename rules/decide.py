@@ -21,10 +21,12 @@ from rules import engine
 from rules.breaker import held_rules
 from rules.engine import Evaluation, RuleSet
 from rules.plan import (
+    CALENDAR,
     CrmState,
     Plan,
     TaskRule,
     WritePolicy,
+    anchored_period,
     desired_fields,
     field_suspects,
     plan_changes,
@@ -192,12 +194,13 @@ def decide(
     it (:func:`rules.engine.task_rules`)."""
     system = inputs.system
     evaluation, filled = evaluate(ruleset, inputs.tables, as_of=as_of)
-    needed = sorted({name for r in rules.values() for name in features_needed(r.playbook)})
-    actions = engine.actions(evaluation, ruleset, system=system, extra=needed)
+    needed = sorted({name for r in rules.values() for name in (*features_needed(r.playbook), *_anchors(r))})
+    # every ripe rule comes as an action: per account, the planner still takes one at a time if asked
+    actions = engine.actions(evaluation, ruleset, system=system, extra=needed, every=True)
     held = tasks_held(inputs, policy, tasks=tasks)
     policy = replace(policy, tasks=not held, held_because=held)
     on_hold = held_rules(ruleset, inputs.stale, crm=system)
-    paused = {a.account_id for a in actions if a.rule_id in on_hold}
+    paused = {a.account_id for a in actions if a.primary and a.rule_id in on_hold}
     actions = [a for a in actions if a.rule_id not in on_hold]
     signals = evaluation.signals
     unblocked = signals.filter(pl.col("blocked").list.len() == 0)
@@ -207,7 +210,7 @@ def decide(
         titles = {r.id: r.title for r in ruleset.rules}
         last = last_signals(inputs.tables.signals, fired_today, today=as_of.date(), titles=titles)
         cols = [c for c in ("account", "health_score", "health_band") if c in evaluation.features.columns]
-        by_account = {a.account_id: a for a in actions}
+        by_account = {a.account_id: a for a in actions if a.primary}
         desired = desired_fields(
             evaluation.features.select(cols).iter_rows(named=True), by_account, rules, last, as_of=as_of
         )
@@ -228,6 +231,7 @@ def decide(
         policy=policy,
         firing=firing,
         desired=desired,
+        dates=_unknown_task_dates(evaluation.features, rules, inputs),
     )
     health = _health_rows(filled, evaluation.health_rows())
     unasked: tuple[str, ...] = ()
@@ -243,6 +247,24 @@ def decide(
         unasked=unasked,
         held_rules=on_hold,
     )
+
+
+def _unknown_task_dates(
+    features: pl.DataFrame, rules: Mapping[str, TaskRule], inputs: CycleInputs
+) -> dict[str, dict[str, Scalar]]:
+    """The dates date-anchored windows name, for accounts with an open upsync task the ledger does
+    not know (a lost state): the planner recognises such a task by them, signal or not."""
+    windows = sorted({r.window for r in rules.values()} - set(CALENDAR) & set(features.columns))
+    accounts = {t.account_id for t in inputs.crm.tasks.values() if t.key not in inputs.ledger and not t.is_closed}
+    if not windows or not accounts:
+        return {}
+    rows = features.filter(pl.col("account").is_in(list(accounts))).select("account", *windows)
+    return {r.pop("account"): {k: anchored_period(v) for k, v in r.items()} for r in rows.to_dicts()}
+
+
+def _anchors(rule: TaskRule) -> tuple[str, ...]:
+    """The date feature a rule's window is anchored on, if any: its evidence must hold it."""
+    return () if rule.window in CALENDAR else (rule.window,)
 
 
 _FROM_USAGE = ("health_score", "health_band")

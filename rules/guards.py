@@ -326,22 +326,29 @@ def history_columns(
     ledger: pl.DataFrame,
     activities: pl.DataFrame,
     opportunities: pl.DataFrame,
-    rules: Sequence[tuple[str, str, str, FrequencyCap | None, DeclineCooldown | None]],
+    rules: Sequence[tuple[str, str, pl.Expr, FrequencyCap | None, DeclineCooldown | None]],
     kinds_by_rule: Mapping[str, str],
     as_of: datetime,
 ) -> pl.DataFrame:
     """(account, ``_offers:<rule>``, ``_declined:<rule>``) for G2 and G3.
 
-    ``rules`` holds (rule id, offer kind, current period, its G2 params or None, its G3 params or None).
-    Offers are ledger rows (tasks upsync created or is creating) of proposal kinds in the cap's
-    window, the rule's own task of the current period aside (that one is the same task, not another
-    offer). A decline counts for the rule whose task it was, and a lost deal for the rules whose
-    offer kind it says no to (``CompiledRule.offer_kind``).
+    ``rules`` holds (rule id, offer kind, its current period as an expression over ``accounts`` (a
+    literal, or a date column for a date-anchored window or a sequence), its G2 params or None,
+    its G3 params or None). Offers are the distinct (rule, period) of ledger rows (tasks upsync
+    created or is creating) of proposal kinds in the cap's window: a sequence's stages are one
+    offer. The rule's own task of the current period is aside (that one is the same task, not
+    another offer). A decline counts for the rule whose task it was, and a lost deal for the rules
+    whose offer kind it says no to (``CompiledRule.offer_kind``).
     """
     out = accounts.select("account")
     today = as_of.date()
-    led = ledger.filter(pl.col("created_at") <= as_of).with_columns(
-        pl.col("rule_id").replace_strict(dict(kinds_by_rule), default="?", return_dtype=pl.String).alias("_kind")
+    led = (
+        ledger.filter(pl.col("created_at") <= as_of)
+        .join(accounts.rename({"account": "account_id"}), on="account_id", how="left")
+        .with_columns(
+            pl.col("rule_id").replace_strict(dict(kinds_by_rule), default="?", return_dtype=pl.String).alias("_kind"),
+            pl.concat_str([pl.col("rule_id"), pl.col("window")], separator="|", ignore_nulls=True).alias("_unit"),
+        )
     )
     offer_aggs: list[pl.Expr] = []
     decline_rules = []
@@ -351,9 +358,9 @@ def history_columns(
                 (pl.col("_kind").is_in(list(cap.kinds)) | (pl.col("_kind") == "?"))
                 & (pl.col("state") != "failed")
                 & (pl.col("created_at") > as_of - timedelta(days=cap.per_days))
-                & ~((pl.col("rule_id") == rule_id) & (pl.col("window") == period))
+                & ~((pl.col("rule_id") == rule_id) & (pl.col("window") == period).fill_null(False))
             )
-            offer_aggs.append(counted.cast(pl.Int64).sum().alias(offers_column(rule_id)))
+            offer_aggs.append(pl.col("_unit").filter(counted).n_unique().cast(pl.Int64).alias(offers_column(rule_id)))
         if cooldown is not None:
             decline_rules.append((rule_id, _kind, cooldown))
     if offer_aggs:

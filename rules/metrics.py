@@ -68,7 +68,7 @@ def _confirmed(ledger: pl.DataFrame) -> pl.DataFrame:
     return (
         ledger.filter((pl.col("state") == "confirmed") & pl.col("created_at").is_not_null())
         .unique("key", keep="first", maintain_order=True)
-        .select("key", "rule_id", "account_id", "created_at", "closed_at")
+        .select("key", "rule_id", "account_id", "window", "created_at", "closed_at")
     )
 
 
@@ -195,7 +195,16 @@ def funnel(
             pl.col("_revenue").fill_null(0.0),
         )
     )
-    per_rule = cohort.group_by("rule_id").agg(
+    # a proposal is one (rule, account, period): a sequence's stages (A4) are one, answered by any stage
+    units = cohort.group_by("rule_id", "account_id", pl.coalesce("window", "key").alias("_unit")).agg(
+        pl.col("_completed").any(),
+        pl.col("_declined").any(),
+        pl.col("_withdrawn").all(),
+        pl.col("_opportunity").any(),
+        pl.col("_won").any(),
+        pl.col("_revenue").sum(),
+    )
+    per_rule = units.group_by("rule_id").agg(
         pl.len().cast(pl.Int64).alias("tasks"),
         pl.col("_completed").sum().cast(pl.Int64).alias("completed"),
         pl.col("_declined").sum().cast(pl.Int64).alias("declined"),
@@ -292,7 +301,7 @@ def overselling(
     t = tables.checked()
     cohort = _confirmed(t.ledger).filter(_day("created_at").is_between(since, until))
     months = cohort.group_by("account_id", pl.col("created_at").dt.strftime("%Y-%m").alias("month")).agg(
-        pl.len().alias("n")
+        pl.concat_str("rule_id", pl.coalesce("window", "key"), separator="|").n_unique().alias("n")  # a sequence: one
     )
     mean = months.get_column("n").mean() if months.height else None
     peak = months.get_column("n").max() if months.height else 0

@@ -54,6 +54,7 @@ def engine_params(settings: Settings, crm_types: Mapping[str, str] | None = None
         nba=settings.nba,
         routing=routing,
         crm=crm_fields(settings, crm_types),
+        anchors={p.id: p.anchor for p in settings.playbooks if p.steps},
     )
 
 

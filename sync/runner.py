@@ -382,7 +382,8 @@ class RunReport:
 
     @property
     def actions(self) -> tuple[Action, ...]:
-        return self.cycle.actions if self.cycle else ()
+        """Each account's next best action (the other ripe rules' actions are in ``cycle``)."""
+        return tuple(a for a in self.cycle.actions if a.primary) if self.cycle else ()
 
     @property
     def tasks_held(self) -> str:

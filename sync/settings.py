@@ -178,6 +178,13 @@ class WritebackSettings(Section):
         _POLICY.first_run_tasks,
         description="create tasks on the first write-back run (default: fields only; the next run creates them)",
     )
+    tasks_per: Literal["window", "account"] = Field(
+        _POLICY.tasks_per,
+        description=(
+            "window: every ripe rule gets its own task in its own window (still ranked, capped and budgeted); "
+            "account: one next best action per account at a time"
+        ),
+    )
     outcome_days: int = Field(90, ge=1, description="an opportunity this many days after a task counts for its rule")
 
     def policy(self, owned_fields: tuple[str, ...]) -> WritePolicy:
@@ -190,6 +197,7 @@ class WritebackSettings(Section):
             on_clear=self.on_clear,
             update_open_tasks=self.update_open_tasks,
             first_run_tasks=self.first_run_tasks,
+            tasks_per=self.tasks_per,
         )
 
 

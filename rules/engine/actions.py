@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from core.records import Action
-from rules import features
+from rules import features, guards, nba
 from rules.engine.evaluate import Evaluation
 from rules.engine.ruleset import EXTRA_FEATURES, TEMPLATE_EXTRAS, CompiledRule, RuleSet, template_fields
 
@@ -125,15 +125,52 @@ def _supporting(evaluation: Evaluation, ruleset: RuleSet) -> dict[str, list[str]
     return out
 
 
-def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any, extra: Sequence[str] = ()) -> list[Action]:
+def _every(evaluation: Evaluation, ruleset: RuleSet) -> pl.DataFrame:
+    """Every unblocked signal as an action: the account's next best action (``primary``), and each
+    other ripe rule routed to its own owner, scored by its value."""
+    primary = evaluation.actions.with_columns(pl.lit(True).alias("primary"))
+    others = (
+        evaluation.signals.filter(pl.col("blocked").list.len() == 0)
+        .join(primary.select("account", "rule_id"), on=["account", "rule_id"], how="anti")
+        .join(primary.select("account"), on="account", how="semi")
+        .join(evaluation.features.select("account", "lifecycle", "owner_id", "owner_active"), on="account")
+        .select(
+            "account",
+            "lifecycle",
+            "owner_id",
+            "owner_active",
+            "rule_id",
+            "kind",
+            "value",
+            pl.col("value").alias("score"),
+            pl.lit(1.0).alias("coinciding"),
+        )
+    )
+    owners = evaluation.owners
+    if owners is None:
+        owners = pl.DataFrame(schema={"crm_id": pl.String(), "email": pl.String(), "active": pl.Boolean()})
+    routed = nba.route(
+        others,
+        owners,
+        routing=ruleset.params.routing,
+        rule_owner={r.id: r.source.owner for r in ruleset.rules},
+    ).with_columns(pl.lit(False).alias("primary"))
+    return pl.concat([primary, routed], how="diagonal_relaxed")
+
+
+def actions(
+    evaluation: Evaluation, ruleset: RuleSet, *, system: Any, extra: Sequence[str] = (), every: bool = False
+) -> list[Action]:
     """The evaluation's next best actions as values the planner and the CLI take; ``extra``
-    features join every action's evidence (a sequence's anchor date, e.g. ``contract_end``)."""
-    acts = evaluation.actions
+    features join every action's evidence (a sequence's anchor date, e.g. ``contract_end``).
+    ``every``: each ripe (unblocked) rule as an action of its own, the next best action marked
+    ``primary`` (``[writeback] tasks_per = "window"``)."""
+    acts = _every(evaluation, ruleset) if every and not evaluation.actions.is_empty() else evaluation.actions
     if acts.is_empty():
         return []
     cols = {"account", "account_name", *extra}
     for rule in ruleset.rules:
-        cols |= _columns_for(rule)
+        cols |= _columns_for(rule) | {guards.offers_column(rule.id)}
     present = [c for c in evaluation.features.columns if c in cols]
     rows = {
         r["account"]: r
@@ -141,7 +178,7 @@ def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any, extra: Seq
     }
     supports = _supporting(evaluation, ruleset)
     out = []
-    for a in acts.sort("account").to_dicts():
+    for a in acts.sort("account", "rule_id").to_dicts():
         rule = ruleset.rule(a["rule_id"])
         row = rows.get(a["account"], {})
         reasons = [rule_reason(rule, row)]
@@ -172,6 +209,8 @@ def actions(evaluation: Evaluation, ruleset: RuleSet, *, system: Any, extra: Seq
                 reasons=tuple(reasons),
                 supporting=supporting,
                 evidence=evidence,
+                primary=a.get("primary") is not False,
+                offers=int(row.get(guards.offers_column(rule.id)) or 0),
             )
         )
     return out

@@ -34,6 +34,7 @@ from rules.expr.lexer import tokenize
 from rules.features import CRM_TYPES, crm_schema
 from rules.features.crm import CRM_PREFIX
 from rules.guards import GUARD_IDS, GUARDS, Guard
+from rules.plan import CALENDAR
 
 _SAMPLES: dict[Type, Any] = {
     Type.number: 0.5,
@@ -288,6 +289,18 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                     "playbook",
                     f"unknown playbook {src.playbook!r}",
                     did_you_mean(src.playbook, sorted(playbooks)) or "add it under [[playbooks]]",
+                )
+            )
+        if src.window not in CALENDAR and schema.features.get(src.window) is not Type.date:
+            dates = sorted(n for n, t in schema.features.items() if t is Type.date)
+            problems.append(
+                Problem(
+                    i,
+                    src.id,
+                    "window",
+                    f"unknown window {src.window!r}",
+                    f"a window is week, month, quarter or a date feature (one task per distinct date): "
+                    f"{', '.join(dates)}",
                 )
             )
         if src.owner != "auto" and src.owner not in roles:

@@ -21,7 +21,7 @@ from rules import copurchase, features, guards, health, nba
 from rules.engine.ruleset import STAGE_TWO, CompiledRule, RuleSet
 from rules.guards import GUARD_IDS
 from rules.health import COMPONENTS
-from rules.plan import period_of
+from rules.plan import CALENDAR, period_of
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +41,7 @@ class Evaluation:
     signals: pl.DataFrame
     actions: pl.DataFrame
     pairs: pl.DataFrame
+    owners: pl.DataFrame | None = None  # the CRM's users: routes every ripe rule's own task (tasks_per = "window")
 
     def health_rows(self) -> pl.DataFrame:
         """(account_id, day, score, band, components…) for the daily health history."""
@@ -117,21 +118,27 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
     )
     t = tables.checked()
     guard_rules = []
+    dates: set[str] = set()
     for rule in ruleset.rules:
         gp = dict(rule.guards)
         cap = gp.get("G2")
         cooldown = gp.get("G3")
+        anchor = p.anchors.get(rule.source.playbook) or (
+            rule.source.window if rule.source.window not in CALENDAR else None
+        )
+        if anchor is not None:
+            dates.add(anchor)
         guard_rules.append(
             (
                 rule.id,
                 rule.offer_kind,
-                period_of(rule.source.window, as_of),
+                pl.col(anchor).dt.strftime("%Y-%m-%d") if anchor else pl.lit(period_of(rule.source.window, as_of)),
                 cap if isinstance(cap, guards.FrequencyCap) else None,
                 cooldown if isinstance(cooldown, guards.DeclineCooldown) else None,
             )
         )
     hist = guards.history_columns(
-        f.select("account"),
+        f.select("account", *sorted(dates)),
         ledger=t.ledger,
         activities=t.activities,
         opportunities=t.opportunities,
@@ -277,6 +284,7 @@ def evaluate_features(
         signals=pl.concat(signals) if signals else pl.DataFrame(schema=_SIGNAL_SCHEMA),
         actions=actions,
         pairs=pairs if pairs is not None else pl.DataFrame(schema=copurchase.PAIR_SCHEMA),
+        owners=owners,
     )
 
 

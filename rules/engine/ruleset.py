@@ -41,7 +41,7 @@ class RuleSource:
     guards: tuple[str, ...] | None = None  # replaces the guards that apply to the kind by default
     skip_guards: tuple[str, ...] = ()
     guard_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    window: Literal["week", "month", "quarter"] = "month"  # at most one task per account per window
+    window: str = "month"  # week, month, quarter or a date feature: at most one task per account per window
     due_in_days: int = 3
     subject: str = "{rule_title}: {account_name}"
     reason: str | None = None  # template naming the values that make it true (G8)
@@ -77,6 +77,9 @@ class EngineParams:
     crm: Mapping[str, str | None] = field(default_factory=dict)
     """The admin's extra CRM fields as features (``crm.mrr_rollup__c``) → their CRM type (number,
     bool, text, date, datetime), or None while the CRM has not been asked (see ``compile``)."""
+    anchors: Mapping[str, str] = field(default_factory=dict)
+    """Sequence playbooks (A4) → their anchor date feature: a sequence's tasks share one period,
+    its anchor date, and count once against G2."""
 
 
 EXTRA_FEATURES: dict[str, tuple[Type, str, str]] = {
@@ -223,6 +226,7 @@ def task_rules(ruleset: RuleSet, playbooks: Mapping[str, Playbook]) -> dict[str,
             window=rule.source.window,
             playbook=playbooks[rule.source.playbook],
             hash=rule_hash(rule.source),
+            cap=next((g for gid, g in rule.guards if gid == "G2" and isinstance(g, guards.FrequencyCap)), None),
         )
         for rule in ruleset.rules
     }

@@ -17,11 +17,23 @@ budgets filled by expected value, and no tasks at all on a first run or a backfi
 """
 
 from rules.plan.fields import desired_fields, field_suspects, landed_fields, who_edited
-from rules.plan.keys import KEY_MAX, field_key, identify, legacy_key, op_key, parse_key, period_of, rule_hash
+from rules.plan.keys import (
+    CALENDAR,
+    KEY_MAX,
+    anchored_period,
+    field_key,
+    identify,
+    legacy_key,
+    op_key,
+    parse_key,
+    period_of,
+    rule_hash,
+)
 from rules.plan.tasks import plan_changes, plan_tasks, task_suspects
 from rules.plan.values import MAX_ATTEMPTS, Adoption, CrmState, Hold, Plan, Skip, TaskRule, WritePolicy
 
 __all__ = [
+    "CALENDAR",
     "KEY_MAX",
     "MAX_ATTEMPTS",
     "Adoption",
@@ -31,6 +43,7 @@ __all__ = [
     "Skip",
     "TaskRule",
     "WritePolicy",
+    "anchored_period",
     "desired_fields",
     "field_key",
     "field_suspects",

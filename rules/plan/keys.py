@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from core.records import (
@@ -35,9 +35,16 @@ same account and period collide with a chance of one in a trillion."""
 _RULE_MIN = 8
 """Fewer characters of the rule than this and the key is not worth reading: an opaque hash instead."""
 
+Window = Literal["week", "month", "quarter"]
 
-def period_of(window: Literal["week", "month", "quarter"], as_of: datetime) -> str:
-    """The idempotency period containing ``as_of``: ``2026-W48``, ``2026-11`` or ``2026-Q4``."""
+
+CALENDAR: tuple[Window, ...] = ("week", "month", "quarter")
+"""Calendar windows; any other window names a date feature (the period is that date)."""
+
+
+def period_of(window: str, as_of: datetime) -> str:
+    """The idempotency period of a calendar window containing ``as_of``: ``2026-W48``, ``2026-11``
+    or ``2026-Q4`` (a date-anchored window's period is its date: :func:`anchored_period`)."""
     day = as_of.date()
     if window == "week":
         year, week, _ = day.isocalendar()
@@ -94,15 +101,14 @@ def parse_key(key: str) -> KeyParts | None:
     return KeyParts(rule=rule, step=step or None, account_id=account_id, period=period, shortened=shortened)
 
 
-Window = Literal["week", "month", "quarter"]
 LOOKBACK_DAYS = 400
 """How far back a task found in the CRM is matched to the rule and period that made it."""
 
 
-def recent_periods(as_of: datetime, *, days: int = LOOKBACK_DAYS) -> dict[Window, list[str]]:
-    """Every period of each window kind from ``as_of`` back ``days`` days, newest first."""
-    out: dict[Window, list[str]] = {}
-    for window in ("week", "month", "quarter"):
+def recent_periods(as_of: datetime, *, days: int = LOOKBACK_DAYS) -> dict[str, list[str]]:
+    """Every period of each calendar window from ``as_of`` back ``days`` days, newest first."""
+    out: dict[str, list[str]] = {}
+    for window in CALENDAR:
         periods = dict.fromkeys(period_of(window, as_of - timedelta(days=d)) for d in range(days + 1))
         out[window] = list(periods)
     return out
@@ -112,17 +118,18 @@ def identify(
     key: str,
     system: str,
     account_id: str,
-    rules: Iterable[tuple[str, Window]],
-    periods: Mapping[Window, list[str]],
+    rules: Iterable[tuple[str, str]],
+    periods: Mapping[str, list[str]],
 ) -> tuple[str, str] | None:
     """(rule id, period) whose task on ``account_id`` has ``key``, among ``rules`` (id, window) and
-    ``periods`` (:func:`recent_periods`); None when none does (a removed rule, an older period, a
-    sequence step, a key naming another account). A readable key is read; a legacy one is matched
-    by computing every candidate's legacy key."""
+    ``periods`` (:func:`recent_periods`, plus the account's dates for date-anchored windows); None
+    when none does (a removed rule, an older period, a sequence step, a key naming another
+    account). A readable key is read; a legacy one is matched by computing every candidate's
+    legacy key."""
     parts = parse_key(key)
     if parts is None:
         for rule_id, window in rules:
-            for period in periods[window]:
+            for period in periods.get(window, ()):
                 if legacy_key(rule_id, system, account_id, period) == key:
                     return rule_id, period
         return None
@@ -131,9 +138,26 @@ def identify(
     for rule_id, window in rules:
         named = rule_id.startswith(parts.rule) if parts.shortened else rule_id == parts.rule and parts.step is None
         # the recomputed key confirms a shortened one (its hash) and a period of the rule's window
-        if named and parts.period in periods[window] and op_key(rule_id, system, account_id, parts.period) == key:
+        if (
+            named
+            and parts.period in periods.get(window, ())
+            and op_key(rule_id, system, account_id, parts.period) == key
+        ):
             return rule_id, parts.period
     return None
+
+
+# -- date-anchored windows ---------------------------------------------------------------------
+
+
+def anchored_period(value: object) -> str | None:
+    """A date-anchored window's period: the date's ISO text (``2027-03-31``), None when unknown."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10]).isoformat()
+    except ValueError:
+        return None
 
 
 def field_key(system: str, account_id: str, values: Mapping[str, Scalar]) -> str:

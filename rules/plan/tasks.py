@@ -20,12 +20,13 @@ from core.records import (
     TaskUpdate,
 )
 from rules.nba import owner_line
+from rules.plan.choose import Considered, capped, consider, ordered, skip, skip_rule
 from rules.plan.fields import landed_fields, plan_fields, who_edited
-from rules.plan.keys import identify, legacy_key, op_key, period_of, recent_periods
+from rules.plan.keys import CALENDAR, anchored_period, identify, legacy_key, op_key, period_of, recent_periods
+from rules.plan.stages import current_stage
 from rules.plan.values import (
     EDIT_SLACK,
     LIVE,
-    MAX_ATTEMPTS,
     OPEN,
     Adoption,
     CrmState,
@@ -35,7 +36,7 @@ from rules.plan.values import (
     TaskRule,
     WritePolicy,
 )
-from rules.playbooks import TaskContent, render_html, render_subject, render_text, sequence_due
+from rules.playbooks import TaskContent, render_html, render_subject, render_text
 
 
 def task_suspects(ledger: Mapping[str, LedgerEntry], state: CrmState) -> dict[str, list[str]]:
@@ -84,13 +85,8 @@ def _content(
 
 
 def _anchor(rule: TaskRule, action: Action) -> date | None:
-    raw = action.evidence.get(rule.playbook.anchor)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(str(raw)[:10])
-    except ValueError:
-        return None
+    raw = anchored_period(action.evidence.get(rule.playbook.anchor))
+    return date.fromisoformat(raw) if raw is not None else None
 
 
 def _key(rule_id: str, action: Action, period: str, known: Container[str]) -> str:
@@ -104,46 +100,67 @@ def _key(rule_id: str, action: Action, period: str, known: Container[str]) -> st
     return legacy if legacy in known else key
 
 
+def _written_steps(
+    rule: TaskRule, action: Action, anchor: date, ledger: Mapping[str, LedgerEntry], state: CrmState
+) -> dict[str, bool]:
+    """Step id → whether its task is closed, for every step of this sequence that has a task."""
+    out = {}
+    known = _Known(ledger, state.tasks)
+    for step in rule.playbook.steps:
+        key = _key(f"{rule.id}#{step.id}", action, anchor.isoformat(), known)
+        entry, task = ledger.get(key), state.tasks.get(key)
+        if entry is None and task is None:
+            continue
+        out[step.id] = (task is not None and task.is_closed) or (
+            entry is not None and (entry.closed_at is not None or entry.state is LedgerState.failed)
+        )
+    return out
+
+
 def _intents(
-    rule: TaskRule,
-    action: Action,
-    as_of: datetime,
-    known: Container[str] = (),
-    labels: Mapping[str, str] | None = None,
-) -> list[TaskIntent]:
-    """The task(s) one action asks for: one, or a sequence's staged steps (A4). ``known``: the
-    keys the ledger and the CRM hold (see :func:`_key`); ``labels``: the CRM's field labels."""
+    rule: TaskRule, action: Action, as_of: datetime, ledger: Mapping[str, LedgerEntry], state: CrmState
+) -> tuple[list[TaskIntent], str]:
+    """The task one action asks for now (a sequence: its current stage, A4), and why a ripe window
+    gets none or waits ("" when nothing holds it). A task already written under its legacy key
+    keeps it (:func:`_key`); the body carries the CRM's field labels."""
+    known, labels = _Known(ledger, state.tasks), state.labels
     provenance = Provenance(rule_id=rule.id, rule_hash=rule.hash, as_of=as_of, inputs=dict(action.evidence))
     owner = action.owner_id
     if rule.playbook.steps:
         anchor = _anchor(rule, action)
         if anchor is None:
-            return []
-        out = []
-        for step, due in sequence_due(rule.playbook, anchor, as_of.date()):
-            key = _key(f"{rule.id}#{step.id}", action, anchor.isoformat(), known)
-            content = _content(rule, action, key, as_of, step, labels)
-            out.append(
-                TaskIntent(
-                    key=key,
-                    rule_id=rule.id,
-                    system=action.system,
-                    account_id=action.account_id,
-                    owner_id=owner,
-                    subject=render_subject(f"{step.title}: {action.account_name}"),
-                    body=render_text(content, rule.playbook),
-                    body_html=render_html(content, rule.playbook),
-                    due_on=due,
-                    priority=rule.priority,
-                    playbook_url=rule.playbook.url,
-                    window=anchor.isoformat(),
-                    evidence=dict(action.evidence),
-                    provenance=provenance,
-                    step=step.id,
-                )
-            )
-        return out
-    period = period_of(rule.window, as_of)
+            return [], f"no task: {rule.playbook.anchor} is unknown for this account (the sequence is anchored on it)"
+        stage = current_stage(rule.playbook, anchor, as_of.date(), _written_steps(rule, action, anchor, ledger, state))
+        if stage is None:
+            return [], ""
+        step = stage.step
+        key = _key(f"{rule.id}#{step.id}", action, anchor.isoformat(), known)
+        content = _content(rule, action, key, as_of, step, labels)
+        intent = TaskIntent(
+            key=key,
+            rule_id=rule.id,
+            system=action.system,
+            account_id=action.account_id,
+            owner_id=owner,
+            subject=render_subject(f"{step.title}: {action.account_name}"),
+            body=render_text(content, rule.playbook),
+            body_html=render_html(content, rule.playbook),
+            due_on=stage.due_on,
+            priority=rule.priority,
+            playbook_url=rule.playbook.url,
+            window=anchor.isoformat(),
+            evidence=dict(action.evidence),
+            provenance=provenance,
+            step=step.id,
+        )
+        return [intent], stage.waiting
+    if rule.window in CALENDAR:
+        period = period_of(rule.window, as_of)
+    else:
+        found = anchored_period(action.evidence.get(rule.window))
+        if found is None:
+            return [], f"no task: {rule.window} is unknown for this account (the rule's window is anchored on it)"
+        period = found
     key = _key(rule.id, action, period, known)
     content = _content(rule, action, key, as_of, labels=labels)
     return [
@@ -163,7 +180,7 @@ def _intents(
             evidence=dict(action.evidence),
             provenance=provenance,
         )
-    ]
+    ], ""
 
 
 class _Known(Container[str]):
@@ -216,10 +233,14 @@ def plan_changes(
     policy: WritePolicy,
     firing: Iterable[tuple[str, str]] = (),
     desired: Mapping[str, Mapping[str, Scalar]] | None = None,
+    dates: Mapping[str, Mapping[str, Scalar]] | None = None,
 ) -> Plan:
     """Every change for this cycle. ``firing`` holds the (account, rule) pairs whose condition is
     true now, blocked or not (a guard holding a signal back, e.g. the frequency cap counting the
-    task just created, does not clear it); ``desired`` the account fields (:func:`desired_fields`)."""
+    task just created, does not clear it); ``desired`` the account fields (:func:`desired_fields`);
+    ``dates`` the date features date-anchored windows name, by account (account → feature →
+    value), for accounts whose tasks the ledger does not know: such a task is recognised by them
+    even when its signal has cleared."""
     creates: list[TaskIntent] = []
     reconciles: list[TaskIntent] = []
     adopted: list[Adoption] = []
@@ -227,7 +248,7 @@ def plan_changes(
     skipped: list[Skip] = []
     holds: list[Hold] = []
     firing_set = set(firing)
-    strays = _strays(ledger, state, rules, system=system, as_of=as_of)
+    strays = _strays(ledger, state, rules, system=system, as_of=as_of, dates=_anchored_dates(actions, rules, dates))
     adopted.extend(Adoption(key=e.key, crm_id=e.crm_id or "", intent=i) for e, i in strays)
     stray_keys = {e.key for e, _ in strays}
 
@@ -247,43 +268,35 @@ def plan_changes(
                 entry = replace(entry, held=reason)
         open_by_pair.setdefault((entry.account_id, entry.rule_id), []).append(entry)
 
-    # New tasks, in order of expected value so that budgets keep the best.
-    candidates: list[tuple[Action, TaskRule, list[TaskIntent]]] = []
+    # New tasks: every ripe rule's own (tasks_per = "window"), or the account's one (tasks_per = "account").
     seen: set[str] = set()
-    held_keys = _Known(ledger, state.tasks)
-    for action in sorted(actions, key=lambda a: (-a.value, a.account_id)):
+    considered: list[tuple[Action, TaskRule, Considered]] = []
+    for action in ordered(actions, policy):
         rule = rules[action.rule_id]
-        intents = [t for t in _intents(rule, action, as_of, held_keys, state.labels) if t.key not in seen]
+        intents, held_why = _intents(rule, action, as_of, ledger, state)
+        intents = [t for t in intents if t.key not in seen]
         seen.update(t.key for t in intents)
-        if not intents:
+        found = consider(action, rule, intents, held_why, ledger, state, stray_keys, open_by_pair)
+        adopted.extend(found.adopted)
+        considered.append((action, rule, found))
+    candidates: list[tuple[Action, TaskRule, list[TaskIntent]]] = []
+    first: dict[str, tuple[str, bool]] = {}  # account → (the rule that holds its one task, whether it is open)
+    for action, rule, found in considered:
+        if policy.tasks_per == "account" and action.account_id in first:
+            holder, is_open = first[action.account_id]
+            reason = f"upsync's task of {holder} is open" if is_open else f"{holder} goes first"
+            skipped.extend(
+                skip(t, f'one task per account ([writeback] tasks_per = "account"): {reason}') for t in found.intents
+            )
+            if not found.intents and found.why:
+                skipped.append(skip_rule(action, found.why))
             continue
-        todo: list[TaskIntent] = []
-        for intent in intents:
-            known = ledger.get(intent.key)
-            held_by_crm = state.tasks.get(intent.key)
-            if intent.key in stray_keys:
-                continue  # adopted above, as the CRM holds it
-            if held_by_crm is not None and (known is None or known.state is not LedgerState.confirmed):
-                # the CRM has it already (a lost state, a lost answer): upsync's, never created twice
-                adopted.append(Adoption(key=intent.key, crm_id=held_by_crm.crm_id, intent=None if known else intent))
-                continue
-            skip = _skip_reason(known)
-            if skip:
-                skipped.append(_skip(intent, skip))
-            elif action.owner_id is None:
-                skipped.append(_skip(intent, action.owner_note))
-            else:
-                todo.append(intent)
-        if not todo:
-            continue
-        still_open = [
-            e for e in open_by_pair.get((action.account_id, rule.id), []) if e.key not in {t.key for t in intents}
-        ]
-        if still_open and not rule.playbook.steps:
-            for intent in todo:
-                skipped.append(_skip(intent, f"upsync's task from {still_open[0].window} is still open"))
-            continue
-        candidates.append((action, rule, todo))
+        skipped.extend(found.skips)
+        if found.todo:
+            candidates.append((action, rule, found.todo))
+        if not found.settled:
+            first[action.account_id] = (rule.id, found.open)
+    candidates.sort(key=lambda c: (-c[0].value, c[0].account_id))
 
     # Unconfirmed writes no action asks for any more: adopted when the pull read them back, else looked up.
     lookups: list[str] = []
@@ -297,7 +310,9 @@ def plan_changes(
             lookups.append(key)
 
     used = _budget_used(ledger, as_of)
-    for action, _rule, todo in candidates:
+    offered: dict[str, list[str]] = {}  # account → the kinds of the tasks this cycle proposes to it
+    units = {(e.account_id, e.rule_id, e.window) for e in ledger.values()}
+    for action, rule, todo in candidates:
         retry = [
             t
             for t in todo
@@ -308,14 +323,20 @@ def plan_changes(
         if not fresh:
             continue
         if not policy.tasks:
-            skipped.extend(_skip(t, policy.held_because) for t in fresh)
+            skipped.extend(skip(t, policy.held_because) for t in fresh)
+            continue
+        cap_held = capped(rule, action, offered.get(action.account_id, []))
+        if cap_held:
+            skipped.extend(skip(t, cap_held) for t in fresh)
             continue
         owner = action.owner_id or ""
         if used.get(owner, 0) >= policy.owner_weekly_budget:
             reason = f"owner's weekly budget of {policy.owner_weekly_budget} tasks is spent (higher value went first)"
-            skipped.extend(_skip(t, reason) for t in fresh)
+            skipped.extend(skip(t, reason) for t in fresh)
             continue
         used[owner] = used.get(owner, 0) + 1
+        if (action.account_id, rule.id, fresh[0].window) not in units:  # a sequence's next stage: offered already
+            offered.setdefault(action.account_id, []).append(rule.kind)
         creates.extend(fresh)
 
     # upsync's own open, untouched tasks: follow the owner and priority; close when the signal clears.
@@ -379,6 +400,7 @@ def plan_changes(
                 rule_id=a.rule_id, rule_hash=rules[a.rule_id].hash, as_of=as_of, inputs=dict(a.evidence)
             )
             for a in actions
+            if a.primary
         }
         fields, field_holds = plan_fields(system, desired, state, policy, provenance)
         holds.extend(field_holds)
@@ -403,11 +425,14 @@ def _strays(
     *,
     system: str,
     as_of: datetime,
+    dates: Mapping[str, Mapping[str, list[str]]],
 ) -> list[tuple[LedgerEntry, TaskIntent]]:
     """upsync's open tasks in the CRM that the ledger does not know (a lost or restored state), each
     matched by its key to the rule and period that made it: they become the ledger's again, so a
-    signal that cleared meanwhile still closes its task. Sequence steps (keyed on a renewal date)
-    and tasks of removed rules are not matched: they stay as they are, as a person's would."""
+    signal that cleared meanwhile still closes its task. A date-anchored window is matched on the
+    account's dates as this cycle's evidence holds them (``dates``: account → feature → periods).
+    Sequence steps and tasks of removed rules are not matched: they stay as they are, as a
+    person's would."""
     unknown = [t for t in state.tasks.values() if t.key not in ledger and not t.is_closed and t.account_id]
     if not unknown:
         return []
@@ -416,7 +441,7 @@ def _strays(
     out = []
     for task in unknown:
         assert task.account_id is not None
-        found = identify(task.key, system, task.account_id, singles, periods)
+        found = identify(task.key, system, task.account_id, singles, {**periods, **dates.get(task.account_id, {})})
         if found is None:
             continue
         rule = rules[found[0]]
@@ -448,20 +473,20 @@ def _strays(
     return out
 
 
-def _skip_reason(entry: LedgerEntry | None) -> str | None:
-    if entry is None:
-        return None
-    if entry.state is LedgerState.confirmed:
-        return "already written"
-    if entry.state is LedgerState.failed and entry.attempts >= MAX_ATTEMPTS:
-        return f"refused {entry.attempts} times by the CRM: {entry.last_error or 'no reason given'}"
-    return None
-
-
-def _skip(intent: TaskIntent, reason: str) -> Skip:
-    return Skip(
-        key=intent.key, rule_id=intent.rule_id, account_id=intent.account_id, reason=reason, owner_id=intent.owner_id
-    )
+def _anchored_dates(
+    actions: Sequence[Action], rules: Mapping[str, TaskRule], dates: Mapping[str, Mapping[str, Scalar]] | None
+) -> dict[str, dict[str, list[str]]]:
+    """Account → date feature → its period, for every date-anchored window: from ``dates``, and
+    from this cycle's actions' evidence."""
+    windows = {r.window for r in rules.values() if r.window not in CALENDAR}
+    values = [(a, dict(v)) for a, v in (dates or {}).items()] + [(a.account_id, dict(a.evidence)) for a in actions]
+    out: dict[str, dict[str, list[str]]] = {}
+    for account, known in values:
+        for window in windows:
+            period = anchored_period(known.get(window))
+            if period is not None:
+                out.setdefault(account, {})[window] = [period]
+    return out
 
 
 def _close(entry: LedgerEntry, task: CrmTask, as_of: datetime, rule: TaskRule | None) -> TaskUpdate:

@@ -19,6 +19,7 @@ from core.records import (
     TaskIntent,
     TaskUpdate,
 )
+from rules.guards import FrequencyCap
 from rules.playbooks import Playbook
 
 MAX_ATTEMPTS = 3
@@ -41,9 +42,10 @@ class TaskRule:
     title: str
     priority: Priority
     due_in_days: int
-    window: Literal["week", "month", "quarter"]
+    window: str  # week, month, quarter, or a date feature (one task per distinct date)
     playbook: Playbook
     hash: str = ""
+    cap: FrequencyCap | None = None  # G2 as it applies to this rule: the plan counts this cycle's tasks too
 
     @property
     def playbook_url(self) -> str:
@@ -77,6 +79,9 @@ class WritePolicy:
     on_clear: Literal["close", "leave"] = "close"
     update_open_tasks: bool = True
     first_run_tasks: bool = False
+    tasks_per: Literal["window", "account"] = "window"
+    """``window``: every ripe rule gets its own task in its own window; ``account``: one next best
+    action per account at a time (the next ripe rule gets its task once that one is closed)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

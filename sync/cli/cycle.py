@@ -148,6 +148,8 @@ def plan(
 ) -> None:
     """Print what the next write-back would change in the CRM (from stored data); writes nothing."""
     setup_logging(verbose)
+    from rules.explain import held_windows
+    from sync.config import typed_rules
     from sync.runner import plan_cycle
 
     loaded = read_config(config)
@@ -155,11 +157,13 @@ def plan(
     with open_store(settings, state, config) as store:
         _, cycle = plan_cycle(store, settings, loaded.ruleset, as_of=make_clock(as_of)(), writer=None, tasks=tasks)
         owners = store.owner_names(settings.upsync.crm)
+        ruleset = typed_rules(loaded.ruleset, store.crm_types(settings.upsync.crm))
+    held = held_windows(cycle.evaluation, ruleset, skipped=cycle.plan.skipped, held_rules=cycle.held_rules)
     if as_json:
-        data = plan_json(cycle.plan, cycle.tasks_held, cycle.unasked)
+        data = plan_json(cycle.plan, cycle.tasks_held, cycle.unasked, held)
         print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
     else:
-        print_plan(cycle.plan, cycle.tasks_held, owners, cycle.unasked)
+        print_plan(cycle.plan, cycle.tasks_held, owners, cycle.unasked, held)
 
 
 @command()

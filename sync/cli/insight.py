@@ -32,7 +32,7 @@ def explain(
 
     from rules.explain import explain_account, find_accounts
     from sync.config import typed_rules
-    from sync.runner import evaluate_now
+    from sync.runner import plan_cycle
 
     loaded = read_config(config)
     settings = loaded.settings
@@ -40,7 +40,9 @@ def explain(
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
         ruleset = typed_rules(loaded.ruleset, store.crm_types(system))
-        evaluation = evaluate_now(store, system, ruleset, as_of=clock())
+        # the cycle's own plan (nothing asked, nothing written): why a rule that fired gets no task
+        _, cycle = plan_cycle(store, settings, ruleset, as_of=clock(), writer=None)
+        evaluation = cycle.evaluation
     matches = find_accounts(evaluation.features, account)
     if not matches:
         raise ConfigError(
@@ -50,7 +52,9 @@ def explain(
     if len(matches) > 1 and matches[0][1].lower() != account.lower():
         listed = "; ".join(f"{name} ({crm_id})" for crm_id, name in matches[:10])
         raise ConfigError(f"{len(matches)} accounts match {account!r}: {listed}", hint="pass the CRM id")
-    result = explain_account(evaluation, ruleset, matches[0][0], system=system)
+    result = explain_account(
+        evaluation, ruleset, matches[0][0], system=system, skipped=cycle.plan.skipped, held_rules=cycle.held_rules
+    )
     if as_json:
         console.print_json(data=jsonable(result))
     else:

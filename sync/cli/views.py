@@ -98,7 +98,7 @@ def print_pull_errors(pulls: Sequence[Any]) -> None:
             err.print(f"[bold]hint:[/] {escape(hint)}", markup=True, highlight=False)
 
 
-def plan_json(plan: Any, held: str, unasked: Sequence[str] = ()) -> dict[str, Any]:
+def plan_json(plan: Any, held: str, unasked: Sequence[str] = (), held_back: Sequence[Any] = ()) -> dict[str, Any]:
     def prov(p: Any) -> Any:
         if p is None:
             return None
@@ -148,10 +148,17 @@ def plan_json(plan: Any, held: str, unasked: Sequence[str] = ()) -> dict[str, An
             {"key": k.key, "rule_id": k.rule_id, "account_id": k.account_id, "owner_id": k.owner_id, "reason": k.reason}
             for k in plan.skipped
         ],
+        "held_back": [{"account_id": h.account_id, "rule_id": h.rule_id, "reason": h.reason} for h in held_back],
     }
 
 
-def print_plan(plan: Any, held: str, owners: Mapping[str, str], unasked: Sequence[str] = ()) -> None:
+_HELD_SHOWN = 30
+"""Rules held back listed one per line by ``upsync plan`` (``--json`` has them all)."""
+
+
+def print_plan(
+    plan: Any, held: str, owners: Mapping[str, str], unasked: Sequence[str] = (), held_back: Sequence[Any] = ()
+) -> None:
     groups: dict[tuple[str, str], Counter[str]] = {}
     for t in plan.writes:
         groups.setdefault((t.rule_id, t.owner_id or "-"), Counter())["create"] += 1
@@ -184,6 +191,14 @@ def print_plan(plan: Any, held: str, owners: Mapping[str, str], unasked: Sequenc
     reasons = Counter(k.reason for k in plan.skipped)
     for reason, count in reasons.most_common(8):
         console.print(f"skipped {count}: {reason}", markup=False)
+    if held_back:
+        console.print(
+            f"ripe rules without a task this cycle: {len(held_back)} (`upsync explain ACCOUNT` for one account)"
+        )
+        for h in held_back[:_HELD_SHOWN]:
+            console.print(f"  {h.account_id} {h.rule_id}: {h.reason}", markup=False)
+        if len(held_back) > _HELD_SHOWN:
+            console.print(f"  … and {len(held_back) - _HELD_SHOWN} more (--json lists them all)")
     if held:
         console.print(f"[yellow]{escape(held)}[/]")
     if unasked:
@@ -241,6 +256,10 @@ def print_explanation(result: Any, all_features: bool) -> None:
             checks += "\n" + "\n".join(f"[yellow]{gid}: {escape(why)}[/]" for gid, why in r.blocked)
         rules.add_row(r.rule_id, r.signal, f"[{style[r.verdict]}]{r.verdict}[/]", checks)
     console.print(rules)
+    if result.held:
+        console.print("fired, but no task this cycle:")
+        for h in result.held:
+            console.print(f"  {h.rule_id}: {h.reason}", markup=False)
 
 
 def _shown(value: Any) -> str:

@@ -7,8 +7,10 @@ from datetime import date
 import polars as pl
 import pytest
 
+from rules import engine
 from rules.backtest import backtest
-from rules.explain import explain_account, find_accounts
+from rules.explain import explain_account, find_accounts, held_windows
+from rules.plan import Skip
 from tests.unit.accounts import AS_OF, World, day, evaluate, ruleset
 
 SEATS = {
@@ -110,3 +112,32 @@ def test_a_backtest_starts_a_new_task_in_a_new_period_and_reads_nothing_from_its
 def test_a_backtest_rejects_an_end_before_its_start() -> None:
     with pytest.raises(ValueError, match="end is before start"):
         backtest(ruleset(SEATS), World().tables(), start=day(1), end=day(2))
+
+
+def test_every_ripe_rule_is_an_action_and_the_next_best_one_is_primary() -> None:
+    rules = ruleset(SEATS, PRICING)
+    acts = engine.actions(evaluate(world(), rules), rules, system="salesforce", every=True)
+    assert sorted((a.account_id, a.rule_id, a.primary) for a in acts) == [
+        ("acme", "pricing", False),
+        ("acme", "seats", True),
+    ]
+    [pricing] = [a for a in acts if a.rule_id == "pricing"]
+    assert (pricing.owner_id, pricing.subject) == ("o1", "Pricing: Acme KK")
+
+
+def test_plan_and_explain_list_every_rule_that_fired_without_a_task_and_why() -> None:
+    rules = ruleset(SEATS, PRICING)
+    ev = evaluate(world(), rules)
+    cap = "G2: 2 offers in the last 30 days (cap 2), 1 of them this cycle (higher value went first)"
+    skipped = [
+        Skip(key="k1", rule_id="pricing", account_id="acme", reason=cap),
+        Skip(key="k2", rule_id="seats", account_id="acme", reason="already written"),
+    ]
+    held = held_windows(ev, rules, skipped=skipped, held_rules={"pricing": "usage not pulled for 3 days"})
+    assert [(h.account_id, h.rule_id, h.reason) for h in held] == [
+        ("escalated", "seats", "G5: 1 open escalation(s)"),
+        ("acme", "pricing", "held: usage not pulled for 3 days"),
+        ("acme", "pricing", cap),
+    ]
+    one = explain_account(ev, rules, "acme", system="salesforce", skipped=skipped)
+    assert [(h.rule_id, h.reason) for h in one.held] == [("pricing", cap)]

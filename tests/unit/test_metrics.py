@@ -290,3 +290,21 @@ def test_overselling_counts_tasks_per_account_month_and_compares_churn() -> None
 def test_from_rows_names_an_unknown_table() -> None:
     with pytest.raises(ValueError, match="unknown table 'ledgr'"):
         OutcomeTables.from_rows(ledgr=[])
+
+
+def test_a_sequence_counts_once_per_account_and_renewal_in_the_funnel_and_the_monthly_count() -> None:
+    stages = [
+        task(f"s{i}", "renewal", "A", day, window="2026-07-31")  # three stages of one renewal's sequence
+        for i, day in enumerate(("2026-05-02", "2026-05-17", "2026-05-20"))
+    ]
+    rows = run(
+        ledger=[*stages, task("k1", "seats", "A", "2026-05-03", window="2026-05")],
+        tasks=[{"sync_key": "s0", "account_id": "A", "status": "Completed", "is_closed": True}],
+    )
+    assert (rows["renewal"]["tasks"], rows["renewal"]["completed"], rows["seats"]["tasks"]) == (1, 1, 1)
+    m = overselling(
+        OutcomeTables.from_rows(ledger=[*stages, task("k1", "seats", "A", "2026-05-03", window="2026-05")]),
+        since=SINCE,
+        until=UNTIL,
+    )
+    assert m.tasks_per_account_month_max == 2

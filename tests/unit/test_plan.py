@@ -216,13 +216,16 @@ def test_the_next_period_gets_a_readable_key_once_the_old_task_is_done() -> None
 
 
 def test_a_sequence_step_written_under_its_old_key_is_not_created_again() -> None:
-    end = NOW.date() + timedelta(days=90)
-    act = action(rule=RENEWAL, evidence={"contract_end": end.isoformat(), "days_to_renewal": 90.0})
+    end = NOW.date() + timedelta(days=70)  # the first stage (T-90) is written; the second (T-75) is due
+    act = action(rule=RENEWAL, evidence={"contract_end": end.isoformat(), "days_to_renewal": 70.0})
     old = legacy_key(f"{RENEWAL.id}#review", "salesforce", "001A", end.isoformat())
     ledger = {old: entry(key=old, rule_id=RENEWAL.id, window=end.isoformat(), step="review")}
     p = plan([act], ledger, CrmState(tasks={old: crm_task(old)}))
-    assert "review" not in {t.step for t in p.creates} and len(p.creates) == 3
-    assert all(t.key.startswith(f"{RENEWAL.id}#") and t.key.endswith(f"|001A|{end.isoformat()}") for t in p.creates)
+    assert p.creates == ()  # the open stage is the old-key task: not created again, the next one waits
+    done = CrmState(tasks={old: crm_task(old, is_closed=True, status="Completed")})
+    [after] = plan([act], ledger, done).creates  # once it is closed, the next stage, under a readable key
+    assert after.step != "review" and after.key.startswith(f"{RENEWAL.id}#")
+    assert after.key.endswith(f"|001A|{end.isoformat()}")
 
 
 # -- creating tasks ------------------------------------------------------------------------------
@@ -380,28 +383,21 @@ def test_suspects_are_tasks_another_user_or_a_later_write_touched() -> None:
 # -- the renewal sequence (A4) -------------------------------------------------------------------
 
 
-def test_the_renewal_sequence_creates_its_staged_tasks_once() -> None:
+def test_the_renewal_sequence_creates_the_stage_due_today_once() -> None:
     end = NOW.date() + timedelta(days=90)
     act = action(rule=RENEWAL, evidence={"contract_end": end.isoformat(), "days_to_renewal": 90.0})
     p = plan([act])
-    steps = [(t.step, t.due_on) for t in p.creates]
-    assert steps == [
-        ("review", end - timedelta(days=90)),
-        ("demo", end - timedelta(days=75)),
-        ("case", end - timedelta(days=60)),
-        ("quote", end - timedelta(days=45)),
-    ]
-    assert len({t.key for t in p.creates}) == 4
+    assert [(t.step, t.due_on) for t in p.creates] == [("review", end - timedelta(days=90))]
     ledger = {t.key: entry(key=t.key, rule_id=RENEWAL.id, window=end.isoformat(), step=t.step) for t in p.creates}
     again = plan([act], ledger)
-    assert again.creates == () and len(again.skipped) == 4
+    assert again.creates == () and [s.reason for s in again.skipped] == ["already written"]
 
 
 def test_a_sequence_counts_once_against_the_owner_budget() -> None:
     end = NOW.date() + timedelta(days=90)
     act = action(rule=RENEWAL, evidence={"contract_end": end.isoformat()})
     p = plan([act, action("001B")], owner_weekly_budget=2)
-    assert len(p.creates) == 5
+    assert len(p.creates) == 2
 
 
 # -- account fields (A2) -------------------------------------------------------------------------

@@ -104,3 +104,15 @@ def test_every_rule_problem_is_reported_in_one_go() -> None:
         "rules[1] (rule-1).playbook",
         "rules[2] (rule-2).when",
     ]
+
+
+def test_a_window_is_a_calendar_period_or_a_date_feature() -> None:
+    found = problems(
+        {"when": "is_customer", "window": "contract_ends"},
+        {"when": "is_customer", "window": "seats_used"},
+        {"when": "is_customer", "window": "contract_end"},
+    )
+    assert found[0].startswith("rules[0] (rule-0).window: unknown window 'contract_ends'")
+    assert "week, month, quarter or a date feature" in found[0] and "contract_end" in found[0]
+    assert found[1].startswith("rules[1] (rule-1).window: unknown window 'seats_used'")
+    assert len(found) == 2
