@@ -87,9 +87,15 @@ def churn(sb: Sandbox, crm: str, account: str) -> None:
     else:
         sb.world.hubspot.objects["companies"][account]["properties"]["contract_end_date"] = ended.isoformat()
         old = f"{long_ago.isoformat()}T00:00:00.000Z"
+        store = sb.world.hubspot
+        deals = {d["id"] for d in deals_of(sb, crm, account)}
         for d in deals_of(sb, crm, account):
             if d["properties"]["hs_is_closed_won"] == "true":
                 d["properties"]["closedate"] = min(d["properties"]["closedate"], old)
+        for lid, li in store.objects["line_items"].items():  # the recurring items' terms end with it
+            term_end = li["properties"].get("hs_recurring_billing_end_date")
+            if term_end and any(d in deals for d, _ in store.associations.get(("line_items", lid, "deals"), [])):
+                li["properties"]["hs_recurring_billing_end_date"] = min(term_end, ended.isoformat())
 
 
 def workspace_of(sb: Sandbox, crm: str, account: str) -> str:
@@ -119,32 +125,35 @@ def test_lost_deals_churn_and_a_quiet_workspace_hold_back_only_the_offers_they_c
     ctx = make_context(tmp_path, sandbox, crm, extra=RULES)
     report = run_cycle(ctx)
     assert report.ok, report.summary()
-    task_rule = {t.account_id: t.rule_id for t in report.plan.creates}
+    tasks: dict[str, set[str]] = {}  # account → the rules that got a task (each ripe window its own)
+    for t in report.plan.creates:
+        tasks.setdefault(t.account_id, set()).add(t.rule_id)
     evaluation = evaluate_now(ctx.store, crm, ctx.ruleset, as_of=ANCHOR)
     held = {(s["account"], s["rule_id"]): set(s["blocked"]) for s in evaluation.signals.to_dicts()}
 
     def guards_on(label: str, rule: str) -> set[str]:
-        return held[(bent[label], rule)]
+        # read after the cycle: G2 also counts the tasks it just created, so it is left aside
+        return held[(bent[label], rule)] - {"G2"}
 
     if crm == "salesforce":  # a lost upgrade cools the seat upsell, nothing else
         assert "G3" in guards_on("upgrade", "seats-near-limit")
         assert not guards_on("upgrade", "renew") and not guards_on("upgrade", "offer-add-on")
-        assert task_rule[bent["upgrade"]] == "renew"
+        assert "renew" in tasks[bent["upgrade"]] and "seats-near-limit" not in tasks[bent["upgrade"]]
     else:  # a lost new-business deal is no "no" from a customer
         assert not guards_on("new", "seats-near-limit")
-        assert task_rule[bent["new"]] == "seats-near-limit"
+        assert "seats-near-limit" in tasks[bent["new"]]
     # a lost renewal (Replacement / existingbusiness) cools the renewal offer, not the upsell or the cross-sell
     assert guards_on("renewal", "renew") == {"G3"}
     assert not guards_on("renewal", "seats-near-limit") and not guards_on("renewal", "offer-add-on")
-    assert task_rule[bent["renewal"]] == "seats-near-limit"
+    assert "seats-near-limit" in tasks[bent["renewal"]] and "renew" not in tasks[bent["renewal"]]
 
     # the churned account: its last usage still says seats are full, and no offer goes out
     assert "G9" in guards_on("churned", "seats-near-limit")
     assert (bent["churned"], "renew") not in held  # not a customer: the customer rules do not fire
-    assert bent["churned"] not in task_rule
+    assert bent["churned"] not in tasks
     # the quiet workspace: the usage rule waits, the renewal (from the contract) does not
     assert guards_on("quiet", "seats-near-limit") == {"G10"}
-    assert task_rule[bent["quiet"]] == "renew"
+    assert tasks[bent["quiet"]] >= {"renew"} and "seats-near-limit" not in tasks[bent["quiet"]]
 
     # `upsync explain` says why, in words
     def why(label: str) -> dict[str, str]:
