@@ -84,7 +84,7 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
         )
     p = ruleset.params
     today = as_of.date()
-    f = features.compute(tables, as_of=as_of, params=p.features, uses=ruleset.uses, crm=p.crm)
+    f = features.compute(tables, as_of=as_of, params=p.features, uses=ruleset.uses, daily=ruleset.daily, crm=p.crm)
     f = health.score(f, p.health, activation_ratio=p.features.activation_ratio)
     history = tables.checked().health.filter(pl.col("day") < today)
     f = f.join(health.health_series(f, history, today=today, weeks=p.features.series_weeks), on="account", how="left")

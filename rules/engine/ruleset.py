@@ -167,6 +167,8 @@ class RuleSet:
     rules: tuple[CompiledRule, ...]
     params: EngineParams
     uses: frozenset[tuple[str, int]] = frozenset()
+    daily: Mapping[str, int] = field(default_factory=dict)
+    """Daily series the rules read → the most days any of them reads (what the features build)."""
     sources: tuple[RuleSource, ...] = ()
     """Every rule as written (disabled ones too): what :func:`rules.engine.compile.retype` recompiles."""
     playbooks: frozenset[str] = frozenset()

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import assert_never
 
 import polars as pl
 
 from rules.expr.checker import Checker, annotate, condition_hint, noun
 from rules.expr.functions import (
+    CROSSING_FUNCTIONS,
+    DAILY_FUNCTIONS,
     DAY_FUNCTIONS,
     FRAME_FUNCTIONS,
     SERIES_FUNCTIONS,
     TODAY_COLUMN,
+    WINDOW_FUNCTIONS,
+    crossing_args,
+    daily_column,
+    daily_days,
     series_args,
     series_column,
+    streak_args,
     uses_args,
     uses_column,
+    window_args,
 )
 from rules.expr.interpreter import OPERATORS, interpret
 from rules.expr.nodes import (
@@ -63,6 +72,57 @@ def _finite_column(column: str) -> pl.Expr:
     """A number column as Float64, NaN and ±inf read as null (a leaf: repeating it is cheap)."""
     c = pl.col(column).cast(pl.Float64)
     return pl.when(c.is_finite()).then(c)
+
+
+def _window(name: str, column: str, days: int) -> pl.Expr:
+    """``ago``, ``delta``, ``change_over`` and the ``*_over`` aggregates of a daily list column
+    (finite numbers or null, oldest first, yesterday last, at least ``days`` long)."""
+    values = pl.col(column)
+    if name in ("ago", "delta", "change_over"):
+        base = values.list.get(-days, null_on_oob=True)
+        if name == "ago":
+            return base
+        latest = values.list.get(-1, null_on_oob=True)
+        return _no_inf(latest - base) if name == "delta" else _divide(latest - base, base)
+    window = values.list.tail(days)
+    if name == "min_over":
+        return window.list.min()
+    if name == "max_over":
+        return window.list.max()
+    if name == "mean_over":
+        return _no_inf(window.list.mean())
+    # the sum of no known day is unknown, not 0
+    return pl.when(window.list.drop_nulls().list.len() > 0).then(_no_inf(window.list.sum()))
+
+
+def _with_threshold(column: str, threshold: pl.Expr, per_list: pl.Expr) -> pl.Expr:
+    """``per_list`` evaluated on each row's daily list with the row's threshold in front of it:
+    inside, ``pl.element().first()`` is the threshold and ``.slice(1)`` the days. A list
+    expression cannot read another column, so the threshold travels in the list."""
+    return pl.concat_list([threshold.cast(pl.Float64), pl.col(column)]).list.agg(per_list)
+
+
+def _trailing(held: pl.Expr) -> pl.Expr:
+    """Per day, 1 if ``held`` was true on it and every day after it (null counts as false), else 0."""
+    return held.fill_null(False).cast(pl.Int32).cum_min(reverse=True)
+
+
+def _crossing(name: str, column: str, threshold: pl.Expr, days: int) -> pl.Expr:
+    e = pl.element()
+    day, t = e.slice(1), e.first()
+    new, other = (day >= t, day < t) if name == "crossed_above" else (day < t, day >= t)
+    run = _trailing(new)
+    # the run on the new side, then back through the known days on the other side before it
+    reach = _trailing(other | run.cast(pl.Boolean)).sum()
+    crossed = (run.sum() >= 1) & (reach - run.sum() >= days)
+    return _with_threshold(column, threshold, pl.when(t.is_not_null() & day.last().is_not_null()).then(crossed))
+
+
+def _streak(op: str, column: str, threshold: pl.Expr) -> pl.Expr:
+    e = pl.element()
+    day, t = e.slice(1), e.first()
+    run = _trailing(OPERATORS[op](day, t)).sum().cast(pl.Float64)
+    return _with_threshold(column, threshold, pl.when(t.is_not_null()).then(run))
 
 
 _DTYPES: dict[Type, pl.DataType] = {
@@ -167,6 +227,15 @@ class _Compiler:
             return pl.when(pl.all_horizontal([p.is_not_null() for p in points])).then(pl.all_horizontal(steps))
         if name == "uses":
             return _finite_column(uses_column(*uses_args(node)))
+        if name in WINDOW_FUNCTIONS:
+            series, days = window_args(node)
+            return _window(name, daily_column(series), days)
+        if name in CROSSING_FUNCTIONS:
+            series, threshold, days = crossing_args(node)
+            return _crossing(name, daily_column(series), self.expr(threshold), days)
+        if name == "streak":
+            series, op, threshold = streak_args(node)
+            return _streak(op, daily_column(series), self.expr(threshold))
         if name in DAY_FUNCTIONS:
             d, today = self.expr(args[0]), pl.col(TODAY_COLUMN)
             delta = today - d if name == "days_since" else d - today
@@ -201,14 +270,32 @@ class _Compiler:
         return parts[0] if len(parts) == 1 else pl.coalesce(parts)
 
 
-def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, int]], dict[str, None]]:
-    """Frame columns, uses() pairs and names the tree reads, names in source order."""
-    columns: set[str] = set()
-    uses: set[tuple[str, int]] = set()
-    names: dict[str, None] = {}
+@dataclass(slots=True)
+class _References:
+    columns: set[str] = field(default_factory=set)
+    uses: set[tuple[str, int]] = field(default_factory=set)
+    daily: dict[str, int] = field(default_factory=dict)
+    names: dict[str, None] = field(default_factory=dict)
+
+
+def _references(node: Node, schema: Schema) -> _References:
+    """Frame columns, uses() pairs, daily series (with the days read) and names the tree reads,
+    names in source order."""
+    found = _References()
+    columns, uses, names = found.columns, found.uses, found.names
     stack = [node]
     while stack:
         n = stack.pop()
+        if isinstance(n, Call) and n.name in DAILY_FUNCTIONS:
+            series, days = daily_days(n, schema.series_days)
+            names.setdefault(series, None)
+            columns.add(daily_column(series))
+            found.daily[series] = max(days, found.daily.get(series, 0))
+            if n.name in CROSSING_FUNCTIONS:
+                stack.append(crossing_args(n)[1])
+            elif n.name == "streak":
+                stack.append(streak_args(n)[2])
+            continue
         if isinstance(n, Name):
             names.setdefault(n.id, None)
             columns.add(n.id if n.id in schema.features else series_column(n.id, 0))
@@ -225,7 +312,7 @@ def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, in
         elif isinstance(n, Call) and n.name in DAY_FUNCTIONS:
             columns.add(TODAY_COLUMN)
         stack.extend(reversed(children(n)))
-    return columns, uses, names
+    return found
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -245,6 +332,8 @@ class Compiled:
     """Every frame column the expression names: features, ``name@wN`` series points, uses columns, ``_today``."""
     uses: frozenset[tuple[str, int]]
     """(product feature, days) pairs the caller must provide as ``uses_column(feature, days)``."""
+    daily: Mapping[str, int]
+    """Daily series read → the days of each the caller must provide (``daily_column(name)``: a list that long)."""
     names: tuple[str, ...]
     """Features and series named, in order of first appearance (for explanations)."""
 
@@ -256,15 +345,16 @@ def compile_expr(source: str, schema: Schema, *, expect: Type | None = None) -> 
         hint = condition_hint(source.strip(), expect, t)
         what = "a condition must be true or false" if expect == Type.bool else f"expected {noun(expect)}"
         raise ExprError(f"{what}, but this is {noun(t)}", 1, hint)
-    columns, uses, names = _references(node, schema)
+    found = _references(node, schema)
     return Compiled(
         source=source,
         node=node,
         type=t,
         expr=_Compiler(schema).expr(node),
-        columns=frozenset(columns),
-        uses=frozenset(uses),
-        names=tuple(names),
+        columns=frozenset(found.columns),
+        uses=frozenset(found.uses),
+        daily=MappingProxyType(found.daily),
+        names=tuple(found.names),
     )
 
 

@@ -43,6 +43,8 @@ NUMBER_FEATURES = {"seats": "int", "delta": "int", "ratio": "float", "arr": "flo
 SERIES = {"wau": 4, "mau": 4}
 TRACKED = ("analytics", "exports")
 USES_DAYS = (7, 30)
+DAILY = ("wau", "logins")  # wau is a weekly series too; logins only daily
+SERIES_DAYS = 8
 SCHEMA = Schema(
     features={
         **dict.fromkeys(NUMBER_FEATURES, Type.number),
@@ -57,6 +59,8 @@ SCHEMA = Schema(
     },
     series=SERIES,
     tracked=TRACKED,
+    daily=DAILY,
+    series_days=SERIES_DAYS,
 )
 TEXTS = ("pro", "team", "Analytics Pro", "", "it's", 'say "hi"', "back\\slash")
 
@@ -82,6 +86,31 @@ def call(name: str, *args: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
 
 def weeks_call(name: str) -> st.SearchStrategy[Node]:
     return call(name, series_names, st.integers(1, 3).map(lambda n: Number(float(n))))
+
+
+daily_names = st.sampled_from(DAILY).map(Name)
+COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
+
+
+def days_literal(most: int) -> st.SearchStrategy[Node]:
+    return st.integers(1, most).map(lambda n: Number(float(n)))
+
+
+def window_call() -> st.SearchStrategy[Node]:
+    names = st.sampled_from(["ago", "delta", "change_over", "min_over", "max_over", "mean_over", "sum_over"])
+    return st.builds(lambda f, s, n: Call(f, (s, n)), names, daily_names, days_literal(SERIES_DAYS))
+
+
+def crossing_call(threshold: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+    names = st.sampled_from(["crossed_above", "crossed_below"])
+    return st.builds(
+        lambda f, s, t, n: Call(f, (s, t, n)), names, daily_names, threshold, days_literal(SERIES_DAYS - 1)
+    )
+
+
+def streak_call(threshold: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+    compare = st.builds(Compare, st.sampled_from(COMPARISONS), daily_names, threshold)
+    return compare.map(lambda c: Call("streak", (c,)))
 
 
 def uses_call() -> st.SearchStrategy[Node]:
@@ -113,6 +142,7 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
             st.sampled_from([*NUMBER_FEATURES, *SERIES]).map(Name),
             uses_call(),
             call("count", exprs(Type.list, 0)),
+            window_call(),
         )
         if depth == 0:
             return leaf
@@ -126,6 +156,8 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
             (1, st.builds(Call, st.sampled_from(["min", "max"]), st.lists(sub, min_size=2, max_size=3).map(tuple))),
             (1, call("coalesce", sub, sub)),
             (1, weeks_call("change")),
+            (2, window_call()),
+            (1, streak_call(sub)),
             (
                 1,
                 st.builds(Call, st.sampled_from(["days_since", "days_until"]), exprs(Type.date, d).map(lambda n: (n,))),
@@ -140,7 +172,7 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
     if depth == 0:
         return leaf
     sub = exprs(Type.bool, d)
-    ordered = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
+    ordered = st.sampled_from(COMPARISONS)
     equality = st.sampled_from(["==", "!="])
     any_type = st.sampled_from(list(Type)).flatmap(lambda ft: exprs(ft, d))
     number_list = st.lists(st.floats(-5, 5, allow_subnormal=False).map(Number), min_size=1, max_size=4)
@@ -158,6 +190,7 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
         (1, sub.map(lambda n: Unary("not", n))),
         (1, call("coalesce", sub, sub)),
         (1, st.builds(Call, st.sampled_from(["missing", "known"]), any_type.map(lambda n: (n,)))),
+        (2, crossing_call(exprs(Type.number, d))),
     )
 
 
@@ -201,6 +234,15 @@ def make_frame(rows: int, seed: int) -> pl.DataFrame:
         for week in range(points):
             data[f"{series}@w{week}"] = column(lambda: rnd.randint(0, 6))
             schema[f"{series}@w{week}"] = pl.Int64
+
+    def day_value() -> float | None:
+        # finite numbers or null, as the features build them; whole and half numbers, so that a
+        # sum is exact in any order
+        return None if rnd.random() < 0.2 else rnd.choice([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 2.5, -1.0])
+
+    for series in DAILY:  # a whole list is null for an account without usage
+        data[f"{series}@d"] = column(lambda: [day_value() for _ in range(SERIES_DAYS)])
+        schema[f"{series}@d"] = pl.List(pl.Float64)
     for feature in TRACKED:
         for days in USES_DAYS:
             data[uses_column(feature, days)] = column(lambda: float(rnd.randint(0, 20)))
@@ -229,10 +271,7 @@ def same(a: Any, b: Any) -> bool:
 # ------------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(tree=typed_trees, frame=frames)
-def test_polars_and_the_reference_interpreter_agree_on_every_row(tree: tuple[Node, Type], frame: pl.DataFrame) -> None:
-    node, t = tree
+def assert_agree(node: Node, t: Type, frame: pl.DataFrame) -> None:
     src = to_source(node)
     assume(len(src) <= MAX_LENGTH)  # longer sources are refused by design (tested on their own)
     compiled = compile_expr(src, SCHEMA)
@@ -251,6 +290,27 @@ def test_polars_and_the_reference_interpreter_agree_on_every_row(tree: tuple[Nod
         assert fired == [e is True for e in expected]
         for text, _ in explain(compiled.node, rows[0]):
             assert text in src
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=typed_trees, frame=frames)
+def test_polars_and_the_reference_interpreter_agree_on_every_row(tree: tuple[Node, Type], frame: pl.DataFrame) -> None:
+    assert_agree(*tree, frame)
+
+
+# thresholds in the range of the daily values, so that runs, crossings and ties happen often
+day_thresholds = st.one_of(
+    st.sampled_from([0.0, 1.0, 2.0, 2.5, 3.0, 4.0]).map(Number),
+    st.sampled_from(["delta", "seats"]).map(Name),
+    exprs(Type.number, 1),
+)
+daily_calls = st.one_of(window_call(), crossing_call(day_thresholds), streak_call(day_thresholds))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(node=daily_calls, frame=frames)
+def test_the_daily_series_functions_agree_with_the_reference_on_every_row(node: Node, frame: pl.DataFrame) -> None:
+    assert_agree(node, check(node, SCHEMA), frame)
 
 
 @settings(max_examples=300, deadline=None)
