@@ -224,6 +224,11 @@ def feature_reference() -> str:
     for s in features.SERIES:
         lines.append(f"| `{s.name}` | {s.unit} | {s.doc} |")
     lines.append("| `health` | 0-100 | the health score on the same day each week (stored daily) |")
+    lines.append("")
+    lines.append("| daily series (`ago`, `delta`, `change_over`, `…_over`, `crossed_…`, `streak`) | unit | a day's |")
+    lines.append("| --- | --- | --- |")
+    for s in features.DAILY:
+        lines.append(f"| `{s.name}` | {s.unit} | {s.doc} |")
     return "\n".join(lines)
 
 

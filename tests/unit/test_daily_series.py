@@ -10,6 +10,7 @@ import pytest
 from core.errors import ConfigError
 from rules.decide import usage_since
 from rules.engine import Evaluation
+from rules.explain import explain_account
 from sync.config import parse_config
 from tests.unit.accounts import AS_OF, ENV, TODAY, World, bundled_raw, day, evaluate, feature, fired, ruleset
 
@@ -170,3 +171,21 @@ def test_the_shipped_rules_read_no_daily_series_and_so_read_usage_as_before() ->
     rs = parse_config(raw, ENV).ruleset
     assert dict(rs.daily) == {}
     assert usage_since(rs, TODAY) == TODAY - timedelta(days=97)
+
+
+def test_explain_shows_the_values_the_daily_functions_took_for_the_account() -> None:
+    w = World()
+    w.account("a")
+    w.contract("a")
+    w.usage("a", seats_used=lambda age: 50 if age < 30 else 40)
+    rules = ruleset(
+        {"id": "grew", "kind": "upsell", "when": "change_over(seats_used, 30) >= 20% and streak(seats_used >= 50) >= 7"}
+    )
+    [verdict] = explain_account(evaluate(w, rules), rules, "a", system="salesforce").rules
+    assert verdict.verdict == "fired"
+    assert verdict.checks == (
+        ("change_over(seats_used, 30) >= 20%", True),
+        ("change_over(seats_used, 30)", 0.25),
+        ("streak(seats_used >= 50) >= 7", True),
+        ("streak(seats_used >= 50)", 29.0),
+    )
