@@ -250,7 +250,7 @@ class Checker:
         if isinstance(arg, Name) and arg.id in self.schema.daily:
             return replace(arg, type=Type.number)
         known = list(self.schema.daily)
-        got = f"'{arg.id}' is not one" if isinstance(arg, Name) else "got an expression"
+        got = f"'{arg.id}' is not one" if isinstance(arg, Name) else f"got {arg.text}"
         hint = did_you_mean(arg.id, known) if isinstance(arg, Name) else None
         if hint is None:
             hint = f"daily series: {', '.join(known)}" if known else "no daily series are kept"
