@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import assert_never
 
 from core.errors import did_you_mean
-from rules.expr.functions import CROSSING_FUNCTIONS, DAILY_FUNCTIONS, FUNCTIONS, SERIES_FUNCTIONS
+from rules.expr.functions import CROSSING_FUNCTIONS, DAILY_FUNCTIONS, FUNCTIONS, RUN_FUNCTIONS, SERIES_FUNCTIONS
 from rules.expr.lexer import KEYWORDS
 from rules.expr.nodes import (
     Binary,
@@ -24,6 +24,7 @@ from rules.expr.nodes import (
     Type,
     Unary,
     check_depth,
+    children,
 )
 
 _NOUNS = {Type.number: "a number", Type.bool: "true/false", Type.text: "text", Type.date: "a date", Type.list: "a list"}
@@ -239,12 +240,27 @@ class Checker:
             return self.streak(node), Type.number
         series = self.daily_series(node, node.args[0], f"{node.name}() needs a daily series name first")
         if node.name in CROSSING_FUNCTIONS:
-            threshold = self.expect(node.args[1], Type.number, f"{node.name}()'s threshold must be a number")
+            threshold = self.threshold(node, node.args[1])
             # the run on the new side takes a day at least, within the same series_days
             self.days(node, node.args[2], self.schema.series_days - 1)
             return replace(node, args=(series, threshold, node.args[2])), Type.bool
         self.days(node, node.args[1], self.schema.series_days)
         return replace(node, args=(series, node.args[1])), Type.number
+
+    def threshold(self, node: Call, arg: Node) -> Node:
+        """A crossing's or streak's threshold: a number that counts no run itself (its compilation
+        reads the threshold more than once: nested runs would double it at every level)."""
+        stack = [arg]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, Call) and n.name in RUN_FUNCTIONS:
+                raise ExprError(
+                    f"{node.name}()'s threshold cannot count a run itself ({n.name}())",
+                    _col(n),
+                    "combine them with and: crossed_above(wau, 30, 14) and streak(wau >= 30) <= 30",
+                )
+            stack.extend(children(n))
+        return self.expect(arg, Type.number, f"{node.name}()'s threshold must be a number")
 
     def daily_series(self, node: Call, arg: Node, needs: str) -> Name:
         if isinstance(arg, Name) and arg.id in self.schema.daily:
@@ -272,7 +288,7 @@ class Checker:
                 "streak() needs a daily series compared with a number", _col(compare), "as in streak(wau >= 30)"
             )
         series = self.daily_series(node, compare.left, "streak() needs a daily series left of its comparison")
-        threshold = self.expect(compare.right, Type.number, "streak()'s threshold must be a number")
+        threshold = self.threshold(node, compare.right)
         return replace(node, args=(replace(compare, left=series, right=threshold),))
 
     def check_uses(self, node: Call) -> None:

@@ -95,34 +95,32 @@ def _window(name: str, column: str, days: int) -> pl.Expr:
     return pl.when(window.list.drop_nulls().list.len() > 0).then(_no_inf(window.list.sum()))
 
 
-def _with_threshold(column: str, threshold: pl.Expr, per_list: pl.Expr) -> pl.Expr:
-    """``per_list`` evaluated on each row's daily list with the row's threshold in front of it:
-    inside, ``pl.element().first()`` is the threshold and ``.slice(1)`` the days. A list
-    expression cannot read another column, so the threshold travels in the list."""
-    return pl.concat_list([threshold.cast(pl.Float64), pl.col(column)]).list.agg(per_list)
+def _first_from_end(held: pl.Expr) -> pl.Expr:
+    """Per list, how many days from the end come before the first true one (all of them if none is).
 
-
-def _trailing(held: pl.Expr) -> pl.Expr:
-    """Per day, 1 if ``held`` was true on it and every day after it (null counts as false), else 0."""
-    return held.fill_null(False).cast(pl.Int32).cum_min(reverse=True)
+    ``arg_max`` over the reversed list with a true sentinel in front: list kernels and elementwise
+    ``list.eval`` run over the flat values, five times faster than a per-list ``cum_min``."""
+    return pl.concat_list([pl.lit(True), held]).list.reverse().list.arg_max()
 
 
 def _crossing(name: str, column: str, threshold: pl.Expr, days: int) -> pl.Expr:
+    # each day's sign of (day − threshold) is the comparison's outcome, exactly, for finite numbers;
+    # the subtraction broadcasts the row's threshold over its list (a comparison would not)
     e = pl.element()
-    day, t = e.slice(1), e.first()
-    new, other = (day >= t, day < t) if name == "crossed_above" else (day < t, day >= t)
-    run = _trailing(new)
-    # the run on the new side, then back through the known days on the other side before it
-    reach = _trailing(other | run.cast(pl.Boolean)).sum()
-    crossed = (run.sum() >= 1) & (reach - run.sum() >= days)
-    return _with_threshold(column, threshold, pl.when(t.is_not_null() & day.last().is_not_null()).then(crossed))
+    diff = pl.col(column) - threshold
+    new, other = (e >= 0, e < 0) if name == "crossed_above" else (e < 0, e >= 0)
+    # per day: 1 on the new side, -1 known on the other, 0 unknown
+    side = diff.list.eval(pl.when(new).then(1).when(other).then(-1).otherwise(0).cast(pl.Int8))
+    run = _first_from_end(side.list.eval(e != 1))
+    before = side.list.reverse().list.slice(run, days)
+    crossed = (run >= 1) & (before.list.len() == days) & before.list.eval(e == -1).list.all()
+    return pl.when(diff.list.get(-1, null_on_oob=True).is_not_null()).then(crossed)
 
 
 def _streak(op: str, column: str, threshold: pl.Expr) -> pl.Expr:
     e = pl.element()
-    day, t = e.slice(1), e.first()
-    run = _trailing(OPERATORS[op](day, t)).sum().cast(pl.Float64)
-    return _with_threshold(column, threshold, pl.when(t.is_not_null()).then(run))
+    broken = (pl.col(column) - threshold).list.eval(~OPERATORS[op](e, 0.0).fill_null(False))
+    return pl.when(threshold.is_not_null()).then(_first_from_end(broken).cast(pl.Float64))
 
 
 _DTYPES: dict[Type, pl.DataType] = {

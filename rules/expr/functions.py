@@ -40,7 +40,10 @@ WINDOW_FUNCTIONS = frozenset({"ago", "delta", "change_over", "min_over", "max_ov
 CROSSING_FUNCTIONS = frozenset({"crossed_above", "crossed_below"})
 """Functions of a daily series name, a threshold and a number of days: ``crossed_above(wau, 30, 14)``."""
 
-DAILY_FUNCTIONS = WINDOW_FUNCTIONS | CROSSING_FUNCTIONS | {"streak"}
+RUN_FUNCTIONS = CROSSING_FUNCTIONS | {"streak"}
+"""Functions that count a run of days against a threshold."""
+
+DAILY_FUNCTIONS = WINDOW_FUNCTIONS | RUN_FUNCTIONS
 """Functions that read a daily series (column ``f"{name}@d"``)."""
 
 LITERAL_FUNCTIONS = SERIES_FUNCTIONS | WINDOW_FUNCTIONS | {"uses"}

@@ -190,6 +190,13 @@ def test_compiled_expressions_say_which_daily_series_they_read_and_how_many_days
         ("streak(wau)", "streak() needs a daily series compared with a number", 8, "streak(wau >= 30)"),
         ("streak(30 <= wau)", "streak() needs a daily series left of its comparison; got 30", 8, None),
         ("streak(wau >= plan)", "streak()'s threshold must be a number, not text", 15, None),
+        ("streak(wau >= streak(wau > 1))", "streak()'s threshold cannot count a run itself (streak())", 15, "and"),
+        (
+            "crossed_below(wau, 1 + streak(wau > 1), 3)",
+            "crossed_below()'s threshold cannot count a run itself (streak())",
+            24,
+            "combine them with and",
+        ),
         ("premium_views > 3", "'premium_views' is a daily series, not a feature", 1, "ago(premium_views, 1)"),
     ],
 )

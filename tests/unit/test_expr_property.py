@@ -126,8 +126,9 @@ def pick(*weighted: tuple[int, st.SearchStrategy[Node]]) -> st.SearchStrategy[No
 
 
 @cache
-def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
-    """Well-typed trees of type ``t`` at most ``depth`` operators deep (leaves first: they shrink best)."""
+def exprs(t: Type, depth: int, runs: bool = True) -> st.SearchStrategy[Node]:
+    """Well-typed trees of type ``t`` at most ``depth`` operators deep (leaves first: they shrink best);
+    without ``runs``, no ``streak`` or ``crossed_…`` (a threshold of one cannot count a run)."""
     d = depth - 1
     if t == Type.list:
         return st.sampled_from(names_of(Type.list)).map(Name)
@@ -135,7 +136,7 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
         leaf = st.sampled_from(names_of(t)).map(Name)
         if t == Type.text:
             leaf = st.one_of(text_literals, leaf)
-        return leaf if depth == 0 else pick((3, leaf), (1, call("coalesce", exprs(t, d), exprs(t, d))))
+        return leaf if depth == 0 else pick((3, leaf), (1, call("coalesce", exprs(t, d, runs), exprs(t, d, runs))))
     if t == Type.number:
         leaf = st.one_of(
             number_literals,
@@ -146,7 +147,7 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
         )
         if depth == 0:
             return leaf
-        sub = exprs(Type.number, d)
+        sub = exprs(Type.number, d, runs)
         return pick(
             (3, leaf),
             (4, st.builds(Binary, st.sampled_from("+-*/"), sub, sub)),
@@ -157,7 +158,7 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
             (1, call("coalesce", sub, sub)),
             (1, weeks_call("change")),
             (2, window_call()),
-            (1, streak_call(sub)),
+            (1 if runs else 0, streak_call(exprs(Type.number, d, False))),
             (
                 1,
                 st.builds(Call, st.sampled_from(["days_since", "days_until"]), exprs(Type.date, d).map(lambda n: (n,))),
@@ -171,26 +172,26 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
     )
     if depth == 0:
         return leaf
-    sub = exprs(Type.bool, d)
+    sub = exprs(Type.bool, d, runs)
     ordered = st.sampled_from(COMPARISONS)
     equality = st.sampled_from(["==", "!="])
-    any_type = st.sampled_from(list(Type)).flatmap(lambda ft: exprs(ft, d))
+    any_type = st.sampled_from(list(Type)).flatmap(lambda ft: exprs(ft, d, runs))
     number_list = st.lists(st.floats(-5, 5, allow_subnormal=False).map(Number), min_size=1, max_size=4)
     text_list = st.lists(text_literals, min_size=1, max_size=4)
     return pick(
         (3, leaf),
-        (3, st.builds(Compare, ordered, exprs(Type.number, d), exprs(Type.number, d))),
-        (1, st.builds(Compare, ordered, exprs(Type.date, d), exprs(Type.date, d))),
-        (1, st.builds(Compare, equality, exprs(Type.text, d), exprs(Type.text, d))),
+        (3, st.builds(Compare, ordered, exprs(Type.number, d, runs), exprs(Type.number, d, runs))),
+        (1, st.builds(Compare, ordered, exprs(Type.date, d, runs), exprs(Type.date, d, runs))),
+        (1, st.builds(Compare, equality, exprs(Type.text, d, runs), exprs(Type.text, d, runs))),
         (1, st.builds(Compare, equality, sub, sub)),
-        (1, st.builds(In, exprs(Type.number, d), number_list.map(lambda xs: ListLit(tuple(xs))), st.booleans())),
-        (1, st.builds(In, exprs(Type.text, d), text_list.map(lambda xs: ListLit(tuple(xs))), st.booleans())),
-        (2, st.builds(In, exprs(Type.text, d), exprs(Type.list, d), st.booleans())),
+        (1, st.builds(In, exprs(Type.number, d, runs), number_list.map(lambda xs: ListLit(tuple(xs))), st.booleans())),
+        (1, st.builds(In, exprs(Type.text, d, runs), text_list.map(lambda xs: ListLit(tuple(xs))), st.booleans())),
+        (2, st.builds(In, exprs(Type.text, d, runs), exprs(Type.list, d, runs), st.booleans())),
         (4, st.builds(Binary, st.sampled_from(["and", "or"]), sub, sub)),
         (1, sub.map(lambda n: Unary("not", n))),
         (1, call("coalesce", sub, sub)),
         (1, st.builds(Call, st.sampled_from(["missing", "known"]), any_type.map(lambda n: (n,)))),
-        (2, crossing_call(exprs(Type.number, d))),
+        (2 if runs else 0, crossing_call(exprs(Type.number, d, False))),
     )
 
 
@@ -302,7 +303,7 @@ def test_polars_and_the_reference_interpreter_agree_on_every_row(tree: tuple[Nod
 day_thresholds = st.one_of(
     st.sampled_from([0.0, 1.0, 2.0, 2.5, 3.0, 4.0]).map(Number),
     st.sampled_from(["delta", "seats"]).map(Name),
-    exprs(Type.number, 1),
+    exprs(Type.number, 1, False),
 )
 daily_calls = st.one_of(window_call(), crossing_call(day_thresholds), streak_call(day_thresholds))
 
