@@ -112,9 +112,12 @@ def _crossing(name: str, column: str, threshold: pl.Expr, days: int) -> pl.Expr:
     # per day: 1 on the new side, -1 known on the other, 0 unknown
     side = diff.list.eval(pl.when(new).then(1).when(other).then(-1).otherwise(0).cast(pl.Int8))
     run = _first_from_end(side.list.eval(e != 1))
-    before = side.list.reverse().list.slice(run, days)
-    crossed = (run >= 1) & (before.list.len() == days) & before.list.eval(e == -1).list.all()
-    return pl.when(diff.list.get(-1, null_on_oob=True).is_not_null()).then(crossed)
+    # the n days before the run, latest first, all known on the other side (fewer than n: no);
+    # polars repeats a sub-expression each time it is named, so each list is named once
+    before = side.list.reverse().list.slice(run, days).list.eval(e == -1).list.sum() == days
+    latest = diff.list.get(-1, null_on_oob=True)
+    on_new_side = latest >= 0 if name == "crossed_above" else latest < 0
+    return pl.when(latest.is_not_null()).then(on_new_side & before)
 
 
 def _streak(op: str, column: str, threshold: pl.Expr) -> pl.Expr:
