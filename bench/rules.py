@@ -51,10 +51,17 @@ VARIANTS = [
     ("events-rising", "rising(events, 2) and events_per_user_week >= 20"),
 ]
 
+DAILY_VARIANTS = [
+    ("seats-grew-30d", "change_over(seats_used, 30) >= 20%"),
+    ("wau-crossed-30", "crossed_above(wau, 30, 14) and streak(wau >= 30) <= 30"),
+    ("utilisation-held-90d", "min_over(seat_utilisation, 90) >= 60%"),
+]
+"""Rules over daily series (``--daily``): what the series cost, 30 to 90 days and runs."""
 
-def ruleset_25() -> RuleSet:
+
+def ruleset_25(*, daily: bool = False) -> RuleSet:
     raw = tomllib.loads((ROOT / "config.toml").read_text())
-    for rule_id, when in VARIANTS:
+    for rule_id, when in VARIANTS + (DAILY_VARIANTS if daily else []):
         raw["rules"].append(
             {"id": rule_id, "kind": "upsell", "when": when, "playbook": "plan-upgrade", "value": "arr * 0.1"}
         )
@@ -195,8 +202,8 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def features_part(n: int) -> dict[str, Any]:
-    ruleset = ruleset_25()
+def features_part(n: int, *, daily: bool = False) -> dict[str, Any]:
+    ruleset = ruleset_25(daily=daily)
     began = time.perf_counter()
     tables = synth_tables(n)
     made = time.perf_counter() - began
@@ -208,6 +215,7 @@ def features_part(n: int) -> dict[str, Any]:
     return {
         "part": "features",
         "accounts": n,
+        "daily_series": dict(ruleset.daily),
         "rows": rows,
         "columns": f.width,
         "pairs": pairs.height,
@@ -313,6 +321,7 @@ def main() -> None:
     parser.add_argument("--frame", type=Path, default=Path("/tmp/upsync-bench-features.parquet"))
     parser.add_argument("--accounts", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--daily", action="store_true", help="features: add rules over daily series")
     args = parser.parse_args()
     if args.part == "both":
         for part, n in (("rules", 1_000_000), ("features", 100_000)):
@@ -332,7 +341,7 @@ def main() -> None:
     elif args.part == "load":
         result = load_part(n)
     else:
-        result = features_part(n)
+        result = features_part(n, daily=args.daily)
     result["measured_on"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     print(json.dumps(result, indent=2))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -89,9 +89,11 @@ class Decision:
 
 
 def usage_since(ruleset: RuleSet, day: date) -> date:
-    """How far back usage (and health history) must be read for features as of ``day``."""
+    """How far back usage (and health history) must be read for features as of ``day``: the
+    windows and weekly series, or the longest daily series a rule reads (its days end yesterday)."""
     weeks = ruleset.params.features.series_weeks
-    return day - timedelta(days=max(90, 7 * weeks) + 7)
+    longest = max(ruleset.daily.values(), default=0)
+    return day - timedelta(days=max(max(90, 7 * weeks) + 7, longest))
 
 
 def health_window(ruleset: RuleSet, as_of: datetime) -> tuple[date, date]:

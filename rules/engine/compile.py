@@ -350,11 +350,16 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
     if problems:
         raise RuleSetError(problems)
     uses = frozenset(u for r in compiled for c in (r.when, r.value) for u in c.uses)
+    daily: dict[str, int] = {}
+    for c in (c for r in compiled for c in (r.when, r.value)):
+        for name, days in c.daily.items():
+            daily[name] = max(days, daily.get(name, 0))
     return RuleSet(
         rules=tuple(compiled),
         params=params,
         uses=uses,
         products=frozenset(p for r in compiled for c in (r.when, r.value) for p in c.products),
+        daily=daily,
         sources=tuple(sources),
         playbooks=frozenset(playbooks),
         deferred=tuple(deferred),

@@ -86,7 +86,13 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
     p = ruleset.params
     today = as_of.date()
     f = features.compute(
-        tables, as_of=as_of, params=p.features, uses=ruleset.uses, products=ruleset.products, crm=p.crm
+        tables,
+        as_of=as_of,
+        params=p.features,
+        uses=ruleset.uses,
+        products=ruleset.products,
+        daily=ruleset.daily,
+        crm=p.crm,
     )
     f = health.score(f, p.health, activation_ratio=p.features.activation_ratio)
     history = tables.checked().health.filter(pl.col("day") < today)

@@ -189,6 +189,8 @@ class RuleSet:
     uses: frozenset[tuple[str, int]] = frozenset()
     products: frozenset[str] = frozenset()
     """Product name patterns the rules' ``owns()`` / ``acquired()`` read."""
+    daily: Mapping[str, int] = field(default_factory=dict)
+    """Daily series the rules read → the most days any of them reads (what the features build)."""
     sources: tuple[RuleSource, ...] = ()
     """Every rule as written (disabled ones too): what :func:`rules.engine.compile.retype` recompiles."""
     playbooks: frozenset[str] = frozenset()
@@ -245,6 +247,11 @@ def feature_reference() -> str:
     for s in features.SERIES:
         lines.append(f"| `{s.name}` | {s.unit} | {s.doc} |")
     lines.append("| `health` | 0-100 | the health score on the same day each week (stored daily) |")
+    lines.append("")
+    lines.append("| daily series (`ago`, `delta`, `change_over`, `…_over`, `crossed_…`, `streak`) | unit | a day's |")
+    lines.append("| --- | --- | --- |")
+    for s in features.DAILY:
+        lines.append(f"| `{s.name}` | {s.unit} | {s.doc} |")
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ Grammar, lowest precedence first::
 - Numbers: ``12``, ``0.5``, ``1_000``; ``80%`` is 0.8. Strings: ``"…"`` or ``'…'``, with ``\\"``,
   ``\\'`` and ``\\\\`` escapes. Lists of literals (all numbers or all text) only right of ``in``.
 - A name is a feature (a column of the features frame). A weekly series name on its own is its
-  latest week (column ``name@w0``).
+  latest week (column ``name@w0``); a name that is only a daily series is read through its functions.
 - Types: number, bool, text, date, list (of text). ``< <= > >=`` compare numbers or dates;
   ``== !=`` also text and bools; both sides have the same type. Arithmetic takes numbers,
   ``and or not`` take bools. ``x in [...]`` needs a list of x's type; ``"text" in list_feature``
@@ -36,7 +36,17 @@ Grammar, lowest precedence first::
 - Functions: ``rising(series, n)`` / ``falling(series, n)`` (strictly up / down each of the last n
   weeks), ``change(series, n)`` ((w0 - wn) / wn), ``days_since(date)``, ``days_until(date)``,
   ``uses("feature", days)``, ``min(a, b, …)``, ``max(a, b, …)``, ``abs(x)``,
-  ``coalesce(x, y, …)``, ``missing(x)``, ``known(x)``, ``count(list)``.
+  ``coalesce(x, y, …)``, ``missing(x)``, ``known(x)``, ``count(list)``, and the daily series
+  functions below.
+- Daily series functions (``Schema.daily``, list columns ``name@d``: oldest day first, yesterday
+  last): ``ago(x, n)`` (x on the day n days before today; 1 is yesterday), ``delta(x, n)``
+  (yesterday − ago), ``change_over(x, n)`` ((yesterday − ago) / ago), ``min_over``, ``max_over``,
+  ``mean_over``, ``sum_over(x, n)`` (over the last n days, unknown days skipped),
+  ``crossed_above(x, t, n)`` / ``crossed_below(x, t, n)`` (yesterday on the new side of t, the run
+  there preceded by n known days in a row on the other side) and ``streak(x op t)`` (days in a
+  row, ending yesterday, the comparison held). x is a daily series name, n a whole-number literal
+  from 1 to ``Schema.series_days``, t any number expression. ``crossed_*`` and ``streak`` look
+  back ``series_days`` days in all.
 - Unknown values (null) follow SQL: a comparison or calculation with null is null; ``and``/``or``
   are three-valued (false and null = false, true or null = true); ``min``/``max`` skip nulls.
   A calculation that is not a finite number (division by zero, overflow) is null. A condition

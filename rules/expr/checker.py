@@ -6,7 +6,14 @@ from dataclasses import replace
 from typing import assert_never
 
 from core.errors import did_you_mean
-from rules.expr.functions import FUNCTIONS, PRODUCT_FUNCTIONS, SERIES_FUNCTIONS
+from rules.expr.functions import (
+    CROSSING_FUNCTIONS,
+    DAILY_FUNCTIONS,
+    FUNCTIONS,
+    PRODUCT_FUNCTIONS,
+    RUN_FUNCTIONS,
+    SERIES_FUNCTIONS,
+)
 from rules.expr.lexer import KEYWORDS
 from rules.expr.nodes import (
     Binary,
@@ -24,6 +31,7 @@ from rules.expr.nodes import (
     Type,
     Unary,
     check_depth,
+    children,
 )
 
 _NOUNS = {Type.number: "a number", Type.bool: "true/false", Type.text: "text", Type.date: "a date", Type.list: "a list"}
@@ -79,6 +87,12 @@ class Checker:
                 f"declare {node.id[4:]} under [salesforce.extra_fields] Account or [hubspot.extra_properties] companies"
             )
             raise ExprError(f"unknown CRM field '{node.id}': not declared in extra fields", _col(node), hint)
+        if node.id in self.schema.daily:
+            raise ExprError(
+                f"'{node.id}' is a daily series, not a feature",
+                _col(node),
+                f"read one day with ago({node.id}, 1) or a window with sum_over({node.id}, 7)",
+            )
         if node.id in FUNCTIONS:
             hint = f"{node.id} is a function: {FUNCTIONS[node.id][0]}"
         elif node.id.lower() in KEYWORDS:
@@ -191,6 +205,8 @@ class Checker:
         if name in PRODUCT_FUNCTIONS:
             self.check_pattern(node)
             return node, Type.bool if name == "owns" else Type.date
+        if name in DAILY_FUNCTIONS:
+            return self.daily(node)
         if name in _NUMBER_OF:
             arg_type, needs = _NUMBER_OF[name]
             typed = tuple(self.expect(a, arg_type, f"{name}() needs {needs}") for a in args)
@@ -227,6 +243,63 @@ class Checker:
                 _col(weeks),
                 f"'{series.id}' holds {points} weekly points",
             )
+
+    def daily(self, node: Call) -> tuple[Node, Type]:
+        """A daily series function: its series, days and threshold checked, the typed call and its type."""
+        if node.name == "streak":
+            return self.streak(node), Type.number
+        series = self.daily_series(node, node.args[0], f"{node.name}() needs a daily series name first")
+        if node.name in CROSSING_FUNCTIONS:
+            threshold = self.threshold(node, node.args[1])
+            # the run on the new side takes a day at least, within the same series_days
+            self.days(node, node.args[2], self.schema.series_days - 1)
+            return replace(node, args=(series, threshold, node.args[2])), Type.bool
+        self.days(node, node.args[1], self.schema.series_days)
+        return replace(node, args=(series, node.args[1])), Type.number
+
+    def threshold(self, node: Call, arg: Node) -> Node:
+        """A crossing's or streak's threshold: a number that counts no run itself (its compilation
+        reads the threshold more than once: nested runs would double it at every level)."""
+        stack = [arg]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, Call) and n.name in RUN_FUNCTIONS:
+                raise ExprError(
+                    f"{node.name}()'s threshold cannot count a run itself ({n.name}())",
+                    _col(n),
+                    "combine them with and: crossed_above(wau, 30, 14) and streak(wau >= 30) <= 30",
+                )
+            stack.extend(children(n))
+        return self.expect(arg, Type.number, f"{node.name}()'s threshold must be a number")
+
+    def daily_series(self, node: Call, arg: Node, needs: str) -> Name:
+        if isinstance(arg, Name) and arg.id in self.schema.daily:
+            return replace(arg, type=Type.number)
+        known = list(self.schema.daily)
+        got = f"'{arg.id}' is not one" if isinstance(arg, Name) else f"got {arg.text}"
+        hint = did_you_mean(arg.id, known) if isinstance(arg, Name) else None
+        if hint is None:
+            hint = f"daily series: {', '.join(known)}" if known else "no daily series are kept"
+        raise ExprError(f"{needs}; {got}", _col(arg), hint)
+
+    def days(self, node: Call, arg: Node, most: int) -> None:
+        n = _whole(arg)
+        if n is None or not 1 <= n <= most:
+            raise ExprError(
+                f"{node.name}()'s days must be a whole number from 1 to {most}",
+                _col(arg),
+                f"[features] series_days = {self.schema.series_days} caps how far back a rule may look",
+            )
+
+    def streak(self, node: Call) -> Node:
+        (compare,) = node.args
+        if not isinstance(compare, Compare):
+            raise ExprError(
+                "streak() needs a daily series compared with a number", _col(compare), "as in streak(wau >= 30)"
+            )
+        series = self.daily_series(node, compare.left, "streak() needs a daily series left of its comparison")
+        threshold = self.threshold(node, compare.right)
+        return replace(node, args=(replace(compare, left=series, right=threshold),))
 
     def check_uses(self, node: Call) -> None:
         feature, days = node.args

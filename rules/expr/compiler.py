@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import assert_never
 
 import polars as pl
 
 from rules.expr.checker import Checker, annotate, condition_hint, noun
 from rules.expr.functions import (
+    CROSSING_FUNCTIONS,
+    DAILY_FUNCTIONS,
     DAY_FUNCTIONS,
     FRAME_FUNCTIONS,
     PRODUCT_FUNCTIONS,
     SERIES_FUNCTIONS,
     TODAY_COLUMN,
+    WINDOW_FUNCTIONS,
+    crossing_args,
+    daily_column,
+    daily_days,
     product_args,
     product_column,
     series_args,
     series_column,
+    streak_args,
     uses_args,
     uses_column,
+    window_args,
 )
 from rules.expr.interpreter import OPERATORS, interpret
 from rules.expr.nodes import (
@@ -66,6 +75,58 @@ def _finite_column(column: str) -> pl.Expr:
     """A number column as Float64, NaN and ±inf read as null (a leaf: repeating it is cheap)."""
     c = pl.col(column).cast(pl.Float64)
     return pl.when(c.is_finite()).then(c)
+
+
+def _window(name: str, column: str, days: int) -> pl.Expr:
+    """``ago``, ``delta``, ``change_over`` and the ``*_over`` aggregates of a daily list column
+    (finite numbers or null, oldest first, yesterday last, at least ``days`` long)."""
+    values = pl.col(column)
+    if name in ("ago", "delta", "change_over"):
+        base = values.list.get(-days, null_on_oob=True)
+        if name == "ago":
+            return base
+        latest = values.list.get(-1, null_on_oob=True)
+        return _no_inf(latest - base) if name == "delta" else _divide(latest - base, base)
+    window = values.list.tail(days)
+    if name == "min_over":
+        return window.list.min()
+    if name == "max_over":
+        return window.list.max()
+    if name == "mean_over":
+        return _no_inf(window.list.mean())
+    # the sum of no known day is unknown, not 0
+    return pl.when(window.list.drop_nulls().list.len() > 0).then(_no_inf(window.list.sum()))
+
+
+def _first_from_end(held: pl.Expr) -> pl.Expr:
+    """Per list, how many days from the end come before the first true one (all of them if none is).
+
+    ``arg_max`` over the reversed list with a true sentinel in front: list kernels and elementwise
+    ``list.eval`` run over the flat values, five times faster than a per-list ``cum_min``."""
+    return pl.concat_list([pl.lit(True), held]).list.reverse().list.arg_max()
+
+
+def _crossing(name: str, column: str, threshold: pl.Expr, days: int) -> pl.Expr:
+    # each day's sign of (day − threshold) is the comparison's outcome, exactly, for finite numbers;
+    # the subtraction broadcasts the row's threshold over its list (a comparison would not)
+    e = pl.element()
+    diff = pl.col(column) - threshold
+    new, other = (e >= 0, e < 0) if name == "crossed_above" else (e < 0, e >= 0)
+    # per day: 1 on the new side, -1 known on the other, 0 unknown
+    side = diff.list.eval(pl.when(new).then(1).when(other).then(-1).otherwise(0).cast(pl.Int8))
+    run = _first_from_end(side.list.eval(e != 1))
+    # the n days before the run, latest first, all known on the other side (fewer than n: no);
+    # polars repeats a sub-expression each time it is named, so each list is named once
+    before = side.list.reverse().list.slice(run, days).list.eval(e == -1).list.sum() == days
+    latest = diff.list.get(-1, null_on_oob=True)
+    on_new_side = latest >= 0 if name == "crossed_above" else latest < 0
+    return pl.when(latest.is_not_null()).then(on_new_side & before)
+
+
+def _streak(op: str, column: str, threshold: pl.Expr) -> pl.Expr:
+    e = pl.element()
+    broken = (pl.col(column) - threshold).list.eval(~OPERATORS[op](e, 0.0).fill_null(False))
+    return pl.when(threshold.is_not_null()).then(_first_from_end(broken).cast(pl.Float64))
 
 
 _DTYPES: dict[Type, pl.DataType] = {
@@ -173,6 +234,15 @@ class _Compiler:
         if name in PRODUCT_FUNCTIONS:
             column = pl.col(product_column(*product_args(node)))
             return column.fill_null(False) if name == "owns" else column
+        if name in WINDOW_FUNCTIONS:
+            series, days = window_args(node)
+            return _window(name, daily_column(series), days)
+        if name in CROSSING_FUNCTIONS:
+            series, threshold, days = crossing_args(node)
+            return _crossing(name, daily_column(series), self.expr(threshold), days)
+        if name == "streak":
+            series, op, threshold = streak_args(node)
+            return _streak(op, daily_column(series), self.expr(threshold))
         if name in DAY_FUNCTIONS:
             d, today = self.expr(args[0]), pl.col(TODAY_COLUMN)
             delta = today - d if name == "days_since" else d - today
@@ -207,15 +277,33 @@ class _Compiler:
         return parts[0] if len(parts) == 1 else pl.coalesce(parts)
 
 
-def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, int]], set[str], dict[str, None]]:
-    """Frame columns, uses() pairs, product patterns and names the tree reads, names in source order."""
-    columns: set[str] = set()
-    uses: set[tuple[str, int]] = set()
-    patterns: set[str] = set()
-    names: dict[str, None] = {}
+@dataclass(slots=True)
+class _References:
+    columns: set[str] = field(default_factory=set)
+    uses: set[tuple[str, int]] = field(default_factory=set)
+    daily: dict[str, int] = field(default_factory=dict)
+    patterns: set[str] = field(default_factory=set)
+    names: dict[str, None] = field(default_factory=dict)
+
+
+def _references(node: Node, schema: Schema) -> _References:
+    """Frame columns, uses() pairs, daily series (with the days read), product patterns and names
+    the tree reads, names in source order."""
+    found = _References()
+    columns, uses, names, patterns = found.columns, found.uses, found.names, found.patterns
     stack = [node]
     while stack:
         n = stack.pop()
+        if isinstance(n, Call) and n.name in DAILY_FUNCTIONS:
+            series, days = daily_days(n, schema.series_days)
+            names.setdefault(series, None)
+            columns.add(daily_column(series))
+            found.daily[series] = max(days, found.daily.get(series, 0))
+            if n.name in CROSSING_FUNCTIONS:
+                stack.append(crossing_args(n)[1])
+            elif n.name == "streak":
+                stack.append(streak_args(n)[2])
+            continue
         if isinstance(n, Name):
             names.setdefault(n.id, None)
             columns.add(n.id if n.id in schema.features else series_column(n.id, 0))
@@ -236,7 +324,7 @@ def _references(node: Node, schema: Schema) -> tuple[set[str], set[tuple[str, in
         elif isinstance(n, Call) and n.name in DAY_FUNCTIONS:
             columns.add(TODAY_COLUMN)
         stack.extend(reversed(children(n)))
-    return columns, uses, patterns, names
+    return found
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -258,6 +346,8 @@ class Compiled:
     """(product feature, days) pairs the caller must provide as ``uses_column(feature, days)``."""
     products: frozenset[str]
     """Product name patterns the caller must provide as ``product_column("owns" | "acquired", pattern)``."""
+    daily: Mapping[str, int]
+    """Daily series read → the days of each the caller must provide (``daily_column(name)``: a list that long)."""
     names: tuple[str, ...]
     """Features and series named, in order of first appearance (for explanations)."""
 
@@ -269,16 +359,17 @@ def compile_expr(source: str, schema: Schema, *, expect: Type | None = None) -> 
         hint = condition_hint(source.strip(), expect, t)
         what = "a condition must be true or false" if expect == Type.bool else f"expected {noun(expect)}"
         raise ExprError(f"{what}, but this is {noun(t)}", 1, hint)
-    columns, uses, patterns, names = _references(node, schema)
+    found = _references(node, schema)
     return Compiled(
         source=source,
         node=node,
         type=t,
         expr=_Compiler(schema).expr(node),
-        columns=frozenset(columns),
-        uses=frozenset(uses),
-        products=frozenset(patterns),
-        names=tuple(names),
+        columns=frozenset(found.columns),
+        uses=frozenset(found.uses),
+        products=frozenset(found.patterns),
+        daily=MappingProxyType(found.daily),
+        names=tuple(found.names),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules.expr.nodes import Call, Name, Number, String
+from rules.expr.nodes import Call, Compare, Name, Node, Number, String
 
 FUNCTIONS: dict[str, tuple[str, int]] = {
     # name: (usage shown in hints, number of arguments; 0 = two or more)
@@ -21,6 +21,16 @@ FUNCTIONS: dict[str, tuple[str, int]] = {
     "count": ("count(list)", 1),
     "owns": ('owns("Accounting*")', 1),
     "acquired": ('acquired("Accounting*")', 1),
+    "ago": ("ago(series, days)", 2),
+    "delta": ("delta(series, days)", 2),
+    "change_over": ("change_over(series, days)", 2),
+    "min_over": ("min_over(series, days)", 2),
+    "max_over": ("max_over(series, days)", 2),
+    "mean_over": ("mean_over(series, days)", 2),
+    "sum_over": ("sum_over(series, days)", 2),
+    "crossed_above": ("crossed_above(series, threshold, days)", 3),
+    "crossed_below": ("crossed_below(series, threshold, days)", 3),
+    "streak": ("streak(series >= threshold)", 1),
 }
 
 SERIES_FUNCTIONS = frozenset({"rising", "falling", "change"})
@@ -29,13 +39,25 @@ SERIES_FUNCTIONS = frozenset({"rising", "falling", "change"})
 PRODUCT_FUNCTIONS = frozenset({"owns", "acquired"})
 """Functions of a product name pattern: ``owns("Accounting*")`` (true/false), ``acquired(...)`` (a date)."""
 
-LITERAL_FUNCTIONS = SERIES_FUNCTIONS | PRODUCT_FUNCTIONS | {"uses"}
+WINDOW_FUNCTIONS = frozenset({"ago", "delta", "change_over", "min_over", "max_over", "mean_over", "sum_over"})
+"""Functions of a daily series name and a number of days: ``ago(seats_used, 30)``."""
+
+CROSSING_FUNCTIONS = frozenset({"crossed_above", "crossed_below"})
+"""Functions of a daily series name, a threshold and a number of days: ``crossed_above(wau, 30, 14)``."""
+
+RUN_FUNCTIONS = CROSSING_FUNCTIONS | {"streak"}
+"""Functions that count a run of days against a threshold."""
+
+DAILY_FUNCTIONS = WINDOW_FUNCTIONS | RUN_FUNCTIONS
+"""Functions that read a daily series (column ``f"{name}@d"``)."""
+
+LITERAL_FUNCTIONS = SERIES_FUNCTIONS | WINDOW_FUNCTIONS | PRODUCT_FUNCTIONS | {"uses"}
 """Functions whose arguments are names and literals that pick columns, not values to evaluate."""
 
 DAY_FUNCTIONS = frozenset({"days_since", "days_until"})
 """Functions of a date that count days from the day the rules run as of (``TODAY_COLUMN``)."""
 
-FRAME_FUNCTIONS = LITERAL_FUNCTIONS | DAY_FUNCTIONS
+FRAME_FUNCTIONS = LITERAL_FUNCTIONS | DAY_FUNCTIONS | DAILY_FUNCTIONS
 """Functions that read frame columns their arguments do not name: never constant."""
 
 TODAY_COLUMN = "_today"
@@ -81,3 +103,39 @@ def product_args(call: Call) -> tuple[str, str]:
     (pattern,) = call.args
     assert isinstance(pattern, String)
     return call.name, pattern.value
+
+
+def daily_column(name: str) -> str:
+    """Frame column holding a daily series: a list of one value a day, oldest first, yesterday last."""
+    return f"{name}@d"
+
+
+def window_args(call: Call) -> tuple[str, int]:
+    """A checked window function's (``ago``, ``min_over``…) series name and days."""
+    series, days = call.args
+    assert isinstance(series, Name) and isinstance(days, Number)
+    return series.id, int(days.value)
+
+
+def crossing_args(call: Call) -> tuple[str, Node, int]:
+    """A checked ``crossed_above``/``crossed_below`` call's series name, threshold and days."""
+    series, threshold, days = call.args
+    assert isinstance(series, Name) and isinstance(days, Number)
+    return series.id, threshold, int(days.value)
+
+
+def streak_args(call: Call) -> tuple[str, str, Node]:
+    """A checked ``streak(series op threshold)`` call's series name, comparison and threshold."""
+    (compare,) = call.args
+    assert isinstance(compare, Compare) and isinstance(compare.left, Name)
+    return compare.left.id, compare.op, compare.right
+
+
+def daily_days(call: Call, horizon: int) -> tuple[str, int]:
+    """(series, days of it the call reads): a window reads its days; ``streak`` and the crossings
+    count runs, which reach as far back as the ``horizon`` (``[features] series_days``)."""
+    if call.name in WINDOW_FUNCTIONS:
+        return window_args(call)
+    if call.name in CROSSING_FUNCTIONS:
+        return crossing_args(call)[0], horizon
+    return streak_args(call)[0], horizon

@@ -5,21 +5,27 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, assert_never
 
 from rules.expr.functions import (
+    CROSSING_FUNCTIONS,
     DAY_FUNCTIONS,
     LITERAL_FUNCTIONS,
     PRODUCT_FUNCTIONS,
     SERIES_FUNCTIONS,
     TODAY_COLUMN,
+    WINDOW_FUNCTIONS,
+    crossing_args,
+    daily_column,
     product_args,
     product_column,
     series_args,
     series_column,
+    streak_args,
     uses_args,
     uses_column,
+    window_args,
 )
 from rules.expr.nodes import Binary, Bool, Call, Compare, In, ListLit, Name, Node, Number, String, Type, Unary, children
 
@@ -124,6 +130,18 @@ def _interpret_call(node: Call, row: Mapping[str, Any]) -> Any:
     if name in PRODUCT_FUNCTIONS:
         value = row.get(product_column(*product_args(node)))
         return bool(value) if name == "owns" else value
+    if name in WINDOW_FUNCTIONS:
+        series, days = window_args(node)
+        return _window(name, row[daily_column(series)], days)
+    if name in CROSSING_FUNCTIONS:
+        series, threshold_node, days = crossing_args(node)
+        return _crossed(name, row[daily_column(series)], interpret(threshold_node, row), days)
+    if name == "streak":
+        series, op, threshold_node = streak_args(node)
+        values, threshold = row[daily_column(series)], interpret(threshold_node, row)
+        if values is None or threshold is None:
+            return None
+        return float(_run(values, lambda v: OPERATORS[op](v, threshold)))
     if name == "coalesce":  # lazily, like SQL: later arguments are not evaluated (nor need their columns)
         return next((v for v in (interpret(a, row) for a in args) if v is not None), None)
     values = [interpret(a, row) for a in args]
@@ -146,6 +164,59 @@ def _interpret_call(node: Call, row: Mapping[str, Any]) -> Any:
     raise ValueError(f"unknown function {name!r}")
 
 
+def _run(values: Sequence[float | None], holds: Callable[[float], bool]) -> int:
+    """Days in a row, ending with the last, on which ``holds``; an unknown day ends the run."""
+    n = 0
+    for v in reversed(values):
+        if v is None or not holds(v):
+            break
+        n += 1
+    return n
+
+
+def _window(name: str, values: Sequence[float | None] | None, days: int) -> float | None:
+    """``ago``, ``delta``, ``change_over`` and the ``*_over`` aggregates over one daily series."""
+    if values is None:
+        return None
+    if name in ("ago", "delta", "change_over"):
+        base = values[-days] if days <= len(values) else None
+        latest = values[-1] if values else None
+        if name == "ago":
+            return _num(base)
+        if base is None or latest is None:
+            return None
+        if name == "delta":
+            return _num(latest - base)
+        return None if base == 0 else _num((latest - base) / base)
+    known = [v for v in values[-days:] if v is not None]
+    if not known:
+        return None
+    if name == "min_over":
+        return _num(min(known))
+    if name == "max_over":
+        return _num(max(known))
+    total = _num(sum(known))
+    if name == "sum_over" or total is None:
+        return total
+    return _num(total / len(known))
+
+
+def _crossed(name: str, values: Sequence[float | None] | None, threshold: Any, days: int) -> bool | None:
+    """The latest day on the new side of ``threshold`` after at least ``days`` known days in a row
+    on the other side, right before the run on the new side began."""
+    if values is None or threshold is None or not values or values[-1] is None:
+        return None
+
+    def new_side(v: float) -> bool:
+        return bool(v >= threshold) if name == "crossed_above" else bool(v < threshold)
+
+    run = _run(values, new_side)
+    if run == 0:
+        return False
+    before = _run(values[:-run], lambda v: not new_side(v))
+    return before >= days
+
+
 def explain(node: Node, row: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Each comparison, function call and bare bool feature as written, with its value on this row.
 
@@ -161,6 +232,9 @@ def explain(node: Node, row: Mapping[str, Any]) -> list[tuple[str, Any]]:
             value = row.get(n.id)
             if n.type == Type.bool or (n.type is None and isinstance(value, bool)):
                 out.append((n.text, value))
-        if not (isinstance(n, Call) and n.name in LITERAL_FUNCTIONS):
+        if isinstance(n, Call) and n.name == "streak":
+            # its comparison is of every day, not of the latest value: only the threshold is a value
+            stack.append(streak_args(n)[2])
+        elif not (isinstance(n, Call) and n.name in LITERAL_FUNCTIONS):
             stack.extend(reversed(children(n)))
     return out

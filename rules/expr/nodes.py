@@ -30,6 +30,10 @@ class Schema:
     """Weekly series name → points held, as columns ``f"{name}@w{i}"`` (w0 = the latest week)."""
     tracked: Sequence[str] = ()
     """Product features that ``uses("name", days)`` may ask for."""
+    daily: Sequence[str] = ()
+    """Daily series names (``ago(name, days)``…), as list columns ``f"{name}@d"``: oldest day first, yesterday last."""
+    series_days: int = 180
+    """How many days back a daily series function may look (``[features] series_days``)."""
 
 
 class ExprError(Exception):

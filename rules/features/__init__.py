@@ -14,9 +14,13 @@ are reconstructed from the change log the store keeps (``account_events``).
 Weekly series (``rising(wau, 3)``) are held as columns ``<metric>@w0 … @wN``: ``w0`` the last 7
 days, ``w1`` the 7 before, and so on; usage metrics are weekly means of daily values, tickets and
 activities weekly counts.
+
+Daily series (``ago(seats_used, 30)``) are held as one list column ``<metric>@d`` each, one value a
+day, oldest first and yesterday last, only for the series and as many days as the rules read.
 """
 
 from rules.features.catalogue import (
+    DAILY,
     FEATURES,
     SERIES,
     USAGE_FEATURES,
@@ -34,6 +38,7 @@ from rules.features.products import owned_products, purchases
 
 __all__ = [
     "CRM_TYPES",
+    "DAILY",
     "FEATURES",
     "LABELS",
     "SERIES",

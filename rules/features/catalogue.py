@@ -189,6 +189,26 @@ SERIES: tuple[Series, ...] = (
 )
 
 
+DAILY: tuple[Series, ...] = (
+    Series("active_users", "users", "active users"),
+    Series("wau", "users", "weekly active users"),
+    Series("seats_used", "seats", "seats in use"),
+    Series("storage_used_gb", "GB", "storage in use"),
+    Series("api_calls_used", "calls", "API calls"),
+    Series("integrations", "integrations", "active integrations"),
+    Series("premium_views", "views", "premium-feature views"),
+    Series("pricing_views", "views", "pricing or option page views"),
+    Series("trials_started", "trials", "premium trials started"),
+    Series("events", "events", "tracked feature events"),
+    Series("seat_utilisation", "ratio", "seats_used / seat_limit (seats purchased, else that day's plan limit)"),
+    Series("storage_utilisation", "ratio", "storage used / that day's storage limit"),
+    Series("api_utilisation", "ratio", "API calls / that day's API limit"),
+    Series("wau_ratio", "ratio", "wau / seat_limit (seats purchased, else that day's plan limit)"),
+)
+"""Metrics kept one value a day for ``ago``, ``delta``, ``change_over``, ``min_over``…, ``crossed_above``,
+``crossed_below`` and ``streak``: a day without usage is unknown."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeatureParams:
     """``[features]`` in config.toml: the definitions an org tunes."""
@@ -199,7 +219,13 @@ class FeatureParams:
     tracked: tuple[str, ...] = ("documents", "comments", "search", "reports", "analytics", "dashboards", "automations")
     escalation_priorities: tuple[str, ...] = ("URGENT",)
     series_weeks: int = 8
+    series_days: int = 180
+    """How far back a daily series function may look, in days (the usage read grows with it)."""
     activated_contract_statuses: tuple[str, ...] = ("Activated",)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.series_days <= 3650:
+            raise ValueError(f"series_days must be from 2 to 3650, got {self.series_days}")
 
 
 def feature_schema(params: FeatureParams, extra: Mapping[str, Type] | None = None) -> Schema:
@@ -211,6 +237,8 @@ def feature_schema(params: FeatureParams, extra: Mapping[str, Type] | None = Non
         features=features,
         series={s.name: params.series_weeks for s in SERIES} | {"health": params.series_weeks},
         tracked=params.tracked,
+        daily=tuple(s.name for s in DAILY),
+        series_days=params.series_days,
     )
 
 

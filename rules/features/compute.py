@@ -10,6 +10,7 @@ import polars as pl
 from core.tables import Tables
 from rules.features.catalogue import FEATURES, FeatureParams, series_columns
 from rules.features.crm import crm_columns
+from rules.features.daily import per_seat_series
 from rules.features.products import contract_terms, deal_features, ownership_features, product_patterns
 from rules.features.usage import usage_features
 from rules.features.window import count_where, day_span, ratio
@@ -22,15 +23,18 @@ def compute(
     params: FeatureParams,
     uses: Iterable[tuple[str, int]] = (),
     products: Iterable[str] = (),
+    daily: Mapping[str, int] | None = None,
     crm: Mapping[str, str | None] | None = None,
 ) -> pl.DataFrame:
     """Every base feature for every account live at ``as_of``: one row per account, key ``account``.
 
     ``uses`` lists the ``uses(feature, days)`` windows the rules asked for (columns
     ``uses:<feature>:<days>d``), ``products`` the product name patterns of ``owns()`` and
-    ``acquired()`` (columns ``owns:<pattern>``, ``acquired:<pattern>``). The frame also carries
-    ``_today`` (the as-of date, for ``days_since``) and the weekly series columns; ``crm``: the
-    admin's CRM fields (feature → CRM type), columns ``crm.<name>`` of those whose type is known.
+    ``acquired()`` (columns ``owns:<pattern>``, ``acquired:<pattern>``), ``daily`` the daily series
+    and the days of each they read (list columns ``<name>@d``, at least that many days long). The
+    frame also carries ``_today`` (the as-of date, for ``days_since``) and the weekly series
+    columns; ``crm``: the admin's CRM fields (feature → CRM type), columns ``crm.<name>`` of those
+    whose type is known.
     """
     t = tables.checked()
     today = as_of.date()
@@ -59,7 +63,7 @@ def compute(
     out = out.join(contract_terms(t, today, params), on="account", how="left")
     out = out.join(deal_features(t, today), on="account", how="left")
     out = out.join(ownership_features(t, as_of), on="account", how="left")
-    out = out.join(usage_features(t, as_of, params, uses), on="workspace_id", how="left")
+    out = out.join(usage_features(t, as_of, params, uses, daily or {}), on="workspace_id", how="left")
     out = out.join(_contacts(t, as_of, params), on="account", how="left")
     out = out.join(_activities(t, as_of, params), on="account", how="left")
     out = out.join(_tickets(t, as_of, params), on="account", how="left")
@@ -115,6 +119,7 @@ def compute(
         pl.coalesce(pl.col("_next_contract_end"), pl.col("_crm_contract_end")).alias("next_renewal"),
     )
     out = out.with_columns(
+        *per_seat_series(daily or {}),
         ratio(pl.col("seats_used"), pl.col("seat_limit")).alias("seat_utilisation"),
         ratio(pl.col("wau"), pl.col("seat_limit")).alias("wau_ratio"),
         ratio(pl.col("wau"), pl.col("seat_limit")).alias("activation_rate"),
@@ -155,6 +160,7 @@ def compute(
     )
     keep = ["account", "_today", *(f.name for f in FEATURES)]
     keep += [c for c in out.columns if "@w" in c or c.startswith(("uses:", "crm.", "owns:", "acquired:"))]
+    keep += [c for c in out.columns if c.endswith("@d") and not c.startswith("_")]
     return out.select(keep).sort("account")
 
 

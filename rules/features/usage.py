@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import polars as pl
 
 from core.tables import Tables
 from rules.features.catalogue import FeatureParams
+from rules.features.daily import usage_series
 from rules.features.window import ratio
 
 
-def usage_features(t: Tables, as_of: datetime, params: FeatureParams, uses: Iterable[tuple[str, int]]) -> pl.DataFrame:
+def usage_features(
+    t: Tables,
+    as_of: datetime,
+    params: FeatureParams,
+    uses: Iterable[tuple[str, int]],
+    daily: Mapping[str, int],
+) -> pl.DataFrame:
     today = as_of.date()
     weeks = params.series_weeks
     u = t.usage.filter(
@@ -80,6 +87,8 @@ def usage_features(t: Tables, as_of: datetime, params: FeatureParams, uses: Iter
             department_counts(pl.col("_dept_before")).alias("_dept_before"),
         )
     )
+    if daily:
+        g = g.join(usage_series(u, daily), on="workspace_id", how="left")
     return g.with_columns(
         ratio(pl.col("active_users_7d"), pl.col("active_users_90d")).alias("usage_vs_90d"),
         (ratio(pl.col("active_users_7d"), pl.col("_users_30d_ago")) - 1).alias("users_growth_30d"),

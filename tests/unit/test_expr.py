@@ -621,6 +621,16 @@ def test_uses_column_and_helper_names() -> None:
         "count",
         "owns",
         "acquired",
+        "ago",
+        "delta",
+        "change_over",
+        "min_over",
+        "max_over",
+        "mean_over",
+        "sum_over",
+        "crossed_above",
+        "crossed_below",
+        "streak",
     }
 
 

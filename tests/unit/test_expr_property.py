@@ -43,6 +43,8 @@ NUMBER_FEATURES = {"seats": "int", "delta": "int", "ratio": "float", "arr": "flo
 SERIES = {"wau": 4, "mau": 4}
 TRACKED = ("analytics", "exports")
 USES_DAYS = (7, 30)
+DAILY = ("wau", "logins")  # wau is a weekly series too; logins only daily
+SERIES_DAYS = 8
 SCHEMA = Schema(
     features={
         **dict.fromkeys(NUMBER_FEATURES, Type.number),
@@ -57,6 +59,8 @@ SCHEMA = Schema(
     },
     series=SERIES,
     tracked=TRACKED,
+    daily=DAILY,
+    series_days=SERIES_DAYS,
 )
 TEXTS = ("pro", "team", "Analytics Pro", "", "it's", 'say "hi"', "back\\slash")
 
@@ -84,6 +88,31 @@ def weeks_call(name: str) -> st.SearchStrategy[Node]:
     return call(name, series_names, st.integers(1, 3).map(lambda n: Number(float(n))))
 
 
+daily_names = st.sampled_from(DAILY).map(Name)
+COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
+
+
+def days_literal(most: int) -> st.SearchStrategy[Node]:
+    return st.integers(1, most).map(lambda n: Number(float(n)))
+
+
+def window_call() -> st.SearchStrategy[Node]:
+    names = st.sampled_from(["ago", "delta", "change_over", "min_over", "max_over", "mean_over", "sum_over"])
+    return st.builds(lambda f, s, n: Call(f, (s, n)), names, daily_names, days_literal(SERIES_DAYS))
+
+
+def crossing_call(threshold: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+    names = st.sampled_from(["crossed_above", "crossed_below"])
+    return st.builds(
+        lambda f, s, t, n: Call(f, (s, t, n)), names, daily_names, threshold, days_literal(SERIES_DAYS - 1)
+    )
+
+
+def streak_call(threshold: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+    compare = st.builds(Compare, st.sampled_from(COMPARISONS), daily_names, threshold)
+    return compare.map(lambda c: Call("streak", (c,)))
+
+
 def uses_call() -> st.SearchStrategy[Node]:
     return call(
         "uses", st.sampled_from(TRACKED).map(String), st.sampled_from(USES_DAYS).map(lambda d: Number(float(d)))
@@ -97,8 +126,9 @@ def pick(*weighted: tuple[int, st.SearchStrategy[Node]]) -> st.SearchStrategy[No
 
 
 @cache
-def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
-    """Well-typed trees of type ``t`` at most ``depth`` operators deep (leaves first: they shrink best)."""
+def exprs(t: Type, depth: int, runs: bool = True) -> st.SearchStrategy[Node]:
+    """Well-typed trees of type ``t`` at most ``depth`` operators deep (leaves first: they shrink best);
+    without ``runs``, no ``streak`` or ``crossed_…`` (a threshold of one cannot count a run)."""
     d = depth - 1
     if t == Type.list:
         return st.sampled_from(names_of(Type.list)).map(Name)
@@ -106,17 +136,18 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
         leaf = st.sampled_from(names_of(t)).map(Name)
         if t == Type.text:
             leaf = st.one_of(text_literals, leaf)
-        return leaf if depth == 0 else pick((3, leaf), (1, call("coalesce", exprs(t, d), exprs(t, d))))
+        return leaf if depth == 0 else pick((3, leaf), (1, call("coalesce", exprs(t, d, runs), exprs(t, d, runs))))
     if t == Type.number:
         leaf = st.one_of(
             number_literals,
             st.sampled_from([*NUMBER_FEATURES, *SERIES]).map(Name),
             uses_call(),
             call("count", exprs(Type.list, 0)),
+            window_call(),
         )
         if depth == 0:
             return leaf
-        sub = exprs(Type.number, d)
+        sub = exprs(Type.number, d, runs)
         return pick(
             (3, leaf),
             (4, st.builds(Binary, st.sampled_from("+-*/"), sub, sub)),
@@ -126,6 +157,8 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
             (1, st.builds(Call, st.sampled_from(["min", "max"]), st.lists(sub, min_size=2, max_size=3).map(tuple))),
             (1, call("coalesce", sub, sub)),
             (1, weeks_call("change")),
+            (2, window_call()),
+            (1 if runs else 0, streak_call(exprs(Type.number, d, False))),
             (
                 1,
                 st.builds(Call, st.sampled_from(["days_since", "days_until"]), exprs(Type.date, d).map(lambda n: (n,))),
@@ -139,25 +172,26 @@ def exprs(t: Type, depth: int) -> st.SearchStrategy[Node]:
     )
     if depth == 0:
         return leaf
-    sub = exprs(Type.bool, d)
-    ordered = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
+    sub = exprs(Type.bool, d, runs)
+    ordered = st.sampled_from(COMPARISONS)
     equality = st.sampled_from(["==", "!="])
-    any_type = st.sampled_from(list(Type)).flatmap(lambda ft: exprs(ft, d))
+    any_type = st.sampled_from(list(Type)).flatmap(lambda ft: exprs(ft, d, runs))
     number_list = st.lists(st.floats(-5, 5, allow_subnormal=False).map(Number), min_size=1, max_size=4)
     text_list = st.lists(text_literals, min_size=1, max_size=4)
     return pick(
         (3, leaf),
-        (3, st.builds(Compare, ordered, exprs(Type.number, d), exprs(Type.number, d))),
-        (1, st.builds(Compare, ordered, exprs(Type.date, d), exprs(Type.date, d))),
-        (1, st.builds(Compare, equality, exprs(Type.text, d), exprs(Type.text, d))),
+        (3, st.builds(Compare, ordered, exprs(Type.number, d, runs), exprs(Type.number, d, runs))),
+        (1, st.builds(Compare, ordered, exprs(Type.date, d, runs), exprs(Type.date, d, runs))),
+        (1, st.builds(Compare, equality, exprs(Type.text, d, runs), exprs(Type.text, d, runs))),
         (1, st.builds(Compare, equality, sub, sub)),
-        (1, st.builds(In, exprs(Type.number, d), number_list.map(lambda xs: ListLit(tuple(xs))), st.booleans())),
-        (1, st.builds(In, exprs(Type.text, d), text_list.map(lambda xs: ListLit(tuple(xs))), st.booleans())),
-        (2, st.builds(In, exprs(Type.text, d), exprs(Type.list, d), st.booleans())),
+        (1, st.builds(In, exprs(Type.number, d, runs), number_list.map(lambda xs: ListLit(tuple(xs))), st.booleans())),
+        (1, st.builds(In, exprs(Type.text, d, runs), text_list.map(lambda xs: ListLit(tuple(xs))), st.booleans())),
+        (2, st.builds(In, exprs(Type.text, d, runs), exprs(Type.list, d, runs), st.booleans())),
         (4, st.builds(Binary, st.sampled_from(["and", "or"]), sub, sub)),
         (1, sub.map(lambda n: Unary("not", n))),
         (1, call("coalesce", sub, sub)),
         (1, st.builds(Call, st.sampled_from(["missing", "known"]), any_type.map(lambda n: (n,)))),
+        (2 if runs else 0, crossing_call(exprs(Type.number, d, False))),
     )
 
 
@@ -201,6 +235,15 @@ def make_frame(rows: int, seed: int) -> pl.DataFrame:
         for week in range(points):
             data[f"{series}@w{week}"] = column(lambda: rnd.randint(0, 6))
             schema[f"{series}@w{week}"] = pl.Int64
+
+    def day_value() -> float | None:
+        # finite numbers or null, as the features build them; whole and half numbers, so that a
+        # sum is exact in any order
+        return None if rnd.random() < 0.2 else rnd.choice([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 2.5, -1.0])
+
+    for series in DAILY:  # a whole list is null for an account without usage
+        data[f"{series}@d"] = column(lambda: [day_value() for _ in range(SERIES_DAYS)])
+        schema[f"{series}@d"] = pl.List(pl.Float64)
     for feature in TRACKED:
         for days in USES_DAYS:
             data[uses_column(feature, days)] = column(lambda: float(rnd.randint(0, 20)))
@@ -229,10 +272,7 @@ def same(a: Any, b: Any) -> bool:
 # ------------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(tree=typed_trees, frame=frames)
-def test_polars_and_the_reference_interpreter_agree_on_every_row(tree: tuple[Node, Type], frame: pl.DataFrame) -> None:
-    node, t = tree
+def assert_agree(node: Node, t: Type, frame: pl.DataFrame) -> None:
     src = to_source(node)
     assume(len(src) <= MAX_LENGTH)  # longer sources are refused by design (tested on their own)
     compiled = compile_expr(src, SCHEMA)
@@ -251,6 +291,27 @@ def test_polars_and_the_reference_interpreter_agree_on_every_row(tree: tuple[Nod
         assert fired == [e is True for e in expected]
         for text, _ in explain(compiled.node, rows[0]):
             assert text in src
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=typed_trees, frame=frames)
+def test_polars_and_the_reference_interpreter_agree_on_every_row(tree: tuple[Node, Type], frame: pl.DataFrame) -> None:
+    assert_agree(*tree, frame)
+
+
+# thresholds in the range of the daily values, so that runs, crossings and ties happen often
+day_thresholds = st.one_of(
+    st.sampled_from([0.0, 1.0, 2.0, 2.5, 3.0, 4.0]).map(Number),
+    st.sampled_from(["delta", "seats"]).map(Name),
+    exprs(Type.number, 1, False),
+)
+daily_calls = st.one_of(window_call(), crossing_call(day_thresholds), streak_call(day_thresholds))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(node=daily_calls, frame=frames)
+def test_the_daily_series_functions_agree_with_the_reference_on_every_row(node: Node, frame: pl.DataFrame) -> None:
+    assert_agree(node, check(node, SCHEMA), frame)
 
 
 @settings(max_examples=300, deadline=None)
