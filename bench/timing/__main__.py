@@ -45,7 +45,7 @@ def config(tmp: Path, sb: Any, crm: str, variant: CrmVariant) -> Path:
         if crm == "salesforce"
         else '["owners", "companies", "deals", "products", "line_items", "tickets", "tasks"]'
     )
-    org = upsync_config(variant, crm)
+    org = upsync_config(variant, crm)  # ends in [guards.G3]: the reps' decline statuses go there
     text = f"""
 [upsync]
 crm = "{crm}"
@@ -71,7 +71,7 @@ first_run_tasks = true
 {url}
 ca_file = "{sb.ca_path}"
 objects = {objects}
-{org}
+{org}decline_statuses = ["Deferred", "DEFERRED"]
 """
     path = tmp / "config.toml"
     path.write_text(text)
