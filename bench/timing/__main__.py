@@ -156,6 +156,11 @@ def run(crm: str, variant: int, days: int, accounts: int, seed: int = 1) -> dict
         if e.crm_id is not None
     ]
     figures = score(truth, offers_of(tasks, kinds), days, task_keys=keys)
+    # each missed window with the account's story, to tell the causes apart
+    stories = {p.n: "+".join([p.story, *sorted(p.overlays)]) for p in plans}
+    figures["missed"] = [
+        f"{w.kind} {w.start}..{w.end} account {w.account} ({stories[w.account]})" for w in figures["missed"]
+    ]
     return {
         "crm": crm,
         "variant": variant,

@@ -41,6 +41,7 @@ def score(windows: list[Window], offers: list[Offer], days: int, *, task_keys: S
     for w in clipped:
         by_slot[(w.account, w.kind)].append(w)
     per_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    missed: list[Window] = []
     for w in clipped:
         if w.blocked_by is not None:
             per_kind[w.kind]["blocked_windows"] += 1
@@ -48,6 +49,8 @@ def score(windows: list[Window], offers: list[Offer], days: int, *, task_keys: S
         inside = [o for o in offers if o.account == w.account and o.kind == w.kind and w.start <= o.day <= w.end]
         per_kind[w.kind]["windows"] += 1
         per_kind[w.kind]["hit" if len(inside) == 1 else "miss" if not inside else "duplicate"] += 1
+        if not inside:
+            missed.append(w)
     outside = blocked = 0
     for o in offers:
         homes = [w for w in by_slot.get((o.account, o.kind), []) if w.start <= o.day <= w.end]
@@ -83,4 +86,5 @@ def score(windows: list[Window], offers: list[Offer], days: int, *, task_keys: S
         "in_blocked_windows": blocked,
         "accounts_over_g2": len(over_cap),
         "per_kind": {k: dict(sorted(v.items())) for k, v in sorted(per_kind.items())},
+        "missed": missed,
     }
