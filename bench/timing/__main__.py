@@ -1,0 +1,202 @@
+"""Timing benchmark with ground truth: a 61-day daily simulation of upsync on a world that moves.
+
+    python -m bench.timing --crm salesforce --variant 0 --days 61 --accounts 200
+
+The stand-ins run in this process over a :class:`sandbox.world.timeline.TimelineWorld`; each day
+the stores are brought to that morning, reps close the tasks upsync wrote (2–10 days after, one in
+five declined), and one ``upsync sync --once --as-of <day 09:00>`` runs as a subprocess with the
+rules of ``bench/timing/rules.toml``. The tasks (from upsync's ledger, rule ids mapped to window
+kinds by ``kinds.toml``) are scored against the windows the world recorded (``score.py``).
+``--variant`` draws another world (and another CRM set-up, ``CrmVariant.from_seed``); 0 is the
+sandbox's own field names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.timing.score import offers_of, score
+from sandbox.hubspot.edits import edit_as_user as hs_edit
+from sandbox.salesforce.edits import edit_as_user as sf_edit
+from sandbox.server import start_sandbox
+from sandbox.world import CrmVariant, upsync_config
+from sandbox.world.timeline import TimelineWorld, plan_accounts, windows
+from sync.store import Store
+
+HERE = Path(__file__).parent
+START = date(2026, 6, 1)
+
+
+def config(tmp: Path, sb: Any, crm: str, variant: CrmVariant) -> Path:
+    url = f'instance_url = "{sb.salesforce.url}"' if crm == "salesforce" else f'base_url = "{sb.hubspot.url}"'
+    objects = (
+        '["users", "accounts", "contracts", "opportunities", "products", "line_items", "assets", "tasks", "cases"]'
+        if crm == "salesforce"
+        else '["owners", "companies", "deals", "products", "line_items", "tickets", "tasks"]'
+    )
+    org = upsync_config(variant, crm)  # ends in [guards.G3]: the reps' decline statuses go there
+    text = f"""
+[upsync]
+crm = "{crm}"
+state = "{tmp / "state.db"}"
+
+[retry]
+attempts = 3
+initial_seconds = 0.05
+max_seconds = 0.2
+give_up_after_seconds = 5
+
+[usage]
+base_url = "{sb.usage.url}"
+ca_file = "{sb.ca_path}"
+page_size = 1000
+
+[writeback]
+first_run_tasks = true
+
+{(HERE / "rules.toml").read_text()}
+
+[{crm}]
+{url}
+ca_file = "{sb.ca_path}"
+objects = {objects}
+{org}decline_statuses = ["Deferred", "DEFERRED"]
+"""
+    path = tmp / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def close_tasks(tw: TimelineWorld, day: int) -> int:
+    """Reps close each upsync task 2–10 days after it appeared; one in five is declined."""
+    world, closed = tw.world, 0
+    today = tw.day_text(day)
+    if tw.crm == "salesforce":
+        for tid, row in list(world.salesforce.table("Task").items()):
+            if not row.get("Upsync_Sync_Key__c") or row.get("IsClosed"):
+                continue
+            wait, declined = _rep(tid)
+            if _days_between(row["CreatedDate"][:10], today) >= wait:
+                status = "Deferred" if declined else "Completed"
+                sf_edit(world, "Task", tid, {"Status": status, "IsClosed": True}, row["OwnerId"])
+                closed += 1
+    else:
+        for tid, obj in list(world.hubspot.table("tasks").items()):
+            props = obj["properties"]
+            if not props.get("upsync_sync_key") or props.get("hs_task_status") in ("COMPLETED", "DEFERRED"):
+                continue
+            wait, declined = _rep(tid)
+            if _days_between(obj["createdAt"][:10], today) >= wait:
+                hs_edit(world, "tasks", tid, {"hs_task_status": "DEFERRED" if declined else "COMPLETED"}, 9_000_001)
+                closed += 1
+    return closed
+
+
+def _rep(task_id: str) -> tuple[int, bool]:
+    h = hashlib.blake2b(task_id.encode(), digest_size=2).digest()
+    return 2 + h[0] % 9, h[1] % 5 == 0
+
+
+def _days_between(a: str, b: str) -> int:
+    return (date.fromisoformat(b) - date.fromisoformat(a)).days
+
+
+def run(crm: str, variant: int, days: int, accounts: int, seed: int = 1) -> dict[str, Any]:
+    plans = plan_accounts(seed, accounts, days, variant)
+    truth = [w for p in plans for w in windows(p, days)]
+    crm_variant = CrmVariant.from_seed(variant) if variant else CrmVariant()
+    tw = TimelineWorld(plans, crm=crm, start=START, variant=crm_variant)
+    kinds: dict[str, str] = tomllib.loads((HERE / "kinds.toml").read_text())
+    cycle_seconds: list[float] = []
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="upsync-timing-") as tmp_name:
+        tmp = Path(tmp_name)
+        with start_sandbox(tw.world, ca_path=tmp / "ca.pem") as sb:
+            path = config(tmp, sb, crm, crm_variant)
+            env = {**os.environ, **{f"{k.upper()}_TOKEN": v for k, v in tw.world.tokens.items()}}
+            for day in range(days):
+                tw.advance(day)
+                close_tasks(tw, day)
+                as_of = tw.at(day, 9).isoformat()
+                t0 = time.monotonic()
+                done = subprocess.run(
+                    [sys.executable, "-m", "sync.cli", "sync", "--once", "--as-of", as_of, "--config", str(path)],
+                    env=env,
+                    cwd=tmp,
+                    capture_output=True,
+                    text=True,
+                )
+                cycle_seconds.append(time.monotonic() - t0)
+                if done.returncode != 0:
+                    print(f"day {day}: exit {done.returncode}\n{done.stderr[-2000:]}", file=sys.stderr)
+            ledger = Store.open(str(tmp / "state.db")).ledger(crm)
+            keys = _task_keys(tw)
+    keyed = tw.world.account_keys
+    account_of = {k.salesforce_id if crm == "salesforce" else k.hubspot_id: i for i, k in enumerate(keyed)}
+    tasks = [
+        {
+            "account": account_of[e.account_id],
+            "rule": e.rule_id,
+            "day": (e.created_at.date() - START).days if e.created_at else days,
+            "key": e.key,
+            "sequence": e.window if e.step else None,
+        }
+        for e in ledger.values()
+        if e.crm_id is not None
+    ]
+    figures = score(truth, offers_of(tasks, kinds), days, task_keys=keys)
+    # each missed window with the account's story, to tell the causes apart
+    stories = {p.n: "+".join([p.story, *sorted(p.overlays)]) for p in plans}
+    figures["missed"] = [
+        f"{w.kind} {w.start}..{w.end} account {w.account} ({stories[w.account]})" for w in figures["missed"]
+    ]
+    return {
+        "crm": crm,
+        "variant": variant,
+        "days": days,
+        "accounts": accounts,
+        "tasks": len(tasks),
+        **figures,
+        "wall_seconds": round(time.monotonic() - began, 1),
+        "cycle_seconds_mean": round(sum(cycle_seconds) / max(1, len(cycle_seconds)), 2),
+    }
+
+
+def _task_keys(tw: TimelineWorld) -> list[str]:
+    if tw.crm == "salesforce":
+        rows = tw.world.salesforce.table("Task").values()
+        return [str(r["Upsync_Sync_Key__c"]) for r in rows if r.get("Upsync_Sync_Key__c")]
+    return [
+        str(o["properties"]["upsync_sync_key"])
+        for o in tw.world.hubspot.table("tasks").values()
+        if o["properties"].get("upsync_sync_key")
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--crm", choices=("salesforce", "hubspot"), required=True)
+    parser.add_argument("--variant", type=int, default=0)
+    parser.add_argument("--days", type=int, default=61)
+    parser.add_argument("--accounts", type=int, default=200)
+    args = parser.parse_args()
+    figures = run(args.crm, args.variant, args.days, args.accounts)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    out = HERE.parent / "results" / f"timing-{args.crm}-{args.variant}.json"
+    out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
