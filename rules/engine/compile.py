@@ -147,6 +147,28 @@ def _rendered(exc: ExprError, source: str) -> str:
     return ExprError(exc.message, exc.column).render(source).replace("\n", "\n    ")
 
 
+def _window(src: RuleSource, i: int, schema: Schema, problems: list[Problem]) -> Compiled | None:
+    """A rule's window beyond week / month / quarter: a date feature, or an expression giving a
+    date (``started(seat_utilisation >= 80%)``): the period is that date, one task per date."""
+    if src.window in CALENDAR:
+        return None
+    try:
+        return compile_expr(src.window, schema, expect=Type.date)
+    except ExprError as exc:
+        dates = sorted(n for n, t in schema.features.items() if t is Type.date)
+        problems.append(
+            Problem(
+                i,
+                src.id,
+                "window",
+                f"unknown window {src.window!r}: {exc.message}",
+                "a window is week, month, quarter, a date feature (one task per distinct date: "
+                f"{', '.join(dates)}) or a date expression such as started(seat_utilisation >= 80%)",
+            )
+        )
+        return None
+
+
 def _expressions(
     src: RuleSource, i: int, schema: Schema, names: Mapping[str, Type], problems: list[Problem]
 ) -> tuple[Compiled | None, Compiled | None, pl.Expr | None, list[str]]:
@@ -291,18 +313,7 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                     did_you_mean(src.playbook, sorted(playbooks)) or "add it under [[playbooks]]",
                 )
             )
-        if src.window not in CALENDAR and schema.features.get(src.window) is not Type.date:
-            dates = sorted(n for n, t in schema.features.items() if t is Type.date)
-            problems.append(
-                Problem(
-                    i,
-                    src.id,
-                    "window",
-                    f"unknown window {src.window!r}",
-                    f"a window is week, month, quarter or a date feature (one task per distinct date): "
-                    f"{', '.join(dates)}",
-                )
-            )
+        window = _window(src, i, schema, problems)
         if src.owner != "auto" and src.owner not in roles:
             problems.append(
                 Problem(
@@ -345,20 +356,21 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                 guards=tuple(rule_guards),
                 reason_fields=tuple(reason_fields),
                 stage=stage,
+                window=window,
             )
         )
     if problems:
         raise RuleSetError(problems)
-    uses = frozenset(u for r in compiled for c in (r.when, r.value) for u in c.uses)
+    uses = frozenset(u for r in compiled for c in r.expressions for u in c.uses)
     daily: dict[str, int] = {}
-    for c in (c for r in compiled for c in (r.when, r.value)):
+    for c in (c for r in compiled for c in r.expressions):
         for name, days in c.daily.items():
             daily[name] = max(days, daily.get(name, 0))
     return RuleSet(
         rules=tuple(compiled),
         params=params,
         uses=uses,
-        products=frozenset(p for r in compiled for c in (r.when, r.value) for p in c.products),
+        products=frozenset(p for r in compiled for c in r.expressions for p in c.products),
         daily=daily,
         sources=tuple(sources),
         playbooks=frozenset(playbooks),

@@ -122,6 +122,9 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
     f = f.join(rel, on="account", how="left").with_columns(
         pl.col("_relevant").fill_null(pl.lit([], dtype=pl.List(pl.String)))
     )
+    windows = [r for r in ruleset.rules if r.window is not None and r.source.window not in f.columns]
+    if windows:  # a window given as an expression: a column named by its text, like a date feature
+        f = f.with_columns([r.window.expr.alias(r.source.window) for r in windows if r.window is not None])
     t = tables.checked()
     guard_rules = []
     dates: set[str] = set()

@@ -150,10 +150,18 @@ class CompiledRule:
     guards: tuple[tuple[str, Guard], ...]
     reason_fields: tuple[str, ...]
     stage: int
+    window: Compiled | None = None
+    """The window as a date (a date feature, or an expression such as ``started(…)``); None for a
+    calendar window. The features frame carries it as a column named by the window's text."""
 
     @property
     def id(self) -> str:
         return self.source.id
+
+    @property
+    def expressions(self) -> tuple[Compiled, ...]:
+        """Every expression of the rule the features must serve: condition, value, window."""
+        return (self.when, self.value) if self.window is None else (self.when, self.value, self.window)
 
     @property
     def kind(self) -> str:
@@ -166,7 +174,10 @@ class CompiledRule:
     @property
     def reads_usage(self) -> bool:
         """Its condition or value reads usage (a stale usage feed holds it: G10, the breaker)."""
-        return features.reads_usage(self.when.columns | self.value.columns, self.when.uses | self.value.uses)
+        exprs = self.expressions
+        return features.reads_usage(
+            frozenset().union(*(e.columns for e in exprs)), frozenset().union(*(e.uses for e in exprs))
+        )
 
     @property
     def title(self) -> str:

@@ -246,8 +246,8 @@ class Checker:
 
     def daily(self, node: Call) -> tuple[Node, Type]:
         """A daily series function: its series, days and threshold checked, the typed call and its type."""
-        if node.name == "streak":
-            return self.streak(node), Type.number
+        if node.name in ("streak", "started"):
+            return self.streak(node), Type.number if node.name == "streak" else Type.date
         series = self.daily_series(node, node.args[0], f"{node.name}() needs a daily series name first")
         if node.name in CROSSING_FUNCTIONS:
             threshold = self.threshold(node, node.args[1])
@@ -295,9 +295,11 @@ class Checker:
         (compare,) = node.args
         if not isinstance(compare, Compare):
             raise ExprError(
-                "streak() needs a daily series compared with a number", _col(compare), "as in streak(wau >= 30)"
+                f"{node.name}() needs a daily series compared with a number",
+                _col(compare),
+                f"as in {node.name}(wau >= 30)",
             )
-        series = self.daily_series(node, compare.left, "streak() needs a daily series left of its comparison")
+        series = self.daily_series(node, compare.left, f"{node.name}() needs a daily series left of its comparison")
         threshold = self.threshold(node, compare.right)
         return replace(node, args=(replace(compare, left=series, right=threshold),))
 

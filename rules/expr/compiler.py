@@ -243,6 +243,12 @@ class _Compiler:
         if name == "streak":
             series, op, threshold = streak_args(node)
             return _streak(op, daily_column(series), self.expr(threshold))
+        if name == "started":
+            series, op, threshold = streak_args(node)
+            run = _streak(op, daily_column(series), self.expr(threshold)).cast(pl.Int64)
+            # a run as long as the whole series read starts beyond it: when is unknown
+            known = (run > 0) & (run < pl.col(daily_column(series)).list.len())
+            return pl.when(known).then(pl.col(TODAY_COLUMN) - pl.duration(days=run))
         if name in DAY_FUNCTIONS:
             d, today = self.expr(args[0]), pl.col(TODAY_COLUMN)
             delta = today - d if name == "days_since" else d - today
@@ -301,8 +307,10 @@ def _references(node: Node, schema: Schema) -> _References:
             found.daily[series] = max(days, found.daily.get(series, 0))
             if n.name in CROSSING_FUNCTIONS:
                 stack.append(crossing_args(n)[1])
-            elif n.name == "streak":
+            elif n.name in ("streak", "started"):
                 stack.append(streak_args(n)[2])
+                if n.name == "started":
+                    columns.add(TODAY_COLUMN)
             continue
         if isinstance(n, Name):
             names.setdefault(n.id, None)

@@ -31,6 +31,7 @@ FUNCTIONS: dict[str, tuple[str, int]] = {
     "crossed_above": ("crossed_above(series, threshold, days)", 3),
     "crossed_below": ("crossed_below(series, threshold, days)", 3),
     "streak": ("streak(series >= threshold)", 1),
+    "started": ("started(series >= threshold)", 1),
 }
 
 SERIES_FUNCTIONS = frozenset({"rising", "falling", "change"})
@@ -45,7 +46,7 @@ WINDOW_FUNCTIONS = frozenset({"ago", "delta", "change_over", "min_over", "max_ov
 CROSSING_FUNCTIONS = frozenset({"crossed_above", "crossed_below"})
 """Functions of a daily series name, a threshold and a number of days: ``crossed_above(wau, 30, 14)``."""
 
-RUN_FUNCTIONS = CROSSING_FUNCTIONS | {"streak"}
+RUN_FUNCTIONS = CROSSING_FUNCTIONS | {"streak", "started"}
 """Functions that count a run of days against a threshold."""
 
 DAILY_FUNCTIONS = WINDOW_FUNCTIONS | RUN_FUNCTIONS
@@ -125,7 +126,7 @@ def crossing_args(call: Call) -> tuple[str, Node, int]:
 
 
 def streak_args(call: Call) -> tuple[str, str, Node]:
-    """A checked ``streak(series op threshold)`` call's series name, comparison and threshold."""
+    """A checked ``streak``/``started(series op threshold)`` call's series name, comparison and threshold."""
     (compare,) = call.args
     assert isinstance(compare, Compare) and isinstance(compare.left, Name)
     return compare.left.id, compare.op, compare.right

@@ -6,6 +6,7 @@ import itertools
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, assert_never
 
 from rules.expr.functions import (
@@ -142,6 +143,13 @@ def _interpret_call(node: Call, row: Mapping[str, Any]) -> Any:
         if values is None or threshold is None:
             return None
         return float(_run(values, lambda v: OPERATORS[op](v, threshold)))
+    if name == "started":
+        series, op, threshold_node = streak_args(node)
+        values, threshold = row[daily_column(series)], interpret(threshold_node, row)
+        if values is None or threshold is None or row[TODAY_COLUMN] is None:
+            return None
+        run = _run(values, lambda v: OPERATORS[op](v, threshold))
+        return row[TODAY_COLUMN] - timedelta(days=run) if 0 < run < len(values) else None
     if name == "coalesce":  # lazily, like SQL: later arguments are not evaluated (nor need their columns)
         return next((v for v in (interpret(a, row) for a in args) if v is not None), None)
     values = [interpret(a, row) for a in args]
@@ -232,7 +240,7 @@ def explain(node: Node, row: Mapping[str, Any]) -> list[tuple[str, Any]]:
             value = row.get(n.id)
             if n.type == Type.bool or (n.type is None and isinstance(value, bool)):
                 out.append((n.text, value))
-        if isinstance(n, Call) and n.name == "streak":
+        if isinstance(n, Call) and n.name in ("streak", "started"):
             # its comparison is of every day, not of the latest value: only the threshold is a value
             stack.append(streak_args(n)[2])
         elif not (isinstance(n, Call) and n.name in LITERAL_FUNCTIONS):

@@ -631,6 +631,7 @@ def test_uses_column_and_helper_names() -> None:
         "crossed_above",
         "crossed_below",
         "streak",
+        "started",
     }
 
 

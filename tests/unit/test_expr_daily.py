@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -226,3 +227,27 @@ def test_explain_shows_each_call_with_its_value_and_the_threshold_it_was_given()
         ("streak(wau >= 0.5 * seat_limit) <= 5", True),
         ("streak(wau >= 0.5 * seat_limit)", 4.0),
     ]
+
+
+def test_started_is_the_day_the_current_run_began_and_unknown_when_it_began_before_the_series() -> None:
+    today = date(2026, 6, 11)
+    frame = FRAME.with_columns(pl.lit(today).alias("_today"))
+    compiled = compile_expr("started(wau >= 30)", SCHEMA)
+    assert compiled.type is Type.date
+    by_polars = frame.with_columns(compiled.expr.alias("out"))["out"].to_list()
+    by_python = [interpret(compiled.node, row) for row in frame.rows(named=True)]
+    assert by_polars == by_python
+    assert dict(zip(ACCOUNTS, by_polars, strict=True)) == {
+        "rise": date(2026, 6, 8),  # 30 on the 8th, then 35, 40: the run began on the 8th
+        "gaps": date(2026, 6, 9),
+        "short history": None,  # not at 30 yesterday: no run
+        "no usage": None,
+        "yesterday unknown": None,
+        "drop": None,
+        # the whole ten days read hold it only for the last two after a dip: the run began then
+        "flicker": date(2026, 6, 9),
+    }
+    # a run as long as the whole series read began before it: when is unknown, not "ten days ago"
+    held = frame.with_columns(pl.lit([40.0] * 10).alias("wau@d"))
+    assert set(held.with_columns(compiled.expr.alias("out"))["out"].to_list()) == {None}
+    assert error_of("started(wau)").message == "started() needs a daily series compared with a number"

@@ -106,13 +106,18 @@ def test_every_rule_problem_is_reported_in_one_go() -> None:
     ]
 
 
-def test_a_window_is_a_calendar_period_or_a_date_feature() -> None:
+def test_a_window_is_a_calendar_period_a_date_feature_or_a_date_expression() -> None:
     found = problems(
         {"when": "is_customer", "window": "contract_ends"},
         {"when": "is_customer", "window": "seats_used"},
         {"when": "is_customer", "window": "contract_end"},
+        {"when": "is_customer", "window": "started(seat_utilisation >= 80%)"},
+        {"when": "is_customer", "window": "streak(seat_utilisation >= 80%)"},
     )
     assert found[0].startswith("rules[0] (rule-0).window: unknown window 'contract_ends'")
-    assert "week, month, quarter or a date feature" in found[0] and "contract_end" in found[0]
+    assert "week, month, quarter, a date feature" in found[0] and "contract_end" in found[0]
+    assert "unknown feature 'contract_ends'" in found[0] and "started(" in found[0]
     assert found[1].startswith("rules[1] (rule-1).window: unknown window 'seats_used'")
-    assert len(found) == 2
+    assert "expected a date, but this is a number" in found[1]
+    assert found[2].startswith("rules[4] (rule-4).window: unknown window 'streak(seat_utilisation >= 80%)'")
+    assert len(found) == 3
