@@ -40,8 +40,8 @@ Grammar, lowest precedence first::
   functions below.
 - Daily series functions (``Schema.daily``, list columns ``name@d``: oldest day first, yesterday
   last): ``ago(x, n)`` (x on the day n days before today; 1 is yesterday), ``delta(x, n)``
-  (yesterday − ago), ``change_over(x, n)`` ((yesterday − ago) / ago), ``min_over``, ``max_over``,
-  ``mean_over``, ``sum_over(x, n)`` (over the last n days, unknown days skipped),
+  (yesterday − x n days before yesterday), ``change_over(x, n)`` (that, over the earlier value),
+  ``min_over``, ``max_over``, ``mean_over``, ``sum_over(x, n)`` (over the last n days, unknown days skipped),
   ``crossed_above(x, t, n)`` / ``crossed_below(x, t, n)`` (yesterday on the new side of t, the run
   there preceded by n known days in a row on the other side) and ``streak(x op t)`` (days in a
   row, ending yesterday, the comparison held). x is a daily series name, n a whole-number literal

@@ -254,7 +254,9 @@ class Checker:
             # the run on the new side takes a day at least, within the same series_days
             self.days(node, node.args[2], self.schema.series_days - 1)
             return replace(node, args=(series, threshold, node.args[2])), Type.bool
-        self.days(node, node.args[1], self.schema.series_days)
+        # delta / change_over read one day more: yesterday and the day n days before it
+        most = self.schema.series_days - (1 if node.name in ("delta", "change_over") else 0)
+        self.days(node, node.args[1], most)
         return replace(node, args=(series, node.args[1])), Type.number
 
     def threshold(self, node: Call, arg: Node) -> Node:

@@ -82,7 +82,8 @@ def _window(name: str, column: str, days: int) -> pl.Expr:
     (finite numbers or null, oldest first, yesterday last, at least ``days`` long)."""
     values = pl.col(column)
     if name in ("ago", "delta", "change_over"):
-        base = values.list.get(-days, null_on_oob=True)
+        # ago(x, n): n days before today; delta / change_over: n days before yesterday, the latest
+        base = values.list.get(-days if name == "ago" else -days - 1, null_on_oob=True)
         if name == "ago":
             return base
         latest = values.list.get(-1, null_on_oob=True)

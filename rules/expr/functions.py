@@ -135,6 +135,9 @@ def streak_args(call: Call) -> tuple[str, str, Node]:
 def daily_days(call: Call, horizon: int) -> tuple[str, int]:
     """(series, days of it the call reads): a window reads its days; ``streak`` and the crossings
     count runs, which reach as far back as the ``horizon`` (``[features] series_days``)."""
+    if call.name in ("delta", "change_over"):  # yesterday against the day n days before it
+        series, days = window_args(call)
+        return series, days + 1
     if call.name in WINDOW_FUNCTIONS:
         return window_args(call)
     if call.name in CROSSING_FUNCTIONS:

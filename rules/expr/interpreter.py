@@ -187,7 +187,8 @@ def _window(name: str, values: Sequence[float | None] | None, days: int) -> floa
     if values is None:
         return None
     if name in ("ago", "delta", "change_over"):
-        base = values[-days] if days <= len(values) else None
+        back = days if name == "ago" else days + 1  # delta / change_over: n days before the latest
+        base = values[-back] if back <= len(values) else None
         latest = values[-1] if values else None
         if name == "ago":
             return _num(base)

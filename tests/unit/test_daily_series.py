@@ -102,10 +102,10 @@ def test_only_the_series_the_rules_read_are_built_as_long_as_the_longest_read() 
         {"id": "grew", "kind": "upsell", "when": "change_over(seats_used, 30) >= 20% and min_over(seats_used, 7) > 0"},
         {"id": "views", "kind": "upsell", "when": "sum_over(premium_views, 14) >= 3", "value": "ago(wau, 2)"},
     )
-    assert dict(rs.daily) == {"seats_used": 30, "premium_views": 14, "wau": 2}
+    assert dict(rs.daily) == {"seats_used": 31, "premium_views": 14, "wau": 2}
     f = evaluate(w, rs).features
     daily = {c: f.get_column(c).list.len().to_list() for c in f.columns if c.endswith("@d")}
-    assert daily == {"seats_used@d": [30], "premium_views@d": [14], "wau@d": [2]}
+    assert daily == {"seats_used@d": [31], "premium_views@d": [14], "wau@d": [2]}
 
 
 def test_a_rule_on_growth_over_30_days_fires_on_the_account_that_grew() -> None:

@@ -64,11 +64,12 @@ ACCOUNTS = list(WAU)
         ("ago(wau, 4)", [20, None, None, None, 40, 50, 40]),
         # n reaching past the history read: unknown
         ("ago(wau, 10)", [10, None, None, None, 40, 50, 10]),
-        ("delta(wau, 3)", [10, 21, 4, None, None, -10, 30]),
-        ("delta(wau, 4)", [20, None, None, None, None, -40, 0]),
-        ("change_over(wau, 3)", [10 / 30, 21 / 12, 1.0, None, None, -0.5, 3.0]),
-        # a zero base (the gaps account 7 days ago) is unknown, not infinite
-        ("change_over(wau, 7)", [3.0, None, None, None, None, -0.8, 3.0]),
+        # delta / change_over: yesterday against the day n days before yesterday
+        ("delta(wau, 3)", [20, None, None, None, None, -40, 0]),
+        ("delta(wau, 4)", [30, 25, None, None, None, -40, 0]),
+        ("change_over(wau, 3)", [1.0, None, None, None, None, -0.8, 0.0]),
+        # a zero base (the gaps account 6 days before yesterday) is unknown, not infinite
+        ("change_over(wau, 6)", [3.0, None, None, None, None, -0.8, 3.0]),
         # windows skip unknown days; a window of none known is unknown
         ("min_over(wau, 4)", [20, 12, 4, None, 40, 10, 10]),
         ("max_over(wau, 10)", [40, 33, 8, None, 40, 50, 40]),
@@ -168,8 +169,9 @@ def test_compiled_expressions_say_which_daily_series_they_read_and_how_many_days
         SCHEMA,
     )
     assert compiled.columns == {"seats_used@d", "wau@d", "seat_limit", "premium_views@d"}
-    # a window reads its days; runs reach back as far as series_days allows
-    assert dict(compiled.daily) == {"seats_used": 7, "wau": 10, "premium_views": 10}
+    # a window reads its days (a change one more: yesterday and n days before it); runs reach back
+    # as far as series_days allows
+    assert dict(compiled.daily) == {"seats_used": 8, "wau": 10, "premium_views": 10}
     assert compiled.names == ("seats_used", "wau", "seat_limit", "premium_views")
 
 
@@ -181,7 +183,7 @@ def test_compiled_expressions_say_which_daily_series_they_read_and_how_many_days
         ("sum_over(wau + 1, 3)", "sum_over() needs a daily series name first; got wau + 1", 10, "daily series"),
         ("ago(wau, 0)", "ago()'s days must be a whole number from 1 to 10", 10, "series_days = 10 caps"),
         ("ago(wau, 11)", "ago()'s days must be a whole number from 1 to 10", 10, "series_days = 10 caps"),
-        ("delta(wau, 2.5)", "delta()'s days must be a whole number from 1 to 10", 12, None),
+        ("delta(wau, 2.5)", "delta()'s days must be a whole number from 1 to 9", 12, None),
         ("mean_over(wau, 50%)", "mean_over()'s days must be a whole number from 1 to 10", 16, None),
         ("ago(wau, seat_limit)", "ago()'s days must be a whole number from 1 to 10", 10, None),
         ("ago(wau)", "ago() takes 2 arguments, got 1", 1, "write ago(series, days)"),

@@ -97,8 +97,12 @@ def days_literal(most: int) -> st.SearchStrategy[Node]:
 
 
 def window_call() -> st.SearchStrategy[Node]:
-    names = st.sampled_from(["ago", "delta", "change_over", "min_over", "max_over", "mean_over", "sum_over"])
-    return st.builds(lambda f, s, n: Call(f, (s, n)), names, daily_names, days_literal(SERIES_DAYS))
+    names = st.sampled_from(["ago", "min_over", "max_over", "mean_over", "sum_over"])
+    # delta / change_over read yesterday and the day n before it: one day more
+    changes = st.sampled_from(["delta", "change_over"])
+    return st.builds(lambda f, s, n: Call(f, (s, n)), names, daily_names, days_literal(SERIES_DAYS)) | st.builds(
+        lambda f, s, n: Call(f, (s, n)), changes, daily_names, days_literal(SERIES_DAYS - 1)
+    )
 
 
 def crossing_call(threshold: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
