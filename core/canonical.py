@@ -335,6 +335,8 @@ HISTORY: dict[str, Table] = {
                 "first_fired_on": "date",
                 "last_fired_on": "date",
                 "last_seen_on": "date",
+                # the first day of the current run of days the rule fired (an "episode" window)
+                "run_started_on": "date",
                 "blocked_by": "text",
             },
             required=("first_fired_on", "last_seen_on"),

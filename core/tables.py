@@ -59,6 +59,10 @@ _OPPORTUNITIES = Projection(
     ("crm_id", "account_id", "opp_type", "deal_kind", "is_closed", "is_won", "close_date", "amount", "created_at"),
 )
 
+RUN_GRACE_DAYS = 2
+"""A signal seen again within this many days of its last sighting continues its run (its episode):
+a day the daemon did not run, or a one-day flicker of the condition, does not start a new one."""
+
 RULE_INPUTS: dict[str, Projection] = {
     "accounts": Projection(
         "accounts",
@@ -114,7 +118,9 @@ RULE_INPUTS: dict[str, Projection] = {
     "account_events": Projection("account_events", ("account_id", "field", "old_value", "new_value", "changed_at")),
     "ledger": Projection("ledger", ("key", "rule_id", "account_id", "window", "state", "created_at")),
     "health": Projection("health_daily", ("account_id", "day", "score", "band")),
-    "signals": Projection("signal_log", ("account_id", "rule_id", "first_fired_on", "last_fired_on")),
+    "signals": Projection(
+        "signal_log", ("account_id", "rule_id", "first_fired_on", "last_fired_on", "last_seen_on", "run_started_on")
+    ),
 }
 """The rules' input frames (:class:`Tables`): name → projection."""
 

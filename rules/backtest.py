@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import polars as pl
 
-from core.tables import TABLE_SCHEMAS, Tables
+from core.tables import RUN_GRACE_DAYS, TABLE_SCHEMAS, Tables
 from rules import engine
 from rules.engine import RuleSet
 from rules.plan import op_key, period_of
@@ -59,6 +59,29 @@ class Backtest:
 
 
 _HITS = {"day": pl.Date(), "rule_id": pl.String(), "account": pl.String(), "held": pl.Boolean()}
+
+
+def fold_signals(log: pl.DataFrame, fired: pl.DataFrame, day: date) -> pl.DataFrame:
+    """The signal log with ``fired`` (account_id, rule_id) seen on ``day``, as the store folds it:
+    one row per pair; a run continues when seen within ``RUN_GRACE_DAYS``, else starts today."""
+    today = pl.lit(day, dtype=pl.Date)
+    seen = (
+        fired.unique()
+        .join(log, on=["account_id", "rule_id"], how="left")
+        .select(
+            "account_id",
+            "rule_id",
+            pl.coalesce("first_fired_on", today).alias("first_fired_on"),
+            today.alias("last_fired_on"),
+            today.alias("last_seen_on"),
+            pl.when(pl.col("last_seen_on") >= day - timedelta(days=RUN_GRACE_DAYS))
+            .then(pl.coalesce("run_started_on", "first_fired_on"))
+            .otherwise(today)
+            .alias("run_started_on"),
+        )
+    )
+    kept = log.join(seen.select("account_id", "rule_id"), on=["account_id", "rule_id"], how="anti")
+    return pl.concat([kept, seen.select(log.columns).cast(log.schema)])
 
 
 def backtest(
@@ -127,13 +150,7 @@ def backtest(
         if new_ledger:
             ledger = pl.concat([ledger, pl.DataFrame(new_ledger, schema=TABLE_SCHEMAS["ledger"])])
         health = pl.concat([health, ev.health_rows().select(list(TABLE_SCHEMAS["health"]))])
-        fired_today = live.select(
-            pl.col("account").alias("account_id"),
-            "rule_id",
-            pl.lit(current).alias("first_fired_on"),
-            pl.lit(current).alias("last_fired_on"),
-        )
-        signals = pl.concat([signals, fired_today.cast(TABLE_SCHEMAS["signals"])])  # type: ignore[arg-type]
+        signals = fold_signals(signals, live.select(pl.col("account").alias("account_id"), "rule_id"), current)
         current += timedelta(days=every)
     all_hits = pl.concat(hits) if hits else pl.DataFrame(schema=_HITS)
     tasks = pl.DataFrame(

@@ -45,7 +45,9 @@ def config(tmp: Path, sb: Any, crm: str, variant: CrmVariant) -> Path:
         if crm == "salesforce"
         else '["owners", "companies", "deals", "products", "line_items", "tickets", "tasks"]'
     )
-    org = upsync_config(variant, crm)  # ends in [guards.G3]: the reps' decline statuses go there
+    org = upsync_config(variant, crm)
+    if "[guards.G3]" not in org:  # the org's own deal types, where not the CRM's standard ones
+        org += "\n[guards.G3]\n"
     text = f"""
 [upsync]
 crm = "{crm}"

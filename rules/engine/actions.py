@@ -13,6 +13,7 @@ from core.records import Action
 from rules import features, guards, nba
 from rules.engine.evaluate import Evaluation
 from rules.engine.ruleset import EXTRA_FEATURES, TEMPLATE_EXTRAS, CompiledRule, RuleSet, template_fields
+from rules.plan import EPISODE, episode_column
 
 UNITS: dict[str, str] = {f.name: f.unit for f in features.FEATURES} | {n: s[1] for n, s in EXTRA_FEATURES.items()}
 
@@ -107,6 +108,8 @@ def _columns_for(rule: CompiledRule) -> set[str]:
         cols |= {name for name, _ in template_fields(template) if name not in TEMPLATE_EXTRAS}
     if rule.source.offer_feature:
         cols.add(rule.source.offer_feature)
+    if rule.source.window == EPISODE:
+        cols.add(episode_column(rule.id))
     return cols
 
 
@@ -191,6 +194,8 @@ def actions(
             for n in (*rule.when.names, *rule.reason_fields, *extra)
             if _known_name(row, n)
         }
+        if rule.source.window == EPISODE:  # the day this rule's run began: its task's period
+            evidence[EPISODE] = _jsonable(row.get(episode_column(rule.id)))
         out.append(
             Action(
                 system=system,

@@ -34,7 +34,7 @@ from rules.expr.lexer import tokenize
 from rules.features import CRM_TYPES, crm_schema
 from rules.features.crm import CRM_PREFIX
 from rules.guards import GUARD_IDS, GUARDS, Guard
-from rules.plan import CALENDAR
+from rules.plan import CALENDAR, EPISODE
 
 _SAMPLES: dict[Type, Any] = {
     Type.number: 0.5,
@@ -150,7 +150,7 @@ def _rendered(exc: ExprError, source: str) -> str:
 def _window(src: RuleSource, i: int, schema: Schema, problems: list[Problem]) -> Compiled | None:
     """A rule's window beyond week / month / quarter: a date feature, or an expression giving a
     date (``started(seat_utilisation >= 80%)``): the period is that date, one task per date."""
-    if src.window in CALENDAR:
+    if src.window in CALENDAR or src.window == EPISODE:
         return None
     try:
         return compile_expr(src.window, schema, expect=Type.date)
@@ -162,7 +162,8 @@ def _window(src: RuleSource, i: int, schema: Schema, problems: list[Problem]) ->
                 src.id,
                 "window",
                 f"unknown window {src.window!r}: {exc.message}",
-                "a window is week, month, quarter, a date feature (one task per distinct date: "
+                "a window is week, month, quarter, episode (one task per run of days the rule fires), "
+                "a date feature (one task per distinct date: "
                 f"{', '.join(dates)}) or a date expression such as started(seat_utilisation >= 80%)",
             )
         )

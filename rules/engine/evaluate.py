@@ -16,12 +16,12 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from core.errors import RuleError
-from core.tables import Tables
+from core.tables import RUN_GRACE_DAYS, Tables
 from rules import copurchase, features, guards, health, nba
 from rules.engine.ruleset import STAGE_TWO, CompiledRule, RuleSet
 from rules.guards import GUARD_IDS
 from rules.health import COMPONENTS
-from rules.plan import CALENDAR, period_of
+from rules.plan import CALENDAR, EPISODE, episode_column, period_of
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +122,11 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
     f = f.join(rel, on="account", how="left").with_columns(
         pl.col("_relevant").fill_null(pl.lit([], dtype=pl.List(pl.String)))
     )
+    runs = [r.id for r in ruleset.rules if r.source.window == EPISODE]
+    if runs:
+        f = f.join(_episodes(tables.checked().signals, runs, today), on="account", how="left").with_columns(
+            [pl.col(episode_column(rule_id)).fill_null(today) for rule_id in runs]
+        )
     windows = [r for r in ruleset.rules if r.window is not None and r.source.window not in f.columns]
     if windows:  # a window given as an expression: a column named by its text, like a date feature
         f = f.with_columns([r.window.expr.alias(r.source.window) for r in windows if r.window is not None])
@@ -133,7 +138,11 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
         cap = gp.get("G2")
         cooldown = gp.get("G3")
         anchor = p.anchors.get(rule.source.playbook) or (
-            rule.source.window if rule.source.window not in CALENDAR else None
+            None
+            if rule.source.window in CALENDAR
+            else episode_column(rule.id)
+            if rule.source.window == EPISODE
+            else rule.source.window
         )
         if anchor is not None:
             dates.add(anchor)
@@ -156,6 +165,23 @@ def prepare(ruleset: RuleSet, tables: Tables, *, as_of: datetime) -> tuple[pl.Da
         as_of=as_of,
     )
     return f.join(hist, on="account", how="left"), pairs
+
+
+def _episodes(log: pl.DataFrame, rule_ids: Sequence[str], today: date) -> pl.DataFrame:
+    """Per account, for each ``window = "episode"`` rule: the day its current run began, as the
+    signal log has it: the run's first day while the rule was seen within ``RUN_GRACE_DAYS``, else
+    today (a new run, or none yet; accounts without a row get today from the caller)."""
+    continuing = pl.col("last_seen_on") >= today - timedelta(days=RUN_GRACE_DAYS)
+    began = pl.when(continuing).then(pl.coalesce("run_started_on", "first_fired_on")).otherwise(pl.lit(today))
+    rows = log.filter(pl.col("rule_id").is_in(list(rule_ids))).select(
+        pl.col("account_id").alias("account"), "rule_id", began.alias("began")
+    )
+    wide = rows.pivot(on="rule_id", index="account", values="began", aggregate_function="first")
+    present = [r for r in rule_ids if r in wide.columns]
+    out = wide.select("account", *present).rename({r: episode_column(r) for r in present})
+    return out.with_columns(
+        [pl.lit(None, dtype=pl.Date).alias(episode_column(r)) for r in rule_ids if r not in present]
+    )
 
 
 _BITS = {gid: 1 << i for i, gid in enumerate(GUARD_IDS)}

@@ -19,8 +19,10 @@ budgets filled by expected value, and no tasks at all on a first run or a backfi
 from rules.plan.fields import desired_fields, field_suspects, landed_fields, who_edited
 from rules.plan.keys import (
     CALENDAR,
+    EPISODE,
     KEY_MAX,
     anchored_period,
+    episode_column,
     field_key,
     identify,
     legacy_key,
@@ -34,6 +36,7 @@ from rules.plan.values import MAX_ATTEMPTS, Adoption, CrmState, Hold, Plan, Skip
 
 __all__ = [
     "CALENDAR",
+    "EPISODE",
     "KEY_MAX",
     "MAX_ATTEMPTS",
     "Adoption",
@@ -45,6 +48,7 @@ __all__ = [
     "WritePolicy",
     "anchored_period",
     "desired_fields",
+    "episode_column",
     "field_key",
     "field_suspects",
     "identify",

@@ -39,6 +39,15 @@ Window = Literal["week", "month", "quarter"]
 
 
 CALENDAR: tuple[Window, ...] = ("week", "month", "quarter")
+EPISODE = "episode"
+"""The window of a run of days a rule fires: its period is the day the run began (the signal log)."""
+
+
+def episode_column(rule_id: str) -> str:
+    """Features column holding the day the rule's current run began, per account (``window = "episode"``)."""
+    return f"{EPISODE}:{rule_id}"
+
+
 """Calendar windows; any other window names a date feature (the period is that date)."""
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
+from core.tables import RUN_GRACE_DAYS
 from sync.store.base import StoreBase
 from sync.store.schema import HEALTH, SIGNALS
 
@@ -80,8 +81,12 @@ class HistoryStore(StoreBase):
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def log_signals(self, system: str, signals: pl.DataFrame, *, day: date) -> int:
-        """Fold one evaluation's signals (account, rule_id, blocked) into the signal log."""
+        """Fold one evaluation's signals (account, rule_id, blocked) into the signal log.
+
+        A signal seen within ``RUN_GRACE_DAYS`` of its last sighting continues its run
+        (``run_started_on`` stays); after a longer gap a new run starts today."""
         sg = SIGNALS
+        continuing = sg.c.last_seen_on >= sa.literal(day - timedelta(days=RUN_GRACE_DAYS), sa.Date)
         rows = [
             {
                 "system": system,
@@ -90,6 +95,7 @@ class HistoryStore(StoreBase):
                 "first_fired_on": day,
                 "last_fired_on": None if r["blocked"] else day,
                 "last_seen_on": day,
+                "run_started_on": day,
                 "blocked_by": ",".join(r["blocked"]) or None,
             }
             for r in signals.select("account", "rule_id", "blocked").iter_rows(named=True)
@@ -104,6 +110,10 @@ class HistoryStore(StoreBase):
             else sa.func.least(sg.c.first_fired_on, excluded.first_fired_on),
             "last_fired_on": sa.func.coalesce(excluded.last_fired_on, sg.c.last_fired_on),
             "last_seen_on": excluded.last_seen_on,
+            "run_started_on": sa.case(
+                (continuing, sa.func.coalesce(sg.c.run_started_on, sg.c.first_fired_on)),
+                else_=excluded.run_started_on,
+            ),
             "blocked_by": excluded.blocked_by,
         }
         with self.engine.begin() as conn:

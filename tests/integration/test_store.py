@@ -79,7 +79,7 @@ def test_a_version_1_state_db_is_upgraded_in_place_keeping_its_rows(tmp_path: Pa
 
 
 def check_upgraded(store: Store) -> None:
-    assert store.schema_version() == SCHEMA_VERSION == 9  # v9_deal_kind: opportunities.deal_kind
+    assert store.schema_version() == SCHEMA_VERSION == 10  # v10_signal_runs: signal_log.run_started_on
     [entry] = store.ledger("hubspot").values()
     assert (entry.key, entry.state, entry.crm_id, entry.attempts) == ("k1", LedgerState.confirmed, "301", 0)
     assert (entry.owner_id, entry.body, entry.held, entry.closed_at) == (None, None, None, None)  # v5 columns
@@ -200,6 +200,28 @@ def test_health_scores_and_signals_are_kept_per_day_and_read_back_up_to_until(st
     )
     read = store.rule_tables("hubspot", since=date(2026, 5, 1), until=NOW).signals
     assert read.select("account_id", "last_fired_on").rows() == [("1", date(2026, 5, 30))]
+
+
+def test_a_signal_s_run_continues_across_a_missed_day_and_a_longer_gap_starts_a_new_one(store: Store) -> None:
+    import polars as pl
+
+    fired = pl.DataFrame(
+        {"account": ["1"], "rule_id": ["r"], "blocked": [[]]},
+        schema={"account": pl.String, "rule_id": pl.String, "blocked": pl.List(pl.String)},
+    )
+
+    def run_started(day: date) -> date:
+        store.log_signals("hubspot", fired, day=day)
+        return next(r["run_started_on"] for r in store.signal_log("hubspot"))
+
+    assert run_started(date(2026, 6, 1)) == date(2026, 6, 1)
+    assert run_started(date(2026, 6, 1)) == date(2026, 6, 1)  # a later cycle the same day
+    assert run_started(date(2026, 6, 2)) == date(2026, 6, 1)
+    assert run_started(date(2026, 6, 4)) == date(2026, 6, 1)  # one day unseen: the same run
+    assert run_started(date(2026, 6, 10)) == date(2026, 6, 10)  # five days unseen: a new run
+    assert run_started(date(2026, 6, 11)) == date(2026, 6, 10)
+    read = store.rule_tables("hubspot", since=date(2026, 5, 1), until=NOW + timedelta(days=30)).signals
+    assert read.select("run_started_on", "last_seen_on").rows() == [(date(2026, 6, 10), date(2026, 6, 11))]
 
 
 def test_ledger_pending_then_results(store: Store) -> None:

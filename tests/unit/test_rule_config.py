@@ -115,7 +115,7 @@ def test_a_window_is_a_calendar_period_a_date_feature_or_a_date_expression() -> 
         {"when": "is_customer", "window": "streak(seat_utilisation >= 80%)"},
     )
     assert found[0].startswith("rules[0] (rule-0).window: unknown window 'contract_ends'")
-    assert "week, month, quarter, a date feature" in found[0] and "contract_end" in found[0]
+    assert "week, month, quarter, episode" in found[0] and "contract_end" in found[0]
     assert "unknown feature 'contract_ends'" in found[0] and "started(" in found[0]
     assert found[1].startswith("rules[1] (rule-1).window: unknown window 'seats_used'")
     assert "expected a date, but this is a number" in found[1]
