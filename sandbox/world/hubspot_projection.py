@@ -157,11 +157,12 @@ class HubSpotProjection:
         """The billing term of a plan line item on a won new-business or renewal deal: the contract
         that deal started (HubSpot keeps terms on recurring line items, ``hs_recurring_billing_*``)."""
         deal = b.deals[li.deal]
+        none = {"hs_recurring_billing_start_date": "", "hs_recurring_billing_end_date": ""}  # one-off items
         if deal.stage != "Closed Won" or deal.kind not in (DEAL_NEW, DEAL_RENEWAL) or li.product >= PLATFORM:
-            return {}
+            return none
         started = [c for c in b.contracts if c.status == "Activated" and 0 <= c.start - deal.close <= 7]
         if not started:
-            return {}
+            return none
         c = started[0]
         return {
             "hs_recurring_billing_start_date": self.clock.day(c.start),
@@ -236,9 +237,9 @@ class HubSpotProjection:
                 d_created,
                 d_modified,
             )
+            # the portal's kind property, empty where the org leaves it unset (as HubSpot stores it)
             kind = self.variant.deal_kind_value("hubspot", d.kind)
-            if kind is not None:
-                deals[did]["properties"][self.kind_property or HS_DEAL_KIND_PROPERTY] = kind
+            deals[did]["properties"][self.kind_property or HS_DEAL_KIND_PROPERTY] = kind or ""
             self.link("deals", did, "companies", company)
         lines = self.tables["line_items"]
         for li in b.lines:
