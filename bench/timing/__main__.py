@@ -48,6 +48,10 @@ def config(tmp: Path, sb: Any, crm: str, variant: CrmVariant) -> Path:
     org = upsync_config(variant, crm)
     if "[guards.G3]" not in org:  # the org's own deal types, where not the CRM's standard ones
         org += "\n[guards.G3]\n"
+        if crm == "hubspot" and variant.deal_kind_field(crm) is None:
+            # HubSpot's standard dealtype cannot tell an upgrade from a renewal and this portal keeps
+            # no kind property; in this world its lost existing-business deals are lost upgrades
+            org += 'deal_types = { "existingbusiness" = "upsell" }\n'
     text = f"""
 [upsync]
 crm = "{crm}"

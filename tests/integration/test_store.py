@@ -212,7 +212,8 @@ def test_a_signal_s_run_continues_across_a_missed_day_and_a_longer_gap_starts_a_
 
     def run_started(day: date) -> date:
         store.log_signals("hubspot", fired, day=day)
-        return next(r["run_started_on"] for r in store.signal_log("hubspot"))
+        started: date = next(r["run_started_on"] for r in store.signal_log("hubspot"))
+        return started
 
     assert run_started(date(2026, 6, 1)) == date(2026, 6, 1)
     assert run_started(date(2026, 6, 1)) == date(2026, 6, 1)  # a later cycle the same day

@@ -270,6 +270,42 @@ class TimelineWorld:
 
     # -- HubSpot ----------------------------------------------------------------------------
 
+    def _hs_term(self, p: Plan, c: Contract, company: str, owner: str, stamp: str, day: int) -> None:
+        """A contract as HubSpot keeps it: a won deal whose recurring line item carries the term
+        (``hs_recurring_billing_start_date`` / ``_end_date``); no amount, so the revenue is unchanged."""
+        hs, store = self.hs, self.world.hubspot
+        did, lid = hs.next_id("deals"), hs.next_id("line_items")
+        props = {
+            "hs_object_id": did,
+            "dealname": f"{_name(p)} - {c.product} subscription",
+            "dealtype": self.variant.hs_deal_types[DEAL_KINDS.index("renewal")],
+            "dealstage": HS_STAGE["Closed Won"],
+            "pipeline": "default",
+            "closedate": hs_time(self.at(day, 12)),
+            "amount": "0",
+            "hs_is_closed": "true",
+            "hs_is_closed_won": "true",
+            "hubspot_owner_id": owner,
+            "createdate": stamp,
+            "hs_lastmodifieddate": stamp,
+        }
+        store.table("deals")[did] = hs.obj(did, props, stamp, stamp)
+        store.associations[("deals", did, "companies")] = [(company, 5)]
+        line = {
+            "hs_object_id": lid,
+            "name": c.product,
+            "hs_product_id": self.hs_products[c.product],
+            "quantity": "1",
+            "price": "0",
+            "amount": "0",
+            "hs_recurring_billing_start_date": self.day_text(c.start),
+            "hs_recurring_billing_end_date": self.day_text(c.end),
+            "createdate": stamp,
+            "hs_lastmodifieddate": stamp,
+        }
+        store.table("line_items")[lid] = hs.obj(lid, line, stamp, stamp)
+        store.associations[("line_items", lid, "deals")] = [(did, 20)]
+
     def _hubspot(self, what: str, p: Plan, detail: Any, stamp: str, day: int) -> None:
         hs = self.hs
         store = self.world.hubspot
@@ -306,6 +342,7 @@ class TimelineWorld:
             else:  # the portal keeps one renewal date: the main subscription's, the latest-ending contract
                 ends = [c.end for c in p.contracts if c.start - 5 <= day]
                 obj["properties"][names["contract_end"]] = self.day_text(max(ends))
+                self._hs_term(p, detail, company, owner, stamp, day)
             obj["properties"]["hs_lastmodifieddate"] = obj["updatedAt"] = stamp
         elif what == "deal":
             d: Deal = detail
