@@ -44,7 +44,7 @@ def windows(plan: Plan, days: int) -> list[Window]:
             end = min(end, plan.churn)
         if end < max(start, 0) or start >= days:
             continue
-        out.append(Window(plan.n, kind, start, end, _blocked(plan, kind, start)))
+        out.append(Window(plan.n, kind, start, end, _blocked(plan, kind, max(start, 0))))
     return out
 
 
