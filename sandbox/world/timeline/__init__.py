@@ -23,10 +23,11 @@ rules). A usage row of day ``d`` arrives overnight, so a usage window opens on t
 - after churn (the last contract day): no window; every window of the account ends there.
 
 **Blocked windows** (the guard holding on the window's first day in the simulation; a window
-opened before it is seen from day 0): do-not-contact (G6), NPS of 6 or less (G1), an open escalated case (G5), and, for upsell kinds (not renewal or cross-sell),
-an upsell deal lost in the 90 days before (G3). Windows of different kinds overlap on some accounts
-(seat pressure while a renewal opens), as in life. G2 (two offers a month) is scored on upsync's
-tasks, not planted: no account is dealt more than two windows opening within 30 days by design.
+opened before it is seen from day 0): do-not-contact (G6), NPS of 6 or less (G1), an open
+escalated case (G5), and, for upsell kinds (not renewal or cross-sell), an upsell deal lost in
+the 90 days before (G3). Windows of different kinds overlap on some accounts (seat pressure while
+a renewal opens), as in life. G2 (two offers a month) is scored on upsync's tasks, not planted:
+no account is dealt more than two windows opening within 30 days by design.
 """
 
 from sandbox.world.timeline.plan import HISTORY, WAU_LEVEL, Plan, plan_accounts
