@@ -59,9 +59,10 @@ _OPPORTUNITIES = Projection(
     ("crm_id", "account_id", "opp_type", "deal_kind", "is_closed", "is_won", "close_date", "amount", "created_at"),
 )
 
-RUN_GRACE_DAYS = 2
+RUN_GRACE_DAYS = 7
 """A signal seen again within this many days of its last sighting continues its run (its episode):
-a day the daemon did not run, or a one-day flicker of the condition, does not start a new one."""
+days the daemon did not run, or a condition flickering on noisy data (seats at 79 % for a few
+days), do not start a new one; a week without it does."""
 
 RULE_INPUTS: dict[str, Projection] = {
     "accounts": Projection(

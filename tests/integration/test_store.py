@@ -218,11 +218,11 @@ def test_a_signal_s_run_continues_across_a_missed_day_and_a_longer_gap_starts_a_
     assert run_started(date(2026, 6, 1)) == date(2026, 6, 1)
     assert run_started(date(2026, 6, 1)) == date(2026, 6, 1)  # a later cycle the same day
     assert run_started(date(2026, 6, 2)) == date(2026, 6, 1)
-    assert run_started(date(2026, 6, 4)) == date(2026, 6, 1)  # one day unseen: the same run
-    assert run_started(date(2026, 6, 10)) == date(2026, 6, 10)  # five days unseen: a new run
-    assert run_started(date(2026, 6, 11)) == date(2026, 6, 10)
+    assert run_started(date(2026, 6, 8)) == date(2026, 6, 1)  # five days unseen: the same run
+    assert run_started(date(2026, 6, 20)) == date(2026, 6, 20)  # eleven days unseen: a new run
+    assert run_started(date(2026, 6, 21)) == date(2026, 6, 20)
     read = store.rule_tables("hubspot", since=date(2026, 5, 1), until=NOW + timedelta(days=30)).signals
-    assert read.select("run_started_on", "last_seen_on").rows() == [(date(2026, 6, 10), date(2026, 6, 11))]
+    assert read.select("run_started_on", "last_seen_on").rows() == [(date(2026, 6, 20), date(2026, 6, 21))]
 
 
 def test_ledger_pending_then_results(store: Store) -> None:

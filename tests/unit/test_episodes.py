@@ -10,8 +10,8 @@ def test_an_episode_window_is_the_day_the_rule_s_current_run_began() -> None:
     w = World()
     for account in ("running", "new-run", "after-a-gap"):
         w.customer(account)
-    # the signal log: a run seen until yesterday began 40 days ago; one last seen 5 days ago has ended
-    for account, last_seen, began in (("running", 1, 40), ("after-a-gap", 5, 50)):
+    # the signal log: a run seen until yesterday began 40 days ago; one last seen 9 days ago has ended
+    for account, last_seen, began in (("running", 1, 40), ("after-a-gap", 9, 50)):
         w.add(
             "signals",
             account_id=account,
@@ -25,6 +25,6 @@ def test_an_episode_window_is_the_day_the_rule_s_current_run_began() -> None:
     ev = evaluate(w, rs)
     assert feature(ev, "running", "episode:busy") == day(40)
     assert feature(ev, "new-run", "episode:busy") == day(0)  # no run yet: it begins today
-    assert feature(ev, "after-a-gap", "episode:busy") == day(0)  # a five-day gap ended the last one
+    assert feature(ev, "after-a-gap", "episode:busy") == day(0)  # over a week unseen ended the last one
     acts = {a.account_id: a for a in engine.actions(ev, rs, system="salesforce", extra=["episode"], every=True)}
     assert acts["running"].evidence["episode"] == day(40).isoformat()

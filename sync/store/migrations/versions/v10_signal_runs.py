@@ -2,7 +2,7 @@
 
 A rule whose ``window = "episode"`` gets one task per run of days its condition holds, keyed by
 the day the run began. Rows logged before have none; the next cycle that sees the signal again
-starts from its first day (``first_fired_on``) when the run continues.
+starts from its first day (``first_fired_on``) when the run continues (seen within a week).
 """
 
 from __future__ import annotations
