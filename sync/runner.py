@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -295,14 +295,7 @@ def _ask_who(
         # Unknown authorship: a moved field is left alone as a person's, a task is checked again right
         # before any write (sync.writeback); both are asked about again next run.
         log.warning("cannot tell who edited %d tasks / %d accounts: %s", len(tasks), len(fields), exc)
-    return CrmState(
-        tasks=state.tasks,
-        accounts=state.accounts,
-        fields=state.fields,
-        task_edits=task_edits,
-        account_edits=account_edits,
-        labels=state.labels,
-    )
+    return replace(state, task_edits=task_edits, account_edits=account_edits)
 
 
 def evaluate_now(store: Store, system: str, ruleset: RuleSet, *, as_of: datetime) -> Evaluation:
