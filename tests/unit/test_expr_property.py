@@ -44,6 +44,7 @@ SERIES = {"wau": 4, "mau": 4}
 TRACKED = ("analytics", "exports")
 USES_DAYS = (7, 30)
 DAILY = ("wau", "logins")  # wau is a weekly series too; logins only daily
+PATTERNS = ("Accounting*", "Payroll")  # owns() / acquired(): the features frame computes their columns
 SERIES_DAYS = 8
 SCHEMA = Schema(
     features={
@@ -117,6 +118,15 @@ def streak_call(threshold: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
     return compare.map(lambda c: Call("streak", (c,)))
 
 
+def started_call(threshold: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+    compare = st.builds(Compare, st.sampled_from(COMPARISONS), daily_names, threshold)
+    return compare.map(lambda c: Call("started", (c,)))
+
+
+def product_call(name: str) -> st.SearchStrategy[Node]:
+    return st.sampled_from(PATTERNS).map(lambda p: Call(name, (String(p),)))
+
+
 def uses_call() -> st.SearchStrategy[Node]:
     return call(
         "uses", st.sampled_from(TRACKED).map(String), st.sampled_from(USES_DAYS).map(lambda d: Number(float(d)))
@@ -140,6 +150,8 @@ def exprs(t: Type, depth: int, runs: bool = True) -> st.SearchStrategy[Node]:
         leaf = st.sampled_from(names_of(t)).map(Name)
         if t == Type.text:
             leaf = st.one_of(text_literals, leaf)
+        elif runs:
+            leaf = st.one_of(leaf, product_call("acquired"), started_call(exprs(Type.number, 0, False)))
         return leaf if depth == 0 else pick((3, leaf), (1, call("coalesce", exprs(t, d, runs), exprs(t, d, runs))))
     if t == Type.number:
         leaf = st.one_of(
@@ -165,7 +177,9 @@ def exprs(t: Type, depth: int, runs: bool = True) -> st.SearchStrategy[Node]:
             (1 if runs else 0, streak_call(exprs(Type.number, d, False))),
             (
                 1,
-                st.builds(Call, st.sampled_from(["days_since", "days_until"]), exprs(Type.date, d).map(lambda n: (n,))),
+                st.builds(
+                    Call, st.sampled_from(["days_since", "days_until"]), exprs(Type.date, d, runs).map(lambda n: (n,))
+                ),
             ),
         )
     leaf = st.one_of(
@@ -173,6 +187,7 @@ def exprs(t: Type, depth: int, runs: bool = True) -> st.SearchStrategy[Node]:
         st.sampled_from(names_of(Type.bool)).map(Name),
         weeks_call("rising"),
         weeks_call("falling"),
+        product_call("owns"),
     )
     if depth == 0:
         return leaf
@@ -260,6 +275,10 @@ def make_frame(rows: int, seed: int) -> pl.DataFrame:
         data[name], schema[name] = column(lambda: TODAY + timedelta(days=rnd.randint(-400, 400))), pl.Date
     for name in names_of(Type.list):
         data[name], schema[name] = column(text_list), pl.List(pl.String)
+    for pattern in PATTERNS:  # owns() never unknown (the features fill false); acquired() often is
+        data[f"owns:{pattern}"], schema[f"owns:{pattern}"] = [rnd.random() < 0.5 for _ in range(rows)], pl.Boolean
+        when = column(lambda: TODAY - timedelta(days=rnd.randint(0, 400)))
+        data[f"acquired:{pattern}"], schema[f"acquired:{pattern}"] = when, pl.Date
     data["_today"], schema["_today"] = [TODAY] * rows, pl.Date
     return pl.DataFrame(data, schema=schema)
 
