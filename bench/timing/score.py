@@ -52,6 +52,7 @@ def score(windows: list[Window], offers: list[Offer], days: int, *, task_keys: S
         if not inside:
             missed.append(w)
     outside = blocked = 0
+    held: list[str] = []  # offers made inside a window a guard blocks, to tell the causes apart
     for o in offers:
         homes = [w for w in by_slot.get((o.account, o.kind), []) if w.start <= o.day <= w.end]
         if not homes:
@@ -60,6 +61,7 @@ def score(windows: list[Window], offers: list[Offer], days: int, *, task_keys: S
         elif all(w.blocked_by is not None for w in homes):
             blocked += 1
             per_kind[o.kind]["in_blocked"] += 1
+            held.append(f"{o.kind} on day {o.day}, account {o.account} ({homes[0].blocked_by})")
     over_cap: set[int] = set()
     by_account: dict[int, list[int]] = defaultdict(list)
     for o in offers:
@@ -87,4 +89,5 @@ def score(windows: list[Window], offers: list[Offer], days: int, *, task_keys: S
         "accounts_over_g2": len(over_cap),
         "per_kind": {k: dict(sorted(v.items())) for k, v in sorted(per_kind.items())},
         "missed": missed,
+        "in_blocked": held,
     }

@@ -45,7 +45,11 @@ def test_cross_sell_and_renewal_windows_follow_the_dated_events() -> None:
         for c in p.contracts:
             end = min(c.end - 30, p.churn) if p.churn is not None else c.end - 30
             if end >= max(c.end - 90, 0) and c.end - 90 < DAYS:
-                want.add(("renewal", c.end - 90, end))
+                start = c.end - 90
+                held = p.escalation is not None and p.escalation[0] <= max(start, 0) <= p.escalation[1]
+                if held and not p.do_not_contact and p.nps > 6 and p.escalation and p.escalation[1] <= end:
+                    start = p.escalation[1]  # the case closed inside the window: the rest is ripe
+                want.add(("renewal", start, end))
         accounting = sorted(d.close for d in p.deals if d.won and d.product in ACCOUNTING)
         payroll = sorted(d.close for d in p.deals if d.won and d.product == PAYROLL)
         if accounting:

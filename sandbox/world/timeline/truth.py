@@ -44,7 +44,12 @@ def windows(plan: Plan, days: int) -> list[Window]:
             end = min(end, plan.churn)
         if end < max(start, 0) or start >= days:
             continue
-        out.append(Window(plan.n, kind, start, end, _blocked(plan, kind, max(start, 0))))
+        guard, until = _blocked(plan, kind, max(start, 0))
+        if guard is not None and until is not None and until < end:
+            # a guard that lifts inside the window (a case closed, a cooldown over) leaves the rest ripe
+            out.append(Window(plan.n, kind, until + 1, end))
+            continue
+        out.append(Window(plan.n, kind, start, end, guard))
     return out
 
 
@@ -121,15 +126,17 @@ def _cross_sell(plan: Plan) -> list[tuple[str, int, int]]:
     return [("cross_sell", first + 30, end)]
 
 
-def _blocked(plan: Plan, kind: str, start: int) -> str | None:
-    """The guard that holds the window back on its first day, if any."""
+def _blocked(plan: Plan, kind: str, start: int) -> tuple[str | None, int | None]:
+    """The guard that holds the window back on its first day, if any, and the last day it holds
+    (None: for good)."""
     if plan.do_not_contact:
-        return "do_not_contact"
+        return "do_not_contact", None
     if plan.nps <= 6:
-        return "detractor"
+        return "detractor", None
     if plan.escalation is not None and plan.escalation[0] <= start <= plan.escalation[1]:
-        return "open_escalation"
+        return "open_escalation", plan.escalation[1] - 1  # closed that morning: offers may go that day
     lost = [d.close for d in plan.deals if not d.won and d.kind == "upgrade"]
-    if kind in OFFER_KINDS and any(c <= start <= c + COOLDOWN for c in lost):
-        return "lost_deal"
-    return None
+    cooling = [c + COOLDOWN for c in lost if c <= start <= c + COOLDOWN]
+    if kind in OFFER_KINDS and cooling:
+        return "lost_deal", max(cooling)
+    return None, None
