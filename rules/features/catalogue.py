@@ -243,7 +243,11 @@ def feature_schema(params: FeatureParams, extra: Mapping[str, Type] | None = Non
 
 
 USAGE_FEATURES = frozenset(f.name for f in FEATURES if f.group == "usage")
-_USAGE_SERIES = frozenset(s.name for s in SERIES) | {"health"}
+_USAGE_SERIES = (
+    frozenset(s.name for s in SERIES if s.name not in ("tickets", "activities"))  # CRM counts, not usage
+    | frozenset(s.name for s in DAILY)  # every daily series is usage (``name@d``)
+    | {"health"}
+)
 
 
 def reads_usage(columns: Iterable[str], uses: Iterable[tuple[str, int]]) -> bool:

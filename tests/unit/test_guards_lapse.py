@@ -155,3 +155,10 @@ def test_a_rule_may_skip_the_stale_usage_guard_or_wait_longer() -> None:
     patient = {**SEATS, "id": "patient", "guard_params": {"G10": {"stale_usage_days": 7}}}
     ev = evaluate(w, ruleset(SEATS, skips, patient))
     assert (blocked(ev, "seats"), blocked(ev, "skips"), blocked(ev, "patient")) == ({"quiet"}, set(), set())
+
+
+def test_a_rule_on_a_daily_series_reads_usage_and_one_on_ticket_counts_does_not() -> None:
+    # what a stale usage feed holds (G10, the breaker): usage, wherever a rule reads it from
+    daily = ruleset({"id": "d", "kind": "upsell", "when": "change_over(seats_used, 30) >= 20%"})
+    tickets = ruleset({"id": "t", "kind": "upsell", "when": "rising(tickets, 2)"})
+    assert daily.rules[0].reads_usage and not tickets.rules[0].reads_usage
