@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e chaos sandbox bench bench-chaos clean
+.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)           ## the benchmarks (bench/RESULTS.md); installs their e
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.rules
 	$(BIN)/python -m bench.sql_usage --json bench/results/sql-usage.json  # needs PostgreSQL (UPSYNC_TEST_POSTGRES_URL)
+
+bench-timing: $(STAMP)    ## 61 days on a world that moves, both CRMs, three variants: windows hit, tasks outside (bench/RESULTS.md)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	for crm in salesforce hubspot; do for v in 0 1 2; do $(BIN)/python -m bench.timing --crm $$crm --variant $$v || exit 1; done; done
 
 bench-chaos: $(STAMP)     ## 100 kill -9 per CRM, lost state, 2 and 3 replicas (bench/RESULTS.md); SEED=N to vary
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
