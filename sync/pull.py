@@ -125,23 +125,36 @@ def pull_stream(
         progress=progress,
     )
     try:
-        if stream.spec is None:
-            _read_whole(run)
-            return run.report
-        state = store.cursor(stream.name)
-        full = store.cursor(f"{stream.name}#full")
-        if full is not None or full_pass_due(state, as_of=as_of, every=full_refresh):
-            run.report.full_pass = True
-            done, window_end = _pass(run, "#full", full, EPOCH, reconcile=True)
-            state = _merge(run, state, done, full_at=window_end)
-            if state.full_at == as_of:
-                _deletes(run, deletes_every)
-                return run.report  # a pass that started this run covered everything up to now
-        _incremental(run, state)
-        _deletes(run, deletes_every)
+        _bring_up(run, full_refresh, deletes_every)
     except (_Stopped, ConnectorError) as exc:
         _record(run.report, exc)
+    _note(run)  # not on an unexpected exception: a bug is not a pull that ended well
     return run.report
+
+
+def _bring_up(run: StreamRun, full_refresh: timedelta | None, deletes_every: timedelta | None) -> None:
+    store, stream, as_of = run.store, run.stream, run.as_of
+    if stream.spec is None:
+        _read_whole(run)
+        return
+    state = store.cursor(stream.name)
+    full = store.cursor(f"{stream.name}#full")
+    if full is not None or full_pass_due(state, as_of=as_of, every=full_refresh):
+        run.report.full_pass = True
+        done, window_end = _pass(run, "#full", full, EPOCH, reconcile=True)
+        state = _merge(run, state, done, full_at=window_end)
+        if state.full_at == as_of:
+            _deletes(run, deletes_every)
+            return  # a pass that started this run covered everything up to now
+    _incremental(run, state)
+    _deletes(run, deletes_every)
+
+
+def _note(run: StreamRun) -> None:
+    """The stream's freshness for ``upsync status``: a stopped run is neither a success nor a failure."""
+    r = run.report
+    if not r.stopped:
+        run.store.note_stream_pull(r.stream, at=run.as_of, ok=r.error is None, error=r.error, records=r.records)
 
 
 def backfill_stream(

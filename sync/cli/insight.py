@@ -13,7 +13,7 @@ from rich.table import Table
 from core.clock import make_clock
 from core.errors import ConfigError
 from sync.cli.app import AsOfOpt, ConfigOpt, JsonOpt, StateOpt, command, console, err, open_store, read_config
-from sync.cli.views import jsonable, print_backtest, print_explanation, print_outcomes, print_rule_state
+from sync.cli.views import freshness_rows, jsonable, print_backtest, print_explanation, print_outcomes, print_rule_state
 
 __all__ = ["backtest", "explain", "report", "status"]
 
@@ -116,8 +116,11 @@ def backtest(
 
 
 @command()
-def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> None:
-    """Cursors, recent runs, health bands, signals per rule and accounts with no usage match."""
+def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None, as_of: AsOfOpt = None) -> None:
+    """Freshness per source, cursors, recent runs, health bands, signals per rule and accounts with no
+    usage match."""
+
+    from sync.hold import last_pulled
 
     loaded = read_config(config)
     settings = loaded.settings
@@ -129,6 +132,19 @@ def status(config: ConfigOpt = Path("config.toml"), state: StateOpt = None) -> N
             f"state schema v{store.schema_version()}: {counts['accounts']} accounts, "
             f"{counts['usage_daily']} usage rows, {counts['ledger']} ledger entries"
         )
+        sources = [system, *(["usage"] if settings.usage is not None else [])]
+        stale_after = settings.breaker.params().stale_after
+        fresh = Table(title="freshness: the last successful pull per source and stream")
+        for col in ("source", "last successful pull", "age", "state"):
+            fresh.add_column(col, overflow="fold")
+        for row in freshness_rows(
+            store.stream_pulls(),
+            {s: last_pulled(store, s) for s in sources},
+            now=make_clock(as_of)(),
+            stale_after=stale_after.total_seconds() if stale_after else None,
+        ):
+            fresh.add_row(*(escape(c) for c in row))
+        console.print(fresh)
         cursors = Table(title="cursors")
         for col in ("stream", "position", "last key"):
             cursors.add_column(col)

@@ -15,6 +15,8 @@ from sync.cli.app import console, err
 from sync.store import Store
 
 __all__ = [
+    "age",
+    "freshness_rows",
     "jsonable",
     "n",
     "plan_json",
@@ -375,3 +377,50 @@ def print_outcomes(result: Any, *, system: str, first: date, last: date, outcome
     else:
         line += "; churn: no contracts to compare"
     console.print(line, highlight=False)
+
+
+def age(seconds: float) -> str:
+    """A duration as a person reads it: 45 s, 12 min, 3 h 20 min, 2 d 4 h."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def freshness_rows(
+    pulls: Mapping[str, Mapping[str, Any]],
+    sources: Mapping[str, datetime | None],
+    *,
+    now: datetime,
+    stale_after: float | None,
+) -> list[tuple[str, str, str, str]]:
+    """(source or stream, last successful pull, age, state) per source, then per stream under it.
+
+    ``pulls``: stream → how its last pull ended (``Store.stream_pulls``); ``sources``: source →
+    when all its streams last pulled without error; ``stale_after`` in seconds (None: never stale)."""
+
+    def judged(ok_at: datetime | None, error: str | None, tried: str | None) -> tuple[str, str, str]:
+        if ok_at is None:
+            return "-", "-", f"failing: {error}" if error else "never pulled successfully"
+        seconds = (now - ok_at).total_seconds()
+        state = "fresh"
+        if error:
+            state = f"last try failed ({tried}): {error}"
+        elif stale_after is not None and seconds > stale_after:
+            state = f"stale (older than {age(stale_after)})"
+        return f"{ok_at:%Y-%m-%d %H:%M} UTC", age(seconds), state
+
+    rows: list[tuple[str, str, str, str]] = []
+    for source, at in sources.items():
+        rows.append((source, *judged(at, None, None)))
+        for stream in sorted(s for s in pulls if s.split(".", 1)[0] == source):
+            p = pulls[stream]
+            ok_at = datetime.fromisoformat(p["ok_at"]) if p.get("ok_at") else None
+            tried = p.get("tried_at")
+            tried_at = f"{datetime.fromisoformat(tried):%Y-%m-%d %H:%M}" if tried else None
+            rows.append((f"  {stream}", *judged(ok_at, p.get("error"), tried_at)))
+    return rows

@@ -12,7 +12,10 @@ import sqlalchemy as sa
 from sync.store.base import StoreBase
 from sync.store.schema import META, RUNS
 
-__all__ = ["RunStore"]
+__all__ = ["PULL_PREFIX", "RunStore"]
+
+PULL_PREFIX = "pull:"
+"""The ``meta`` keys of each stream's last pull (``pull:<stream>``)."""
 
 
 class RunStore(StoreBase):
@@ -56,6 +59,25 @@ class RunStore(StoreBase):
     def delete_meta(self, key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(META).where(META.c.key == key))
+
+    def note_stream_pull(self, stream: str, *, at: datetime, ok: bool, error: str | None, records: int) -> None:
+        """Remember how ``stream``'s last pull ended (``upsync status`` shows each stream's freshness):
+        when it was last tried, when it last ended without error, and the error if it did not."""
+        key = f"{PULL_PREFIX}{stream}"
+        before = json.loads(self.meta(key) or "{}")
+        value = {
+            "tried_at": at.isoformat(),
+            "ok_at": at.isoformat() if ok else before.get("ok_at"),
+            "error": None if ok else error,
+            "records": records,
+        }
+        self.set_meta(key, json.dumps(value))
+
+    def stream_pulls(self) -> dict[str, dict[str, Any]]:
+        """Stream → how its last pull ended (:meth:`note_stream_pull`); streams never pulled are absent."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(META.c.key, META.c.value).where(META.c.key.startswith(PULL_PREFIX))).all()
+        return {str(k)[len(PULL_PREFIX) :]: dict(json.loads(v)) for k, v in rows}
 
     def crm_types(self, system: str) -> dict[str, str] | None:
         """The admin's extra CRM fields' types as the last pull read them from the CRM's schema

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,25 @@ def test_a_cycle_keeps_health_and_the_signal_log_and_status_shows_them(
     assert status.returncode == 0, status.stderr
     assert f"health on {ANCHOR.date()}:" in status.stdout and "signals (signal log)" in status.stdout
     assert "seats-near-limit" in status.stdout
+
+
+def test_status_shows_when_each_source_and_stream_last_pulled_and_how_old_that_is(
+    pulled: tuple[str, Path, Any], sandbox: Sandbox
+) -> None:
+    crm, config, ctx = pulled
+    state = ctx.store.engine.url.database
+
+    def status(as_of: datetime) -> str:
+        cmd = upsync_cmd("status", "--config", str(config), "--state", state, "--as-of", as_of.isoformat())
+        done = subprocess.run(cmd, env=sandbox_env(sandbox), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return " ".join(done.stdout.replace("│", " ").split())
+
+    pulled_at = f"{ANCHOR:%Y-%m-%d %H:%M} UTC"
+    soon = status(ANCHOR + timedelta(hours=3, minutes=20))
+    assert f"{crm} {pulled_at} 3 h 20 min fresh" in soon
+    accounts = {"salesforce": "accounts", "hubspot": "companies"}[crm]
+    assert f"{crm}.{accounts} {pulled_at} 3 h 20 min fresh" in soon
+    assert f"usage.daily {pulled_at} 3 h 20 min fresh" in soon
+    late = status(ANCHOR + timedelta(days=3))  # [breaker] stale_after_hours defaults to 48
+    assert f"{crm} {pulled_at} 3 d 0 h stale (older than 2 d 0 h)" in late
