@@ -341,10 +341,25 @@ HISTORY: dict[str, Table] = {
             },
             required=("first_fired_on", "last_seen_on"),
         ),
+        Table(
+            # an account kept in a rule's control group for one window (no task), and the day its
+            # task would have been created: the lift's comparison arm (rules/plan/control.py)
+            name="control_arm",
+            key=("system", "rule_id", "account_id", "period"),
+            columns={
+                "system": "text",
+                "rule_id": "text",
+                "account_id": "text",
+                "period": "text",
+                "day": "date",
+                "recorded_at": "datetime",
+            },
+            required=("day", "recorded_at"),
+        ),
     )
 }
 """upsync's own history that the rules and the measures read back: the write-back ledgers, the
-account change log, daily health scores and the signal log."""
+account change log, daily health scores, the signal log and the control groups."""
 
 
 def table(name: str) -> Table:

@@ -132,6 +132,7 @@ OUTCOME_INPUTS: dict[str, Projection] = {
     "signal_log": Projection("signal_log", ("account_id", "rule_id", "first_fired_on", "last_fired_on", "blocked_by")),
     "accounts": Projection("accounts", ("crm_id", "account_type", "lifecycle_stage", "contract_end")),
     "contracts": Projection("contracts", ("account_id", "status", "start_date", "end_date")),
+    "control": Projection("control_arm", ("rule_id", "account_id", "period", "day")),
 }
 """The outcome measures' input frames (:class:`OutcomeTables`): name → projection."""
 
@@ -224,6 +225,8 @@ class OutcomeTables:
     itself). ``tasks``: upsync's tasks as read back from the CRM (activities carrying a sync key,
     latest state). ``opportunities``, ``accounts`` and ``contracts``: live CRM records.
     ``signal_log``: per (account, rule), the first day it was seen and the last day it fired unblocked.
+    ``control``: per (rule, account, window) kept in the rule's control group, the day its task
+    would have been created.
     """
 
     ledger: pl.DataFrame = field(default_factory=lambda: _empty(OUTCOME_SCHEMAS, "ledger"))
@@ -232,6 +235,7 @@ class OutcomeTables:
     signal_log: pl.DataFrame = field(default_factory=lambda: _empty(OUTCOME_SCHEMAS, "signal_log"))
     accounts: pl.DataFrame = field(default_factory=lambda: _empty(OUTCOME_SCHEMAS, "accounts"))
     contracts: pl.DataFrame = field(default_factory=lambda: _empty(OUTCOME_SCHEMAS, "contracts"))
+    control: pl.DataFrame = field(default_factory=lambda: _empty(OUTCOME_SCHEMAS, "control"))
 
     @classmethod
     def from_rows(cls, **rows: Sequence[Mapping[str, Any]]) -> OutcomeTables:

@@ -55,6 +55,7 @@ def engine_params(settings: Settings, crm_types: Mapping[str, str] | None = None
         routing=routing,
         crm=crm_fields(settings, crm_types),
         anchors={p.id: p.anchor for p in settings.playbooks if p.steps},
+        control_share=settings.writeback.control_share,
     )
 
 

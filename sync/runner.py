@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -348,7 +348,9 @@ def _record(ctx: Context, cycle: Decision, *, as_of: datetime) -> None:
 
 
 def _apply(ctx: Context, inputs: CycleInputs, cycle: Decision, *, as_of: datetime) -> ApplyReport:
-    """Write the plan; the first write-back run is remembered (the flood guard's "first run")."""
+    """Write the plan; the first write-back run is remembered (the flood guard's "first run").
+    The control accounts are kept first: the day their tasks would have been written is today."""
+    ctx.store.record_controls([asdict(c) for c in cycle.plan.controls], now=ctx.clock())
     applied = apply_plan(
         ctx.store, ctx.crm.writer, cycle.plan, inputs.ledger, clock=ctx.clock, stop=ctx.stop, leased=ctx.lease_alive
     )

@@ -186,6 +186,15 @@ class WritebackSettings(Section):
         ),
     )
     outcome_days: int = Field(90, ge=1, description="an opportunity this many days after a task counts for its rule")
+    control_share: float = Field(
+        0.10,
+        ge=0,
+        lt=1,
+        description=(
+            "share of ripe accounts per rule and window kept without a task, to measure the rule's effect "
+            "(a rule's own control_share overrides it; 0: no control groups)"
+        ),
+    )
 
     def policy(self, owned_fields: tuple[str, ...]) -> WritePolicy:
         """The write policy these settings make, for a CRM whose config owns ``owned_fields``."""

@@ -51,7 +51,9 @@ def write_config(
     """A config pointing at ``sb``; the keyword strings are TOML lines added to that section.
 
     Tasks are created from the first run (the flood guard's default holds them back once), so
-    that a single cycle shows what it writes; flood-guard tests pass ``writeback=""``."""
+    that a single cycle shows what it writes; flood-guard tests pass ``writeback=""``. No rule
+    has a control group (``control_share = 0``): tests count every ripe account's task; the
+    control-group tests set a rule's own share."""
     path = directory / f"config-{crm}.toml"
     path.write_text(
         f"""
@@ -92,6 +94,7 @@ ca_file = "{sb.ca_path}"
 {usage if "page_size" in usage else "page_size = 1000" + chr(10) + usage}
 
 [writeback]
+control_share = 0
 {writeback}
 
 [[playbooks]]

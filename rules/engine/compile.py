@@ -170,6 +170,23 @@ def _window(src: RuleSource, i: int, schema: Schema, problems: list[Problem]) ->
         return None
 
 
+def _control_share(src: RuleSource, i: int, problems: list[Problem]) -> None:
+    """A control share is a share of accounts: 0 (no control group) up to, not including, 1."""
+    share = src.control_share
+    if share is None:
+        return
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+        problems.append(
+            Problem(
+                i,
+                src.id,
+                "control_share",
+                f"control_share must be at least 0 and below 1, not {share!r}",
+                "0.1 keeps 10 % of the ripe accounts without a task to measure the rule's effect; 0 turns it off",
+            )
+        )
+
+
 def _expressions(
     src: RuleSource, i: int, schema: Schema, names: Mapping[str, Type], problems: list[Problem]
 ) -> tuple[Compiled | None, Compiled | None, pl.Expr | None, list[str]]:
@@ -315,6 +332,7 @@ def compile_ruleset(sources: Sequence[RuleSource], params: EngineParams, *, play
                 )
             )
         window = _window(src, i, schema, problems)
+        _control_share(src, i, problems)
         if src.owner != "auto" and src.owner not in roles:
             problems.append(
                 Problem(

@@ -49,6 +49,9 @@ class RuleSource:
     offer_feature: str | None = None  # …or the text feature holding it (copurchase_product, group_product)
     offer_kind: Literal["upsell", "cross-sell", "renewal", "save", "review"] | None = None
     """What G3 reads a lost deal as a no to for this rule (``renewal`` for a renewal offer); default its kind."""
+    control_share: float | None = None
+    """Share of ripe accounts kept without a task, per window, to measure the rule's effect (a
+    randomized control group); None: ``[writeback] control_share`` (0.10); 0 turns it off."""
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -80,6 +83,8 @@ class EngineParams:
     anchors: Mapping[str, str] = field(default_factory=dict)
     """Sequence playbooks (A4) → their anchor date feature: a sequence's tasks share one period,
     its anchor date, and count once against G2."""
+    control_share: float = 0.10
+    """The control share of a rule that sets none (``[writeback] control_share``)."""
 
 
 EXTRA_FEATURES: dict[str, tuple[Type, str, str]] = {
@@ -179,6 +184,10 @@ class CompiledRule:
             frozenset().union(*(e.columns for e in exprs)), frozenset().union(*(e.uses for e in exprs))
         )
 
+    def control_share(self, default: float) -> float:
+        """Its control group's share: its own ``control_share``, else ``default``."""
+        return default if self.source.control_share is None else self.source.control_share
+
     @property
     def title(self) -> str:
         return self.source.description or self.source.id.replace("-", " ").capitalize()
@@ -240,6 +249,7 @@ def task_rules(ruleset: RuleSet, playbooks: Mapping[str, Playbook]) -> dict[str,
             playbook=playbooks[rule.source.playbook],
             hash=rule_hash(rule.source),
             cap=next((g for gid, g in rule.guards if gid == "G2" and isinstance(g, guards.FrequencyCap)), None),
+            control_share=rule.control_share(ruleset.params.control_share),
         )
         for rule in ruleset.rules
     }

@@ -16,6 +16,7 @@ it) is left alone from then on, and the plan says why. Floods are held back: per
 budgets filled by expected value, and no tasks at all on a first run or a backfill unless asked.
 """
 
+from rules.plan.control import control_reason, in_control, unit_share
 from rules.plan.fields import desired_fields, field_suspects, landed_fields, who_edited
 from rules.plan.keys import (
     CALENDAR,
@@ -32,7 +33,17 @@ from rules.plan.keys import (
     rule_hash,
 )
 from rules.plan.tasks import plan_changes, plan_tasks, task_suspects
-from rules.plan.values import MAX_ATTEMPTS, Adoption, CrmState, Hold, Plan, Skip, TaskRule, WritePolicy
+from rules.plan.values import (
+    MAX_ATTEMPTS,
+    Adoption,
+    ControlRecord,
+    CrmState,
+    Hold,
+    Plan,
+    Skip,
+    TaskRule,
+    WritePolicy,
+)
 
 __all__ = [
     "CALENDAR",
@@ -40,6 +51,7 @@ __all__ = [
     "KEY_MAX",
     "MAX_ATTEMPTS",
     "Adoption",
+    "ControlRecord",
     "CrmState",
     "Hold",
     "Plan",
@@ -47,11 +59,13 @@ __all__ = [
     "TaskRule",
     "WritePolicy",
     "anchored_period",
+    "control_reason",
     "desired_fields",
     "episode_column",
     "field_key",
     "field_suspects",
     "identify",
+    "in_control",
     "landed_fields",
     "legacy_key",
     "op_key",
@@ -61,5 +75,6 @@ __all__ = [
     "plan_tasks",
     "rule_hash",
     "task_suspects",
+    "unit_share",
     "who_edited",
 ]

@@ -21,6 +21,7 @@ from core.records import (
 )
 from rules.nba import owner_line
 from rules.plan.choose import Considered, capped, consider, ordered, skip, skip_rule
+from rules.plan.control import hold_out
 from rules.plan.fields import landed_fields, plan_fields, who_edited
 from rules.plan.keys import CALENDAR, anchored_period, identify, legacy_key, op_key, period_of, recent_periods
 from rules.plan.stages import current_stage
@@ -29,6 +30,7 @@ from rules.plan.values import (
     LIVE,
     OPEN,
     Adoption,
+    ControlRecord,
     CrmState,
     Hold,
     Plan,
@@ -271,12 +273,18 @@ def plan_changes(
     # New tasks: every ripe rule's own (tasks_per = "window"), or the account's one (tasks_per = "account").
     seen: set[str] = set()
     considered: list[tuple[Action, TaskRule, Considered]] = []
+    controls: list[ControlRecord] = []
+    units = {(e.account_id, e.rule_id, e.window) for e in ledger.values()}
     for action in ordered(actions, policy):
         rule = rules[action.rule_id]
         intents, held_why = _intents(rule, action, as_of, ledger, state)
         intents = [t for t in intents if t.key not in seen]
         seen.update(t.key for t in intents)
         found = consider(action, rule, intents, held_why, ledger, state, stray_keys, open_by_pair)
+        # the control group is decided before budgets and G2: a control account consumes neither
+        controls.extend(
+            hold_out(found, action, rule, ledger=ledger, tasks=state.tasks, written=units, day=as_of.date())
+        )
         adopted.extend(found.adopted)
         considered.append((action, rule, found))
     candidates: list[tuple[Action, TaskRule, list[TaskIntent]]] = []
@@ -311,7 +319,6 @@ def plan_changes(
 
     used = _budget_used(ledger, as_of)
     offered: dict[str, list[str]] = {}  # account → the kinds of the tasks this cycle proposes to it
-    units = {(e.account_id, e.rule_id, e.window) for e in ledger.values()}
     for action, rule, todo in candidates:
         retry = [
             t
@@ -415,6 +422,7 @@ def plan_changes(
         skipped=tuple(skipped),
         holds=tuple(holds),
         landed=tuple(landed_fields(state)) if policy.fields else (),
+        controls=tuple(controls) if policy.tasks else (),  # no task would be written: no control either
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 from core.records import (
@@ -46,6 +46,8 @@ class TaskRule:
     playbook: Playbook
     hash: str = ""
     cap: FrequencyCap | None = None  # G2 as it applies to this rule: the plan counts this cycle's tasks too
+    control_share: float = 0.0
+    """Share of ripe accounts per window kept without a task (its control group, :mod:`rules.plan.control`)."""
 
     @property
     def playbook_url(self) -> str:
@@ -116,6 +118,18 @@ class Adoption:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ControlRecord:
+    """An account kept in a rule's control group for one window (:mod:`rules.plan.control`), and
+    the day its task would have been created: what the report's lift compares against."""
+
+    system: str
+    rule_id: str
+    account_id: str
+    period: str
+    day: date
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     creates: tuple[TaskIntent, ...] = ()
     reconciles: tuple[TaskIntent, ...] = ()
@@ -126,6 +140,7 @@ class Plan:
     skipped: tuple[Skip, ...] = ()
     holds: tuple[Hold, ...] = ()
     landed: tuple[tuple[str, str], ...] = ()  # (account, field): a pending write the CRM shows as done
+    controls: tuple[ControlRecord, ...] = ()  # control accounts to record (only when tasks may be created)
 
     @property
     def writes(self) -> tuple[TaskIntent, ...]:

@@ -13,6 +13,7 @@ from rich.table import Table
 from core.clock import make_clock
 from core.errors import ConfigError
 from sync.cli.app import AsOfOpt, ConfigOpt, JsonOpt, StateOpt, command, console, err, open_store, read_config
+from sync.cli.liftview import print_lift
 from sync.cli.views import freshness_rows, jsonable, print_backtest, print_explanation, print_outcomes, print_rule_state
 
 __all__ = ["backtest", "explain", "report", "status"]
@@ -197,9 +198,11 @@ def report(
     as_json: JsonOpt = False,
 ) -> int:
     """Did it work? Per rule: accounts fired, tasks created, completed, declined, deals that followed,
-    won and revenue (M10), and the over-selling watch (M11). Reads only."""
+    won and revenue (M10), the over-selling watch (M11), and treated vs control: what the tasks caused
+    (the lift, with its 95 % interval). Reads only."""
 
     from rules.engine import decline_statuses
+    from rules.lift import lift
     from rules.metrics import outcomes
     from sync.config import typed_rules
 
@@ -225,6 +228,7 @@ def report(
         as_of=replay,
         contract_statuses=settings.features.activated_contract_statuses,
     )
+    lifted = lift(tables, since=first, until=last, outcome_days=days, rule_ids=ruleset.ids, as_of=replay).to_dicts()
     if as_json:
         console.print_json(
             data={
@@ -237,10 +241,12 @@ def report(
                 "rules": result.rules,
                 "total": result.total,
                 "overselling": jsonable(result.overselling),
+                "lift": lifted,
             }
         )
         return 0
     print_outcomes(result, system=system, first=first, last=last, outcome_days=days)
+    print_lift(lifted, outcome_days=days)
     return 0
 
 

@@ -1,9 +1,11 @@
-"""upsync's own history: daily health scores and the signal log (when each rule last fired)."""
+"""upsync's own history: daily health scores, the signal log (when each rule last fired) and the
+control groups (accounts kept without a task)."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 
 from core.tables import RUN_GRACE_DAYS
 from sync.store.base import StoreBase
-from sync.store.schema import HEALTH, SIGNALS
+from sync.store.schema import CONTROL, HEALTH, SIGNALS
 
 __all__ = ["HistoryStore"]
 
@@ -142,3 +144,31 @@ class HistoryStore(StoreBase):
             for r in conn.execute(query):
                 out[r.account_id] = (r.rule_id, r.last_fired_on)
         return out
+
+    def record_controls(self, controls: Sequence[Mapping[str, Any]], *, now: datetime) -> int:
+        """Keep the accounts a rule's control group kept without a task (``rules.plan.ControlRecord``
+        as a mapping: system, rule_id, account_id, period, day). The first record of a
+        (system, rule, account, period) stays (its day is when the task would have been created);
+        a later cycle, a retry or another replica recording it again changes nothing."""
+        rows = [
+            {
+                **{k: c[k] for k in ("system", "rule_id", "account_id", "period", "day")},
+                "recorded_at": now,
+            }
+            for c in controls
+        ]
+        if not rows:
+            return 0
+        stmt = self._insert(CONTROL).on_conflict_do_nothing(
+            index_elements=["system", "rule_id", "account_id", "period"]
+        )
+        with self.engine.begin() as conn:
+            for start in range(0, len(rows), 5000):
+                conn.execute(stmt, rows[start : start + 5000])
+        return len(rows)
+
+    def control_arm(self, system: str) -> list[dict[str, Any]]:
+        c = CONTROL
+        with self.engine.connect() as conn:
+            query = sa.select(c).where(c.c.system == system).order_by(c.c.rule_id, c.c.account_id, c.c.period)
+            return [dict(r._mapping) for r in conn.execute(query)]

@@ -18,6 +18,7 @@ from core.errors import StateError
 
 __all__ = [
     "ACCOUNTS",
+    "CONTROL",
     "CURSORS",
     "EVENTS",
     "FIELD_LEDGER",
@@ -125,3 +126,4 @@ FIELD_LEDGER = TABLES["field_ledger"]
 EVENTS = TABLES["account_events"]
 HEALTH = TABLES["health_daily"]
 SIGNALS = TABLES["signal_log"]
+CONTROL = TABLES["control_arm"]

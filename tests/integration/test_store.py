@@ -339,3 +339,18 @@ def test_the_first_cycle_fills_the_weekly_health_points_from_stored_usage_once(t
     assert written == 3
     assert fill_health_history(store, "hubspot", rules, as_of=NOW) == 0  # nothing missing: nothing read
     store.close()
+
+
+def test_a_control_record_is_kept_once_with_its_first_day(target: str) -> None:
+    """Recorded again by a later cycle, a retry or another replica, a control keeps its first day."""
+    row = {"system": "salesforce", "rule_id": "seats-near-limit", "account_id": "001A", "period": "2026-06"}
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    with Store.open(target) as store:
+        assert store.record_controls([{**row, "day": date(2026, 6, 1)}], now=now) == 1
+        store.record_controls(
+            [{**row, "day": date(2026, 6, 3)}, {**row, "period": "2026-07", "day": date(2026, 7, 1)}], now=now
+        )
+        kept = {(r["period"], r["day"]) for r in store.control_arm("salesforce")}
+        assert kept == {("2026-06", date(2026, 6, 1)), ("2026-07", date(2026, 7, 1))}
+        assert store.outcome_tables("salesforce").control.height == 2
+        assert store.control_arm("hubspot") == []

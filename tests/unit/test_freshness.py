@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sync.cli.views import age, freshness_rows
 
@@ -24,7 +25,7 @@ def test_ages_read_as_a_person_says_them() -> None:
 
 def test_a_failing_stream_keeps_its_last_success_and_says_why_it_failed() -> None:
     ok = (NOW - timedelta(hours=30)).isoformat()
-    pulls = {
+    pulls: dict[str, dict[str, Any]] = {
         "salesforce.accounts": {"ok_at": (NOW - timedelta(minutes=15)).isoformat(), "tried_at": None},
         "salesforce.tasks": {"ok_at": ok, "tried_at": (NOW - timedelta(minutes=15)).isoformat(), "error": "HTTP 503"},
         "salesforce.contracts": {"ok_at": None, "tried_at": NOW.isoformat(), "error": "INVALID_TYPE"},
