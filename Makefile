@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-chaos clean
+.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-chaos bench-report report-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ bench-timing: $(STAMP)    ## 61 days on a world that moves, both CRMs, three var
 bench-chaos: $(STAMP)     ## 100 kill -9 per CRM, lost state, 2 and 3 replicas (bench/RESULTS.md); SEED=N to vary
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.chaos --kills 100 --seed $(or $(SEED),1) --json bench/results/chaos.json
+
+bench-report: $(STAMP)   ## the HTML report at 100,000 accounts: build time, peak RSS, page size, browser open time (needs chromium)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.report --json bench/results/report.json
+
+report-screenshot: $(STAMP)  ## docs/report.png, the README's picture of the report, from synthetic demo-sized data
+	$(BIN)/python -m bench.report --screenshot docs/report.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache state.db* .sandbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -196,6 +196,10 @@ def report(
     state: StateOpt = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="write the report as one self-contained page (charts inline) to this file"),
+    ] = None,
 ) -> int:
     """Did it work? Per rule: accounts fired, tasks created, completed, declined, deals that followed,
     won and revenue (M10), the over-selling watch (M11), and treated vs control: what the tasks caused
@@ -228,7 +232,20 @@ def report(
         as_of=replay,
         contract_statuses=settings.features.activated_contract_statuses,
     )
-    lifted = lift(tables, since=first, until=last, outcome_days=days, rule_ids=ruleset.ids, as_of=replay).to_dicts()
+    lifted = lift(tables, since=first, until=last, outcome_days=days, rule_ids=ruleset.ids, as_of=replay)
+    if html is not None:
+        _write_page(
+            html,
+            store_args=(settings, state, config),
+            system=system,
+            first=first,
+            last=last,
+            days=days,
+            rows=[*result.rules, *([result.total] if result.total else [])],
+            tables=tables,
+            lifted=lifted,
+        )
+        return 0
     if as_json:
         console.print_json(
             data={
@@ -241,13 +258,50 @@ def report(
                 "rules": result.rules,
                 "total": result.total,
                 "overselling": jsonable(result.overselling),
-                "lift": lifted,
+                "lift": lifted.to_dicts(),
             }
         )
         return 0
     print_outcomes(result, system=system, first=first, last=last, outcome_days=days)
-    print_lift(lifted, outcome_days=days)
+    print_lift(lifted.to_dicts(), outcome_days=days)
     return 0
+
+
+def _write_page(
+    path: Path,
+    *,
+    store_args: tuple[Any, str | None, Path],
+    system: str,
+    first: date,
+    last: date,
+    days: int,
+    rows: list[dict[str, Any]],
+    tables: Any,
+    lifted: Any,
+) -> None:
+    """``report --html``: the page from the store's frames and this report's funnel; prints its path."""
+    import polars as pl
+
+    from rules.metrics import FUNNEL_SCHEMA
+    from sync.report import build_page, report_data
+
+    with open_store(*store_args) as store:
+        data = report_data(
+            store,
+            system=system,
+            first=first,
+            last=last,
+            outcome_days=days,
+            funnel=pl.DataFrame(rows, schema=FUNNEL_SCHEMA),
+            tables=tables,
+            lift=lifted,
+        )
+    page = build_page(data)
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"--html {path}: cannot write the page ({e.strerror})", hint="pass a writable path") from None
+    console.print(str(path), highlight=False, soft_wrap=True)
 
 
 def _period(start: str | None, end: str | None, *, today: date | None = None, days: int = 0) -> tuple[date, date]:

@@ -6,7 +6,7 @@ polars in one vectorised step.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import polars as pl
@@ -92,6 +92,23 @@ class InputStore(StoreBase):
                 rows = [tuple(r) for r in conn.execute(query)]
                 frames[name] = pl.DataFrame(rows, schema=OUTCOME_SCHEMAS[name], orient="row", strict=False)
         return OutcomeTables(**frames)
+
+    def task_owners(self, system: str, *, since: date, until: date) -> pl.DataFrame:
+        """upsync's tasks created ``since``..``until`` (dates, both included) with their owner:
+        key, owner_id, state, created_at, closed_at (what tasks per owner counts)."""
+        t = TABLES["ledger"]
+        start = datetime.combine(since, datetime.min.time(), timezone.utc)
+        end = datetime.combine(until + timedelta(days=1), datetime.min.time(), timezone.utc)
+        columns = ("key", "owner_id", "state", "created_at", "closed_at")
+        query = sa.select(*(t.c[c] for c in columns)).where(
+            t.c.system == system, t.c.created_at >= start, t.c.created_at < end
+        )
+        with self.engine.connect() as conn:
+            rows = [tuple(r) for r in conn.execute(query)]
+        utc = pl.Datetime("us", "UTC")
+        text = pl.String()
+        schema = {"key": text, "owner_id": text, "state": text, "created_at": utc, "closed_at": utc}
+        return pl.DataFrame(rows, schema=schema, orient="row")
 
     def account_names(self, system: str) -> dict[str, str]:
         with self.engine.connect() as conn:
