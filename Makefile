@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-chaos clean
+.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-chaos bench-revenue clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ sandbox: $(STAMP)         ## serve the stand-ins on the ports config.toml names
 bench: $(STAMP)           ## the benchmarks (bench/RESULTS.md); installs their extras first
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.rules
+	$(BIN)/python -m bench.revenue
 	$(BIN)/python -m bench.sql_usage --json bench/results/sql-usage.json  # needs PostgreSQL (UPSYNC_TEST_POSTGRES_URL)
 
 bench-timing: $(STAMP)    ## 61 days on a world that moves, both CRMs, three variants: windows hit, tasks outside (bench/RESULTS.md)
@@ -48,6 +49,10 @@ bench-timing: $(STAMP)    ## 61 days on a world that moves, both CRMs, three var
 bench-chaos: $(STAMP)     ## 100 kill -9 per CRM, lost state, 2 and 3 replicas (bench/RESULTS.md); SEED=N to vary
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.chaos --kills 100 --seed $(or $(SEED),1) --json bench/results/chaos.json
+
+bench-revenue: $(STAMP)   ## revenue measures M1–M9 at 100,000 accounts × 24 months: wall and peak RSS per part (bench/RESULTS.md)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.revenue --accounts $(or $(ACCOUNTS),100000)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache state.db* .sandbox

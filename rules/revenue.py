@@ -168,7 +168,9 @@ class Retention:
 
 
 def _at(mrr: pl.DataFrame, month: date) -> pl.DataFrame:
-    return paid(mrr).filter(pl.col("month") == month_of(month)).drop("month").collect()
+    _one_currency(mrr)
+    inside = (pl.col("month").dt.truncate("1mo") == month_of(month)) & (pl.col("mrr") > 0)
+    return mrr.lazy().filter(inside).group_by("account", "product").agg(pl.col("mrr").sum()).collect()
 
 
 def retention(mrr: pl.DataFrame, *, start: date, end: date) -> Retention:
