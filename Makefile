@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-chaos bench-report report-screenshot clean
+.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-chaos bench-report bench-revenue report-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ sandbox: $(STAMP)         ## serve the stand-ins on the ports config.toml names
 bench: $(STAMP)           ## the benchmarks (bench/RESULTS.md); installs their extras first
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.rules
+	$(BIN)/python -m bench.revenue
 	$(BIN)/python -m bench.sql_usage --json bench/results/sql-usage.json  # needs PostgreSQL (UPSYNC_TEST_POSTGRES_URL)
 
 bench-timing: $(STAMP)    ## 61 days on a world that moves, both CRMs, three variants: windows hit, tasks outside (bench/RESULTS.md)
@@ -55,6 +56,10 @@ bench-report: $(STAMP)   ## the HTML report at 100,000 accounts: build time, pea
 
 report-screenshot: $(STAMP)  ## docs/report.png, the README's picture of the report, from synthetic demo-sized data
 	$(BIN)/python -m bench.report --screenshot docs/report.png
+
+bench-revenue: $(STAMP)   ## revenue measures M1–M9 at 100,000 accounts × 24 months: wall and peak RSS per part (bench/RESULTS.md)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.revenue --accounts $(or $(ACCOUNTS),100000)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache state.db* .sandbox

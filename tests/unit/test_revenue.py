@@ -45,8 +45,8 @@ def test_the_bridge_from_january_to_march_splits_expansion_into_upsell_and_cross
 def test_an_account_that_churns_and_returns_is_churn_then_new_month_by_month() -> None:
     book = frame(("e", JAN, "P", 120), ("e", MAR, "P", 120), *(("x", m, "P", 100.0) for m in (JAN, FEB, MAR)))
     bridge = {r["month"]: r for r in monthly_bridge(book).to_dicts()}
-    assert (bridge[FEB]["start"], bridge[FEB]["churn"], bridge[FEB]["end"]) == (220, 120, 100)
-    assert (bridge[MAR]["start"], bridge[MAR]["new"], bridge[MAR]["end"]) == (100, 120, 220)
+    assert (bridge[FEB]["start_mrr"], bridge[FEB]["churn"], bridge[FEB]["end_mrr"]) == (220, 120, 100)
+    assert (bridge[MAR]["start_mrr"], bridge[MAR]["new"], bridge[MAR]["end_mrr"]) == (100, 120, 220)
     # over the quarter it was there at both ends: retained, neither churn nor new
     r = retention(book, start=JAN, end=MAR)
     assert (r.churn, r.new, r.nrr) == (0, 0, 1.0)
