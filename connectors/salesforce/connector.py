@@ -47,10 +47,18 @@ class SObjectReader:
         self.decl = decl
         self.settings = settings
         self.extra = extra  # Account's extra fields: typed from describe before the first read
+        self._described = False  # Opportunity's describe asked (multi-currency or not)
 
     def _typed(self) -> None:
         if self.extra is not None and isinstance(self.decl, Accounts) and not self.decl.extra:
             self.decl = dataclasses.replace(self.decl, extra=self.extra.typed())
+        if isinstance(self.decl, Opportunities) and not self._described:
+            # CurrencyIsoCode exists only in a multi-currency org (Object Reference, Opportunity):
+            # naming it elsewhere fails the query, so describe says whether to read it
+            self._described = True
+            fields = {str(f.get("name", "")) for f in self.client.describe("Opportunity")["fields"]}
+            if "CurrencyIsoCode" in fields:
+                self.decl = dataclasses.replace(self.decl, currency_field="CurrencyIsoCode")
 
     @property
     def name(self) -> str:

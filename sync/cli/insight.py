@@ -180,11 +180,13 @@ def report(
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> int:
-    """Did it work? Per rule: accounts fired, tasks created, completed, declined, deals that followed,
+    """Did it work? First the period's revenue in plain words (NRR, GRR, expansion, churn, from the
+    CRM's won deals), then per rule: accounts fired, tasks created, completed, declined, deals that followed,
     won and revenue (M10), and the over-selling watch (M11). Reads only."""
 
     from rules.engine import decline_statuses
     from rules.metrics import outcomes
+    from sync.cli.revenue import headline, revenue_measures
     from sync.config import typed_rules
 
     loaded = read_config(config)
@@ -196,6 +198,7 @@ def report(
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
         tables = store.outcome_tables(system)
+        revenue_inputs = store.revenue_tables(system)
         ruleset = typed_rules(ruleset, store.crm_types(system))
     replay = now if as_of is not None else None  # a replay sees no outcome after its --as-of
     declines = decline_statuses(ruleset)
@@ -209,6 +212,14 @@ def report(
         as_of=replay,
         contract_statuses=settings.features.activated_contract_statuses,
     )
+    revenue = revenue_measures(
+        revenue_inputs,
+        settings.revenue,
+        first=first,
+        last=last,
+        as_of=now.date(),
+        statuses=settings.features.activated_contract_statuses,
+    )
     if as_json:
         console.print_json(
             data={
@@ -221,9 +232,11 @@ def report(
                 "rules": result.rules,
                 "total": result.total,
                 "overselling": jsonable(result.overselling),
+                "revenue": revenue,
             }
         )
         return 0
+    console.print(escape(headline(revenue)), highlight=False)
     print_outcomes(result, system=system, first=first, last=last, outcome_days=days)
     return 0
 
