@@ -120,6 +120,18 @@ def _note_types(ctx: Context) -> None:
         ctx.store.set_crm_labels(ctx.system, labels)
 
 
+def _recall_schema(ctx: Context) -> None:
+    """Hand the CRM connector the describe answers earlier runs kept: an incremental read asks none."""
+    ctx.crm.remember_schema(ctx.store.crm_schema(ctx.system))
+
+
+def _keep_schema(ctx: Context) -> None:
+    """Keep what this run's reads learned of the CRM's schema for the next runs."""
+    notes = dict(ctx.crm.schema_notes())
+    if notes != ctx.store.crm_schema(ctx.system):
+        ctx.store.set_crm_schema(ctx.system, notes)
+
+
 def pull_all(
     ctx: Context,
     *,
@@ -130,6 +142,7 @@ def pull_all(
     """Pull every stream of the CRM, then the usage API. After an auth or quota stop, the rest of
     that system's streams wait for the next run (their cursors untouched)."""
     reports: list[PullReport] = []
+    _recall_schema(ctx)
     for connector in (ctx.crm, ctx.usage) if ctx.usage is not None else (ctx.crm,):
         full_refresh, deletes_every = cadences(ctx.settings, connector.system)
         halted: str | None = None
@@ -160,6 +173,7 @@ def pull_all(
         read = reports[first:]
         if connector is ctx.crm and read:
             _note_types(ctx)
+            _keep_schema(ctx)
         if only is None and read and not any(r.error or r.stopped for r in read):
             hold.note_pulled(ctx.store, connector.system, as_of=as_of)  # fresh: its rules may act
     return reports
@@ -563,6 +577,7 @@ def backfill(
 ) -> list[PullReport]:
     """Load history stream by stream (resumable after a kill); a spent API quota stops the rest."""
     reports = []
+    _recall_schema(ctx)
     for stream in streams:
         tick, done = progress(stream.name)
         report = backfill_stream(
@@ -572,6 +587,7 @@ def backfill(
         reports.append(report)
         if report.error and report.quota:
             break
+    _keep_schema(ctx)
     return reports
 
 
