@@ -60,7 +60,7 @@ def test_the_reports_retention_is_the_worlds_own(tmp_path: Path, sandbox: Sandbo
     truth = _truth(sandbox, crm)
     # the period holds every movement the measures are about: customers lost, grown and won
     churned = sandbox.world.stories["churned"]
-    assert truth.churned == len(churned) >= 5
+    assert truth.churned == len(churned) >= 3
     assert truth.expansion > 0 and truth.upsell > 0 and truth.cross_sell > 0
     assert truth.new > 0 and truth.contraction == 0  # nobody in this world buys less and stays
 

@@ -112,8 +112,9 @@ class Accounts(Draw):
         return accounts
 
     def _churn(self, accounts: list[Account]) -> None:
-        """One former customer per block of 20 (M7): a steady customer with a term behind it, not a
-        group's parent, whose last term ended 25–144 days ago without renewal.
+        """One former customer per block of 20 where one fits (M7): a standalone steady customer with a
+        term behind it, neither a group's parent nor its child, whose last term ended 25–144 days ago
+        without renewal.
 
         Drawn from :meth:`_hash`, never from ``self.rng``: the churn leaves every other account's draws alone."""
         today = self.clock.today
@@ -126,6 +127,7 @@ class Accounts(Draw):
                 if a.story == "steady"
                 and a.contracts >= 2
                 and a.n not in parents
+                and a.parent is None  # a group's former company would read as a group-expansion (S16) target
                 and not a.overlays - {"inactive_owner", "qbr_due"}
             ]
             if not eligible:

@@ -29,6 +29,11 @@ from sandbox.world.records import Account, Asset, Contract, Deal, Line, Subscrip
 from sandbox.world.stories import NEW_CUSTOMER
 
 
+def _off_term_start(close: int, term_starts: set[int]) -> int:
+    """An expansion never closes on a term's first day: that day's renewal lists what it brought."""
+    return close - 1 if close in term_starts else close
+
+
 class Commerce(Draw):
     """Contracts, deals, line items and assets of one account."""
 
@@ -137,10 +142,10 @@ class Commerce(Draw):
                 upgrade = plan_edition < a.tier and r() < 0.5
                 roll = r()
                 span = max(1, last_day - since - 1)
-                close = since + 1 + int(r() * span)
-                if close in term_starts:  # never on a renewal's first day: the renewal lists what it brought
-                    close -= 1
+                when = r()
+                close = since + 1 + int(when * span)
                 if upgrade:
+                    close = _off_term_start(close, term_starts)
                     amount = PRODUCTS[a.tier].price * a.seats
                     name = f"{a.name} - Upgrade to {PRODUCTS[a.tier].name}"
                     if roll < 0.6:
@@ -154,6 +159,9 @@ class Commerce(Draw):
                         opened(DEAL_UPGRADE, name, today + 5 + int(r() * 90), amount, OPEN_STAGES[int(r() * 6)])
                     continue
                 product = self._cross_sell_product(owned)
+                if product == DASHBOARDS and ANALYTICS in owned:  # S15: dashboards follow analytics within months
+                    close = min(last_day - 1, owned[ANALYTICS][0] + 30 + int(when * 140))
+                close = _off_term_start(close, term_starts)
                 item = PRODUCTS[product]
                 quantity = a.seats if item.per_seat else 1
                 name = f"{a.name} - {item.name}"
