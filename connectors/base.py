@@ -128,6 +128,13 @@ class CrmConnector(Protocol):
     def extra_labels(self) -> Mapping[str, str]:
         """The same fields' labels as the CRM shows them (``crm.<name>`` → label), for task bodies."""
 
+    def schema_notes(self) -> Mapping[str, str]:
+        """What the reads learned of the CRM's schema (a describe's answer) that later runs may
+        reuse instead of asking again: the store keeps it between runs."""
+
+    def remember_schema(self, notes: Mapping[str, str]) -> None:
+        """Take back the notes an earlier run kept (:meth:`schema_notes`), before the first read."""
+
     def close(self) -> None: ...
 
 

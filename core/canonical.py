@@ -125,6 +125,9 @@ KINDS: dict[str, Table] = {
                 "is_won": "bool",
                 "close_date": "date",
                 "amount": "float",
+                # the deal's ISO currency (HubSpot deal_currency_code, Salesforce CurrencyIsoCode in a
+                # multi-currency org); none: the org's single currency ([revenue] currency)
+                "currency": "text",
                 "owner_id": "text",
                 "created_at": "datetime",
             },
@@ -144,6 +147,10 @@ KINDS: dict[str, Table] = {
                 # on a won deal, a contract term like a Salesforce Contract's
                 "term_start": "date",
                 "term_end": "date",
+                # HubSpot's own monthly amount (hs_mrr) and billing frequency (recurringbillingfrequency)
+                # of a recurring line: what the MRR derivation prefers (rules/mrr.py)
+                "mrr": "float",
+                "billing_frequency": "text",
                 "created_at": "datetime",
             },
             ("opportunity_id",),

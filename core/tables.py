@@ -18,10 +18,13 @@ from core.canonical import frame_schema
 __all__ = [
     "OUTCOME_INPUTS",
     "OUTCOME_SCHEMAS",
+    "REVENUE_INPUTS",
+    "REVENUE_SCHEMAS",
     "RULE_INPUTS",
     "TABLE_SCHEMAS",
     "OutcomeTables",
     "Projection",
+    "RevenueTables",
     "Tables",
     "frame",
 ]
@@ -136,7 +139,30 @@ OUTCOME_INPUTS: dict[str, Projection] = {
 }
 """The outcome measures' input frames (:class:`OutcomeTables`): name → projection."""
 
+REVENUE_INPUTS: dict[str, Projection] = {
+    "opportunities": Projection("opportunities", ("crm_id", "account_id", "is_won", "close_date", "currency")),
+    "line_items": Projection(
+        "line_items",
+        (
+            "crm_id",
+            "opportunity_id",
+            "product_id",
+            "total_price",
+            "service_date",
+            "term_start",
+            "term_end",
+            "mrr",
+            "billing_frequency",
+        ),
+    ),
+    "products": Projection("products", ("crm_id", "name", "family")),
+    "contracts": Projection("contracts", ("account_id", "status", "start_date", "end_date")),
+    "accounts": Projection("accounts", ("crm_id", "name", "account_type", "industry", "lifecycle_stage", "owner_id")),
+}
+"""What MRR per account and month is derived from (:class:`RevenueTables`, ``rules/mrr.py``)."""
+
 TABLE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {name: p.schema for name, p in RULE_INPUTS.items()}
+REVENUE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {name: p.schema for name, p in REVENUE_INPUTS.items()}
 OUTCOME_SCHEMAS: dict[str, dict[str, pl.DataType]] = {name: p.schema for name, p in OUTCOME_INPUTS.items()}
 
 
@@ -245,3 +271,19 @@ class OutcomeTables:
     def checked(self) -> OutcomeTables:
         """Every frame with exactly its schema's columns and types (extra columns dropped, missing ones null)."""
         return OutcomeTables(**{name: _conform(getattr(self, name), s) for name, s in OUTCOME_SCHEMAS.items()})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevenueTables:
+    """One CRM's live won-deal inputs of MRR: deals, their line items, products, contracts, accounts."""
+
+    opportunities: pl.DataFrame = field(default_factory=lambda: _empty(REVENUE_SCHEMAS, "opportunities"))
+    line_items: pl.DataFrame = field(default_factory=lambda: _empty(REVENUE_SCHEMAS, "line_items"))
+    products: pl.DataFrame = field(default_factory=lambda: _empty(REVENUE_SCHEMAS, "products"))
+    contracts: pl.DataFrame = field(default_factory=lambda: _empty(REVENUE_SCHEMAS, "contracts"))
+    accounts: pl.DataFrame = field(default_factory=lambda: _empty(REVENUE_SCHEMAS, "accounts"))
+
+    @classmethod
+    def from_rows(cls, **rows: Sequence[Mapping[str, Any]]) -> RevenueTables:
+        """Frames from plain rows (tests, small stores): missing columns are null, types coerced."""
+        return cls(**_frames(REVENUE_SCHEMAS, rows))

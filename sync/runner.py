@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import CrmConnector, Stream, TaskWriter
-from connectors.oauth import TokenCache
 from connectors.usage.client import UsageConnector, read_usage_file
 from connectors.usage.sql import SqlUsageConnector
 from core import logfields
@@ -34,6 +32,7 @@ from rules.engine import Evaluation, RuleSet, task_rules
 from rules.plan import CrmState, Plan, WritePolicy, field_suspects, task_suspects
 from sync import hold
 from sync.config import compile_rules, typed_rules
+from sync.connect import cadences, connect_crm, connect_usage
 from sync.pull import PullReport, backfill_stream, pull_stream
 from sync.settings import Settings
 from sync.store import Store
@@ -62,46 +61,6 @@ __all__ = [
 log = logging.getLogger("upsync.runner")
 
 
-def connect_crm(
-    settings: Settings,
-    env: Mapping[str, str],
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    token_cache: TokenCache | None = None,
-) -> CrmConnector:
-    """The configured CRM's connector (imported lazily: each vendor SDK is slow to import);
-    ``token_cache`` keeps a token obtained through OAuth for the next runs."""
-    if settings.upsync.crm == "salesforce":
-        from connectors.salesforce.connector import SalesforceConnector
-
-        assert settings.salesforce is not None
-        return SalesforceConnector(settings.salesforce, env, settings.retry, sleep=sleep, token_cache=token_cache)
-    from connectors.hubspot.connector import HubSpotConnector
-
-    assert settings.hubspot is not None
-    return HubSpotConnector(settings.hubspot, env, settings.retry, sleep=sleep, token_cache=token_cache)
-
-
-def connect_usage(
-    settings: Settings, env: Mapping[str, str], *, sleep: Callable[[float], None] = time.sleep
-) -> UsageConnector | SqlUsageConnector | None:
-    """The usage API's connector (or the warehouse's, for ``source = "sql"``); None for a CRM-only
-    setup (no ``[usage]``): rules see no usage."""
-    if settings.usage is None:
-        return None
-    if settings.usage.source == "sql":
-        return SqlUsageConnector(settings.usage, env, settings.retry, sleep=sleep)
-    return UsageConnector(settings.usage, env, settings.retry, sleep=sleep)
-
-
-def cadences(settings: Settings, system: str) -> tuple[timedelta | None, timedelta | None]:
-    """(full refresh period, deletes period) of a system's streams; the usage API has neither."""
-    section = getattr(settings, system, None)
-    if system not in ("salesforce", "hubspot") or section is None:
-        return None, None
-    return timedelta(days=section.full_refresh_days), timedelta(hours=section.deletes_every_hours)
-
-
 def _note_types(ctx: Context) -> None:
     """Keep the extra CRM fields' types (describe / properties API, read once per connector) in
     the store, where every command compiles the rules with them (``upsync plan`` asks no CRM)."""
@@ -120,6 +79,18 @@ def _note_types(ctx: Context) -> None:
         ctx.store.set_crm_labels(ctx.system, labels)
 
 
+def _recall_schema(ctx: Context) -> None:
+    """Hand the CRM connector the describe answers earlier runs kept: an incremental read asks none."""
+    ctx.crm.remember_schema(ctx.store.crm_schema(ctx.system))
+
+
+def _keep_schema(ctx: Context) -> None:
+    """Keep what this run's reads learned of the CRM's schema for the next runs."""
+    notes = dict(ctx.crm.schema_notes())
+    if notes != ctx.store.crm_schema(ctx.system):
+        ctx.store.set_crm_schema(ctx.system, notes)
+
+
 def pull_all(
     ctx: Context,
     *,
@@ -130,6 +101,7 @@ def pull_all(
     """Pull every stream of the CRM, then the usage API. After an auth or quota stop, the rest of
     that system's streams wait for the next run (their cursors untouched)."""
     reports: list[PullReport] = []
+    _recall_schema(ctx)
     for connector in (ctx.crm, ctx.usage) if ctx.usage is not None else (ctx.crm,):
         full_refresh, deletes_every = cadences(ctx.settings, connector.system)
         halted: str | None = None
@@ -160,6 +132,7 @@ def pull_all(
         read = reports[first:]
         if connector is ctx.crm and read:
             _note_types(ctx)
+            _keep_schema(ctx)
         if only is None and read and not any(r.error or r.stopped for r in read):
             hold.note_pulled(ctx.store, connector.system, as_of=as_of)  # fresh: its rules may act
     return reports
@@ -565,6 +538,7 @@ def backfill(
 ) -> list[PullReport]:
     """Load history stream by stream (resumable after a kill); a spent API quota stops the rest."""
     reports = []
+    _recall_schema(ctx)
     for stream in streams:
         tick, done = progress(stream.name)
         report = backfill_stream(
@@ -574,6 +548,7 @@ def backfill(
         reports.append(report)
         if report.error and report.quota:
             break
+    _keep_schema(ctx)
     return reports
 
 

@@ -49,6 +49,7 @@ from rules.health import HealthParams
 from rules.nba import NbaParams, Routing
 from rules.plan import WritePolicy
 from rules.playbooks import Playbook
+from sync.revenue_settings import RevenueSettings
 
 __all__ = [
     "ALERT_EVENTS",
@@ -286,6 +287,7 @@ class Settings(Section):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     observe: ObserveSettings = Field(default_factory=ObserveSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    revenue: RevenueSettings = Field(default_factory=RevenueSettings)
 
     def playbook(self, playbook_id: str) -> PlaybookSettings:
         return next(p for p in self.playbooks if p.id == playbook_id)

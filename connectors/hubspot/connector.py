@@ -358,5 +358,12 @@ class HubSpotConnector:
         """The extra company properties' labels, from the same properties call."""
         return self.extra.feature_labels()
 
+    def schema_notes(self) -> dict[str, str]:
+        """None: every property a HubSpot read names exists in every portal (unset ones read empty)."""
+        return {}
+
+    def remember_schema(self, notes: Mapping[str, str]) -> None:
+        """Nothing to take back (:meth:`schema_notes`)."""
+
     def close(self) -> None:
         self.client.close()

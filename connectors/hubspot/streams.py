@@ -264,6 +264,8 @@ class Deals(HubSpotStream):
         column("stage", "dealstage"),
         column("close_date", "closedate", day),
         column("amount", "amount", number),
+        # the deal's currency (Deals API: deal_currency_code, an ISO code; empty in a one-currency portal)
+        column("currency", "deal_currency_code"),
         column("is_closed", "hs_is_closed", boolean),
         column("is_won", "hs_is_closed_won", boolean),
         column("owner_id", "hubspot_owner_id"),
@@ -303,6 +305,10 @@ class LineItems(HubSpotStream):
         # a recurring line item's billing term: the contract terms of a HubSpot portal
         column("term_start", "hs_recurring_billing_start_date", day),
         column("term_end", "hs_recurring_billing_end_date", day),
+        # HubSpot's own monthly recurring amount of the line and its billing frequency (monthly,
+        # quarterly, annually…; empty on a one-off line): what MRR is derived from (rules/mrr.py)
+        column("mrr", "hs_mrr", number),
+        column("billing_frequency", "recurringbillingfrequency"),
     )
     associations = (Association("deals", (20,), "opportunity_id"),)
 

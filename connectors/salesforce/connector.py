@@ -18,12 +18,15 @@ from connectors.salesforce.streams import STREAM_TYPES, Accounts, Opportunities,
 from connectors.salesforce.writes import SalesforceTaskWriter
 from connectors.settings import RetrySettings
 from core.config import secret
+from core.cursor import EPOCH
 from core.errors import ConnectorError, QueryTimeoutError
 from core.records import CursorSpec, Deletion, Window
 
-__all__ = ["SObjectReader", "SalesforceConnector"]
+__all__ = ["CURRENCY_NOTE", "SObjectReader", "SalesforceConnector"]
 
 log = logging.getLogger("upsync.salesforce")
+CURRENCY_NOTE = "Opportunity.currency_field"
+"""The schema note naming Opportunity's currency field (``CurrencyIsoCode``, or ``""`` when the org has none)."""
 MAX_HALVINGS = 4
 """On QUERY_TIMEOUT the same query would time out again, so the window is read in halves, at most
 four times deep (a sixteenth of it); past that the timeout stands, and the next run resumes from
@@ -42,15 +45,27 @@ class SObjectReader:
         decl: SObjectStream,
         settings: SalesforceSettings,
         extra: DeclaredFields | None = None,
+        notes: dict[str, str] | None = None,
     ) -> None:
         self.client = client
         self.decl = decl
         self.settings = settings
         self.extra = extra  # Account's extra fields: typed from describe before the first read
+        self.notes = notes if notes is not None else {}  # the connector's schema notes, shared
 
-    def _typed(self) -> None:
+    def _typed(self, window: Window | None) -> None:
         if self.extra is not None and isinstance(self.decl, Accounts) and not self.decl.extra:
             self.decl = dataclasses.replace(self.decl, extra=self.extra.typed())
+        if isinstance(self.decl, Opportunities):
+            # CurrencyIsoCode exists only in a multi-currency org (Object Reference, Opportunity):
+            # naming it elsewhere fails the query, so describe says whether to read it. Its answer
+            # is kept (the store keeps it between runs), so an incremental read asks nothing; a full
+            # pass, which rereads every deal anyway, asks again: an org may turn multi-currency on
+            known = self.notes.get(CURRENCY_NOTE)
+            if known is None or (window is not None and window.start <= EPOCH):
+                fields = {str(f.get("name", "")) for f in self.client.describe("Opportunity")["fields"]}
+                known = self.notes[CURRENCY_NOTE] = "CurrencyIsoCode" if "CurrencyIsoCode" in fields else ""
+            self.decl = dataclasses.replace(self.decl, currency_field=known or None)
 
     @property
     def name(self) -> str:
@@ -65,7 +80,7 @@ class SObjectReader:
         return None if self.decl.config_name == "users" else self.decl.spec
 
     def read(self, window: Window | None, *, unchanged: Unchanged | None = None) -> Iterator[Page]:
-        self._typed()
+        self._typed(window)
         try:
             if window is None:  # small objects: read whole every run
                 pages = self.client.query_pages(self.decl.soql(None), stream=self.name, include_deleted=False)
@@ -188,6 +203,7 @@ class SalesforceConnector:
             cache=token_cache,
         )
         lookback = timedelta(seconds=settings.lookback_seconds)
+        self.notes: dict[str, str] = {}  # describe answers the readers reuse (schema_notes)
         self.extra = DeclaredFields(
             settings.extra_names(),
             path="salesforce.extra_fields.Account",
@@ -216,7 +232,8 @@ class SalesforceConnector:
                 decl = Opportunities(lookback=lookback, deal_kind_field=settings.deal_kind_field)
             else:
                 decl = cls(lookback=lookback)
-            readers.append(SObjectReader(self.client, decl, settings, self.extra if cls is Accounts else None))
+            extra = self.extra if cls is Accounts else None
+            readers.append(SObjectReader(self.client, decl, settings, extra, self.notes))
         self.streams: tuple[SObjectReader, ...] = tuple(readers)
         self.writer = SalesforceTaskWriter(self.client, settings)
 
@@ -227,6 +244,14 @@ class SalesforceConnector:
     def extra_labels(self) -> dict[str, str]:
         """The extra Account fields' labels, from the same describe."""
         return self.extra.feature_labels()
+
+    def schema_notes(self) -> dict[str, str]:
+        """Opportunity's currency field as describe last said it (``""``: a single-currency org)."""
+        return dict(self.notes)
+
+    def remember_schema(self, notes: Mapping[str, str]) -> None:
+        """An earlier run's describe answers: an incremental read then asks none."""
+        self.notes.update({k: v for k, v in notes.items() if k == CURRENCY_NOTE})
 
     def close(self) -> None:
         self.client.close()

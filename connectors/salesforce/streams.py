@@ -191,9 +191,12 @@ class Contracts(SObjectStream):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Opportunities(SObjectStream):
-    """Opportunities, with the org's own field naming a deal's kind if it keeps one (G3)."""
+    """Opportunities, with the org's own field naming a deal's kind if it keeps one (G3), and
+    ``CurrencyIsoCode`` where the org has multi-currency on (the field exists only then: the
+    connector asks describe before it names it)."""
 
     deal_kind_field: str | None = None
+    currency_field: str | None = None
 
     config_name = "opportunities"
     sobject = "Opportunity"
@@ -212,7 +215,7 @@ class Opportunities(SObjectStream):
     )
 
     def configured(self) -> tuple[Column, ...]:
-        return (column("deal_kind", self.deal_kind_field),)
+        return (column("deal_kind", self.deal_kind_field), column("currency", self.currency_field))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,6 +246,8 @@ class LineItems(SObjectStream):
         column("created_at", "CreatedDate", instant),
         fixed("term_start", None),  # Salesforce keeps terms on Contracts
         fixed("term_end", None),
+        fixed("mrr", None),  # no monthly amount or frequency of its own: the derivation uses TotalPrice
+        fixed("billing_frequency", None),
     )
 
 

@@ -38,6 +38,7 @@ _DEAL_STAGES: Final = (
 )
 _DEAL_TYPES: Final = (("newbusiness", "New Business"), ("existingbusiness", "Existing Business"))
 _DEAL_KINDS: Final = (("new", "New"), ("upsell", "Upsell"), ("cross_sell", "Cross-sell"), ("renewal", "Renewal"))
+_CURRENCIES: Final = (("USD", "US Dollar"), ("EUR", "Euro"), ("GBP", "British Pound"), ("JPY", "Japanese Yen"))
 _TICKET_STAGES: Final = (("1", "New"), ("2", "Waiting on contact"), ("3", "Waiting on us"), ("4", "Closed"))
 _TICKET_PRIORITY: Final = ("LOW", "MEDIUM", "HIGH", "URGENT")
 _TASK_STATUS: Final = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
@@ -233,6 +234,8 @@ def _type_defs(object_type: str, group: str) -> list[Def]:
             Def("pipeline", "Pipeline", "enumeration", "select", group, ("default",)),
             Def("closedate", "Close Date", "datetime", "date", group),
             Def("dealtype", "Deal Type", "enumeration", "radio", group, _DEAL_TYPES),
+            # the deal's currency (ISO 4217): the portal's company currency unless multi-currency is on
+            Def("deal_currency_code", "Currency", "enumeration", "select", group, _CURRENCIES),
             # a portal's own property saying what a deal sells; filled only in a world whose variant keeps it
             Def("deal_kind", "Deal kind", "enumeration", "select", group, _DEAL_KINDS, custom=True),
             Def("hs_is_closed", "Is Deal Closed?", "bool", "calculation_equation", group, read_only=True),
@@ -266,6 +269,8 @@ def _type_defs(object_type: str, group: str) -> list[Def]:
                 group,
                 (("monthly", "Monthly"), ("quarterly", "Quarterly"), ("annually", "Annually")),
             ),
+            # HubSpot's own monthly amount of a recurring line: calculated, read-only
+            Def("hs_mrr", "Monthly recurring revenue", "number", "calculation_equation", group, read_only=True),
         ]
     if object_type == "tickets":
         return [

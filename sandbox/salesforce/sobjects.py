@@ -339,11 +339,15 @@ class OrgSchema:
 
 
 _STAND_IN = OrgSchema.of(SOBJECTS)
+CURRENCY_ISO_CODE = picklist_field("CurrencyIsoCode", "Currency ISO Code", ("USD", "EUR", "GBP", "JPY"))
+"""A multi-currency org's record currency (Object Reference, Opportunity: CurrencyIsoCode, "available only
+for organizations with the multicurrency feature enabled"); a single-currency org has no such field."""
+_CURRENCY_OBJECTS = frozenset({"Opportunity"})
 
 
 def org_schema(store: SalesforceStore) -> OrgSchema:
     """The describe of the org ``store`` holds: the stand-in's own unless the world renamed fields."""
-    if not store.field_renames and not store.picklists:
+    if not store.field_renames and not store.picklists and not store.multi_currency:
         return _STAND_IN
     with store.lock:
         if store.org_schema is None:
@@ -358,6 +362,8 @@ def org_schema(store: SalesforceStore) -> OrgSchema:
                     if values is not None:
                         f = replace(f, picklist=values)
                     fields.append(f)
+                if store.multi_currency and name in _CURRENCY_OBJECTS:
+                    fields.append(CURRENCY_ISO_CODE)
                 specs[name] = replace(spec, fields=tuple(fields))
             store.org_schema = OrgSchema.of(specs)
         schema: OrgSchema = store.org_schema

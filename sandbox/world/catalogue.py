@@ -76,6 +76,11 @@ HS_TICKET_STAGE: Final = {"New": "1", "Working": "3", "Escalated": "3", "Closed"
 HS_PRIORITY: Final = {"High": "HIGH", "Medium": "MEDIUM", "Low": "LOW"}
 
 
+def recurring(product: int) -> bool:
+    """Billed every year while the customer stays (plans, add-ons, support); services are sold once."""
+    return PRODUCTS[product].family != "Services"
+
+
 def tier_of(edition: int) -> str:
     """The account's tier as an admin's picklist holds it."""
     return TIERS[TIER_OF_EDITION[edition]]

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sandbox.world.catalogue import (
-    DEAL_NEW,
-    DEAL_RENEWAL,
     HS_PRIORITY,
     HS_STAGE,
     HS_TICKET_STAGE,
     PRODUCTS,
     mrr_of,
+    recurring,
     tier_of,
 )
 from sandbox.world.clock import DAY, Clock
@@ -19,9 +18,6 @@ from sandbox.world.records import Account, Bundle, Line, owner_email
 from sandbox.world.stores import HubSpotStore
 from sandbox.world.variant import HS_DEAL_KIND_PROPERTY, CrmVariant
 from sandbox.world.vocabulary import INDUSTRIES
-
-PLATFORM: Final = 4
-"""Products before this index are the plans (family Platform): the recurring, contracted ones."""
 
 # HubSpot object id ranges: one block per type, so ids read as what they are; objects created at
 # run time (tasks upsync writes) get ids from 30_000_000_001 up.
@@ -64,6 +60,12 @@ _HS_ASSOC: Final = {
     ("notes", "deals"): 214,
 }
 _HS_ENGAGEMENT: Final = {"email": "emails", "call": "calls", "meeting": "meetings", "task": "tasks", "note": "notes"}
+
+
+def _amount(value: float) -> str:
+    """A calculated currency amount as HubSpot returns it: up to two decimals, no trailing zeros."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text or "0"
 
 
 class HubSpotProjection:
@@ -154,22 +156,30 @@ class HubSpotProjection:
             self.products.append(pid)
 
     def term(self, b: Bundle, li: Line) -> dict[str, str]:
-        """The billing term of a plan line item on a won new-business or renewal deal: the contract
-        that deal started (HubSpot keeps terms on recurring line items, ``hs_recurring_billing_*``)."""
+        """The billing of a recurring line item on a won deal, as HubSpot keeps it on the line
+        (knowledge.hubspot.com, "HubSpot's default line item properties": Billing start date, Term,
+        Billing frequency): from the line's date (a term's start, or an expansion's close) to the end
+        of the contract covering it (co-termed), billed annually. ``hs_mrr`` is HubSpot's own
+        calculated, read-only monthly amount of a recurring line (community.hubspot.com, "Deal Recalc
+        Amount, Annual Contract Value, Annual Recurring Revenue": MRR and ARR are calculated from the
+        recurring line items and their terms): an annual amount over 12. One-off lines have none."""
         deal = b.deals[li.deal]
-        none = {"hs_recurring_billing_start_date": "", "hs_recurring_billing_end_date": ""}  # one-off items
-        if deal.stage != "Closed Won" or deal.kind not in (DEAL_NEW, DEAL_RENEWAL) or li.product >= PLATFORM:
-            return none
-        started = [c for c in b.contracts if c.status == "Activated" and 0 <= c.start - deal.close <= 7]
-        if not started:
-            return none
-        c = started[0]
-        return {
-            "hs_recurring_billing_start_date": self.clock.day(c.start),
+        none = {"hs_recurring_billing_start_date": "", "hs_recurring_billing_end_date": ""}
+        if deal.stage != "Closed Won" or not recurring(li.product):
+            return {**none, "recurringbillingfrequency": "", "hs_mrr": ""}
+        covering = [c for c in b.contracts if c.status == "Activated" and c.start <= li.service <= c.end]
+        if not covering:
+            return {**none, "recurringbillingfrequency": "", "hs_mrr": ""}
+        c = covering[-1]
+        out = {
+            "hs_recurring_billing_start_date": self.clock.day(li.service),
             "hs_recurring_billing_end_date": self.clock.day(c.end),
-            "hs_term_in_months": str(c.term),
             "recurringbillingfrequency": "annually",
+            "hs_mrr": _amount(li.unit_price * li.quantity / 12),
         }
+        if li.service == c.start:  # a whole term (new business, renewal): its length in months
+            out["hs_term_in_months"] = str(c.term)
+        return out
 
     def link(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
         self.assoc[(from_type, from_id, to_type)] = [(to_id, _HS_ASSOC[(from_type, to_type)])]
@@ -183,7 +193,7 @@ class HubSpotProjection:
         self.counters["companies"] = a.n + 1
         created, modified = hs(a.created), hs(a.modified)
         if a.customer:
-            stage = "customer"
+            stage = "customer" if a.paying else "other"  # no standard stage says churned: "other"
         else:
             stage = "opportunity" if any(not d.stage.startswith("Closed") for d in b.deals) else "lead"
         properties = {
@@ -195,13 +205,13 @@ class HubSpotProjection:
             "numberofemployees": number(a.employees),
             "lifecyclestage": stage,
             "workspace_id": a.workspace or "",
-            "upsync_seats_purchased": number(a.seats if a.customer else 0),
+            "upsync_seats_purchased": number(a.seats if a.paying else 0),
             "contract_end_date": day(b.contract_end) if b.contract_end is not None else "",
             "health_rollup": str(a.health),
             "do_not_contact": "true" if "do_not_contact" in a.overlays else "false",
             "nps_score": str(a.nps) if a.nps is not None else "",
             "csat_score": str(a.csat) if a.csat is not None else "",
-            "mrr_rollup": str(mrr_of(a.tier, a.seats, a.customer)),
+            "mrr_rollup": str(mrr_of(a.tier, a.seats, a.paying)),
             "tier": tier_of(a.tier),
             "createdate": created,
             "hs_lastmodifieddate": modified,
@@ -228,6 +238,8 @@ class HubSpotProjection:
                     "pipeline": "default",
                     "closedate": hs(d.close * DAY),
                     "amount": number(d.amount),
+                    # the deal's currency: the portal's company currency, USD (one currency, no rates)
+                    "deal_currency_code": "USD",
                     "hs_is_closed": "true" if is_closed else "false",
                     "hs_is_closed_won": "true" if d.stage == "Closed Won" else "false",
                     "hubspot_owner_id": owner,

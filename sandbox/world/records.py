@@ -13,6 +13,7 @@ class Account:
 
     __slots__ = (
         "activities",
+        "churn_day",
         "contacts",
         "contracts",
         "created",
@@ -55,10 +56,17 @@ class Account:
         self.created = 0
         self.modified = 0
         self.contracts = self.deals = self.activities = self.contacts = self.tickets = 0
+        self.churn_day: int | None = None  # a former customer: the day its last term ended
 
     @property
     def customer(self) -> bool:
+        """It bought at some time (its contracts, deals and assets exist), paying or not now."""
         return self.story != NO_CONTRACT
+
+    @property
+    def paying(self) -> bool:
+        """A customer whose last term has not ended: it pays today."""
+        return self.customer and self.churn_day is None
 
 
 class Contract(NamedTuple):
@@ -137,6 +145,17 @@ class Ticket(NamedTuple):
     contact: int
 
 
+class Subscription(NamedTuple):
+    """What one customer pays for, as its story tells it: the world's own revenue truth
+    (``sandbox/world/revenue.py``), told apart from the CRM records projected from the bundle."""
+
+    start: int  # the first term's first day
+    end: int  # the last activated term's last day (in the past for a former customer)
+    seats: int
+    plans: tuple[tuple[int, int], ...]  # (edition, since day), in order: one plan at a time
+    addons: tuple[tuple[int, int, int], ...]  # (product, quantity, since day) of each recurring add-on
+
+
 class Bundle(NamedTuple):
     """Everything one account owns, canonical: what both projections are made from."""
 
@@ -147,7 +166,8 @@ class Bundle(NamedTuple):
     contacts: list[Contact]
     activities: list[Activity]
     tickets: list[Ticket]
-    contract_end: int | None  # the current contract's last day
+    contract_end: int | None  # the current contract's last day (the last one's, for a former customer)
+    subscription: Subscription | None = None  # None: never bought, or no deal recorded it
 
 
 def owner_email(first: str, last: str, i: int) -> str:

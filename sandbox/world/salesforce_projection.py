@@ -11,6 +11,15 @@ from sandbox.world.variant import SF_DEAL_KIND_FIELD, CrmVariant
 from sandbox.world.vocabulary import INDUSTRIES
 
 
+def _account_type(a: Account) -> str:
+    """The standard Account Type picklist: a former customer is "Other" (no standard value says churned)."""
+    if not a.customer:
+        return "Prospect"
+    if not a.paying:
+        return "Other"
+    return "Customer - Channel" if a.n % 10 == 3 else "Customer - Direct"
+
+
 class SalesforceProjection:
     """Canonical records → Salesforce REST records (``SalesforceStore.objects``)."""
 
@@ -27,6 +36,7 @@ class SalesforceProjection:
         if self.variant.sf_picklist != CrmVariant().sf_picklist:
             self.store.picklists[("Opportunity", "Type")] = self.variant.sf_picklist
         self.renames = renames
+        self.store.multi_currency = self.variant.sf_multi_currency
         self.users: list[str] = []
         self.counters: dict[str, int] = {}
         self.products: list[str] = []
@@ -118,14 +128,14 @@ class SalesforceProjection:
             "Website": f"https://www.{a.domain}",
             "Industry": industry,
             "NumberOfEmployees": a.employees,
-            "Type": ("Customer - Channel" if a.n % 10 == 3 else "Customer - Direct") if a.customer else "Prospect",
+            "Type": _account_type(a),
             "Workspace_Id__c": a.workspace,
-            "Seats_Purchased__c": a.seats if a.customer else 0,
+            "Seats_Purchased__c": a.seats if a.paying else 0,
             "Health_Rollup__c": a.health,
             "Do_Not_Contact__c": "do_not_contact" in a.overlays,
             "NPS__c": a.nps,
             "CSAT__c": a.csat,
-            "MRR_Rollup__c": mrr_of(a.tier, a.seats, a.customer),
+            "MRR_Rollup__c": mrr_of(a.tier, a.seats, a.paying),
             "Tier__c": tier_of(a.tier),
             "CreatedDate": created,
             "CreatedById": owner,
@@ -174,6 +184,7 @@ class SalesforceProjection:
                 "IsWon": d.stage == "Closed Won",
                 "CloseDate": day(d.close),
                 "Amount": float(d.amount),
+                **({"CurrencyIsoCode": "USD"} if self.variant.sf_multi_currency else {}),
                 "OwnerId": owner,
                 "CreatedDate": d_created,
                 "CreatedById": owner,

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sandbox.world.records import Subscription
 from sandbox.world.stores import AccountKey, AuthState, HubSpotStore, SalesforceStore, UsageStore
 from sandbox.world.variant import CrmVariant
 from sandbox.world.volumes import Volumes
@@ -36,6 +37,9 @@ class World:
     """Story name (:data:`STORIES`) → the account numbers dealt it: the answer key for tests and demos."""
     account_keys: list[AccountKey] = field(default_factory=list)
     """Account number → its Salesforce Account Id, HubSpot company id and workspace id."""
+    subscriptions: list[Subscription | None] = field(default_factory=list)
+    """Account number → what it pays for as its story tells it (None: no contract, or no deal recorded it):
+    the world's own MRR (:func:`sandbox.world.revenue.world_mrr`), independent of the CRM records."""
     crm_variant: CrmVariant = field(default_factory=CrmVariant)
     """How the CRMs are set up: their custom field names, picklist values and engagement ids."""
 

@@ -93,6 +93,7 @@ class SalesforceStore:
     # admin named otherwise, (sObject, stand-in name) → org name, and picklists with other values.
     field_renames: dict[tuple[str, str], str] = field(default_factory=dict)
     picklists: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    multi_currency: bool = False  # Opportunity has CurrencyIsoCode (sandbox.world.variant, sf_multi_currency)
     org_schema: Any = None  # the stand-in's describe of this org, built on first use
 
     def new_id(self, prefix: str) -> str:

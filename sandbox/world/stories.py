@@ -38,6 +38,9 @@ STORIES: Final[dict[str, str]] = {
     "new_child_account": "S14: a child account created in the last 30 days",
     "co_purchase_target": "S15: owns Analytics Pro but not Custom Dashboards, while most owners of "
     "Analytics Pro bought Custom Dashboards",
+    "churned": "M7, G9: a former customer, a standalone steady account in most blocks of 20: its last contract "
+    "ended 25–144 days ago without renewal (the renewal deal lost), Type Other / lifecyclestage other, no seats "
+    "purchased, every asset Obsolete, and its workspace back on the free tier",
     "inactive_owner": "routing: owned by the inactive owner (Salesforce IsActive false, HubSpot archived)",
 }
 """Every story a world carries, with where it shows in the data. ``World.stories`` lists the accounts."""

@@ -133,6 +133,9 @@ class CrmVariant:
     hs_deal_types: tuple[str, str, str, str] = HS_STANDARD_DEAL_TYPES
     hs_deal_kind_property: str | None = None
     hs_engagement_ids: EngagementIds = "disjoint"
+    sf_multi_currency: bool = False
+    """The org turned multi-currency on: Opportunity has ``CurrencyIsoCode`` (every deal in USD, the
+    corporate currency); off, the field does not exist at all, as in any single-currency org."""
 
     @classmethod
     def from_seed(cls, seed: int) -> CrmVariant:

@@ -201,13 +201,15 @@ def report(
         typer.Option("--html", help="write the report as one self-contained page (charts inline) to this file"),
     ] = None,
 ) -> int:
-    """Did it work? Per rule: accounts fired, tasks created, completed, declined, deals that followed,
-    won and revenue (M10), the over-selling watch (M11), and treated vs control: what the tasks caused
-    (the lift, with its 95 % interval). Reads only."""
+    """Did it work? First the period's revenue in plain words (NRR, GRR, expansion, churn, from the
+    CRM's won deals), then per rule: accounts fired, tasks created, completed, declined, deals that
+    followed, won and revenue (M10), the over-selling watch (M11), and treated vs control: what the
+    tasks caused (the lift, with its 95 % interval). ``--html``: all of it as one page. Reads only."""
 
     from rules.engine import decline_statuses
     from rules.lift import lift
     from rules.metrics import outcomes
+    from sync.cli.revenue import cross_sell_offers, headline, revenue_measures
     from sync.config import typed_rules
 
     loaded = read_config(config)
@@ -219,6 +221,7 @@ def report(
     system = settings.upsync.crm
     with open_store(settings, state, config) as store:
         tables = store.outcome_tables(system)
+        revenue_inputs = store.revenue_tables(system)
         ruleset = typed_rules(ruleset, store.crm_types(system))
     replay = now if as_of is not None else None  # a replay sees no outcome after its --as-of
     declines = decline_statuses(ruleset)
@@ -233,6 +236,16 @@ def report(
         contract_statuses=settings.features.activated_contract_statuses,
     )
     lifted = lift(tables, since=first, until=last, outcome_days=days, rule_ids=ruleset.ids, as_of=replay)
+    revenue, mrr = revenue_measures(
+        revenue_inputs,
+        settings.revenue,
+        first=first,
+        last=last,
+        as_of=now.date(),
+        statuses=settings.features.activated_contract_statuses,
+        offers=cross_sell_offers(tables, ruleset, first=first, last=last),
+        outcome_days=days,
+    )
     if html is not None:
         _write_page(
             html,
@@ -244,6 +257,8 @@ def report(
             rows=[*result.rules, *([result.total] if result.total else [])],
             tables=tables,
             lifted=lifted,
+            mrr=mrr,
+            currency=settings.revenue.currency,
         )
         return 0
     if as_json:
@@ -259,9 +274,11 @@ def report(
                 "total": result.total,
                 "overselling": jsonable(result.overselling),
                 "lift": lifted.to_dicts(),
+                "revenue": revenue,
             }
         )
         return 0
+    console.print(escape(headline(revenue)), highlight=False)
     print_outcomes(result, system=system, first=first, last=last, outcome_days=days)
     print_lift(lifted.to_dicts(), outcome_days=days)
     return 0
@@ -278,6 +295,8 @@ def _write_page(
     rows: list[dict[str, Any]],
     tables: Any,
     lifted: Any,
+    mrr: Any,
+    currency: str,
 ) -> None:
     """``report --html``: the page from the store's frames and this report's funnel; prints its path."""
     import polars as pl
@@ -295,6 +314,8 @@ def _write_page(
             funnel=pl.DataFrame(rows, schema=FUNNEL_SCHEMA),
             tables=tables,
             lift=lifted,
+            mrr=mrr,
+            currency=currency,
         )
     page = build_page(data)
     try:

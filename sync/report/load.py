@@ -7,7 +7,6 @@ from datetime import date, timedelta
 import polars as pl
 
 from core.tables import OutcomeTables
-from rules.revenue import MRR_SCHEMA
 from sync.report.data import ReportData
 from sync.report.measures import tasks_per_owner
 from sync.store import Store
@@ -16,16 +15,6 @@ __all__ = ["report_data"]
 
 HEALTH_DAYS = 365
 """Health bands are charted for the year up to the period's end."""
-
-
-def mrr_frame(store: Store, system: str) -> pl.DataFrame:
-    """MRR per account, month and product (:data:`rules.revenue.MRR_SCHEMA`).
-
-    STUB, the one place to replace: MRR built from the CRM's contracts, deals and line items is
-    issue 14's "revenue" part; until it lands the page shows its "no MRR yet" notes.
-    """
-    del store, system
-    return pl.DataFrame(schema=MRR_SCHEMA)
 
 
 def report_data(
@@ -38,11 +27,13 @@ def report_data(
     funnel: pl.DataFrame,
     tables: OutcomeTables,
     lift: pl.DataFrame,
+    mrr: pl.DataFrame,
     currency: str | None = None,
 ) -> ReportData:
     """Everything the page shows for tasks created ``first``..``last``: ``funnel`` is the report's
     own (:func:`rules.metrics.funnel`), ``tables`` the outcome frames it was computed from, ``lift``
-    the report's lift (:func:`rules.lift.lift`)."""
+    the report's lift (:func:`rules.lift.lift`), ``mrr`` the book's MRR in ``currency``
+    (:func:`sync.cli.revenue.book_mrr`)."""
     ledger = store.task_owners(system, since=first, until=last)
     return ReportData(
         system=system,
@@ -50,7 +41,7 @@ def report_data(
         last=last,
         outcome_days=outcome_days,
         currency=currency,
-        mrr=mrr_frame(store, system),
+        mrr=mrr,
         funnel=funnel,
         lift=lift,
         health=store.health_band_counts(system, since=last - timedelta(days=HEALTH_DAYS), until=last),

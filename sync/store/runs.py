@@ -88,6 +88,14 @@ class RunStore(StoreBase):
     def set_crm_types(self, system: str, types: Mapping[str, str]) -> None:
         self.set_meta(f"crm_types:{system}", json.dumps(dict(types), sort_keys=True))
 
+    def crm_schema(self, system: str) -> dict[str, str]:
+        """The CRM connector's schema notes as the last pull left them (``CrmConnector.schema_notes``)."""
+        raw = self.meta(f"crm_schema:{system}")
+        return {} if raw is None else dict(json.loads(raw))
+
+    def set_crm_schema(self, system: str, notes: Mapping[str, str]) -> None:
+        self.set_meta(f"crm_schema:{system}", json.dumps(dict(notes), sort_keys=True))
+
     def crm_labels(self, system: str) -> dict[str, str]:
         """The extra CRM fields' labels as the CRM shows them (feature → label), for task bodies."""
         raw = self.meta(f"crm_labels:{system}")

@@ -60,6 +60,7 @@ def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[
             nps = acc.get(f["nps"])
             if (
                 use
+                and acc[f["seats_purchased"]]  # none purchased (a former customer): no plan to outgrow
                 and use["seats_used"] >= threshold * acc[f["seats_purchased"]]
                 and users[acc["OwnerId"]]["IsActive"]
                 and not acc.get(f["do_not_contact"])
@@ -99,6 +100,7 @@ def seat_heavy(sb: Sandbox, crm: str, threshold: float = 0.8) -> dict[str, dict[
             nps = float(p[h["nps"]]) if p.get(h["nps"]) else None
             if (
                 use
+                and limit  # none purchased (a former customer): no plan to outgrow
                 and use["seats_used"] >= threshold * limit
                 and not owners[p["hubspot_owner_id"]]["archived"]
                 and p.get(h["do_not_contact"]) != "true"

@@ -79,7 +79,7 @@ def test_a_version_1_state_db_is_upgraded_in_place_keeping_its_rows(tmp_path: Pa
 
 
 def check_upgraded(store: Store) -> None:
-    assert store.schema_version() == SCHEMA_VERSION == 11  # v11_control_arm: the control group's records
+    assert store.schema_version() == SCHEMA_VERSION == 12  # v12_revenue_inputs: deal currency, line MRR and frequency
     [entry] = store.ledger("hubspot").values()
     assert (entry.key, entry.state, entry.crm_id, entry.attempts) == ("k1", LedgerState.confirmed, "301", 0)
     assert (entry.owner_id, entry.body, entry.held, entry.closed_at) == (None, None, None, None)  # v5 columns

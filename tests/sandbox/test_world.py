@@ -433,15 +433,13 @@ def test_both_crms_tell_the_same_story_of_every_account(world: World) -> None:
             assert p[prop] == ("" if account[name] is None else str(account[name]))
         assert account["CreatedDate"][:16] == p["createdate"][:16]
         assert per_account[key.salesforce_id] == per_company[key.hubspot_id]
-        current = [
+        # the current contract's end; a former customer's portal keeps its last contract's (past) end
+        ends = [
             c["EndDate"]
             for c in sf["Contract"].values()
-            if c["AccountId"] == key.salesforce_id
-            and c["Status"] == "Activated"
-            and c["StartDate"] <= str(TODAY)
-            and c["EndDate"] >= str(TODAY)
+            if c["AccountId"] == key.salesforce_id and c["Status"] == "Activated" and c["StartDate"] <= str(TODAY)
         ]
-        assert p["contract_end_date"] == (current[0] if current else "")
+        assert p["contract_end_date"] == max(ends, default="")
         parent = account["ParentId"]
         links = world.hubspot.associations.get(("companies", key.hubspot_id, "companies"), [])
         assert (parent is None) == (not links)
@@ -485,8 +483,8 @@ def test_usage_rows_come_in_the_api_order_one_per_workspace_and_day(world: World
     children = world.stories["group_child_without_contract"]
     assert unlinked == {f"ws-{n + 1:05d}" for n in children}  # the group companies' free workspaces
     for row in rows:
-        if row["workspace_id"] in accounts:
-            assert accounts[row["workspace_id"]]["Seats_Purchased__c"] == row["seats_limit"]
+        if row["workspace_id"] in accounts:  # a former customer (none purchased) is back on the free tier
+            assert (accounts[row["workspace_id"]]["Seats_Purchased__c"] or 5) == row["seats_limit"]
         else:
             assert row["seats_limit"] == 5  # the free tier
 
@@ -559,7 +557,9 @@ class Facts:
     contacts: list[tuple[int, str]] = field(default_factory=list)  # (days ago, department)
     activities: list[tuple[str, int]] = field(default_factory=list)  # (subject, days ago; < 0 ahead)
     tickets: list[tuple[int, bool, bool]] = field(default_factory=list)  # (days ago, open, escalated)
-    owned: set[str] = field(default_factory=set)
+    owned: set[str] = field(default_factory=set)  # products it has now (a former customer's have ended)
+    former: bool = False  # Type Other / lifecyclestage other: no standard value says churned
+    last_end: date | None = None  # the last activated contract's end, or the portal's contract end date
 
 
 def _days_ago(stamp: str) -> int:
@@ -579,12 +579,14 @@ def salesforce_facts(w: World) -> dict[int, Facts]:
         f.created_days_ago = _days_ago(a["CreatedDate"])
         f.health = a["Health_Rollup__c"]
         f.do_not_contact, f.nps, f.csat = a["Do_Not_Contact__c"], a["NPS__c"], a["CSAT__c"]
+        f.former = a["Type"] == "Other"
     for c in o["Contract"].values():
         f = facts[by_id[c["AccountId"]]]
         f.has_contract = True
         start, end = date.fromisoformat(c["StartDate"]), date.fromisoformat(c["EndDate"])
         if c["Status"] == "Activated":
             f.contract_starts.append(start)
+            f.last_end = max(end, f.last_end or end)
             if start <= TODAY <= end:
                 f.contract_end = end
     for p in o["Contact"].values():
@@ -626,6 +628,8 @@ def hubspot_facts(w: World) -> dict[int, Facts]:
         f.created_days_ago = _days_ago(p["createdate"])
         f.has_contract = p["contract_end_date"] != ""
         f.contract_end = date.fromisoformat(p["contract_end_date"]) if p["contract_end_date"] else None
+        f.last_end = f.contract_end
+        f.former = p["lifecyclestage"] == "other"
         f.health = float(p["health_rollup"])
         f.do_not_contact = {"true": True, "false": False}[p["do_not_contact"]]
         f.nps = float(p["nps_score"]) if p["nps_score"] else None
@@ -646,7 +650,9 @@ def hubspot_facts(w: World) -> dict[int, Facts]:
     products = {pid: p["properties"]["name"] for pid, p in objects["products"].items()}
     for lid, li in objects["line_items"].items():
         deal_id = links[("line_items", lid, "deals")][0][0]
-        if objects["deals"][deal_id]["properties"]["hs_is_closed_won"] == "true":
+        ends = li["properties"]["hs_recurring_billing_end_date"]
+        live = not ends or date.fromisoformat(ends) >= TODAY  # a one-off, or billed still
+        if objects["deals"][deal_id]["properties"]["hs_is_closed_won"] == "true" and live:
             company_of("deals", deal_id).owned.add(products[li["properties"]["hs_product_id"]])
     return facts
 
@@ -723,11 +729,18 @@ DETECTORS: dict[str, Detector] = {
         f.do_not_contact and _last(u, "seats_used", "seats_limit") and not any(e for _, _, e in f.tickets)
     ),
     "detractor": lambda f, u: f.nps is not None and 3 <= f.nps <= 5 and _last(u, "seats_used", "seats_limit"),
-    "renewal_due": lambda f, u: f.contract_end is not None and (f.contract_end - TODAY).days <= 90,
+    "renewal_due": lambda f, u: f.contract_end is not None and 0 <= (f.contract_end - TODAY).days <= 90,
     "group_child_without_contract": lambda f, u: f.parent and not f.has_contract and f.workspace is None,
     "new_child_account": lambda f, u: f.parent and f.created_days_ago <= 30,
     "co_purchase_target": lambda f, u: "Analytics Pro" in f.owned and "Custom Dashboards" not in f.owned,
     "inactive_owner": lambda f, u: not f.owner_active,
+    "churned": lambda f, u: (
+        f.former
+        and f.last_end is not None
+        and timedelta(days=25) <= TODAY - f.last_end <= timedelta(days=144)
+        and not f.owned - {"Onboarding Package", "Admin Training"}  # services stay bought, nothing else runs
+        and u[-1]["seats_limit"] == 5  # back on the free tier
+    ),
 }
 EXACT = (
     "seats_near_limit",
@@ -737,6 +750,7 @@ EXACT = (
     "co_purchase_target",
     "do_not_contact",
     "detractor",
+    "churned",
 )
 """Stories that no other account shows either: the data and the answer key agree both ways."""
 

@@ -108,7 +108,34 @@ class Accounts(Draw):
             a.health = round(low + (high - low) * r(), 1)
         self._allocate(accounts)
         self._surveys(accounts)
+        self._churn(accounts)
         return accounts
+
+    def _churn(self, accounts: list[Account]) -> None:
+        """One former customer per block of 20 where one fits (M7): a standalone steady customer with a
+        term behind it, neither a group's parent nor its child, whose last term ended 25–144 days ago
+        without renewal.
+
+        Drawn from :meth:`_hash`, never from ``self.rng``: the churn leaves every other account's draws alone."""
+        today = self.clock.today
+        for start in range(0, len(accounts), BLOCK):
+            block = accounts[start : start + BLOCK]
+            parents = {a.parent for a in block if a.parent is not None}
+            eligible = [
+                a
+                for a in block
+                if a.story == "steady"
+                and a.contracts >= 2
+                and a.n not in parents
+                and a.parent is None  # a group's former company would read as a group-expansion (S16) target
+                and not a.overlays - {"inactive_owner", "qbr_due"}
+            ]
+            if not eligible:
+                continue
+            h = self._hash(-4 * (start + 1) - 3)  # salt 3: apart from the survey overlays' 1 and 2
+            chosen = eligible[h % len(eligible)]
+            chosen.churn_day = today - 25 - (h >> 20) % 120
+            chosen.overlays.add("churned")
 
     def _surveys(self, accounts: list[Account]) -> None:
         """The CRM's survey and compliance facts: NPS, CSAT and the do_not_contact / detractor overlays.
@@ -151,18 +178,24 @@ class Accounts(Draw):
         size = [0.6 + 0.25 * EMPLOYEES.index(a.employees) / 2 for a in accounts]
         noise = [0.6 + 0.8 * r() for _ in accounts]
 
-        def share(total: int, weight: dict[str, float], minimum: dict[str, int]) -> list[int]:
+        def share(
+            total: int, weight: dict[str, float], minimum: dict[str, int], floor: Sequence[int] = ()
+        ) -> list[int]:
             weights = [weight.get(a.story, 1.0) * size[i] * noise[i] for i, a in enumerate(accounts)]
             minimums = [max((minimum.get(s, 0) for s in (a.story, *a.overlays)), default=0) for a in accounts]
+            if floor:
+                minimums = [max(m, f) for m, f in zip(minimums, floor, strict=True)]
             return _apportion(total, weights, minimums)
 
         # A new customer has exactly its first contract; a group company without one has none.
         no_history = {NO_CONTRACT: 0.0, **dict.fromkeys(NEW_CUSTOMER, 0.0)}
         contracts = share(v.total(v.contracts_per_account), no_history, dict.fromkeys(USAGE_STORIES, 1))
+        # a customer's deals record every term it paid for: the new business and each renewal
         deals = share(
             v.total(v.deals_per_account),
             {NO_CONTRACT: 0.3, "seats_near_limit": 1.3, "wau_rising": 1.3, "onboarding_stalled": 0.5},
             {},
+            contracts,
         )
         activities = share(
             v.total(v.activities_per_account),

@@ -16,7 +16,7 @@ from sandbox.world.generator.commerce import Commerce
 from sandbox.world.generator.people import People
 from sandbox.world.generator.workspaces import Workspaces
 from sandbox.world.hubspot_projection import HS_BASE, HS_RUNTIME_IDS, HubSpotProjection
-from sandbox.world.records import Account, Bundle
+from sandbox.world.records import Account, Bundle, Subscription
 from sandbox.world.salesforce_projection import SalesforceProjection
 from sandbox.world.state import World
 from sandbox.world.stores import AccountKey, HubSpotStore, SalesforceStore, UsageStore
@@ -44,6 +44,7 @@ class _Generator(Accounts, Commerce, People, Workspaces):
         self.usage = UsagePlan(self.clock, volumes.usage_days, mix(seed * 0x2545F4914F6CDD1D + 1))
         self.stories: dict[str, list[int]] = {name: [] for name in STORIES}
         self.keys: list[AccountKey] = []
+        self.subscriptions: list[Subscription | None] = []
 
     def run(self) -> World:
         accounts = self.plan()
@@ -56,13 +57,14 @@ class _Generator(Accounts, Commerce, People, Workspaces):
             bundle = self._bundle(a)
             for story in (a.story, *a.overlays):
                 self.stories[story].append(a.n)
-            if bundle.contract_end is not None and bundle.contract_end - self.clock.today <= 90:
+            if bundle.contract_end is not None and 0 <= bundle.contract_end - self.clock.today <= 90:
                 self.stories["renewal_due"].append(a.n)
             if self._co_purchase_target(bundle):
                 self.stories["co_purchase_target"].append(a.n)
             sf_account = self.sf.account_ids[a.n] if self.sf is not None else sf_id("001", a.n + 1)
             hs_company = str(HS_BASE["companies"] + a.n + 1)
             self.keys.append(AccountKey(sf_account, hs_company, a.workspace))
+            self.subscriptions.append(bundle.subscription)
             if self.sf is not None:
                 self.sf.account(a, bundle)
             if self.hs is not None:
@@ -80,6 +82,7 @@ class _Generator(Accounts, Commerce, People, Workspaces):
             volumes=self.v,
             stories={name: tuple(ids) for name, ids in self.stories.items()},
             account_keys=self.keys,
+            subscriptions=self.subscriptions,
             crm_variant=self.variant,
         )
 
@@ -116,12 +119,12 @@ class _Generator(Accounts, Commerce, People, Workspaces):
             a.created = clock.at(100 + int(self.rng.random() * 1400), 600)
         days_ago = 1 + int(self.rng.random() * 50)
         a.modified = max(a.created, clock.at(days_ago, int(self.rng.random() * DAY)))
-        deals, lines, assets = self._deals(a, contracts, current_end)
+        deals, lines, assets, subscription = self._deals(a, contracts, current_end)
         contacts = self._contacts(a)
         activities = self._activities(a, contacts, deals)
         tickets = self._tickets(a, contacts)
         self._workspace(a, assets, contacts)
-        return Bundle(contracts, deals, lines, assets, contacts, activities, tickets, current_end)
+        return Bundle(contracts, deals, lines, assets, contacts, activities, tickets, current_end, subscription)
 
 
 def build_world(

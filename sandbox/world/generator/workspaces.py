@@ -33,7 +33,7 @@ class Workspaces(Draw):
         r = rng.random
         days = self.v.usage_days
         story = a.story
-        seats = a.seats if a.customer else FREE_SEATS
+        seats = a.seats if a.paying else FREE_SEATS  # a former customer is back on the free tier
         near = (4 * seats + 4) // 5  # ceil(80%): the S5 line
         if story == "seats_near_limit":
             r1 = (0.82, 0.9, 0.97, 1.0)[int(r() * 4)]
@@ -55,9 +55,9 @@ class Workspaces(Draw):
         if story == "onboarding_stalled":
             used = (0.5, 0.5)
             last_used = max(1, min(round(seats * 0.5), near - 1))
-        storage_limit = STORAGE_LIMIT_GB[a.tier] if a.customer else FREE_STORAGE_GB
+        storage_limit = STORAGE_LIMIT_GB[a.tier] if a.paying else FREE_STORAGE_GB
         s1 = 0.82 + 0.13 * r() if story == "storage_near_limit" else 0.2 + 0.5 * r()
-        api_limit = API_LIMIT[a.tier] if a.customer else FREE_API_CALLS
+        api_limit = API_LIMIT[a.tier] if a.paying else FREE_API_CALLS
         c1 = 0.82 + 0.16 * r() if story == "api_near_limit" else 0.1 + 0.5 * r()
         integrations = 0 if story == "onboarding_stalled" else int(r() * 4)
         if story == "onboarded":
