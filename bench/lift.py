@@ -165,8 +165,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crm", choices=("salesforce", "hubspot"), default="salesforce")
     parser.add_argument("--variant", type=int, default=0)
-    parser.add_argument("--days", type=int, default=75)
-    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--accounts", type=int, default=1500)
     parser.add_argument("--control-share", type=float, default=0.5)
     parser.add_argument(
         "--name", help="the record's name: bench/results/lift-<crm>-<name>.json (default: effect / null)"
