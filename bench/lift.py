@@ -215,6 +215,7 @@ def main() -> int:
         "control_share": args.control_share if supported else None,
         "planted_effect": effect,
         "response": figures.get("response"),
+        "response_by_kind": figures.get("response_by_kind"),
         "world_check": world_check(figures["response"], args.p_task, args.p_base),
         "checks": checks,
         "verdict": "contains"
@@ -228,6 +229,7 @@ def main() -> int:
         "wall_seconds": round(time.monotonic() - began, 1),
         "cycle_seconds_mean": figures["cycle_seconds_mean"],
         "cycle_seconds_max": figures["cycle_seconds_max"],
+        "world_windows": figures.get("response_windows"),  # per window: its task, its deal
     }
     name = args.name or ("null" if effect == 0 else "effect")
     out = RESULTS / f"lift-{args.crm}-{name}.json"

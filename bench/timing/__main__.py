@@ -35,7 +35,7 @@ from sandbox.hubspot.edits import edit_as_user as hs_edit
 from sandbox.salesforce.edits import edit_as_user as sf_edit
 from sandbox.server import start_sandbox
 from sandbox.world import CrmVariant, upsync_config
-from sandbox.world.timeline import Responder, Response, TimelineWorld, plan_accounts, windows
+from sandbox.world.timeline import KINDS, Responder, Response, TimelineWorld, plan_accounts, windows
 from sync.store import Store
 
 HERE = Path(__file__).parent
@@ -208,6 +208,8 @@ def run(
         "cycle_seconds_mean": round(sum(cycle_seconds) / max(1, len(cycle_seconds)), 2),
         "cycle_seconds_max": round(max(cycle_seconds, default=0.0), 2),
         **({"response": responder.summary(days)} if responder is not None else {}),
+        **({"response_by_kind": {k: responder.summary(days, kind=k) for k in KINDS}} if responder else {}),
+        **({"response_windows": responder.truth()} if responder is not None else {}),
         **extra,
     }
 

@@ -109,6 +109,20 @@ def test_with_certainty_for_a_task_and_none_without_each_tasked_window_opens_one
     summary = r.summary(DAYS)
     assert summary["with_task"]["opportunity_rate"] == 1.0 and summary["with_task"]["expected_rate"] == 1.0
     assert summary["without_task"]["opportunity_rate"] == 0.0 and summary["realised_effect"] == 1.0
+    truth = r.truth()  # per window: its task and its deal, for the bench's record
+    rows = [dict(zip(truth["columns"], row, strict=True)) for row in truth["rows"]]
+    assert len(rows) == len(r.exposures)
+    assert all(
+        (row["opportunity_day"] is not None) == (row["account"] in tasked) for row in rows if row["first"] < DAYS
+    )
+
+
+def test_without_a_kind_map_any_upsync_task_on_the_account_answers_its_windows() -> None:
+    plans = [Plan(n=0, story="seat_pressure", seat_cross=20, used_base=0.74)]
+    r = Responder(plans, 80, Response(p_task=1.0, p_base=0.0, outcome_days=10))
+    start = r.exposures[0].window.start
+    opened = simulate(r, [SeenTask(0, "any-rule-at-all", start), SeenTask(1, "seats", start)], 80)
+    assert [(o.account, o.day) for o in opened] == [(0, start + 1)]
 
 
 def test_off_by_default_and_probabilities_checked() -> None:

@@ -186,8 +186,9 @@ class Responder:
         won = uniform(seed, "won", w.account, w.kind, w.start) < self.response.win_rate
         return Opening(w.account, w, day, kind, product, seats * price, seats, close, won)
 
-    def summary(self, days: int) -> dict[str, Any]:
-        """The realised effect, from the world alone, over windows whose exposure ended by day ``days − 1``.
+    def summary(self, days: int, *, kind: str | None = None) -> dict[str, Any]:
+        """The realised effect, from the world alone, over windows (of ``kind``, or all) whose exposure
+        ended by day ``days − 1``.
 
         ``with_task``: windows with the task on every exposed morning; ``without_task``: on none
         (the blocked and the missed, and the control arm once control groups land);
@@ -196,7 +197,7 @@ class Responder:
         the account had *any* new opportunity in those mornings (another window's or a plan deal):
         what a report that counts deals per account sees.
         """
-        matured = [e for e in self.exposures if e.last < days]
+        matured = [e for e in self.exposures if e.last < days and kind in (None, e.window.kind)]
         created = self.opportunity_days()
         groups: dict[str, list[Exposure]] = {"with_task": [], "without_task": [], "partly": []}
         for e in matured:
@@ -215,6 +216,19 @@ class Responder:
         out["opened"] = sum(e.opened is not None for e in self.exposures)
         out["won"] = sum(e.opened is not None and e.opened.won for e in self.exposures)
         return out
+
+    def truth(self) -> dict[str, Any]:
+        """Per window: what it was, when its task came, and what it opened (columns, then rows)."""
+        columns = ["account", "kind", "start", "end", "blocked_by", "first", "last", "task_days", "first_task_day"]
+        columns += ["opportunity_day", "deal_kind", "amount", "close", "won"]
+        rows = []
+        for e in self.exposures:
+            w, o = e.window, e.opened
+            row: list[Any] = [w.account, w.kind, w.start, w.end, w.blocked_by, e.first, e.last, e.task_days]
+            row.append(e.first_task_day)
+            row += [None] * 5 if o is None else [o.day, o.kind, o.amount, o.close, o.won]
+            rows.append(row)
+        return {"columns": columns, "rows": rows}
 
     def opportunity_days(self) -> dict[int, list[int]]:
         """Per account, the days a new opportunity appeared: the world's answers and the plan's deals."""
