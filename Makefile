@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-chaos bench-report bench-revenue report-screenshot clean
+.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-lift bench-chaos bench-report bench-revenue report-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bench: $(STAMP)           ## the benchmarks (bench/RESULTS.md); installs their e
 bench-timing: $(STAMP)    ## 61 days on a world that moves, both CRMs, three variants: windows hit, tasks outside (bench/RESULTS.md)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	for crm in salesforce hubspot; do for v in 0 1 2; do $(BIN)/python -m bench.timing --crm $$crm --variant $$v || exit 1; done; done
+
+bench-lift: $(STAMP)      ## the report's lift against the world's planted effect (0.40 vs 0.15) and with none (0.25 vs 0.25); CRM=hubspot to vary
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.lift --crm $(or $(CRM),salesforce) --p-task 0.4 --p-base 0.15; a=$$?; \
+	$(BIN)/python -m bench.lift --crm $(or $(CRM),salesforce) --p-task 0.25 --p-base 0.25; b=$$?; \
+	exit $$(( a > b ? a : b ))
 
 bench-chaos: $(STAMP)     ## 100 kill -9 per CRM, lost state, 2 and 3 replicas (bench/RESULTS.md); SEED=N to vary
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

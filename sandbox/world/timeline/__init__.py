@@ -28,10 +28,26 @@ escalated case (G5), and, for upsell kinds (not renewal or cross-sell), an upsel
 the 90 days before (G3). Windows of different kinds overlap on some accounts (seat pressure while
 a renewal opens), as in life. G2 (two offers a month) is scored on upsync's tasks, not planted:
 no account is dealt more than two windows opening within 30 days by design.
+
+**The world's answer** (``response.py``, off unless asked): a ripe window opens an opportunity
+with a configured chance over ``outcome_days``, higher when upsync's task for it is in the CRM
+(the planted effect the lift report is checked against).
 """
 
 from sandbox.world.timeline.plan import HISTORY, WAU_LEVEL, Plan, plan_accounts
 from sandbox.world.timeline.project import TimelineWorld
+from sandbox.world.timeline.response import Responder, Response
 from sandbox.world.timeline.truth import KINDS, Window, windows
 
-__all__ = ["HISTORY", "KINDS", "WAU_LEVEL", "Plan", "TimelineWorld", "Window", "plan_accounts", "windows"]
+__all__ = [
+    "HISTORY",
+    "KINDS",
+    "WAU_LEVEL",
+    "Plan",
+    "Responder",
+    "Response",
+    "TimelineWorld",
+    "Window",
+    "plan_accounts",
+    "windows",
+]

@@ -21,7 +21,9 @@ from sandbox.world.records import Account
 from sandbox.world.salesforce_projection import SalesforceProjection
 from sandbox.world.state import World
 from sandbox.world.stores import AccountKey, HubSpotStore, SalesforceStore, UsageStore
+from sandbox.world.timeline.answers import close_deal, open_deal, upsync_tasks
 from sandbox.world.timeline.plan import EXTRA_PRODUCTS, HISTORY, Contract, Deal, Plan
+from sandbox.world.timeline.response import Responder
 from sandbox.world.variant import DEAL_KINDS, CrmVariant
 from sandbox.world.volumes import Volumes
 
@@ -49,8 +51,13 @@ def events(plan: Plan) -> Iterator[Event]:
 class TimelineWorld:
     """A :class:`World` in one CRM, moved day by day through :meth:`advance`."""
 
-    def __init__(self, plans: list[Plan], *, crm: str, start: date, variant: CrmVariant) -> None:
+    def __init__(
+        self, plans: list[Plan], *, crm: str, start: date, variant: CrmVariant, responder: Responder | None = None
+    ) -> None:
         self.plans = plans
+        self.responder = responder  # the world's answer to upsync's tasks (None: it does not answer)
+        self.answered = 0  # the next day the responder has not yet seen
+        self.opportunities: dict[tuple[int, str, int], str] = {}  # a window's answer → its deal's id
         self.crm = crm
         self.start = start
         self.variant = variant
@@ -119,6 +126,8 @@ class TimelineWorld:
         """Bring the stores to the morning of ``day``: its events and the usage rows of the day before
         are in, and the stand-ins' clock reads ``day`` 09:00 (everything upsync wrote stays)."""
         self._publish(until=day - 1, stamp_day=day)
+        if self.responder is not None:
+            self._respond(day)
         self.world.anchor = self.at(day, 9)
         self.world.started = time.monotonic()
 
@@ -142,6 +151,20 @@ class TimelineWorld:
                         rows.append(_row(p, self.start + timedelta(days=day), u, updated))
             self.usage_day = max(self.usage_day, until + 1)
 
+    def _respond(self, day: int) -> None:
+        """The mornings up to ``day``: deals the responder closes, then the ones it opens (06:00)."""
+        assert self.responder is not None
+        with self.world.salesforce.lock, self.world.hubspot.lock:
+            tasks = upsync_tasks(self)
+            for d in range(max(self.answered, 0), day + 1):
+                closes, opens = self.responder.step(d, tasks)
+                stamp = self.at(d, EVENT_HOUR)
+                for o in closes:
+                    close_deal(self, o, stamp)
+                for o in opens:
+                    open_deal(self, o, stamp)
+        self.answered = max(self.answered, day + 1)
+
     def day_text(self, day: int) -> str:
         return (self.start + timedelta(days=day)).isoformat()
 
@@ -157,7 +180,7 @@ class TimelineWorld:
         if what == "account":
             store.table("Account")[acc_id] = {
                 "Id": acc_id,
-                "Name": _name(p),
+                "Name": display_name(p),
                 "ParentId": None,
                 "Website": f"https://www.{_domain(p)}",
                 "Industry": "Technology",
@@ -180,7 +203,7 @@ class TimelineWorld:
             row["LastModifiedDate"] = row["SystemModstamp"] = stamp
         elif what == "contract":
             c: Contract = detail
-            cid = self._sf_next("800")
+            cid = self.sf_next("800")
             store.table("Contract")[cid] = {
                 "Id": cid,
                 "AccountId": acc_id,
@@ -194,12 +217,12 @@ class TimelineWorld:
             }
         elif what == "deal":
             d: Deal = detail
-            oid = self._sf_next("006")
+            oid = self.sf_next("006")
             created = sf_time(self.at(day - 21, 10))
             store.table("Opportunity")[oid] = {
                 "Id": oid,
                 "AccountId": acc_id,
-                "Name": f"{_name(p)} - {d.product}",
+                "Name": f"{display_name(p)} - {d.product}",
                 "Type": self.variant.sf_opportunity_types[DEAL_KINDS.index(d.kind)],
                 "StageName": "Closed Won" if d.won else "Closed Lost",
                 "IsClosed": True,
@@ -212,7 +235,7 @@ class TimelineWorld:
             }
             if not d.won:
                 return
-            lid = self._sf_next("00k")
+            lid = self.sf_next("00k")
             store.table("OpportunityLineItem")[lid] = {
                 "Id": lid,
                 "OpportunityId": oid,
@@ -226,7 +249,7 @@ class TimelineWorld:
             }
             if d.kind == "renewal":
                 return
-            aid = self._sf_next("02i")
+            aid = self.sf_next("02i")
             store.table("Asset")[aid] = {
                 "Id": aid,
                 "AccountId": acc_id,
@@ -241,7 +264,7 @@ class TimelineWorld:
                 **stamps,
             }
         elif what == "case_open":
-            case_id = self._sf_next("500")
+            case_id = self.sf_next("500")
             self.cases[p.n] = case_id
             store.table("Case")[case_id] = {
                 "Id": case_id,
@@ -262,7 +285,7 @@ class TimelineWorld:
             row.update({"Status": "Closed", "IsClosed": True, "ClosedDate": stamp})
             row["LastModifiedDate"] = row["SystemModstamp"] = stamp
 
-    def _sf_next(self, prefix: str) -> str:
+    def sf_next(self, prefix: str) -> str:
         store = self.world.salesforce
         n = max(self.sf_counters.get(prefix, 0), store.counters.get(prefix, 0)) + 1
         self.sf_counters[prefix] = store.counters[prefix] = n
@@ -277,7 +300,7 @@ class TimelineWorld:
         did, lid = hs.next_id("deals"), hs.next_id("line_items")
         props = {
             "hs_object_id": did,
-            "dealname": f"{_name(p)} - {c.product} subscription",
+            "dealname": f"{display_name(p)} - {c.product} subscription",
             "dealtype": self.variant.hs_deal_types[DEAL_KINDS.index("renewal")],
             "dealstage": HS_STAGE["Closed Won"],
             "pipeline": "default",
@@ -315,7 +338,7 @@ class TimelineWorld:
         if what == "account":
             props = {
                 "hs_object_id": company,
-                "name": _name(p),
+                "name": display_name(p),
                 "domain": _domain(p),
                 "hubspot_owner_id": owner,
                 "industry": "COMPUTER_SOFTWARE",
@@ -351,7 +374,7 @@ class TimelineWorld:
             stage = "Closed Won" if d.won else "Closed Lost"
             props = {
                 "hs_object_id": did,
-                "dealname": f"{_name(p)} - {d.product}",
+                "dealname": f"{display_name(p)} - {d.product}",
                 "dealtype": self.variant.hs_deal_types[DEAL_KINDS.index(d.kind)],
                 "dealstage": HS_STAGE[stage],
                 "pipeline": "default",
@@ -411,7 +434,7 @@ def _ws(p: Plan) -> str:
     return f"ws-{p.n + 1:05d}"
 
 
-def _name(p: Plan) -> str:
+def display_name(p: Plan) -> str:
     return f"Timeline Customer {p.n + 1:04d}"
 
 
