@@ -47,7 +47,7 @@ treated arm; the bench lifts it so that only the control groups decide who gets 
 
 def lift_rules(share: float) -> str:
     """The timing rules, each with ``control_share = share``."""
-    text = (HERE / "rules.toml").read_text()
+    text = re.sub(r"^control_share = .*\n", "", (HERE / "rules.toml").read_text(), flags=re.M)  # the timing bench's 0
     return re.sub(r"^(\[\[rules\]\][^\n]*\n)", rf"\1control_share = {share}\n", text, flags=re.M)
 
 
