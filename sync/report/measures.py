@@ -52,23 +52,25 @@ class Headline:
     tasks: int
 
 
-def _window(months: list[date], last: date) -> tuple[date, date] | None:
-    """The trailing year (or all there is) ending at the last month with MRR up to ``last``."""
+def _window(months: list[date], first: date, last: date) -> tuple[date, date] | None:
+    """The report's period as the text report reads it: from the month before ``first``'s (or the
+    first month with MRR) to the last month with MRR up to ``last``."""
     until = date(last.year, last.month, 1)
     upto = [m for m in months if m <= until]
     if len(upto) < 2:
         return None
     end = upto[-1]
-    start = max(upto[0], add_months(end, -TREND_MONTHS))
-    return start, end
+    start = max(upto[0], add_months(date(first.year, first.month, 1), -1))
+    return (start, end) if start < end else (upto[-2], end)
 
 
-def headline(mrr: pl.DataFrame, funnel: pl.DataFrame, *, last: date) -> Headline:
-    """Retention over the trailing year to ``last`` and the funnel's total: tasks, deals won, revenue."""
+def headline(mrr: pl.DataFrame, funnel: pl.DataFrame, *, first: date, last: date) -> Headline:
+    """Retention over the report's period (the same as the text report's headline) and the
+    funnel's total: tasks, deals won, revenue."""
     total = funnel.filter(pl.col("rule_id") == "TOTAL")
     row = total.row(0, named=True) if total.height else {}
     revenue, won, tasks = float(row.get("revenue") or 0.0), int(row.get("won") or 0), int(row.get("tasks") or 0)
-    window = _window(_months(mrr), last)
+    window = _window(_months(mrr), first, last)
     if window is None:
         note = "No MRR yet" if mrr.is_empty() else "MRR for one month only: retention needs two"
         return Headline(None, None, None, note, revenue, won, tasks)

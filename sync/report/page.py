@@ -250,7 +250,7 @@ def build_page(data: ReportData, *, title: str | None = None) -> str:
     """The whole page as one HTML string (UTF-8, no external reference)."""
     currencies = data.mrr.get_column("currency").drop_nulls().unique().to_list()
     currency = data.currency or (currencies[0] if len(currencies) == 1 else None)
-    h = headline(data.mrr, data.funnel, last=data.last)
+    h = headline(data.mrr, data.funnel, first=data.first, last=data.last)
     builders: tuple[Callable[[], str], ...] = (
         lambda: _headline(h, data, currency),
         lambda: _trend(data),
