@@ -128,3 +128,32 @@ def test_hubspot_serves_what_hubspot_computes_for_recurring_line_items(sandbox: 
             assert float(p["hs_mrr"]) == pytest.approx(float(p["amount"]) / 12)
             assert p["hs_recurring_billing_start_date"] <= p["hs_recurring_billing_end_date"]
     assert {d["properties"]["deal_currency_code"] for d in objects["deals"].values()} == {"USD"}
+
+
+@pytest.mark.parametrize("crm", ["salesforce"])
+def test_the_html_report_from_a_pulled_store_leads_with_the_same_retention(
+    tmp_path: Path, sandbox: Sandbox, crm: str
+) -> None:
+    from bench.browser import INSTALL_HINT, find_chromium, open_report
+    from sync.report.fmt import pct
+
+    revenue = _report(tmp_path, sandbox, crm)
+    config = tmp_path / f"config-{crm}.toml"
+    page_file = tmp_path / "report.html"
+    args = ("--from", FROM.isoformat(), "--to", TO.isoformat(), "--as-of", (ANCHOR + timedelta(hours=1)).isoformat())
+    done = subprocess.run(
+        upsync_cmd("report", "--html", str(page_file), "--config", str(config), *args),
+        env=sandbox_env(sandbox),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(page_file) in done.stdout.replace("\n", "")
+    if find_chromium() is None:
+        pytest.fail(INSTALL_HINT)
+    with open_report(page_file) as opened:
+        headline = opened.page.inner_text("#headline")
+    assert pct(revenue["nrr"]) in headline and pct(revenue["grr"]) in headline
+    drawn = {c["name"] for c in opened.charts if c["marks"] > 0}
+    assert {"trend", "bridge", "health"} <= drawn  # a dry run wrote no task: funnel and lift are said in words
+    assert opened.console_errors == [] and opened.requests == []
