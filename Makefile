@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e chaos sandbox bench bench-timing bench-lift bench-chaos bench-report bench-revenue report-screenshot clean
+.PHONY: demo test browser lint unit e2e chaos sandbox bench bench-timing bench-lift bench-chaos bench-report bench-revenue report-screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)            ## the sandbox + one cycle against Salesforce and HubSpot, tasks printed
 	$(BIN)/upsync demo
 
-test: lint $(STAMP)       ## everything CI runs: lint, types, import contracts, all tests
+test: lint browser $(STAMP)  ## everything CI runs: lint, types, import contracts, all tests
 	$(BIN)/pytest
+
+browser:                  ## Debian's Chromium, for the test that opens the HTML report (installed once, if missing)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
