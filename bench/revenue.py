@@ -16,6 +16,9 @@ add-ons at a fraction of the plan's price.
   size bands, owner one of 250 reps, cohort the first month paid (``cohorts``);
 - **headline**: ``measures`` for the whole book over the last 12 months with a CAC, and the
   cross-sell conversion of 20,000 offers;
+- **records**: the MRR frame itself from CRM-shaped records (``rules.mrr.mrr_by_month``): per
+  account two yearly contracts, a new-business deal (plan and add-ons) and a renewal deal re-quoting
+  them, a mid-term upgrade for a third of them, a one-off service line; 24 months;
 - **all**: every part above in one process: the target (≤ 30 s, ≤ 1.5 GB).
 """
 
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from rules.mrr import MrrParams, mrr_by_month
 from rules.revenue import MRR_SCHEMA, monthly_bridge
 from rules.revenue_groups import cohorts, retention_by
 from rules.revenue_offers import measures
@@ -43,7 +47,8 @@ from rules.revenue_offers import measures
 ROOT = Path(__file__).resolve().parents[1]
 MONTHS = pl.date_range(date(2024, 7, 1), date(2026, 6, 1), "1mo", eager=True)
 PRODUCTS = ["Core", "Analytics", "Automation", "API"]
-PARTS = ["bridge", "segment", "owner", "cohort", "headline"]
+PARTS = ["records", "bridge", "segment", "owner", "cohort", "headline"]
+RECORDS = ("opportunities", "line_items", "products", "contracts")
 
 
 def rss_mb() -> float:
@@ -101,9 +106,107 @@ def synth(n: int, *, seed: int = 14) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     return mrr, accounts, offers
 
 
-def _parts(mrr: pl.DataFrame, accounts: pl.DataFrame, offers: pl.DataFrame) -> dict[str, Callable[[], Any]]:
+def synth_records(n: int, *, seed: int = 15) -> dict[str, pl.DataFrame]:
+    """CRM-shaped records of ``n`` accounts (the frames ``mrr_by_month`` reads), built column-wise."""
+    rng = np.random.default_rng(seed)
+    account = pl.Series([f"a{i:06d}" for i in range(n)])
+    start = pl.Series(MONTHS.gather(rng.integers(0, 12, n))).dt.offset_by(
+        pl.Series(rng.integers(0, 28, n)).cast(pl.String) + "d"
+    )
+    renew = start.dt.offset_by("1y")
+    renewed = rng.random(n) < 0.85
+    contracts = pl.DataFrame(
+        {
+            "account_id": pl.concat([account, account.filter(renewed)]),
+            "status": "Activated",
+            "start_date": pl.concat([start, renew.filter(renewed)]),
+            "end_date": pl.concat(
+                [renew.dt.offset_by("-1d"), renew.filter(renewed).dt.offset_by("1y").dt.offset_by("-1d")]
+            ),
+        }
+    )
+    upgraded = rng.random(n) < 0.3
+    deals = pl.DataFrame(
+        {
+            "crm_id": pl.concat(
+                [account + "-new", (account + "-renewal").filter(renewed), (account + "-upgrade").filter(upgraded)]
+            ),
+            "account_id": pl.concat([account, account.filter(renewed), account.filter(upgraded)]),
+            "is_won": True,
+            "close_date": pl.concat([start, renew.filter(renewed), start.dt.offset_by("5mo").filter(upgraded)]),
+            "currency": "JPY",
+        }
+    )
+    seats = rng.integers(5, 200, n).astype(float)
+    addons = rng.random((n, 3)) < 0.35
+    rows: list[pl.DataFrame] = []
+    for deal, keep in (("-new", np.ones(n, bool)), ("-renewal", renewed)):
+        rows.append(
+            pl.DataFrame(
+                {
+                    "opportunity_id": (account + deal).filter(keep),
+                    "product_id": "plan-team",
+                    "total_price": (seats * 2_400)[keep],
+                }
+            )
+        )
+        for k in range(3):
+            has = keep & addons[:, k]
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "opportunity_id": (account + deal).filter(has),
+                        "product_id": f"addon-{k}",
+                        "total_price": (seats * 600 * (k + 1))[has],
+                    }
+                )
+            )
+    rows.append(
+        pl.DataFrame(
+            {
+                "opportunity_id": (account + "-upgrade").filter(upgraded),
+                "product_id": "plan-business",
+                "total_price": (seats * 4_800)[upgraded],
+            }
+        )
+    )
+    rows.append(
+        pl.DataFrame(
+            {"opportunity_id": account + "-new", "product_id": "onboarding", "total_price": np.full(n, 300_000.0)}
+        )
+    )
+    lines = (
+        pl.concat(rows)
+        .with_row_index("crm_id")
+        .with_columns(
+            pl.col("crm_id").cast(pl.String),
+            *(pl.lit(None, dtype=pl.Date).alias(c) for c in ("service_date", "term_start", "term_end")),
+            pl.lit(None, dtype=pl.Float64).alias("mrr"),
+            pl.lit(None, dtype=pl.String).alias("billing_frequency"),
+        )
+    )
+    products = pl.DataFrame(
+        {
+            "crm_id": ["plan-team", "plan-business", "addon-0", "addon-1", "addon-2", "onboarding"],
+            "name": ["Team", "Business", "Analytics", "Automation", "API", "Onboarding"],
+            "family": ["Platform", "Platform", "Add-on", "Add-on", "Add-on", "Services"],
+        }
+    )
+    return {"opportunities": deals, "line_items": lines, "products": products, "contracts": contracts}
+
+
+def _from_records(records: dict[str, pl.DataFrame]) -> int:
+    params = MrrParams(currency="JPY", plan_families=("Platform",), one_off_families=("Services",))
+    frame = mrr_by_month(**records, first=MONTHS[0], last=MONTHS[-1], as_of=MONTHS[-1], params=params)
+    return frame.height
+
+
+def _parts(
+    mrr: pl.DataFrame, accounts: pl.DataFrame, offers: pl.DataFrame, records: dict[str, pl.DataFrame]
+) -> dict[str, Callable[[], Any]]:
     start, end = MONTHS[12], MONTHS[-1]
     return {
+        "records": lambda: _from_records(records),
         "bridge": lambda: monthly_bridge(mrr).height,
         "segment": lambda: retention_by(mrr, accounts.select("account", "segment"), start=start, end=end).height,
         "owner": lambda: retention_by(mrr, accounts.select("account", "owner_id"), start=start, end=end).height,
@@ -118,16 +221,18 @@ def run(part: str, data: Path) -> dict[str, Any]:
     """One part (or ``all``) in this process, over the frames in ``data``."""
     mrr = pl.read_parquet(data / "mrr.parquet")
     accounts, offers = pl.read_parquet(data / "accounts.parquet"), pl.read_parquet(data / "offers.parquet")
+    records = {name: pl.read_parquet(data / f"{name}.parquet") for name in RECORDS}
     result: dict[str, Any] = {
         "part": part,
         "accounts": accounts.height,
         "mrr_rows": mrr.height,
+        "line_items": records["line_items"].height,
         "months": mrr.get_column("month").n_unique(),
         "rss_after_inputs_mb": round(rss_mb()),
     }
     seconds: dict[str, float] = {}
     cpu_before = _cpu()
-    for name, compute in _parts(mrr, accounts, offers).items():
+    for name, compute in _parts(mrr, accounts, offers, records).items():
         if part not in (name, "all"):
             continue
         began = time.perf_counter()
@@ -161,6 +266,8 @@ def main() -> None:
         began = time.perf_counter()
         args.data.mkdir(parents=True, exist_ok=True)
         for name, frame in zip(("mrr", "accounts", "offers"), synth(args.accounts), strict=True):
+            frame.write_parquet(args.data / f"{name}.parquet")
+        for name, frame in synth_records(args.accounts).items():
             frame.write_parquet(args.data / f"{name}.parquet")
         print(f"synthetic book of {args.accounts:,} accounts in {time.perf_counter() - began:.1f} s")
         return
