@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sandbox.world.catalogue import HS_STAGE
 from sandbox.world.formats import hs_time, sf_id, sf_time
 from sandbox.world.hubspot_projection import HS_BASE
+from sandbox.world.stores import HubSpotStore
 from sandbox.world.timeline.response import Opening, SeenTask
 from sandbox.world.variant import DEAL_KINDS
 
@@ -122,7 +123,7 @@ def close_deal(tw: TimelineWorld, o: Opening, stamp: datetime) -> None:
                 "SystemModstamp": at,
             }
         return
-    hs, at, hstore = tw.hs, hs_time(stamp), tw.world.hubspot
+    at, hstore = hs_time(stamp), tw.world.hubspot
     obj = hstore.table("deals")[oid]
     obj["properties"].update(
         {
@@ -135,16 +136,24 @@ def close_deal(tw: TimelineWorld, o: Opening, stamp: datetime) -> None:
     )
     obj["updatedAt"] = at
     if o.won:
-        lid = hs.next_id("line_items")
-        line = {
-            "hs_object_id": lid,
-            "name": o.product,
-            "hs_product_id": tw.hs_products[o.product],
-            "quantity": str(o.seats),
-            "price": str(o.amount // max(1, o.seats)),
-            "amount": str(o.amount),
-            "createdate": at,
-            "hs_lastmodifieddate": at,
-        }
-        hstore.table("line_items")[lid] = hs.obj(lid, line, at, at)
-        hstore.associations[("line_items", lid, "deals")] = [(oid, 20)]
+        hs_won_line(tw, hstore, oid, o.product, o.seats, o.amount, at)
+
+
+def hs_won_line(
+    tw: TimelineWorld, hstore: HubSpotStore, deal: str, product: str, seats: int, amount: int, at: str
+) -> None:
+    """A won HubSpot deal's line item (its revenue), associated with the deal."""
+    hs = tw.hs
+    lid = hs.next_id("line_items")
+    line = {
+        "hs_object_id": lid,
+        "name": product,
+        "hs_product_id": tw.hs_products[product],
+        "quantity": str(seats),
+        "price": str(amount // max(1, seats)),
+        "amount": str(amount),
+        "createdate": at,
+        "hs_lastmodifieddate": at,
+    }
+    hstore.table("line_items")[lid] = hs.obj(lid, line, at, at)
+    hstore.associations[("line_items", lid, "deals")] = [(deal, 20)]

@@ -21,7 +21,7 @@ from sandbox.world.records import Account
 from sandbox.world.salesforce_projection import SalesforceProjection
 from sandbox.world.state import World
 from sandbox.world.stores import AccountKey, HubSpotStore, SalesforceStore, UsageStore
-from sandbox.world.timeline.answers import close_deal, open_deal, upsync_tasks
+from sandbox.world.timeline.answers import close_deal, hs_won_line, open_deal, upsync_tasks
 from sandbox.world.timeline.plan import EXTRA_PRODUCTS, HISTORY, Contract, Deal, Plan
 from sandbox.world.timeline.response import Responder
 from sandbox.world.variant import DEAL_KINDS, CrmVariant
@@ -389,19 +389,7 @@ class TimelineWorld:
             store.table("deals")[did] = hs.obj(did, props, created, stamp)
             store.associations[("deals", did, "companies")] = [(company, 5)]
             if d.won:
-                lid = hs.next_id("line_items")
-                props = {
-                    "hs_object_id": lid,
-                    "name": d.product,
-                    "hs_product_id": self.hs_products[d.product],
-                    "quantity": str(d.seats),
-                    "price": str(d.amount // max(1, d.seats)),
-                    "amount": str(d.amount),
-                    "createdate": stamp,
-                    "hs_lastmodifieddate": stamp,
-                }
-                store.table("line_items")[lid] = hs.obj(lid, props, stamp, stamp)
-                store.associations[("line_items", lid, "deals")] = [(did, 20)]
+                hs_won_line(self, store, did, d.product, d.seats, d.amount, stamp)
         elif what == "case_open":
             tid = hs.next_id("tickets")
             self.cases[p.n] = tid
