@@ -51,6 +51,20 @@ def lift_rules(share: float) -> str:
     return re.sub(r"^(\[\[rules\]\][^\n]*\n)", rf"\1control_share = {share}\n", text, flags=re.M)
 
 
+def dump(record: Any, indent: int = 0) -> str:
+    """JSON, indented, but a long list (the world's windows, the report's rows) one line per item."""
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(record, dict) and record:
+        items = (f"{inner}{json.dumps(k)}: {dump(v, indent + 2)}" for k, v in record.items())
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(record, list) and len(record) > 20:
+        items = (f"{inner}{json.dumps(v, separators=(',', ':'))}" for v in record)
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    if isinstance(record, list) and record:
+        return "[\n" + ",\n".join(f"{inner}{dump(v, indent + 2)}" for v in record) + f"\n{pad}]"
+    return json.dumps(record)
+
+
 def control_groups_supported(rules: str, crm: str) -> tuple[bool, str]:
     """Whether this upsync's rules accept ``control_share`` (``upsync validate`` on the rules alone)."""
     url = 'instance_url = "https://sf.invalid"' if crm == "salesforce" else 'base_url = "https://hs.invalid"'
@@ -233,7 +247,7 @@ def main() -> int:
     }
     name = args.name or ("null" if effect == 0 else "effect")
     out = RESULTS / f"lift-{args.crm}-{name}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    out.write_text(dump(record) + "\n")
     print(json.dumps({k: record[k] for k in ("response", "world_check", "checks", "verdict")}, indent=2))
     print(table(record))
     print(f"record: {out}")
