@@ -21,6 +21,7 @@ class Considered:
     todo: list[TaskIntent] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     adopted: list[Adoption] = field(default_factory=list)
+    control: list[TaskIntent] = field(default_factory=list)  # the rule's control group: no task, measured
     settled: bool = False
     open: bool = False  # its task is written and still open
 

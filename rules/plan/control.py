@@ -8,22 +8,26 @@ day, the renewal date…), so the decision is the same on every cycle, replica a
 after a lost state: a control account never gets that window's task. ``sha256`` rather than
 ``hash()``, which Python salts per process.
 
-The decision comes before budgets and G2 (a control account consumes neither), and only where a
-task would be written fresh: a key the ledger or the CRM already holds is treated, whatever the
-hash says (the share was raised after the task was written, e.g.).
+Only where a task would be written fresh is drawn: a key the ledger or the CRM already holds is
+treated, whatever the hash says (the share was raised after the task was written, e.g.). A drawn
+account is kept in the control group only if its task would be created now, past the cycle's
+cap (G2) and the owner's budget, and it consumes neither: both arms are then the accounts that
+would get the task, and the lift compares like with like. (Drawn before those checks, the control
+arm would keep the accounts another rule's task had just capped, which the treated arm loses:
+accounts with more going on, more deals, a lift biased down.)
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from datetime import date
 
-from core.records import Action, CrmTask, LedgerEntry
-from rules.plan.choose import Considered, skip
+from core.records import Action, CrmTask, LedgerEntry, TaskIntent
+from rules.plan.choose import Considered
 from rules.plan.values import ControlRecord, TaskRule
 
-__all__ = ["control_reason", "hold_out", "in_control", "unit_share"]
+__all__ = ["control_reason", "hold_out", "in_control", "kept_out", "unit_share"]
 
 _SCALE = float(1 << 64)
 
@@ -46,33 +50,38 @@ def control_reason(rule_id: str, share: float) -> str:
 
 def hold_out(
     found: Considered,
-    action: Action,
     rule: TaskRule,
     *,
     ledger: Mapping[str, LedgerEntry],
     tasks: Mapping[str, CrmTask],
     written: Container[tuple[str, str, str]],
-    day: date,
-) -> list[ControlRecord]:
-    """Move a control account's fresh intents out of ``found.todo`` into its skips, and return
-    the control records to keep (one per window). ``written``: (account, rule, window) of every
-    ledger row: a window with any task of the rule (a sequence's earlier step) is treated."""
+) -> None:
+    """Move a control account's fresh intents out of ``found.todo`` into ``found.control`` (the
+    planner keeps them without a task if they would be created now). ``written``: (account, rule,
+    window) of every ledger row: a window with any task of the rule (a sequence's earlier step) is
+    treated."""
     if rule.control_share <= 0 or not found.todo:
-        return []
-    kept, records = [], []
+        return
+    kept = []
     for intent in found.todo:
         unit = (intent.account_id, rule.id, intent.window)
         fresh = intent.key not in ledger and intent.key not in tasks and unit not in written
         if fresh and in_control(intent.account_id, rule.id, intent.window, rule.control_share):
-            found.skips.append(skip(intent, control_reason(rule.id, rule.control_share)))
-            record = ControlRecord(
-                system=action.system, rule_id=rule.id, account_id=intent.account_id, period=intent.window, day=day
-            )
-            if record not in records:
-                records.append(record)
+            found.control.append(intent)
         else:
             kept.append(intent)
     found.todo = kept
     if not kept and not found.open:
         found.settled = True  # under tasks_per = "account" the next ripe rule may have the account
+
+
+def kept_out(action: Action, rule: TaskRule, intents: Sequence[TaskIntent], day: date) -> list[ControlRecord]:
+    """The control records of a rule's control intents that would have been created now (one per window)."""
+    records: list[ControlRecord] = []
+    for intent in intents:
+        record = ControlRecord(
+            system=action.system, rule_id=rule.id, account_id=intent.account_id, period=intent.window, day=day
+        )
+        if record not in records:
+            records.append(record)
     return records

@@ -21,7 +21,7 @@ from core.records import (
 )
 from rules.nba import owner_line
 from rules.plan.choose import Considered, capped, consider, ordered, skip, skip_rule
-from rules.plan.control import hold_out
+from rules.plan.control import control_reason, hold_out, kept_out
 from rules.plan.fields import landed_fields, plan_fields, who_edited
 from rules.plan.keys import CALENDAR, anchored_period, identify, legacy_key, op_key, period_of, recent_periods
 from rules.plan.stages import current_stage
@@ -281,13 +281,10 @@ def plan_changes(
         intents = [t for t in intents if t.key not in seen]
         seen.update(t.key for t in intents)
         found = consider(action, rule, intents, held_why, ledger, state, stray_keys, open_by_pair)
-        # the control group is decided before budgets and G2: a control account consumes neither
-        controls.extend(
-            hold_out(found, action, rule, ledger=ledger, tasks=state.tasks, written=units, day=as_of.date())
-        )
+        hold_out(found, rule, ledger=ledger, tasks=state.tasks, written=units)  # drawn; kept below if due now
         adopted.extend(found.adopted)
         considered.append((action, rule, found))
-    candidates: list[tuple[Action, TaskRule, list[TaskIntent]]] = []
+    candidates: list[tuple[Action, TaskRule, list[TaskIntent], bool]] = []  # … whether its control group
     first: dict[str, tuple[str, bool]] = {}  # account → (the rule that holds its one task, whether it is open)
     for action, rule, found in considered:
         if policy.tasks_per == "account" and action.account_id in first:
@@ -301,10 +298,12 @@ def plan_changes(
             continue
         skipped.extend(found.skips)
         if found.todo:
-            candidates.append((action, rule, found.todo))
+            candidates.append((action, rule, found.todo, False))
+        if found.control:
+            candidates.append((action, rule, found.control, True))
         if not found.settled:
             first[action.account_id] = (rule.id, found.open)
-    candidates.sort(key=lambda c: (-c[0].value, c[0].account_id))
+    candidates.sort(key=lambda c: (-c[0].value, c[0].account_id, c[3]))
 
     # Unconfirmed writes no action asks for any more: adopted when the pull read them back, else looked up.
     lookups: list[str] = []
@@ -319,7 +318,7 @@ def plan_changes(
 
     used = _budget_used(ledger, as_of)
     offered: dict[str, list[str]] = {}  # account → the kinds of the tasks this cycle proposes to it
-    for action, rule, todo in candidates:
+    for action, rule, todo, control in candidates:
         retry = [
             t
             for t in todo
@@ -340,6 +339,10 @@ def plan_changes(
         if used.get(owner, 0) >= policy.owner_weekly_budget:
             reason = f"owner's weekly budget of {policy.owner_weekly_budget} tasks is spent (higher value went first)"
             skipped.extend(skip(t, reason) for t in fresh)
+            continue
+        if control:  # would be created now: kept without it, consuming neither budget nor cap
+            skipped.extend(skip(t, control_reason(rule.id, rule.control_share)) for t in fresh)
+            controls.extend(kept_out(action, rule, fresh, as_of.date()))
             continue
         used[owner] = used.get(owner, 0) + 1
         if (action.account_id, rule.id, fresh[0].window) not in units:  # a sequence's next stage: offered already

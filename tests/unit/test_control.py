@@ -14,6 +14,7 @@ import pytest
 from core.errors import ConfigError
 from core.records import CrmTask, LedgerState
 from rules.engine import task_rules
+from rules.guards import FrequencyCap
 from rules.plan import CrmState, WritePolicy, in_control, op_key, plan_changes, plan_tasks, unit_share
 from sync.config import parse_config
 from tests.unit.accounts import ENV, bundled_raw
@@ -104,7 +105,30 @@ def test_control_accounts_consume_no_budget() -> None:
         [action(a, value=1000 + i) for i, a in enumerate(ACCOUNTS)], {HALF.id: HALF}, {}, as_of=NOW, policy=policy
     )
     assert len(plan.creates) == treated  # every treated account fits: the controls took no slot
-    assert not any("budget" in s.reason for s in plan.skipped)
+    # by value, highest first: a control account is kept (measured) while a task would still fit the
+    # budget, and past the last treated account's slot it is held by the budget like any other
+    ranked = list(reversed(ACCOUNTS))
+    last_treated = max(ranked.index(t.account_id) for t in plan.creates)
+    control = _control_set(HALF.id, "2026-11", 0.5, ACCOUNTS)
+    assert {c.account_id for c in plan.controls} == {a for a in control if ranked.index(a) < last_treated}
+    held = {s.account_id for s in plan.skipped if "budget" in s.reason}
+    assert held == {a for a in control if ranked.index(a) > last_treated}
+
+
+def test_a_control_account_is_one_that_would_get_the_task_now_not_one_the_cap_holds() -> None:
+    """Two upsell rules ripe on one account in one cycle: the cap (G2) lets one offer through. The
+    second rule's control group keeps the account only if its task would have been created: never
+    when the first rule's task already took the cap, so both arms of the second rule hold only the
+    accounts it could reach (else its control arm keeps busier accounts, and its lift is biased)."""
+    cap = FrequencyCap(max_offers=1, per_days=30)
+    first = replace(RULE, id="first-upsell", cap=cap)
+    second = replace(HALF, id="second-upsell", cap=cap)
+    rules = {first.id: first, second.id: second}
+    actions = [action(a, value=2000, rule=first) for a in ACCOUNTS]
+    actions += [action(a, value=1000, rule=second) for a in ACCOUNTS]
+    plan = plan_tasks(actions, rules, {}, as_of=NOW, policy=POLICY)
+    assert {t.account_id for t in plan.creates if t.rule_id == first.id} == set(ACCOUNTS)
+    assert not [c for c in plan.controls if c.rule_id == second.id]  # capped everywhere: in neither arm
 
 
 def test_a_task_already_written_or_in_the_crm_is_treated_whatever_the_hash_says() -> None:
@@ -135,7 +159,8 @@ def test_no_control_is_recorded_while_no_task_may_be_created() -> None:
     held = WritePolicy(fields=False, tasks=False, held_because="first run: fields only")
     plan = plan_tasks([action(a) for a in ACCOUNTS], {HALF.id: HALF}, {}, as_of=NOW, policy=held)
     assert not plan.creates and not plan.controls
-    assert any(s.reason.startswith("control group") for s in plan.skipped)  # still said
+    # nobody would get a task now: no arm to measure, every account held by the policy, controls too
+    assert {s.account_id for s in plan.skipped if s.reason == held.held_because} == set(ACCOUNTS)
 
 
 def test_a_failed_write_is_retried_not_turned_into_control() -> None:
