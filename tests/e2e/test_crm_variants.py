@@ -87,6 +87,7 @@ ca_file = "{sb.ca_path}"
 
 [writeback]
 first_run_tasks = true
+control_share = 0  # every ripe account's task is checked here; control groups have their own tests
 
 [[playbooks]]
 id = "seat-expansion"
