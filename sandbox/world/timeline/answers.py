@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sandbox.world.catalogue import HS_STAGE
 from sandbox.world.formats import hs_time, sf_id, sf_time
 from sandbox.world.hubspot_projection import HS_BASE
-from sandbox.world.stores import HubSpotStore
+from sandbox.world.stores import HubSpotStore, SalesforceStore
 from sandbox.world.timeline.response import Opening, SeenTask
 from sandbox.world.variant import DEAL_KINDS
 
@@ -108,20 +108,9 @@ def close_deal(tw: TimelineWorld, o: Opening, stamp: datetime) -> None:
         row.update({"StageName": stage, "IsClosed": True, "IsWon": o.won, "CloseDate": tw.day_text(o.close)})
         row["LastModifiedDate"] = row["SystemModstamp"] = at
         if o.won:
-            lid = tw.sf_next("00k")
-            store.table("OpportunityLineItem")[lid] = {
-                "Id": lid,
-                "OpportunityId": oid,
-                "Product2Id": tw.sf_products[o.product],
-                "Quantity": float(o.seats),
-                "UnitPrice": float(o.amount // max(1, o.seats)),
-                "TotalPrice": float(o.amount),
-                "ServiceDate": tw.day_text(o.close),
-                **{k: row[k] for k in ("OwnerId", "CreatedById", "LastModifiedById", "IsDeleted")},
-                "CreatedDate": at,
-                "LastModifiedDate": at,
-                "SystemModstamp": at,
-            }
+            stamps = {"CreatedDate": at, "LastModifiedDate": at, "SystemModstamp": at}
+            owners = {k: row[k] for k in ("OwnerId", "CreatedById", "LastModifiedById", "IsDeleted")}
+            sf_won_line(tw, store, oid, o.product, o.seats, o.amount, o.close, {**owners, **stamps})
         return
     at, hstore = hs_time(stamp), tw.world.hubspot
     obj = hstore.table("deals")[oid]
@@ -157,3 +146,27 @@ def hs_won_line(
     }
     hstore.table("line_items")[lid] = hs.obj(lid, line, at, at)
     hstore.associations[("line_items", lid, "deals")] = [(deal, 20)]
+
+
+def sf_won_line(
+    tw: TimelineWorld,
+    store: SalesforceStore,
+    deal: str,
+    product: str,
+    seats: int,
+    amount: int,
+    close: int,
+    system: dict[str, object],
+) -> None:
+    """A won Salesforce opportunity's line item (its revenue); ``system``: owner and stamp fields."""
+    lid = tw.sf_next("00k")
+    store.table("OpportunityLineItem")[lid] = {
+        "Id": lid,
+        "OpportunityId": deal,
+        "Product2Id": tw.sf_products[product],
+        "Quantity": float(seats),
+        "UnitPrice": float(amount // max(1, seats)),
+        "TotalPrice": float(amount),
+        "ServiceDate": tw.day_text(close),
+        **system,
+    }

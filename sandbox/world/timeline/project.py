@@ -21,7 +21,7 @@ from sandbox.world.records import Account
 from sandbox.world.salesforce_projection import SalesforceProjection
 from sandbox.world.state import World
 from sandbox.world.stores import AccountKey, HubSpotStore, SalesforceStore, UsageStore
-from sandbox.world.timeline.answers import close_deal, hs_won_line, open_deal, upsync_tasks
+from sandbox.world.timeline.answers import close_deal, hs_won_line, open_deal, sf_won_line, upsync_tasks
 from sandbox.world.timeline.plan import EXTRA_PRODUCTS, HISTORY, Contract, Deal, Plan
 from sandbox.world.timeline.response import Responder
 from sandbox.world.variant import DEAL_KINDS, CrmVariant
@@ -235,18 +235,7 @@ class TimelineWorld:
             }
             if not d.won:
                 return
-            lid = self.sf_next("00k")
-            store.table("OpportunityLineItem")[lid] = {
-                "Id": lid,
-                "OpportunityId": oid,
-                "Product2Id": self.sf_products[d.product],
-                "Quantity": float(d.seats),
-                "UnitPrice": float(d.amount // max(1, d.seats)),
-                "TotalPrice": float(d.amount),
-                "ServiceDate": self.day_text(d.close),
-                **base,
-                **stamps,
-            }
+            sf_won_line(self, store, oid, d.product, d.seats, d.amount, d.close, {**base, **stamps})
             if d.kind == "renewal":
                 return
             aid = self.sf_next("02i")
